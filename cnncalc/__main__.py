@@ -1,0 +1,5 @@
+import sys
+
+from cnncalc.cli import main
+
+sys.exit(main())

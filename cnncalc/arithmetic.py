@@ -1,0 +1,451 @@
+"""Pure arithmetic per layer type: output shape, parameters, MACs, receptive-field step.
+
+Every rule here is PyTorch's (``torch.nn`` docs and ``aten/src/ATen/native/Pool.h``), and
+sizes are Python ints, so 3×100000×100000 inputs are exact. Nothing here prints or reads files.
+Shapes carry no batch dimension: ``(C, L)``, ``(C, H, W)``, ``(C, D, H, W)`` or ``(F,)``.
+
+Conventions (also stated in the README): MACs count the multiply-accumulates of weighted
+layers only (bias additions, activations, pooling and batch-norm count 0, as in
+``torch.utils.flop_counter``); FLOPs = 2 × MACs; transposed convolutions are counted over
+their *input* positions, as ``torch.utils.flop_counter`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import singledispatch
+from typing import Literal
+
+from cnncalc import layers as L
+
+Shape = tuple[int, ...]
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+class LayerProblem(Exception):
+    """A layer cannot be applied; the analysis adds which layer it is."""
+
+    def __init__(self, reason: str, field: str | None = None, value: object = None) -> None:
+        super().__init__(reason)
+        self.reason, self.field, self.value = reason, field, value
+
+
+# --------------------------------------------------------------------------- size formulas
+
+
+def conv_out(n: int, k: int, s: int, pad_total: int, d: int = 1) -> int:
+    """Convolution output size: ⌊(n + p_total − d(k−1) − 1)/s⌋ + 1 (Dumoulin & Visin, 2016).
+
+    With the article's convention (p = total padding, d = 1) this is ⌊(n − k + p + s)/s⌋.
+    """
+    return (n + pad_total - d * (k - 1) - 1) // s + 1
+
+
+def pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> tuple[int, bool]:
+    """PyTorch's ``pooling_output_shape``; returns (size, whether ceil mode dropped a window).
+
+    In ceil mode the last window may overhang the padded input, but a window that would
+    *start* in the right padding is dropped.
+    """
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    dropped = False
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+        dropped = True
+    return out, dropped
+
+
+def conv_transpose_out(n: int, k: int, s: int, p: int, op: int, d: int) -> int:
+    """(n − 1)s − 2p + d(k − 1) + output_padding + 1 (PyTorch ConvTranspose docs)."""
+    return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def same_padding(k: int, d: int) -> tuple[int, int]:
+    """PyTorch's padding='same': total d(k−1), the odd one extra on the right."""
+    total = d * (k - 1)
+    return total // 2, total - total // 2
+
+
+def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
+    """Adaptive pooling bins [⌊i·n/out⌋, ⌈(i+1)·n/out⌉) for i < out (PyTorch's start/end_index)."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+def dropped_by_floor(n: int, pad_before: int, k_eff: int, s: int, out: int) -> int:
+    """Real input elements after the last window that floor mode never reads."""
+    last_end = (out - 1) * s + k_eff  # in padded coordinates
+    return max(0, n + pad_before - last_end)
+
+
+# --------------------------------------------------------------------------- receptive field
+
+
+@dataclass(frozen=True)
+class Window:
+    """How one layer maps positions along an axis, for the receptive-field recurrence.
+
+    Araujo, Norris & Sim, "Computing Receptive Fields of CNNs", Distill 2019:
+    r_out = r_in + (k − 1)·j_in,  j_out = j_in·s,  start_out = start_in − pad·j_in,
+    with k the effective (dilated) kernel. Strides below 1 (transposed conv, upsampling)
+    are fractions.
+    """
+
+    kernel: int = 1
+    stride: Fraction = Fraction(1)
+    pad: Fraction = Fraction(0)
+
+
+RFAction = Literal["keep", "windows", "flatten", "dense", "lost"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one layer does to one input shape."""
+
+    output_shape: Shape
+    weights: int = 0
+    bias: int = 0
+    buffers: int = 0  # stored, never trained (running stats, the batch counter)
+    frozen: int = 0  # parameters that are not trained (counted in weights/bias too)
+    macs: int = 0
+    dense_comparable: bool = False  # a learned weighted map: the FC comparison applies
+    rf: RFAction = "keep"
+    windows: tuple[Window, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # where PyTorch silently loses data
+
+
+def _prod(values: tuple[int, ...] | list[int]) -> int:
+    return math.prod(values)
+
+
+def _need_rank(layer: L.Layer, shape: Shape, dims: int) -> None:
+    if len(shape) != dims + 1:
+        want = "×".join(("C",) + AXES[dims])
+        got = "×".join(map(str, shape))
+        hint = " (a flatten too early?)" if len(shape) < dims + 1 else ""
+        raise LayerProblem(f"expects a {want} input, got {got}{hint}")
+
+
+def _check_given(given: int | None, actual: int, field: str) -> None:
+    if given is not None and given != actual:
+        raise LayerProblem(f"does not match the input, which has {actual}", field, given)
+
+
+def _x(values: tuple[int, ...] | list[int]) -> str:
+    return "x".join(map(str, values))
+
+
+def _floor_notes(shape: Shape, outs, pads_before, k_effs, strides, what: str) -> list[str]:
+    notes = []
+    for axis, n, o, pb, k, s in zip(AXES[len(shape) - 1], shape[1:], outs, pads_before, k_effs,
+                                    strides):
+        lost = dropped_by_floor(n, pb, k, s, o)
+        if lost:
+            notes.append(
+                f"floor mode: the last {lost} input {'row' if axis != 'W' else 'column'}"
+                f"{'s' if lost > 1 else ''} on {axis} ({n}) never reach{'es' if lost == 1 else ''}"
+                f" a {what} window (stride {s})"
+            )
+    return notes
+
+
+# --------------------------------------------------------------------------- per-layer rules
+
+
+@singledispatch
+def infer(layer: L.Layer, shape: Shape) -> Facts:
+    """Facts of ``layer`` applied to an input of ``shape`` (no batch dimension)."""
+    raise NotImplementedError(f"no arithmetic for {type(layer).__name__}")
+
+
+@infer.register
+def _elementwise(layer: L._Elementwise, shape: Shape) -> Facts:
+    if isinstance(layer, (L.Softmax, L.LogSoftmax)) and layer.dim is not None:
+        rank = len(shape) + 1  # PyTorch counts the batch dimension
+        if not -rank <= layer.dim < rank:
+            raise LayerProblem(f"out of range for a {rank}-d batched input", "dim", layer.dim)
+    return Facts(shape)
+
+
+@infer.register
+def _prelu(layer: L.PReLU, shape: Shape) -> Facts:
+    if layer.num_parameters not in (1, shape[0]):
+        raise LayerProblem(f"must be 1 or the channel count {shape[0]}", "num_parameters",
+                           layer.num_parameters)
+    return Facts(shape, weights=layer.num_parameters)
+
+
+def _conv_common(layer: L._ConvBase, shape: Shape) -> tuple[int, int]:
+    _need_rank(layer, shape, layer.dims)
+    c_in = shape[0]
+    _check_given(layer.in_channels, c_in, "in_channels")
+    g = layer.groups
+    if c_in % g:
+        raise LayerProblem(f"must divide in_channels {c_in}", "groups", g)
+    if layer.out_channels % g:
+        raise LayerProblem(f"must divide out_channels {layer.out_channels}", "groups", g)
+    return c_in, g
+
+
+@infer.register
+def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
+    c_in, g = _conv_common(layer, shape)
+    spatial = shape[1:]
+    k, s, d = layer.kernel_size, layer.stride, layer.dilation
+    if layer.padding == "same":
+        pads = [same_padding(ki, di) for ki, di in zip(k, d)]
+    elif layer.padding == "valid":
+        pads = [(0, 0)] * layer.dims
+    else:
+        pads = [(p, p) for p in layer.padding]
+    k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+    padded = [n + a + b for n, (a, b) in zip(spatial, pads)]
+    if any(ke > n for ke, n in zip(k_eff, padded)):
+        what = "dilated kernel" if any(di > 1 for di in d) else "kernel"
+        raise LayerProblem(f"{what} {_x(k_eff)} is larger than the padded input {_x(padded)}")
+    outs = [conv_out(n, ki, si, a + b, di) for n, ki, si, (a, b), di in
+            zip(spatial, k, s, pads, d)]
+    out_shape = (layer.out_channels, *outs)
+    k_area = _prod(k)
+    if getattr(layer, "connections", None) is not None:
+        table = layer.connections
+        bad = [i for row in table for i in row if i >= c_in]
+        if bad:
+            raise LayerProblem(f"refers to input map {bad[0]}, but the input has {c_in} maps",
+                               "connections")
+        fan = sum(len(row) for row in table)
+        weights = fan * k_area
+        macs = _prod(outs) * fan * k_area
+    else:
+        weights = layer.out_channels * (c_in // g) * k_area
+        macs = _prod(out_shape) * (c_in // g) * k_area
+    notes = _floor_notes(shape, outs, [a for a, _ in pads], k_eff, s, "kernel")
+    return Facts(
+        out_shape,
+        weights=weights,
+        bias=layer.out_channels if layer.bias else 0,
+        macs=macs,
+        dense_comparable=True,
+        rf="windows",
+        windows=tuple(Window(ke, Fraction(si), Fraction(a)) for ke, si, (a, _) in
+                      zip(k_eff, s, pads)),
+        notes=tuple(notes),
+    )
+
+
+def _transposed_window(k: int, s: int, p: int, d: int) -> Window:
+    """Receptive-field step of a transposed conv: output o reads inputs i with i·s − p + t·d = o.
+
+    Size is the widest span over the s output phases; start is that of output 0.
+    """
+    def contributors(o: int) -> list[int]:
+        return [(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0]
+
+    spans = [max(c) - min(c) + 1 for o in range(s) if (c := contributors(o))]
+    first = contributors(0)
+    start = min(first) if first else -((p + s - 1) // s)
+    return Window(max(spans) if spans else 1, Fraction(1, s), Fraction(-start))
+
+
+@infer.register
+def _conv_transpose(layer: L._ConvTransposeNd, shape: Shape) -> Facts:
+    c_in, g = _conv_common(layer, shape)
+    spatial = shape[1:]
+    k, s, p, op, d = (layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
+                      layer.dilation)
+    outs = [conv_transpose_out(*a) for a in zip(spatial, k, s, p, op, d)]
+    if any(o < 1 for o in outs):
+        raise LayerProblem(f"output size {_x(outs)} is not positive (padding too large)",
+                           "padding", tuple(p))
+    out_shape = (layer.out_channels, *outs)
+    k_area = _prod(k)
+    weights = c_in * (layer.out_channels // g) * k_area
+    return Facts(
+        out_shape,
+        weights=weights,
+        bias=layer.out_channels if layer.bias else 0,
+        macs=_prod(spatial) * c_in * (layer.out_channels // g) * k_area,
+        dense_comparable=True,
+        rf="windows",
+        windows=tuple(_transposed_window(*a) for a in zip(k, s, p, d)),
+    )
+
+
+def _pool(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> Facts:
+    _need_rank(layer, shape, layer.dims)
+    k, s, p = layer.kernel_size, layer.stride, layer.padding
+    k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, dilation)]
+    outs, notes = [], []
+    for axis, n, ki, si, pi, di in zip(AXES[layer.dims], shape[1:], k, s, p, dilation):
+        o, dropped = pool_out(n, ki, si, pi, di, layer.ceil_mode)
+        if o < 1:
+            raise LayerProblem(
+                f"output size on {axis} would be {o}: window {di * (ki - 1) + 1} does not fit "
+                f"the padded input {n + 2 * pi}"
+            )
+        if dropped:
+            notes.append(f"ceil_mode: the last window on {axis} would start in the right "
+                         "padding and is dropped")
+        outs.append(o)
+    if not layer.ceil_mode:
+        notes += _floor_notes(shape, outs, p, k_eff, s, "pooling")
+    return Facts(
+        (shape[0], *outs),
+        rf="windows",
+        windows=tuple(Window(ke, Fraction(si), Fraction(pi)) for ke, si, pi in zip(k_eff, s, p)),
+        notes=tuple(notes),
+    )
+
+
+@infer.register
+def _maxpool(layer: L._MaxPoolNd, shape: Shape) -> Facts:
+    return _pool(layer, shape, layer.dilation)
+
+
+@infer.register
+def _avgpool(layer: L._AvgPoolNd, shape: Shape) -> Facts:
+    return _pool(layer, shape, (1,) * layer.dims)
+
+
+@infer.register
+def _subsample(layer: L.Subsample2d, shape: Shape) -> Facts:
+    _need_rank(layer, shape, 2)
+    k, s = layer.kernel_size, layer.stride
+    if any(ki > n for ki, n in zip(k, shape[1:])):
+        raise LayerProblem(f"window {_x(k)} is larger than the input {_x(shape[1:])}")
+    outs = [conv_out(n, ki, si, 0) for n, ki, si in zip(shape[1:], k, s)]
+    out_shape = (shape[0], *outs)
+    return Facts(
+        out_shape,
+        weights=shape[0],
+        bias=shape[0],
+        macs=_prod(out_shape) * _prod(k),  # window sums, each scaled once
+        dense_comparable=True,
+        rf="windows",
+        windows=tuple(Window(ki, Fraction(si)) for ki, si in zip(k, s)),
+        notes=tuple(_floor_notes(shape, outs, (0, 0), k, s, "subsampling")),
+    )
+
+
+@infer.register
+def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Facts:
+    _need_rank(layer, shape, layer.dims)
+    outs = [n if o is None else o for n, o in zip(shape[1:], layer.output_size)]
+    windows = []
+    for n, o in zip(shape[1:], outs):
+        widest = max(b - a for a, b in adaptive_bins(n, o))
+        windows.append(Window(widest, Fraction(n, o)))
+    return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
+
+
+@infer.register
+def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
+    _need_rank(layer, shape, layer.dims)
+    pairs = layer.per_axis()
+    outs = [n + a + b for n, (a, b) in zip(shape[1:], pairs)]
+    if any(o < 1 for o in outs):
+        raise LayerProblem(f"cropping leaves {_x(outs)}", "padding", layer.padding)
+    # a padding layer is a 1-wide window that shifts coordinates by the left padding
+    return Facts((shape[0], *outs), rf="windows",
+                 windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in pairs))
+
+
+@infer.register
+def _upsample(layer: L.Upsample, shape: Shape) -> Facts:
+    if len(shape) < 2:
+        raise LayerProblem(f"needs spatial dimensions, got {_x(shape)}")
+    dims = len(shape) - 1
+    spatial = shape[1:]
+    if layer.size is not None:
+        sizes = layer.size if isinstance(layer.size, tuple) else (layer.size,) * dims
+        if len(sizes) != dims:
+            raise LayerProblem(f"needs 1 or {dims} values", "size", layer.size)
+        outs = list(sizes)
+        steps = [Fraction(n, o) for n, o in zip(spatial, outs)]
+    else:
+        f = layer.scale_factor
+        factors = f if isinstance(f, tuple) else (f,) * dims
+        if len(factors) != dims:
+            raise LayerProblem(f"needs 1 or {dims} values", "scale_factor", f)
+        outs = [math.floor(n * fi) for n, fi in zip(spatial, factors)]
+        steps = [1 / Fraction(fi) for fi in factors]  # PyTorch reads src = ⌊dst / factor⌋
+        if any(o < 1 for o in outs):
+            raise LayerProblem(f"output size {_x(outs)} is empty", "scale_factor", f)
+    return Facts((shape[0], *outs), rf="windows",
+                 windows=tuple(Window(1, st) for st in steps))
+
+
+@infer.register
+def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
+    rank = len(shape) + 1  # with the batch dimension, as PyTorch counts
+    start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
+    end = layer.end_dim + rank if layer.end_dim < 0 else layer.end_dim
+    if not 0 <= start < rank:
+        raise LayerProblem(f"out of range for a {rank}-d batched input", "start_dim",
+                           layer.start_dim)
+    if not 0 <= end < rank:
+        raise LayerProblem(f"out of range for a {rank}-d batched input", "end_dim", layer.end_dim)
+    if start > end:
+        raise LayerProblem(f"must not be after end_dim {layer.end_dim}", "start_dim",
+                           layer.start_dim)
+    if start == 0:
+        raise LayerProblem("0 would flatten the batch into the features; use 1", "start_dim",
+                           layer.start_dim)
+    a, b = start - 1, end - 1  # without the batch
+    out = shape[:a] + (_prod(shape[a:b + 1]),) + shape[b + 1:]
+    if a == b:
+        action: RFAction = "keep"
+    elif a == 0 and b == len(shape) - 1:
+        action = "flatten"
+    else:
+        action = "lost"
+    return Facts(out, rf=action)
+
+
+@infer.register
+def _linear(layer: L.Linear, shape: Shape) -> Facts:
+    n = shape[-1]
+    _check_given(layer.in_features, n, "in_features")
+    out = shape[:-1] + (layer.out_features,)
+    rows = _prod(shape[:-1])
+    notes = ()
+    if len(shape) > 1:
+        notes = (f"input {_x(shape)} is not flat: linear mixes only the last dimension "
+                 f"({n}), independently for each of the other {rows} positions "
+                 "(add a flatten before it?)",)
+    return Facts(
+        out,
+        weights=n * layer.out_features,
+        bias=layer.out_features if layer.bias else 0,
+        macs=rows * n * layer.out_features,
+        dense_comparable=True,
+        rf="dense",
+        notes=notes,
+    )
+
+
+@infer.register
+def _rbf(layer: L.RBF, shape: Shape) -> Facts:
+    if len(shape) != 1:
+        raise LayerProblem(f"expects a flat input, got {_x(shape)}")
+    _check_given(layer.in_features, shape[0], "in_features")
+    w = shape[0] * layer.out_features
+    return Facts((layer.out_features,), weights=w, frozen=w, macs=w, dense_comparable=True,
+                 rf="dense")
+
+
+@infer.register
+def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
+    if isinstance(layer, L.BatchNorm2d):
+        _need_rank(layer, shape, 2)
+    elif len(shape) not in (1, 2):
+        raise LayerProblem(f"expects a C or C×L input, got {_x(shape)}")
+    c = shape[0]
+    _check_given(layer.num_features, c, "num_features")
+    affine = c if layer.affine else 0
+    # running_mean, running_var and num_batches_tracked, as in PyTorch's state_dict
+    buffers = 2 * c + 1 if layer.track_running_stats else 0
+    return Facts(shape, weights=affine, bias=affine, buffers=buffers)

@@ -1,0 +1,70 @@
+"""Argument normalisation shared by the public wrappers (pure Python, no numba)."""
+
+import threading
+
+import numpy as np
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(x, name="input"):
+    """Return ``x`` as a float32/float64 ndarray (ValueError otherwise)."""
+    a = np.asarray(x)
+    if a.dtype not in _FLOATS:
+        raise ValueError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    return a
+
+
+def like(x, ref, name):
+    """``x`` as an array of ``ref``'s dtype (None stays None)."""
+    if x is None:
+        return None
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=ref.dtype)
+
+
+def is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def ntuple(v, n, name, minimum=None):
+    """Expand an int or a length-1/length-n sequence into an n-tuple of ints."""
+    if is_int(v):
+        t = (int(v),) * n
+    else:
+        try:
+            t = tuple(v)
+        except TypeError:
+            raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {v!r}") from None
+        if len(t) == 1:
+            t = t * n
+        if len(t) != n or not all(is_int(e) for e in t):
+            raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {v!r}")
+        t = tuple(int(e) for e in t)
+    if minimum is not None and any(e < minimum for e in t):
+        raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
+    return t
+
+
+_local = threading.local()
+
+
+def scratch(tag, shape, dtype):
+    """A per-thread reusable scratch buffer (contents undefined)."""
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = {}
+    shape = tuple(int(s) for s in shape)
+    dtype = np.dtype(dtype)
+    buf = cache.get(tag)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+        cache[tag] = buf
+    return buf
+
+
+def clear_scratch():
+    """Release the per-thread scratch buffers."""
+    _local.cache = {}

@@ -1,0 +1,519 @@
+"""Convolutions: conv1d/2d/3d, conv_transpose1d/2d, LeNet's conv2d_table.
+
+Every convolution is computed internally as a 3-D one (N, C, D, H, W) with
+unit dimensions added in front.  Paths (chosen by ``_select_path``):
+
+* ``"matmul"``    -- all kernel sizes 1: strided view + BLAS matmul per group;
+* ``"depthwise"`` -- groups == C_in > 1, 1-D/2-D: per-channel kernel with a
+  padded plane in a local scratch buffer;
+* ``"tile"``      -- everything else: register-tiled direct convolution
+  (``_conv_tile.py``) over an input split by stride phase;
+* ``"direct"``    -- plain direct convolution; serves every configuration,
+  never chosen automatically (reference / fallback path, used by tests).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._common import as_float_array, is_int, like, ntuple, scratch
+from ._conv_tile import TILE_KERNELS
+
+U = np.uint64
+
+
+# ----------------------------------------------------------------- kernels
+@njit(parallel=True, cache=True)
+def _pack_phase(x, xph, pz, py, px):
+    """xph[n, c, z, y, p, q] = xpad[n, c, z, y, q*SW + p] (zero outside x)."""
+    N, C, D, H, W = x.shape
+    Dp, Hp, SW, Wq = xph.shape[2], xph.shape[3], xph.shape[4], xph.shape[5]
+    for r in prange(N * C * Dp * Hp):
+        y = r % Hp
+        t = r // Hp
+        z = t % Dp
+        t = t // Dp
+        c = t % C
+        n = t // C
+        zi = z - pz
+        yi = y - py
+        if zi < 0 or zi >= D or yi < 0 or yi >= H:
+            for p in range(SW):
+                for q in range(Wq):
+                    xph[n, c, z, y, p, q] = 0.0
+            continue
+        for p in range(SW):
+            # valid q: 0 <= q*SW + p - px < W
+            lo = px - p
+            q0 = 0 if lo <= 0 else (lo + SW - 1) // SW
+            hi = W + px - p  # q*SW < hi
+            q1 = 0 if hi <= 0 else (hi + SW - 1) // SW
+            if q1 > Wq:
+                q1 = Wq
+            if q0 > q1:
+                q0 = q1
+            for q in range(q0):
+                xph[n, c, z, y, p, q] = 0.0
+            for q in range(q0, q1):
+                xph[n, c, z, y, p, q] = x[n, c, zi, yi, q * SW + p - px]
+            for q in range(q1, Wq):
+                xph[n, c, z, y, p, q] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def _crop_channels(buf, out, chan):
+    """out[n, o, z, y, :] = buf[n, chan[o], z, y, :OW]."""
+    N, O, OD, OH, OW = out.shape
+    for r in prange(N * O * OD):
+        z = r % OD
+        t = r // OD
+        o = t % O
+        n = t // O
+        c = chan[o]
+        for y in range(OH):
+            for x in range(OW):
+                out[n, o, z, y, x] = buf[n, c, z, y, x]
+
+
+@njit(parallel=True, cache=True)
+def _conv_direct(xp, w, bias, out, sd, sh, sw, dd, dh, dw, groups):
+    """Plain direct convolution over a zero-padded input (any configuration)."""
+    N = xp.shape[0]
+    O, Cg, KD, KH, KW = w.shape
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
+    Og = O // groups
+    for item in prange(N * O):
+        n = item // O
+        o = item % O
+        g = o // Og
+        for oz in range(OD):
+            for oy in range(OH):
+                for ox in range(OW):
+                    out[n, o, oz, oy, ox] = bias[o]
+        for ic in range(Cg):
+            c = g * Cg + ic
+            for kz in range(KD):
+                for ky in range(KH):
+                    for kx in range(KW):
+                        wv = w[o, ic, kz, ky, kx]
+                        for oz in range(OD):
+                            z = oz * sd + kz * dd
+                            for oy in range(OH):
+                                y = oy * sh + ky * dh
+                                x0 = kx * dw
+                                for ox in range(OW):
+                                    out[n, o, oz, oy, ox] += wv * xp[n, c, z, y, x0 + ox * sw]
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _conv_depthwise(x, w, bias, out, sh, sw, dh, dw, ph, pw, mult):
+    """Depthwise 2-D convolution (groups == C_in, C_out = mult * C_in).
+
+    Each (n, output channel) item copies its padded input plane, split by
+    width stride phase, into a local buffer and accumulates output rows.
+    """
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    OH, OW = out.shape[2], out.shape[3]
+    Hp = (OH - 1) * sh + (KH - 1) * dh + 1
+    maxshift = ((KW - 1) * dw) // sw
+    Wq = OW + maxshift
+    for item in prange(N * O):
+        n = item // O
+        o = item % O
+        c = o // mult
+        buf = np.zeros((Hp, sw, Wq), x.dtype)
+        for y in range(Hp):
+            yi = y - ph
+            if yi < 0 or yi >= H:
+                continue
+            for p in range(sw):
+                lo = pw - p
+                q0 = 0 if lo <= 0 else (lo + sw - 1) // sw
+                hi = W + pw - p
+                q1 = 0 if hi <= 0 else (hi + sw - 1) // sw
+                if q1 > Wq:
+                    q1 = Wq
+                for q in range(q0, q1):
+                    buf[y, p, q] = x[n, c, yi, q * sw + p - pw]
+        row = np.empty(OW, x.dtype)
+        bv = bias[o]
+        for oy in range(OH):
+            for ox in range(OW):
+                row[ox] = bv
+            for ky in range(KH):
+                y = oy * sh + ky * dh
+                for kx in range(KW):
+                    off = kx * dw
+                    p = off % sw
+                    s = off // sw
+                    wv = w[o, 0, ky, kx]
+                    src = buf[y, p]
+                    for ox in range(OW):
+                        row[ox] += wv * src[s + ox]
+            for ox in range(OW):
+                out[n, o, oy, ox] = row[ox]
+
+
+@njit(parallel=True, cache=True)
+def _conv_transpose2d(x, w, bias, out, sh, sw, ph, pw, dh, dw, groups):
+    """Transposed 2-D convolution by scattering each input pixel."""
+    N, C, H, W = x.shape
+    Cg = C // groups
+    Og = w.shape[1]
+    KH, KW = w.shape[2], w.shape[3]
+    O, OH, OW = out.shape[1], out.shape[2], out.shape[3]
+    for item in prange(N * O):
+        n = item // O
+        o = item % O
+        g = o // Og
+        og = o % Og
+        for oy in range(OH):
+            for ox in range(OW):
+                out[n, o, oy, ox] = bias[o]
+        for ic in range(Cg):
+            c = g * Cg + ic
+            for ky in range(KH):
+                for kx in range(KW):
+                    wv = w[c, og, ky, kx]
+                    off = kx * dw - pw
+                    # 0 <= ix*sw + off < OW
+                    ix0 = 0 if off >= 0 else (-off + sw - 1) // sw
+                    lim = OW - off
+                    ix1 = 0 if lim <= 0 else (lim + sw - 1) // sw
+                    if ix1 > W:
+                        ix1 = W
+                    for iy in range(H):
+                        oy = iy * sh - ph + ky * dh
+                        if oy < 0 or oy >= OH:
+                            continue
+                        for ix in range(ix0, ix1):
+                            out[n, o, oy, ix * sw + off] += wv * x[n, c, iy, ix]
+
+
+# ---------------------------------------------------------------- helpers
+def _out_size(n, lo, hi, k, s, d):
+    return (n + lo + hi - d * (k - 1) - 1) // s + 1
+
+
+def _parse_padding(padding, nd, kernel, dilation, stride):
+    """Return a list of (left, right) pads, one per spatial dim."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return pads
+        raise ValueError(f"padding must be 'same', 'valid', an int or a tuple, got {padding!r}")
+    p = ntuple(padding, nd, "padding", minimum=0)
+    return [(e, e) for e in p]
+
+
+def _to5d(a, nd):
+    return a.reshape(a.shape[:2] + (1,) * (3 - nd) + a.shape[2:])
+
+
+def _select_path(x5, w5, groups):
+    C = x5.shape[1]
+    KD, KH, KW = w5.shape[2:]
+    if KD == 1 and KH == 1 and KW == 1:
+        return "matmul"
+    if groups == C and groups > 1 and x5.shape[2] == 1 and KD == 1:
+        return "depthwise"
+    return "tile"
+
+
+def _choose_tile(Og, groups, OW):
+    best = None
+    for ob, tw in TILE_KERNELS:
+        cost = -(-Og // ob) * ob * groups * (-(-OW // tw) * tw)
+        if best is None or cost < best[0]:
+            best = (cost, ob, tw)
+    return best[1], best[2]
+
+
+def _conv_tile(x5, w5, b, stride, dilation, pads, groups, osz, tile=None):
+    N, C, D, H, W = x5.shape
+    O, Cg, KD, KH, KW = w5.shape
+    SD, SH, SW = stride
+    DD, DH, DW = dilation
+    OD, OH, OW = osz
+    Og = O // groups
+    ob, tw = tile if tile is not None else _choose_tile(Og, groups, OW)
+    kern = TILE_KERNELS[(ob, tw)]
+    NBG = -(-Og // ob)
+    NB = NBG * groups
+    OWT = -(-OW // tw)
+    Dp = (OD - 1) * SD + (KD - 1) * DD + 1
+    Hp = (OH - 1) * SH + (KH - 1) * DH + 1
+    Wq = OWT * tw + ((KW - 1) * DW) // SW
+    dt = x5.dtype
+    xph = scratch("conv_xph", (N, C, Dp, Hp, SW, Wq), dt)
+    _pack_phase(x5, xph, pads[0][0], pads[1][0], pads[2][0])
+    # packed weights (NB, T, ob), zero for padding channels
+    wg = np.zeros((groups, NBG * ob, Cg * KD * KH * KW), dt)
+    wg[:, :Og] = w5.reshape(groups, Og, -1)
+    wpk = np.ascontiguousarray(wg.reshape(NB, ob, -1).transpose(0, 2, 1)).ravel()
+    bg = np.zeros((groups, NBG * ob), dt)
+    if b is not None:
+        bg[:, :Og] = b.reshape(groups, Og)
+    sz_y = SW * Wq
+    sz_z = Hp * sz_y
+    sz_c = Dp * sz_z
+    ic, kz, ky, kx = np.meshgrid(
+        np.arange(Cg), np.arange(KD), np.arange(KH), np.arange(KW), indexing="ij"
+    )
+    off = kx * DW
+    toff = ic * sz_c + kz * DD * sz_z + ky * DH * sz_y + (off % SW) * Wq + off // SW
+    toff = np.ascontiguousarray(toff.ravel().astype(np.uint64))
+    OWP = OWT * tw
+    direct = Og % ob == 0 and OWP == OW
+    shape = (N, NB * ob, OD, OH, OWP)
+    buf = np.empty(shape, dt) if direct else scratch("conv_out", shape, dt)
+    kern(
+        xph.reshape(-1), wpk, toff, bg.reshape(-1), buf.reshape(-1),
+        U(N), U(NB), U(OD), U(OH), U(OWT),
+        U(C * sz_c), U(sz_z), U(sz_y), U(Cg * sz_c), U(NBG), U(SD), U(SH),
+    )  # fmt: skip
+    if direct:
+        return buf
+    out = np.empty((N, O, OD, OH, OW), dt)
+    chan = (np.arange(groups)[:, None] * (NBG * ob) + np.arange(Og)[None, :]).ravel()
+    _crop_channels(buf, out, chan.astype(np.int64))
+    return out
+
+
+def _conv_matmul(x5, w5, b, stride, pads, groups, osz):
+    N, C = x5.shape[:2]
+    O = w5.shape[0]
+    if any(lo or hi for lo, hi in pads):
+        x5 = np.pad(x5, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+    OD, OH, OW = osz
+    SD, SH, SW = stride
+    xs = x5[:, :, : (OD - 1) * SD + 1 : SD, : (OH - 1) * SH + 1 : SH, : (OW - 1) * SW + 1 : SW]
+    S = OD * OH * OW
+    xs = np.ascontiguousarray(xs).reshape(N, groups, C // groups, S)
+    wm = np.ascontiguousarray(w5.reshape(groups, O // groups, C // groups))
+    out = np.matmul(wm, xs)  # (N, G, Og, S)
+    if b is not None:
+        out += b.reshape(1, groups, O // groups, 1)
+    return out.reshape(N, O, OD, OH, OW)
+
+
+def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nd, path=None, tile=None):
+    fname = f"conv{nd}d"
+    x = as_float_array(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{fname}: input must be {nd + 1}-D or {nd + 2}-D, got shape {x.shape}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x[None]
+    w = like(weight, x, "weight")
+    if w is None or w.ndim != nd + 2:
+        raise ValueError(f"{fname}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel)")
+    if not is_int(groups) or groups < 1:
+        raise ValueError(f"{fname}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    N, C = x.shape[:2]
+    O, Cg = w.shape[:2]
+    if C != Cg * groups:
+        raise ValueError(
+            f"{fname}: input has {C} channels but weight expects {Cg} * groups={groups}"
+        )
+    if O % groups:
+        raise ValueError(f"{fname}: out_channels={O} is not divisible by groups={groups}")
+    b = like(bias, x, "bias")
+    if b is not None and b.shape != (O,):
+        raise ValueError(f"{fname}: bias must have shape ({O},), got {b.shape}")
+    stride = ntuple(stride, nd, "stride", minimum=1)
+    dilation = ntuple(dilation, nd, "dilation", minimum=1)
+    kernel = w.shape[2:]
+    if min(kernel) < 1 or N == 0 or C == 0 or O == 0:
+        raise ValueError(f"{fname}: empty input or weight")
+    pads = _parse_padding(padding, nd, kernel, dilation, stride)
+    osz = []
+    for i in range(nd):
+        o = _out_size(x.shape[2 + i], pads[i][0], pads[i][1], kernel[i], stride[i], dilation[i])
+        if o < 1:
+            raise ValueError(
+                f"{fname}: (padded) input size {x.shape[2 + i] + sum(pads[i])} is smaller "
+                f"than the dilated kernel size {dilation[i] * (kernel[i] - 1) + 1}"
+            )
+        osz.append(o)
+    fill = 3 - nd
+    x5 = np.ascontiguousarray(_to5d(x, nd))
+    w5 = np.ascontiguousarray(_to5d(w, nd))
+    stride3 = (1,) * fill + stride
+    dil3 = (1,) * fill + dilation
+    pads3 = [(0, 0)] * fill + pads
+    osz3 = (1,) * fill + tuple(osz)
+    if path is None:
+        path = _select_path(x5, w5, groups)
+    if path == "matmul":
+        out = _conv_matmul(x5, w5, b, stride3, pads3, groups, osz3)
+    elif path == "tile":
+        out = _conv_tile(x5, w5, b, stride3, dil3, pads3, groups, osz3, tile)
+    elif path == "depthwise":
+        assert groups == C and nd <= 2
+        bb = b if b is not None else np.zeros(O, x.dtype)
+        out4 = np.empty((N, O) + osz3[1:], x.dtype)
+        _conv_depthwise(
+            x5[:, :, 0], w5[:, :, 0], bb, out4, stride3[1], stride3[2],
+            dil3[1], dil3[2], pads3[1][0], pads3[2][0], O // C,
+        )  # fmt: skip
+        out = out4[:, :, None]
+    elif path == "direct":
+        xp = np.ascontiguousarray(np.pad(x5, [(0, 0), (0, 0)] + pads3))
+        bb = b if b is not None else np.zeros(O, x.dtype)
+        out = np.empty((N, O) + osz3, x.dtype)
+        _conv_direct(xp, w5, bb, out, *stride3, *dil3, groups)
+    else:
+        raise ValueError(f"unknown convolution path {path!r}")
+    out = out.reshape((N, O) + tuple(osz))
+    return out[0] if unbatched else out
+
+
+# ----------------------------------------------------------------- public
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution, input (N, C_in, L), weight (C_out, C_in/groups, k).
+
+    Same arguments and semantics as ``torch.nn.functional.conv1d``; padding may
+    be an int, a 1-tuple, ``'valid'`` or ``'same'`` (stride 1 only).
+    """
+    return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution, input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw).
+
+    Same arguments and semantics as ``torch.nn.functional.conv2d``.
+    """
+    return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution, input (N, C_in, D, H, W), weight (C_out, C_in/groups, kd, kh, kw).
+
+    Same arguments and semantics as ``torch.nn.functional.conv3d``.
+    """
+    return _conv_nd(input, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, nd):
+    fname = f"conv_transpose{nd}d"
+    x = as_float_array(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{fname}: input must be {nd + 1}-D or {nd + 2}-D, got shape {x.shape}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x[None]
+    w = like(weight, x, "weight")
+    if w is None or w.ndim != nd + 2:
+        raise ValueError(f"{fname}: weight must be {nd + 2}-D (C_in, C_out/groups, *kernel)")
+    if not is_int(groups) or groups < 1:
+        raise ValueError(f"{fname}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    N, C = x.shape[:2]
+    if w.shape[0] != C:
+        raise ValueError(f"{fname}: weight.shape[0]={w.shape[0]} must equal C_in={C}")
+    if C % groups:
+        raise ValueError(f"{fname}: in_channels={C} is not divisible by groups={groups}")
+    O = w.shape[1] * groups
+    b = like(bias, x, "bias")
+    if b is not None and b.shape != (O,):
+        raise ValueError(f"{fname}: bias must have shape ({O},), got {b.shape}")
+    stride = ntuple(stride, nd, "stride", minimum=1)
+    dilation = ntuple(dilation, nd, "dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{fname}: string padding is not supported")
+    padding = ntuple(padding, nd, "padding", minimum=0)
+    output_padding = ntuple(output_padding, nd, "output_padding", minimum=0)
+    kernel = w.shape[2:]
+    osz = []
+    for i in range(nd):
+        if output_padding[i] >= max(stride[i], dilation[i]):
+            raise ValueError(
+                f"{fname}: output_padding must be smaller than stride or dilation, "
+                f"got output_padding={output_padding}, stride={stride}, dilation={dilation}"
+            )
+        o = (
+            (x.shape[2 + i] - 1) * stride[i]
+            - 2 * padding[i]
+            + dilation[i] * (kernel[i] - 1)
+            + output_padding[i]
+            + 1
+        )
+        if o < 1:
+            raise ValueError(f"{fname}: computed output size {o} is not positive")
+        osz.append(o)
+    fill = 2 - nd
+    x4 = np.ascontiguousarray(x.reshape(x.shape[:2] + (1,) * fill + x.shape[2:]))
+    w4 = np.ascontiguousarray(w.reshape(w.shape[:2] + (1,) * fill + w.shape[2:]))
+    s2 = (1,) * fill + stride
+    p2 = (0,) * fill + padding
+    d2 = (1,) * fill + dilation
+    o2 = (1,) * fill + tuple(osz)
+    bb = b if b is not None else np.zeros(O, x.dtype)
+    out = np.empty((N, O) + o2, x.dtype)
+    _conv_transpose2d(x4, w4, bb, out, s2[0], s2[1], p2[0], p2[1], d2[0], d2[1], groups)
+    out = out.reshape((N, O) + tuple(osz))
+    return out[0] if unbatched else out
+
+
+def conv_transpose1d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed 1-D convolution, weight (C_in, C_out/groups, k), as in PyTorch."""
+    return _conv_transpose_nd(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 1
+    )
+
+
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed 2-D convolution, weight (C_in, C_out/groups, kh, kw), as in PyTorch."""
+    return _conv_transpose_nd(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 2
+    )
+
+
+def conv2d_table(input, weight, bias, connections, stride=1, padding=0):
+    """LeNet-1998 partially connected 2-D convolution (e.g. C3 of LeNet-5).
+
+    ``connections[o]`` lists the input channels that output channel ``o`` reads.
+    ``weight`` has shape (C_out, max_len, kh, kw); output channel ``o`` uses the
+    first ``len(connections[o])`` slots, slot ``j`` applying to input channel
+    ``connections[o][j]`` (remaining slots are ignored).  ``bias`` is (C_out,)
+    or None.  Implemented by scattering into a dense (C_out, C_in, kh, kw)
+    weight with zeros for missing connections and calling ``conv2d``.
+    """
+    x = as_float_array(input)
+    if x.ndim != 4:
+        raise ValueError(f"conv2d_table: input must be 4-D (N, C, H, W), got {x.shape}")
+    w = like(weight, x, "weight")
+    if w is None or w.ndim != 4:
+        raise ValueError("conv2d_table: weight must be 4-D (C_out, max_len, kh, kw)")
+    O, L = w.shape[:2]
+    C = x.shape[1]
+    try:
+        conns = [list(c) for c in connections]
+    except TypeError:
+        raise ValueError("conv2d_table: connections must be a list of index lists") from None
+    if len(conns) != O:
+        raise ValueError(f"conv2d_table: {len(conns)} connection lists for {O} output channels")
+    dense = np.zeros((O, C) + w.shape[2:], x.dtype)
+    for o, conn in enumerate(conns):
+        if len(conn) > L:
+            raise ValueError(f"conv2d_table: connections[{o}] has more than {L} entries")
+        if len(set(conn)) != len(conn):
+            raise ValueError(f"conv2d_table: connections[{o}] repeats a channel")
+        for j, c in enumerate(conn):
+            if not is_int(c) or not 0 <= c < C:
+                raise ValueError(f"conv2d_table: bad input channel {c!r} in connections[{o}]")
+            dense[o, c] = w[o, j]
+    return conv2d(x, dense, bias, stride=stride, padding=padding)

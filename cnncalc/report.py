@@ -1,0 +1,254 @@
+"""Analysis -> what users read: a Rich table, JSON, CSV or Markdown. Pure: returns text/objects.
+
+Columns are data (:class:`Column`), shared by the table, CSV and Markdown renderers, so each
+view is a list of column names and a new column is one entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from cnncalc.analysis import Analysis, Row, exact
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class View(str, Enum):
+    shapes = "shapes"
+    params = "params"
+
+
+# --------------------------------------------------------------------------- value formatting
+
+
+def dims(shape: tuple[int, ...], sep: str = "×") -> str:
+    return sep.join(str(d) for d in shape)
+
+
+def num(value: float | int | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value < 1e6 else f"{value:,.3g}"
+    return f"{value:,}"
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_count(n: int) -> str:
+    for div, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def _axes(values: tuple, sep: str) -> str:
+    out = []
+    for v in values:
+        v = exact(v)
+        out.append(str(v) if isinstance(v, int) else f"{v:.3g}")
+    return sep.join(out)
+
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    text: Callable[[Row], str]  # for tables and Markdown
+    raw: Callable[[Row], Any]  # for CSV
+    right: bool = True
+    total: Callable[[Analysis], str] | None = None
+
+
+def _rf(attr: str, sep: str) -> Callable[[Row], str]:
+    def get(row: Row) -> str:
+        rf = row.receptive_field
+        return "—" if rf is None else _axes(getattr(rf, attr), sep)
+
+    return get
+
+
+COLUMNS: dict[str, Column] = {
+    "index": Column("#", lambda r: str(r.index), lambda r: r.index),
+    "name": Column("name", lambda r: r.name or "", lambda r: r.name or "", right=False),
+    "type": Column("type", lambda r: r.type, lambda r: r.type, right=False,
+                   total=lambda a: "total"),
+    "output": Column("output", lambda r: dims(r.output_shape), lambda r: dims(r.output_shape, "x"),
+                     total=lambda a: dims(a.totals.output_shape)),
+    "params": Column("params", lambda r: num(r.params), lambda r: r.params,
+                     total=lambda a: num(a.totals.params)),
+    "rf": Column("RF", _rf("size", "×"), _rf("size", "x")),
+    "jump": Column("jump", _rf("jump", "×"), _rf("jump", "x")),
+    "start": Column("start", _rf("start", ","), _rf("start", ",")),
+    "macs": Column("MACs", lambda r: num(r.macs), lambda r: r.macs,
+                   total=lambda a: num(a.totals.macs)),
+    "weights": Column("weights", lambda r: num(r.weights), lambda r: r.weights,
+                      total=lambda a: num(sum(r.weights for r in a.rows))),
+    "bias": Column("bias", lambda r: num(r.bias), lambda r: r.bias,
+                   total=lambda a: num(sum(r.bias for r in a.rows))),
+    "trainable": Column("trainable", lambda r: num(r.trainable_params),
+                        lambda r: r.trainable_params,
+                        total=lambda a: num(a.totals.trainable_params)),
+    "non_trainable": Column("non-trainable", lambda r: num(r.non_trainable_params),
+                            lambda r: r.non_trainable_params,
+                            total=lambda a: num(a.totals.non_trainable_params)),
+    "fc": Column("dense-equiv.", lambda r: num(r.fc_equivalent_params),
+                 lambda r: "" if r.fc_equivalent_params is None else r.fc_equivalent_params,
+                 total=lambda a: num(a.totals.fc_equivalent_params)),
+    "sharing": Column("sharing", lambda r: "—" if r.sharing_ratio is None
+                      else f"{r.sharing_ratio:,.1f}×",
+                      lambda r: "" if r.sharing_ratio is None else f"{r.sharing_ratio:.6g}"),
+    "param_bytes": Column("memory", lambda r: human_bytes(r.param_bytes) if r.param_bytes else "0",
+                          lambda r: r.param_bytes,
+                          total=lambda a: human_bytes(a.totals.param_bytes)),
+}
+
+VIEWS: dict[View, tuple[str, ...]] = {
+    View.shapes: ("index", "name", "type", "output", "params", "rf", "jump", "start", "macs"),
+    View.params: ("index", "name", "type", "weights", "bias", "trainable", "non_trainable", "fc",
+                  "sharing", "param_bytes"),
+}
+
+
+# --------------------------------------------------------------------------- JSON contract
+
+
+def to_json_obj(a: Analysis) -> dict[str, Any]:
+    """The documented JSON contract: exact integers, shapes as lists, snake_case keys."""
+    t = a.totals
+    return {
+        "name": a.name,
+        "input_shape": list(a.input_shape),
+        "batch": a.batch,
+        "dtype": a.dtype,
+        "layers": [
+            {
+                "index": r.index,
+                "name": r.name,
+                "type": r.type,
+                "input_shape": list(r.input_shape),
+                "output_shape": list(r.output_shape),
+                "params": r.params,
+                "weights": r.weights,
+                "bias": r.bias,
+                "trainable_params": r.trainable_params,
+                "non_trainable_params": r.non_trainable_params,
+                "buffers": r.buffers,
+                "fc_equivalent_params": r.fc_equivalent_params,
+                "sharing_ratio": r.sharing_ratio,
+                "receptive_field": None if r.receptive_field is None
+                else r.receptive_field.to_dict(),
+                "macs": r.macs,
+                "flops": r.flops,
+                "activation_bytes": r.activation_bytes,
+                "param_bytes": r.param_bytes,
+                "warnings": list(r.notes),
+            }
+            for r in a.rows
+        ],
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.non_trainable_params,
+            "buffers": t.buffers,
+            "fc_equivalent_params": t.fc_equivalent_params,
+            "macs": t.macs,
+            "flops": t.flops,
+            "param_bytes": t.param_bytes,
+            "activation_bytes": t.activation_bytes,
+            "output_shape": list(t.output_shape),
+        },
+        "warnings": list(a.warnings),
+    }
+
+
+def to_json(a: Analysis) -> str:
+    return json.dumps(to_json_obj(a), indent=2, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- text renderers
+
+
+def to_csv(a: Analysis, view: View) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.header for c in cols])
+    for row in a.rows:
+        writer.writerow([c.raw(row) for c in cols])
+    return buf.getvalue()
+
+
+def to_markdown(a: Analysis, view: View) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]]
+    lines = ["| " + " | ".join(c.header for c in cols) + " |",
+             "|" + "|".join("---:" if c.right else ":---" for c in cols) + "|"]
+    for row in a.rows:
+        lines.append("| " + " | ".join(_md(c.text(row)) for c in cols) + " |")
+    lines.append("| " + " | ".join(f"**{c.total(a)}**" if c.total else "" for c in cols) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in summary(a)) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def summary(a: Analysis) -> list[str]:
+    """The lines under a table: totals with units, in words."""
+    t = a.totals
+    batch = f"batch {a.batch}, {a.dtype}"
+    return [
+        f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})",
+        f"params {num(t.params)} ({human_count(t.params)}): trainable {num(t.trainable_params)}, "
+        f"non-trainable {num(t.non_trainable_params)} (buffers {num(t.buffers)})",
+        f"parameter memory {human_bytes(t.param_bytes)} (params + buffers, {a.dtype})",
+        f"MACs {num(t.macs)} ({human_count(t.macs)}), FLOPs {num(t.flops)} (= 2 × MACs)",
+        f"activation memory {human_bytes(t.activation_bytes)} (every layer's output, {batch})",
+        f"a dense layer in place of every weighted layer would need "
+        f"{num(t.fc_equivalent_params)} params",
+    ]
+
+
+def to_table(a: Analysis, view: View):  # -> rich.table.Table (rich imported lazily)
+    from rich.table import Table
+
+    cols = [COLUMNS[c] for c in VIEWS[view]]
+    title = f"{a.name} — {view.value}" if a.name else view.value
+    table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
+    for c in cols:
+        table.add_column(c.header, footer=c.total(a) if c.total else "",
+                         justify="right" if c.right else "left", no_wrap=True)
+    for row in a.rows:
+        table.add_row(*(c.text(row) for c in cols))
+    return table
+
+
+def render_text(a: Analysis, view: View, fmt: Format) -> str:
+    """Every format except the Rich table, as text ready for stdout."""
+    if fmt is Format.json:
+        return to_json(a) + "\n"
+    if fmt is Format.csv:
+        return to_csv(a, view)
+    if fmt is Format.markdown:
+        return to_markdown(a, view)
+    raise ValueError(f"{fmt} is rendered by to_table")
