@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
 from cnncalc.arithmetic import Facts, LayerProblem, Window, infer
 from cnncalc.errors import ShapeError, SpecError
 from cnncalc.layers import Layer
-from cnncalc.spec import Shape, Spec, label
+from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 Number = int | float
@@ -110,6 +111,10 @@ class Row:
     activation_bytes: int
     param_bytes: int
     notes: tuple[str, ...] = ()
+    where: str = ""  # how errors and warnings name it: ``layer 3 (conv2d 'c3')``
+    inputs: tuple[int, ...] = (-1,)  # rows whose outputs it reads; -1 is the network input
+    blocks: tuple[str, ...] = ()  # paths of the enclosing named blocks, outermost first
+    layer: Layer | None = None  # None for merges (add, concat)
 
     @property
     def params(self) -> int:
@@ -129,8 +134,8 @@ class Row:
         return self.fc_equivalent_params / self.params
 
     @property
-    def label(self) -> str:
-        return label(self.index, self.type, self.name)
+    def depth(self) -> int:
+        return len(self.blocks)
 
 
 @dataclass(frozen=True)
@@ -159,15 +164,15 @@ class Analysis:
     rows: tuple[Row, ...]
     totals: Totals
     warnings: tuple[str, ...] = field(default=())
+    block_kinds: dict[str, str] = field(default_factory=dict)  # path -> template/'block'/mode
 
 
 def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, batch: int,
-         itemsize: int) -> Row:
+         itemsize: int, **wiring) -> Row:
     params = facts.weights + facts.bias
     in_volume, out_volume = math.prod(in_shape), math.prod(facts.output_shape)
     return Row(
         index=index,
-        name=layer.name,
         type=layer.kind,
         input_shape=in_shape,
         output_shape=facts.output_shape,
@@ -184,6 +189,8 @@ def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, b
         activation_bytes=out_volume * batch * itemsize,
         param_bytes=(params + facts.buffers) * itemsize,
         notes=facts.notes,
+        layer=layer,
+        **wiring,
     )
 
 
@@ -209,28 +216,264 @@ def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
     if shape is None:
         raise SpecError("no input shape: give 'input: [C, H, W]' in the spec or --input CxHxW",
                         where="spec", field="input")
-    rf = RFState.initial(shape)
-    rows: list[Row] = []
-    current = shape
-    for index, layer in enumerate(spec.layers):
-        try:
-            facts = infer(layer, current)
-        except LayerProblem as p:
-            raise ShapeError(p.reason, where=label(index, layer.kind, layer.name), field=p.field,
-                             value=p.value, has_value=p.field is not None and p.value is not None
-                             ) from None
-        rf = rf.advance(facts, current)
-        rows.append(_row(index, layer, current, facts, rf, batch, itemsize))
-        current = facts.output_shape
+    walker = _Walker(batch, itemsize)
+    out = walker.nodes(spec.nodes, _Value(-1, shape, RFState.initial(shape)), None, ())
+    rows = walker.rows
+    warnings = [f"{r.where}: {note}" for r in rows for note in r.notes]
     return Analysis(
         name=spec.name,
         input_shape=shape,
         batch=batch,
         dtype=dtype,
         rows=tuple(rows),
-        totals=total(rows, current),
-        warnings=tuple(f"{r.label}: {note}" for r in rows for note in r.notes),
+        totals=total(rows, out.shape),
+        warnings=tuple(warnings + walker.warnings),
+        block_kinds=walker.block_kinds,
     )
+
+
+def collapse(a: Analysis, depth: int) -> Analysis:
+    """Rows below ``depth`` folded into their enclosing block (like torchinfo's depth).
+
+    A block row sums its rows' parameters, MACs and activation memory, and shows the block's
+    output shape and receptive field; totals are unchanged (every parameter counted once).
+    """
+    if depth < 0:
+        raise SpecError("must be >= 0", where="option", field="--depth", value=depth,
+                        has_value=True)
+    out: list[Row] = []
+    groups: dict[str, list[Row]] = {}
+    for row in a.rows:
+        if row.depth <= depth:
+            out.append(row)
+            continue
+        key = row.blocks[depth]
+        if key not in groups:
+            groups[key] = []
+            out.append(row)  # placeholder, replaced below
+        groups[key].append(row)
+    result = []
+    for row in out:
+        if row.depth <= depth:
+            result.append(row)
+            continue
+        group = groups[row.blocks[depth]]
+        result.append(_block_row(row.blocks[depth], group, a.block_kinds, depth))
+    return Analysis(a.name, a.input_shape, a.batch, a.dtype, tuple(result), a.totals,
+                    a.warnings, a.block_kinds)
+
+
+def _block_row(path: str, rows: list[Row], kinds: dict[str, str], depth: int) -> Row:
+    first, last = rows[0], rows[-1]
+    fc = [r.fc_equivalent_params for r in rows if r.fc_equivalent_params is not None]
+    return Row(
+        index=first.index,
+        name=path,
+        type=kinds.get(path, "block"),
+        input_shape=first.input_shape,
+        output_shape=last.output_shape,
+        weights=sum(r.weights for r in rows),
+        bias=sum(r.bias for r in rows),
+        trainable_params=sum(r.trainable_params for r in rows),
+        non_trainable_params=sum(r.non_trainable_params for r in rows),
+        buffers=sum(r.buffers for r in rows),
+        fc_equivalent_params=sum(fc) if fc else None,
+        receptive_field=last.receptive_field,
+        macs=sum(r.macs for r in rows),
+        activation_bytes=sum(r.activation_bytes for r in rows),
+        param_bytes=sum(r.param_bytes for r in rows),
+        notes=(),
+        where=path,
+        inputs=first.inputs,
+        blocks=first.blocks[:depth],
+    )
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A tensor flowing through the graph: which row made it, its shape and field."""
+
+    row: int
+    shape: Shape
+    rf: RFState
+
+
+def _join(prefix: str | None, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+class _Walker:
+    """Walks the node tree in execution order, appending one row per layer and per merge."""
+
+    def __init__(self, batch: int, itemsize: int) -> None:
+        self.batch, self.itemsize = batch, itemsize
+        self.rows: list[Row] = []
+        self.warnings: list[str] = []
+        self.named: dict[str, list[_Value]] = {}
+        self.block_kinds: dict[str, str] = {}
+
+    def nodes(self, nodes, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
+        for node in nodes:
+            x = self.node(node, x, prefix, blocks)
+        return x
+
+    def _register(self, path: str | None, name: str | None, value: _Value) -> None:
+        for key in {path, name} - {None}:
+            self.named.setdefault(key, []).append(value)
+
+    def node(self, node, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
+        if isinstance(node, LayerNode):
+            path = _join(prefix, node.key) if prefix else node.layer.name
+            return self.layer(node.layer, node.where, x, path, blocks)
+        if isinstance(node, Block):
+            if node.key is None:  # transparent
+                return self.nodes(node.nodes, x, prefix, blocks)
+            path = _join(prefix, node.key)
+            self.block_kinds[path] = node.template or "block"
+            out = self.nodes(node.nodes, x, path, blocks + (path,))
+            self._register(path, node.key, out)
+            return out
+        if isinstance(node, Merge):
+            return self.merge(node, x, prefix, blocks)
+        raise TypeError(f"unknown node {node!r}")
+
+    def layer(self, layer: Layer, where: str, x: _Value, path: str | None,
+              blocks: tuple[str, ...]) -> _Value:
+        try:
+            facts = infer(layer, x.shape)
+        except LayerProblem as p:
+            raise ShapeError(p.reason, where=where, field=p.field, value=p.value,
+                             has_value=p.field is not None and p.value is not None) from None
+        rf = x.rf.advance(facts, x.shape)
+        row = _row(len(self.rows), layer, x.shape, facts, rf, self.batch, self.itemsize,
+                   name=path, where=where, inputs=(x.row,), blocks=blocks)
+        self.rows.append(row)
+        value = _Value(row.index, facts.output_shape, rf)
+        self._register(path, layer.name, value)
+        return value
+
+    def merge(self, node: Merge, x: _Value, prefix: str | None, blocks: tuple[str, ...]
+              ) -> _Value:
+        path = _join(prefix, node.key) if node.key else prefix
+        inner = blocks + (path,) if node.key else blocks
+        if node.key:
+            self.block_kinds[path] = node.mode
+        outs: list[_Value | None] = []
+        for branch in node.branches:
+            if isinstance(branch, Block):
+                if branch.key is None:
+                    outs.append(self.nodes(branch.nodes, x, path, inner))
+                else:
+                    sub = _join(path, branch.key)
+                    self.block_kinds[sub] = "branch"
+                    outs.append(self.nodes(branch.nodes, x, sub, inner + (sub,)))
+            elif isinstance(branch, Ref):
+                outs.append(self._lookup(branch))
+            else:
+                outs.append(None)  # auto shortcut: needs the other branches' shape first
+        for i, branch in enumerate(node.branches):
+            if isinstance(branch, AutoShortcut):
+                target = next(o for o in outs if o is not None)
+                outs[i] = self._auto_shortcut(branch, x, target.shape, path, inner)
+        values = [o for o in outs if o is not None]
+        shape = _merged_shape(node, values)
+        rf, note = _merged_rf(values)
+        out_volume = math.prod(shape)
+        row = Row(
+            index=len(self.rows), name=_join(path, node.mode), type=node.mode,
+            input_shape=values[0].shape, output_shape=shape, weights=0, bias=0,
+            trainable_params=0, non_trainable_params=0, buffers=0, fc_equivalent_params=None,
+            receptive_field=rf.field, macs=0,
+            activation_bytes=out_volume * self.batch * self.itemsize, param_bytes=0,
+            notes=(note,) if note else (), where=node.where,
+            inputs=tuple(v.row for v in values), blocks=inner,
+        )
+        self.rows.append(row)
+        value = _Value(row.index, shape, rf)
+        if node.key:
+            self._register(path, node.key, value)
+        return value
+
+    def _lookup(self, ref: Ref) -> _Value:
+        found = self.named.get(ref.target, [])
+        if not found:
+            known = ", ".join(sorted(self.named)) or "none yet"
+            hint = difflib.get_close_matches(ref.target, list(self.named), n=1)
+            extra = f"did you mean '{hint[0]}'? " if hint else ""
+            raise SpecError(f"no earlier output is named '{ref.target}' ({extra}named so far: "
+                            f"{known})", where=ref.where)
+        if len(found) > 1:
+            raise SpecError(f"'{ref.target}' names {len(found)} outputs; use the full path "
+                            "(e.g. stage.block.name)", where=ref.where)
+        return found[0]
+
+    def _auto_shortcut(self, branch: AutoShortcut, x: _Value, want: Shape, path: str | None,
+                       blocks: tuple[str, ...]) -> _Value:
+        """torchvision's ResNet ``downsample``: 1×1 conv with the stride, no bias, then BN."""
+        if want == x.shape:
+            return x
+        dims = len(x.shape) - 1
+        if len(want) != len(x.shape) or dims not in (1, 2):
+            raise ShapeError(f"cannot project {_dims(x.shape)} to {_dims(want)}",
+                             where=branch.where)
+        strides = []
+        for n, m in zip(x.shape[1:], want[1:]):
+            s = next((s for s in range(1, n + 1) if (n - 1) // s + 1 == m), None)
+            if s is None:
+                raise ShapeError(f"no 1×1 stride maps {n} to {m}", where=branch.where)
+            strides.append(s)
+        from cnncalc import layers as L
+
+        conv_cls, bn_cls = (L.Conv1d, L.BatchNorm1d) if dims == 1 else (L.Conv2d, L.BatchNorm2d)
+        conv = conv_cls(out_channels=want[0], kernel_size=1, stride=tuple(strides), bias=False)
+        sub = _join(path, "downsample")
+        inner = blocks + (sub,)
+        self.block_kinds[sub] = "shortcut"
+        y = self.layer(conv, f"{branch.where}[0] (conv{dims}d)", x, f"{sub}.0", inner)
+        return self.layer(bn_cls(), f"{branch.where}[1] (batchnorm{dims}d)", y, f"{sub}.1",
+                          inner)
+
+
+def _dims(shape: Shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def _merged_shape(node: Merge, values: list[_Value]) -> Shape:
+    shapes = [v.shape for v in values]
+    if node.mode == "add":
+        if any(s != shapes[0] for s in shapes):
+            listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
+            raise ShapeError(f"add needs equal shapes: {listed}", where=node.where)
+        return shapes[0]
+    if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
+        listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
+        raise ShapeError(f"concat needs equal sizes except channels: {listed}",
+                         where=node.where)
+    return (sum(s[0] for s in shapes), *shapes[0][1:])
+
+
+def _merged_rf(values: list[_Value]) -> tuple[RFState, str | None]:
+    """Araujo et al. (Distill 2019) through branches: the union of the paths' fields.
+
+    Paths that disagree on jump or centre are "unaligned"; the merge is flagged.
+    """
+    states = [v.rf for v in values]
+    fields = [s.field for s in states]
+    if any(f is None for f in fields) or any(s.layout != states[0].layout for s in states):
+        return RFState(None, "none"), None
+    n = len(fields[0].size)
+    start = tuple(min(f.start[a] for f in fields) for a in range(n))
+    end = tuple(max(f.start[a] + f.size[a] for f in fields) for a in range(n))
+    jump = tuple(min(f.jump[a] for f in fields) for a in range(n))
+    merged = ReceptiveField(tuple(e - s for s, e in zip(start, end)), jump, start)
+    note = None
+    jumps = {f.jump for f in fields}
+    centres = {tuple(f.start[a] + (f.size[a] - 1) / 2 for a in range(n)) for f in fields}
+    if len(jumps) > 1 or len(centres) > 1:
+        what = "jumps" if len(jumps) > 1 else "centres"
+        note = (f"branches are not aligned (different {what}); the receptive field reported "
+                "is the union of their fields")
+    return RFState(merged, states[0].layout, states[0].pending), note
 
 
 def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:
@@ -248,4 +491,4 @@ def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:
     )
 
 
-__all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "exact", "replace"]
+__all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "exact"]

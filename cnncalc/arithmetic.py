@@ -139,17 +139,22 @@ def _x(values: tuple[int, ...] | list[int]) -> str:
 
 
 def _floor_notes(shape: Shape, outs, pads_before, k_effs, strides, what: str) -> list[str]:
-    notes = []
+    """One note naming every axis whose last input rows floor mode never reads.
+
+    Only for windows that tile the input (k ≥ s): a 1×1 stride-2 conv skips every other row
+    by design, and that is not the silent loss this note is about.
+    """
+    lost = []
     for axis, n, o, pb, k, s in zip(AXES[len(shape) - 1], shape[1:], outs, pads_before, k_effs,
                                     strides):
-        lost = dropped_by_floor(n, pb, k, s, o)
-        if lost:
-            notes.append(
-                f"floor mode: the last {lost} input {'row' if axis != 'W' else 'column'}"
-                f"{'s' if lost > 1 else ''} on {axis} ({n}) never reach{'es' if lost == 1 else ''}"
-                f" a {what} window (stride {s})"
-            )
-    return notes
+        # with k < s gaps between windows are skipped by design; only flag a tiling's tail
+        count = dropped_by_floor(n, pb, k, s, o) if k >= s else 0
+        if count:
+            lost.append(f"{count} of {n} on {axis}")
+    if not lost:
+        return []
+    return [f"floor mode: the last input rows/columns ({', '.join(lost)}) never reach a "
+            f"{what} window"]
 
 
 # --------------------------------------------------------------------------- per-layer rules

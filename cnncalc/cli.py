@@ -62,6 +62,8 @@ BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size 
                                        "activation memory.")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for memory figures.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+DepthOpt = Annotated[int | None, typer.Option("--depth", "-d", min=0, help="Fold rows nested "
+                                              "deeper than N into their block (0: top level).")]
 
 
 def _guard(body: Callable[[], T]) -> T:
@@ -113,12 +115,14 @@ def load_spec(spec: str, input_shape: str | None):
 
 
 def _report(view: View, spec: str, input_shape: str | None, batch: int, dtype: DType,
-            fmt: Format) -> None:
-    from cnncalc.analysis import analyze
+            fmt: Format, depth: int | None = None) -> None:
+    from cnncalc.analysis import analyze, collapse
     from cnncalc.report import render_text, summary, to_table
 
     parsed, shape = load_spec(spec, input_shape)
     result = analyze(parsed, shape, batch=batch, dtype=dtype.value)
+    if depth is not None:
+        result = collapse(result, depth)
     warn(result.warnings)
     if fmt is Format.table:
         console = stdout_console()
@@ -131,17 +135,19 @@ def _report(view: View, spec: str, input_shape: str | None, batch: int, dtype: D
 
 @app.command()
 def shapes(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
-           dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table) -> None:
+           dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
+           depth: DepthOpt = None) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
-    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format))
+    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth))
 
 
 @app.command()
 def params(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
-           dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table) -> None:
+           dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
+           depth: DepthOpt = None) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
-    _guard(lambda: _report(View.params, spec, input, batch, dtype, format))
+    _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth))
 
 
 @app.command()

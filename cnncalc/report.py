@@ -163,6 +163,8 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
                 "activation_bytes": r.activation_bytes,
                 "param_bytes": r.param_bytes,
                 "warnings": list(r.notes),
+                "depth": r.depth,
+                "inputs": list(r.inputs),
             }
             for r in a.rows
         ],

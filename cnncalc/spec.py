@@ -22,17 +22,88 @@ Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
-class Spec:
-    """A validated network: an optional name, an optional input shape and its layers."""
+class LayerNode:
+    """One layer, with the place it was written (for error messages)."""
 
-    layers: tuple[Layer, ...]
+    layer: Layer
+    where: str
+    key: str  # its name, or its index in the enclosing list (nn.Sequential style)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A named group of nodes run in sequence (nn.Sequential); a template use is one too."""
+
+    nodes: tuple[Node, ...]
+    where: str
+    key: str | None  # None: transparent, children are named as if written in the parent
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A branch that is the output of an earlier named node (U-Net skips, dense links)."""
+
+    target: str
+    where: str
+
+
+@dataclass(frozen=True)
+class AutoShortcut:
+    """ResNet's shortcut: identity when shapes agree, else 1×1 conv (stride, no bias) + BN."""
+
+    where: str
+
+
+Branch = Block | Ref | AutoShortcut
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Parallel branches from the same input, merged by element-wise add or channel concat."""
+
+    mode: str  # "add" | "concat"
+    branches: tuple[Branch, ...]
+    where: str
+    key: str | None  # None: transparent (a residual inside a block is named by that block)
+
+
+Node = LayerNode | Block | Merge
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated network: an optional name, an optional input shape and its nodes."""
+
+    nodes: tuple[Node, ...]
     input: Shape | None = None
     name: str | None = None
 
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """Every layer, in the order written (templates and repeats expanded)."""
+        return tuple(_leaves(self.nodes))
 
-def label(index: int, layer_type: str, name: str | None) -> str:
-    """How errors and warnings name a layer: ``layer 3 (conv2d 'c3')``."""
-    return f"layer {index} ({layer_type} '{name}')" if name else f"layer {index} ({layer_type})"
+
+def _leaves(nodes: tuple[Node, ...]):
+    for node in nodes:
+        if isinstance(node, LayerNode):
+            yield node.layer
+        elif isinstance(node, Block):
+            yield from _leaves(node.nodes)
+        elif isinstance(node, Merge):
+            for branch in node.branches:
+                if isinstance(branch, Block):
+                    yield from _leaves(branch.nodes)
+
+
+def label(place: str, layer_type: str, name: str | None) -> str:
+    """How errors and warnings name a layer: ``layer 3 (conv2d 'c3')``.
+
+    ``place`` is ``layer N`` at the top level and a path such as
+    ``layers[4].residual[2]`` inside blocks.
+    """
+    return f"{place} ({layer_type} '{name}')" if name else f"{place} ({layer_type})"
 
 
 # --------------------------------------------------------------------------- shapes
@@ -74,13 +145,13 @@ def parse_shape(value: Any, where: str = "input") -> Shape:
 # --------------------------------------------------------------------------- layers
 
 
-def parse_layer(raw: Any, index: int) -> Layer:
+def parse_layer(raw: Any, place: str) -> Layer:
     """Validate one layer mapping; raise a one-line SpecError naming it on any problem."""
     if not isinstance(raw, Mapping):
         raise SpecError(
             f"expected a mapping such as {{type: conv2d, out_channels: 6, kernel_size: 5}}, "
             f"got {raw!r}",
-            where=f"layer {index}",
+            where=place,
         )
     data = {FIELD_ALIASES.get(k, k) if isinstance(k, str) else k: v for k, v in raw.items()}
     name = data.get("name")
@@ -88,14 +159,14 @@ def parse_layer(raw: Any, index: int) -> Layer:
     given = data.get("type")
     if not isinstance(given, str):
         raise SpecError("every layer needs a 'type', e.g. type: conv2d",
-                        where=label(index, "?", name))
+                        where=label(place, "?", name))
     cls = BY_KEY.get(type_key(given))
     if cls is None:
         hint = difflib.get_close_matches(type_key(given), list(BY_KEY), n=1)
         suffix = f" (did you mean {canonical_type(BY_KEY[hint[0]])}?)" if hint else ""
         raise SpecError(
             f"unknown layer type{suffix}; `cnncalc types` lists them",
-            where=label(index, given, name),
+            where=label(place, given, name),
             field="type",
             value=given,
             has_value=True,
@@ -106,7 +177,7 @@ def parse_layer(raw: Any, index: int) -> Layer:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise _one_line(exc, cls, label(index, kind, name)) from None
+        raise _one_line(exc, cls, label(place, kind, name)) from None
 
 
 def _tuples(value: Any) -> Any:
@@ -141,10 +212,215 @@ def _plain(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+# --------------------------------------------------------------------------- graphs
+
+
+_CONTAINER_KEYS = ("layers", "residual", "concat", "add", "use")
+_NODE_EXTRA = {
+    "layers": ("name", "repeat"),
+    "residual": ("name", "shortcut", "repeat"),
+    "concat": ("name", "repeat"),
+    "add": ("name", "repeat"),
+}
+
+
+@dataclass(frozen=True)
+class Template:
+    args: dict[str, Any]  # default values; None means required
+    layers: list[Any]
+
+
+class _Parser:
+    """Raw YAML/JSON data -> node tree; templates and repeats are expanded on the way."""
+
+    def __init__(self, templates: Mapping[str, Template]) -> None:
+        self.templates = templates
+        self.depth = 0
+
+    def nodes(self, items: Any, path: str, scope: Mapping[str, Any], top: bool = False
+              ) -> tuple[Node, ...]:
+        if not isinstance(items, list):
+            raise SpecError("must be a list of layers", where=path)
+        out: list[Node] = []
+        for i, raw in enumerate(items):
+            place = f"{path}[{i}]"
+            if isinstance(raw, Mapping) and "repeat" in raw and "name" not in raw:
+                out.extend(self._spliced_repeat(raw, place, scope, len(out)))
+            else:
+                # a top-level layer is simply "layer 3"; deeper places are paths
+                leaf = f"layer {i}" if top else None
+                out.append(self.node(raw, place, scope, len(out), leaf))
+        return tuple(out)
+
+    def _repeat_count(self, raw: Mapping, place: str, scope: Mapping[str, Any]) -> int:
+        count = _subst(raw["repeat"], scope, place)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise SpecError("must be a whole number >= 0", where=place, field="repeat",
+                            value=count, has_value=True)
+        return count
+
+    def _spliced_repeat(self, raw: Mapping, place: str, scope: Mapping[str, Any],
+                        start: int) -> list[Node]:
+        """``{repeat: n, ...}`` without a name: n copies numbered in the enclosing list."""
+        count = self._repeat_count(raw, place, scope)
+        item = {k: v for k, v in raw.items() if k != "repeat"}
+        return [self.node(item, f"{place}#{k}", {**scope, "i": k}, start + k)
+                for k in range(count)]
+
+    def node(self, raw: Any, place: str, scope: Mapping[str, Any], index: int,
+             leaf: str | None = None) -> Node:
+        if not isinstance(raw, Mapping):
+            raise SpecError(
+                "expected a layer such as {type: conv2d, out_channels: 6, kernel_size: 5} "
+                f"or a block (layers/residual/concat/add/use), got {raw!r}", where=place)
+        kinds = [k for k in _CONTAINER_KEYS if k in raw]
+        if "repeat" in raw:  # named: a block holding the copies, numbered 0..n-1
+            count = self._repeat_count(raw, place, scope)
+            inner = {k: v for k, v in raw.items() if k not in ("repeat", "name")}
+            name = str(_subst(raw.get("name"), scope, place))
+            copies = tuple(self.node(inner, f"{place}#{k}", {**scope, "i": k}, k)
+                           for k in range(count))
+            return Block(copies, f"{place} (repeat '{name}')", name)
+        if "type" in raw or not kinds:
+            data = _subst(dict(raw), scope, place)
+            layer = parse_layer(data, leaf or place)
+            return LayerNode(layer, label(leaf or place, layer.kind, layer.name),
+                             layer.name or str(index))
+        if len(kinds) > 1:
+            raise SpecError(f"a block has one of {', '.join(_CONTAINER_KEYS)}; got "
+                            f"{' and '.join(kinds)}", where=place)
+        kind = kinds[0]
+        name = _subst(raw.get("name"), scope, place)
+        if name is not None and not isinstance(name, str):
+            name = str(name)
+        where = f"{place} ({kind} '{name}')" if name else f"{place} ({kind})"
+        if kind == "use":
+            return self._use(raw, place, where, scope, name, index)
+        _check_keys(raw, (kind,) + _NODE_EXTRA[kind], where)
+        sub = f"{place}.{kind}"
+        if kind == "layers":
+            return Block(self.nodes(raw["layers"], sub, scope), where, name or str(index))
+        if kind == "residual":
+            body = Block(self.nodes(raw["residual"], sub, scope), where, None)
+            shortcut = raw.get("shortcut", "identity")
+            shortcut = _subst(shortcut, scope, place)
+            if shortcut == "auto":
+                second: Branch = AutoShortcut(f"{place}.shortcut")
+            elif shortcut == "identity":
+                second = Block((), f"{place}.shortcut", None)
+            elif isinstance(shortcut, list):
+                second = Block(self.nodes(shortcut, f"{place}.shortcut", scope),
+                               f"{place}.shortcut", "downsample")
+            else:
+                raise SpecError("must be identity, auto or a list of layers", where=where,
+                                field="shortcut", value=shortcut, has_value=True)
+            return Merge("add", (body, second), where, name)
+        return Merge(kind, self._branches(raw[kind], sub, scope, where), where, name)
+
+    def _branches(self, raw: Any, sub: str, scope: Mapping[str, Any], where: str
+                  ) -> tuple[Branch, ...]:
+        if isinstance(raw, Mapping):
+            named = list(raw.items())
+        elif isinstance(raw, list):
+            named = [(None, b) for b in raw]
+        else:
+            raise SpecError("branches must be a list (or a mapping name -> layers)", where=where)
+        if len(named) < 2:
+            raise SpecError(f"needs at least 2 branches, got {len(named)}", where=where)
+        out: list[Branch] = []
+        for i, (key, branch) in enumerate(named):
+            place = f"{sub}[{key if key is not None else i}]"
+            if isinstance(branch, str):
+                out.append(Ref(_subst(branch, scope, place), place))
+            elif isinstance(branch, list):
+                key = str(key) if key is not None else f"branch{i + 1}"
+                out.append(Block(self.nodes(branch, place, scope), place,
+                                 key if branch else None))
+            else:
+                raise SpecError("a branch is a list of layers, [] (identity) or the name of "
+                                f"an earlier output; got {branch!r}", where=place)
+        return tuple(out)
+
+    def _use(self, raw: Mapping, place: str, where: str, scope: Mapping[str, Any],
+             name: str | None, index: int) -> Block:
+        template_name = _subst(raw["use"], scope, place)
+        template = self.templates.get(template_name) if isinstance(template_name, str) else None
+        if template is None:
+            hint = difflib.get_close_matches(str(template_name), list(self.templates), n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise SpecError(f"no such block template{extra}; define it under 'blocks:'",
+                            where=place, field="use", value=template_name, has_value=True)
+        given = {k: _subst(v, scope, place) for k, v in raw.items() if k not in ("use", "name")}
+        for key in given:
+            if key not in template.args:
+                hint = difflib.get_close_matches(key, list(template.args), n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise SpecError(f"block '{template_name}' has no such argument{extra}",
+                                where=where, field=key)
+        args = {**template.args, **given}
+        missing = [k for k, v in args.items() if v is None]
+        if missing:
+            raise SpecError(f"block '{template_name}' needs this argument", where=where,
+                            field=missing[0])
+        self.depth += 1
+        if self.depth > 32:
+            raise SpecError("templates nest more than 32 deep (a template uses itself?)",
+                            where=where)
+        try:
+            body = self.nodes(template.layers, f"{place}({template_name}).layers", args)
+        finally:
+            self.depth -= 1
+        return Block(body, f"{place} ({template_name} '{name}')" if name else
+                     f"{place} ({template_name})", name or str(index), template_name)
+
+
+def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
+    from cnncalc.templates import TemplateError, substitute
+
+    try:
+        return substitute(value, scope)
+    except TemplateError as exc:
+        raise SpecError(str(exc), where=place) from None
+    except (TypeError, ZeroDivisionError) as exc:
+        raise SpecError(f"cannot evaluate: {exc}", where=place) from None
+
+
+def _check_keys(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise SpecError(f"unknown field{extra}", where=where, field=str(key))
+
+
+def _templates(raw: Any) -> dict[str, Template]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SpecError("must map template names to {args: ..., layers: [...]}",
+                        where="spec", field="blocks")
+    out = {}
+    for name, body in raw.items():
+        where = f"blocks.{name}"
+        if isinstance(body, list):
+            body = {"layers": body}
+        if not isinstance(body, Mapping) or "layers" not in body:
+            raise SpecError("a template is {args: {name: default}, layers: [...]}", where=where)
+        _check_keys(body, ("args", "layers"), where)
+        args = body.get("args") or {}
+        if isinstance(args, list):  # [planes, stride]: all required
+            args = dict.fromkeys(args)
+        if not isinstance(args, Mapping):
+            raise SpecError("must map argument names to defaults (null: required)",
+                            where=where, field="args")
+        out[str(name)] = Template(dict(args), body["layers"])
+    return out
+
+
 # --------------------------------------------------------------------------- documents
 
 
-_TOP_FIELDS = ("name", "input", "layers")
+_TOP_FIELDS = ("name", "input", "blocks", "layers")
 
 
 def spec_from_data(data: Any) -> Spec:
@@ -152,7 +428,8 @@ def spec_from_data(data: Any) -> Spec:
     if isinstance(data, list):
         data = {"layers": data}
     if not isinstance(data, Mapping):
-        raise SpecError("a spec is a mapping with 'layers' (and optionally 'input', 'name')")
+        raise SpecError("a spec is a mapping with 'layers' (and optionally 'input', 'name', "
+                        "'blocks')")
     for key in data:
         if key not in _TOP_FIELDS:
             hint = difflib.get_close_matches(str(key), _TOP_FIELDS, n=1)
@@ -167,8 +444,9 @@ def spec_from_data(data: Any) -> Spec:
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         name = str(name)
+    parser = _Parser(_templates(data.get("blocks")))
     return Spec(
-        layers=tuple(parse_layer(raw, i) for i, raw in enumerate(layers)),
+        nodes=parser.nodes(layers, "layers", {}, top=True),
         input=None if shape is None else parse_shape(shape),
         name=name,
     )
