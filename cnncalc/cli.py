@@ -151,6 +151,74 @@ def params(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
 
 
 @app.command()
+def run(
+    spec: SpecArg,
+    input: InputOpt = None,
+    batch: BatchOpt = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random input and weights.")] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", min=1,
+                                                help="Kernel threads (default: all cores).")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
+    repeat: Annotated[int, typer.Option("--repeat", "-r", min=1, help="Timed calls per layer "
+                                        "(the median is shown).")] = 1,
+    max_memory: Annotated[str | None, typer.Option("--max-memory", metavar="BYTES",
+                          help="Refuse runs whose peak estimate exceeds this (e.g. 4G; "
+                          "default: half the available RAM).")] = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Execute SPEC on random input with cnncalc's numba kernels and check every predicted
+    shape against the measured one (exit 1 on any mismatch)."""
+    _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format))
+
+
+def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt) -> None:
+    from cnncalc.report import render_run, run_summary, run_table
+    from cnncalc.run import run as run_spec
+    from cnncalc.units import parse_bytes
+
+    parsed, shape = load_spec(spec, input_shape)
+    limit = None if max_memory is None else parse_bytes(max_memory, "--max-memory")
+    with _progress() as step:
+        result = run_spec(parsed, shape, batch=batch, seed=seed, dtype=dtype, repeat=repeat,
+                          threads=threads, max_memory=limit, progress=step)
+    warn(result.analysis.warnings)
+    if fmt is Format.table:
+        console = stdout_console()
+        console.print(run_table(result))
+        for line in run_summary(result):
+            console.print(line, highlight=False, markup=False)
+    else:
+        sys.stdout.write(render_run(result, fmt))
+    if not result.all_match:
+        bad = result.mismatches[0]
+        _fail(f"{bad.row.where}: measured shape {'×'.join(map(str, bad.measured_shape))} "
+              f"differs from the predicted {'×'.join(map(str, bad.row.output_shape))} "
+              f"({len(result.mismatches)} layer(s) differ)", ExitCode.INVALID)
+
+
+class _progress:
+    """A Rich status line on stderr while layers run (and compile, on first use)."""
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.console import Console
+
+        self.status = Console(stderr=True).status("compiling kernels — first run only")
+        self.status.start()
+
+        def step(i: int, n: int, row) -> None:
+            self.status.update(f"layer {i + 1}/{n} ({row.type}) — the first run compiles "
+                               "kernels; later runs use the cache")
+
+        return step
+
+    def __exit__(self, *exc) -> None:
+        if hasattr(self, "status"):
+            self.status.stop()
+
+
+@app.command()
 def types() -> None:
     """List the layer types a spec may use, with their positional arguments."""
     from cnncalc.layers import LAYER_TYPES, canonical_type
@@ -158,6 +226,26 @@ def types() -> None:
     for cls in LAYER_TYPES:
         args = ", ".join(cls.positional)
         sys.stdout.write(f"{canonical_type(cls)}({args})\n")
+
+
+@app.command()
+def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
+            layer: Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only row N "
+                                                      "(numbered as in `cnncalc shapes`).")] = None
+            ) -> None:
+    """Per layer, the formulas with the numbers substituted: output size, parameters, dense
+    equivalent, MACs, receptive field; and why PyTorch loses data or refuses a layer. A refused
+    layer is explained on stdout, then reported as the error (exit 1)."""
+    from cnncalc.explain import explain as run
+    from cnncalc.explain import render
+
+    def body() -> None:
+        result = run(*load_spec(spec, input), batch=batch, layer=layer)
+        sys.stdout.write(render(result))
+        if result.error is not None:
+            raise result.error
+
+    _guard(body)
 
 
 def _version(value: bool) -> None:

@@ -254,3 +254,75 @@ def render_text(a: Analysis, view: View, fmt: Format) -> str:
     if fmt is Format.markdown:
         return to_markdown(a, view)
     raise ValueError(f"{fmt} is rendered by to_table")
+
+
+# --------------------------------------------------------------------------- cnncalc run
+
+
+def run_json_obj(result) -> dict[str, Any]:
+    """The analysis contract plus, per layer, predicted/measured shape, match and ms."""
+    obj = to_json_obj(result.analysis)
+    for layer, rr in zip(obj["layers"], result.rows):
+        layer.update(predicted_shape=list(rr.row.output_shape),
+                     measured_shape=list(rr.measured_shape), match=rr.match, ms=rr.ms,
+                     gflops=rr.gflops)
+    obj["totals"].update(all_match=result.all_match, ms=result.ms,
+                         peak_bytes_estimate=result.peak_bytes)
+    obj.update(seed=result.seed, threads=result.threads)
+    return obj
+
+
+def _run_cells(rr) -> list[str]:
+    r = rr.row
+    return [str(r.index), r.name or "", r.type, dims(r.output_shape), dims(rr.measured_shape),
+            "✓" if rr.match else "✗", f"{rr.ms:.3f}",
+            "" if rr.gflops is None else f"{rr.gflops:.1f}"]
+
+
+RUN_HEADERS = ("#", "name", "type", "predicted", "measured", "ok", "ms", "GFLOP/s")
+
+
+def render_run(result, fmt: Format) -> str:
+    if fmt is Format.json:
+        return json.dumps(run_json_obj(result), indent=2, ensure_ascii=False) + "\n"
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(RUN_HEADERS)
+        for rr in result.rows:
+            cells = _run_cells(rr)
+            cells[3], cells[4] = dims(rr.row.output_shape, "x"), dims(rr.measured_shape, "x")
+            writer.writerow(cells)
+        return buf.getvalue()
+    if fmt is Format.markdown:
+        lines = ["| " + " | ".join(RUN_HEADERS) + " |",
+                 "|---:|:---|:---|---:|---:|:---:|---:|---:|"]
+        lines += ["| " + " | ".join(_run_cells(rr)) + " |" for rr in result.rows]
+        return "\n".join(lines + ["", *(f"- {x}" for x in run_summary(result))]) + "\n"
+    raise ValueError(f"{fmt} is rendered by run_table")
+
+
+def run_summary(result) -> list[str]:
+    a = result.analysis
+    ok = sum(rr.match for rr in result.rows)
+    return [
+        f"{ok}/{len(result.rows)} shapes as predicted; input {dims(a.input_shape)}, "
+        f"batch {a.batch}, {a.dtype}, seed {result.seed}, {result.threads} thread(s)",
+        f"total {result.ms:.2f} ms for {num(a.totals.flops)} FLOPs; "
+        f"peak memory estimate {human_bytes(result.peak_bytes)}",
+    ]
+
+
+def run_table(result):
+    from rich.table import Table
+
+    a = result.analysis
+    title = f"{a.name} — run" if a.name else "run"
+    table = Table(title=title, header_style="bold")
+    for h in RUN_HEADERS:
+        table.add_column(h, justify="left" if h in ("name", "type") else "right", no_wrap=True)
+    for rr in result.rows:
+        cells = _run_cells(rr)
+        cells[5] = "[green]✓[/]" if rr.match else "[bold red]✗[/]"
+        table.add_row(*cells)
+    return table
