@@ -221,14 +221,18 @@ def summary(a: Analysis) -> list[str]:
     batch = f"batch {a.batch}, {a.dtype}"
     return [
         f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})",
-        f"params {num(t.params)} ({human_count(t.params)}): trainable {num(t.trainable_params)}, "
+        f"params {num(t.params)}{_approx(t.params)}: trainable {num(t.trainable_params)}, "
         f"non-trainable {num(t.non_trainable_params)} (buffers {num(t.buffers)})",
         f"parameter memory {human_bytes(t.param_bytes)} (params + buffers, {a.dtype})",
-        f"MACs {num(t.macs)} ({human_count(t.macs)}), FLOPs {num(t.flops)} (= 2 × MACs)",
+        f"MACs {num(t.macs)}{_approx(t.macs)}, FLOPs {num(t.flops)} (= 2 × MACs)",
         f"activation memory {human_bytes(t.activation_bytes)} (every layer's output, {batch})",
         f"a dense layer in place of every weighted layer would need "
         f"{num(t.fc_equivalent_params)} params",
     ]
+
+
+def _approx(n: int) -> str:
+    return f" ({human_count(n)})" if n >= 1000 else ""
 
 
 def to_table(a: Analysis, view: View):  # -> rich.table.Table (rich imported lazily)

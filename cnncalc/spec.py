@@ -464,7 +464,8 @@ def parse_text(text: str, origin: str = "spec") -> Spec:
 
         return spec_from_data(parse_inline(stripped))
     try:
-        data = yaml.safe_load(text)
+        # libyaml's C loader is ~5x faster on big specs; same safe subset of YAML
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -1,0 +1,93 @@
+"""Speed of the analytic path (issue 2, section 6), with ratios measured in the same run.
+
+    python benchmarks/bench_analysis.py [--repeat 7]
+
+1. Start-up: wall time of ``cnncalc shapes`` on a 20-layer spec against a bare
+   ``python -c "import typer, rich, pydantic, yaml"`` (target: ratio <= 1.3), and a check
+   that numba is never imported on that path.
+2. Scale: parse + analyse specs of 1,000 to 10,000 layers in-process (target: 10,000 layers
+   in under a second, cost linear in layers — the per-layer time should stay flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHAIN = [
+    {"type": "conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1},
+    {"type": "batchnorm2d"},
+    {"type": "relu"},
+    {"type": "maxpool2d", "kernel_size": 2, "ceil_mode": True},
+]
+
+
+def spec_text(n_layers: int) -> str:
+    import yaml
+
+    layers = [dict(CHAIN[i % len(CHAIN)]) for i in range(n_layers)]
+    for i, layer in enumerate(layers):
+        if layer["type"] == "maxpool2d" and i > 12:  # keep the map from vanishing
+            layer.update(type="identity")
+            layer.pop("kernel_size")
+            layer.pop("ceil_mode")
+    return yaml.safe_dump({"input": [3, 224, 224], "layers": layers})
+
+
+def wall(cmd: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    py = sys.executable
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec20 = Path(tmp, "twenty.yaml")
+        spec20.write_text(spec_text(20))
+        base = wall([py, "-c", "import typer, rich, pydantic, yaml"], args.repeat)
+        for fmt in ("table", "json"):
+            t = wall([py, "-m", "cnncalc", "shapes", str(spec20), "--format", fmt], args.repeat)
+            print(f"startup  cnncalc shapes (20 layers, {fmt:5}) {t * 1e3:7.1f} ms   "
+                  f"bare imports {base * 1e3:6.1f} ms   ratio {t / base:4.2f}  (target <= 1.3)")
+        probe = subprocess.run(
+            [py, "-c", "import sys; from cnncalc.cli import main; "
+             f"main(['shapes', {str(spec20)!r}, '-f', 'json']); "
+             "print('numba' in sys.modules, file=sys.stderr)"],
+            capture_output=True, text=True, check=True)
+        print(f"numba imported by `cnncalc shapes`: {probe.stderr.strip().splitlines()[-1]}")
+
+    from cnncalc.analysis import analyze
+    from cnncalc.spec import parse_text
+
+    print("\nlayers   parse+validate  analyse   total    per layer")
+    for n in (1_000, 2_500, 5_000, 10_000):
+        text = spec_text(n)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            spec = parse_text(text)
+            t1 = time.perf_counter()
+            analyze(spec)
+            t2 = time.perf_counter()
+            if t2 - t0 < best:
+                best, parse_t, analyse_t = t2 - t0, t1 - t0, t2 - t1
+        print(f"{n:>6}   {parse_t * 1e3:9.1f} ms {analyse_t * 1e3:8.1f} ms {best * 1e3:7.1f} ms "
+              f"{best / n * 1e6:7.1f} µs")
+    print("(target: 10,000 layers in under 1 s, per-layer time flat)")
+
+
+if __name__ == "__main__":
+    main()
