@@ -350,6 +350,11 @@ def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Facts:
 def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
     _need_rank(layer, shape, layer.dims)
     pairs = layer.per_axis()
+    for axis, n, (a, b) in zip(AXES[layer.dims], shape[1:], pairs):
+        # PyTorch crops (negative padding) before it pads: the crop alone must fit
+        if n + min(a, 0) + min(b, 0) < 0:
+            raise LayerProblem(f"crops {-min(a, 0) - min(b, 0)} from {n} on {axis}", "padding",
+                               layer.padding)
     outs = [n + a + b for n, (a, b) in zip(shape[1:], pairs)]
     if any(o < 1 for o in outs):
         raise LayerProblem(f"cropping leaves {_x(outs)}", "padding", layer.padding)

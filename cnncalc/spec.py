@@ -153,7 +153,7 @@ def parse_layer(raw: Any, place: str) -> Layer:
             f"got {raw!r}",
             where=place,
         )
-    data = {FIELD_ALIASES.get(k, k) if isinstance(k, str) else k: v for k, v in raw.items()}
+    data = dict(raw)
     name = data.get("name")
     name = name if isinstance(name, str) else None
     given = data.get("type")
@@ -173,7 +173,9 @@ def parse_layer(raw: Any, place: str) -> Layer:
         )
     kind = canonical_type(cls)
     data["type"] = kind
-    data = {k: _tuples(v) for k, v in data.items()}
+    # short aliases (k, s, p, d, g) unless the layer has a field of that name (dropout's p)
+    data = {FIELD_ALIASES.get(k, k) if k not in cls.model_fields else k: _tuples(v)
+            for k, v in data.items()}
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -471,12 +473,14 @@ def parse_text(text: str, origin: str = "spec") -> Spec:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"malformed YAML/JSON{at}: {problem}", where=origin) from None
+    if data is None:
+        raise SpecError("the spec is empty (only comments or blank lines)", where=origin)
     return spec_from_data(data)
 
 
 def _looks_inline(text: str) -> bool:
     """Inline specs are one line of calls (``conv2d(6, 5) relu``); documents have ':' keys."""
-    if "\n" in text or text.startswith(("{", "[")):
+    if "\n" in text or text.startswith(("{", "[", "#")):
         return False
     return not re.match(r"^\s*[\w-]+\s*:", text)
 
