@@ -206,6 +206,13 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
         pads = [(0, 0)] * layer.dims
     else:
         pads = [(p, p) for p in layer.padding]
+    mode = layer.padding_mode
+    for axis, n, (a, b) in zip(AXES[layer.dims], spatial, pads):
+        # F.pad's rules: reflect needs pad < size; circular may wrap around at most once
+        if (mode == "reflect" and max(a, b) >= n) or (mode == "circular" and max(a, b) > n):
+            bound = "smaller than" if mode == "reflect" else "at most"
+            raise LayerProblem(f"padding {max(a, b)} on {axis} must be {bound} the input size "
+                               f"{n} with padding_mode='{mode}'", "padding", layer.padding)
     k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
     padded = [n + a + b for n, (a, b) in zip(spatial, pads)]
     if any(ke > n for ke, n in zip(k_eff, padded)):
@@ -292,9 +299,11 @@ def _pool(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> Facts:
                 f"the padded input {n + 2 * pi}"
             )
         if dropped:
-            notes.append(f"ceil_mode: the last window on {axis} would start in the right "
-                         "padding and is dropped")
+            notes.append(axis)
         outs.append(o)
+    if notes:
+        notes = [f"ceil_mode: the last window on {' and '.join(notes)} would start in the right "
+                 "padding and is dropped"]
     if not layer.ceil_mode:
         notes += _floor_notes(shape, outs, p, k_eff, s, "pooling")
     return Facts(

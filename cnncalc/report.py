@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -184,8 +185,18 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
     }
 
 
+_SCALAR_LIST = re.compile(r"\[\s+([-+\d.eE,\s]*?)\s+\]")  # lists of numbers only
+
+
+def dump_json(obj: Any) -> str:
+    """Indented JSON with short lists of numbers (shapes, fields) kept on one line."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    return _SCALAR_LIST.sub(lambda m: "[" + ", ".join(
+        v.strip() for v in m.group(1).split(",")) + "]", text)
+
+
 def to_json(a: Analysis) -> str:
-    return json.dumps(to_json_obj(a), indent=2, ensure_ascii=False)
+    return dump_json(to_json_obj(a))
 
 
 # --------------------------------------------------------------------------- text renderers
@@ -288,7 +299,7 @@ RUN_HEADERS = ("#", "name", "type", "predicted", "measured", "ok", "ms", "GFLOP/
 
 def render_run(result, fmt: Format) -> str:
     if fmt is Format.json:
-        return json.dumps(run_json_obj(result), indent=2, ensure_ascii=False) + "\n"
+        return dump_json(run_json_obj(result)) + "\n"
     if fmt is Format.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
