@@ -233,32 +233,34 @@ def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
 
 
 def collapse(a: Analysis, depth: int) -> Analysis:
-    """Rows below ``depth`` folded into their enclosing block (like torchinfo's depth).
+    """Rows nested deeper than ``depth`` folded into their enclosing block, like torchinfo's
+    depth: 1 shows only the top level (``features``, ``layer1`` …), 2 one level below.
 
     A block row sums its rows' parameters, MACs and activation memory, and shows the block's
     output shape and receptive field; totals are unchanged (every parameter counted once).
     """
-    if depth < 0:
-        raise SpecError("must be >= 0", where="option", field="--depth", value=depth,
+    if depth < 1:
+        raise SpecError("must be >= 1", where="option", field="--depth", value=depth,
                         has_value=True)
+    level = depth - 1  # top-level rows are depth 1, as in torchinfo
     out: list[Row] = []
     groups: dict[str, list[Row]] = {}
     for row in a.rows:
-        if row.depth <= depth:
+        if row.depth <= level:
             out.append(row)
             continue
-        key = row.blocks[depth]
+        key = row.blocks[level]
         if key not in groups:
             groups[key] = []
             out.append(row)  # placeholder, replaced below
         groups[key].append(row)
     result = []
     for row in out:
-        if row.depth <= depth:
+        if row.depth <= level:
             result.append(row)
             continue
-        group = groups[row.blocks[depth]]
-        result.append(_block_row(row.blocks[depth], group, a.block_kinds, depth))
+        group = groups[row.blocks[level]]
+        result.append(_block_row(row.blocks[level], group, a.block_kinds, level))
     return Analysis(a.name, a.input_shape, a.batch, a.dtype, tuple(result), a.totals,
                     a.warnings, a.block_kinds)
 
@@ -324,7 +326,9 @@ class _Walker:
     def node(self, node, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
         if isinstance(node, LayerNode):
             path = _join(prefix, node.key) if prefix else node.layer.name
-            return self.layer(node.layer, node.where, x, path, blocks)
+            # nested: name the row as the table does, and where it is written in the spec
+            where = f"{path} ({node.layer.kind}) at {node.place}" if prefix else node.where
+            return self.layer(node.layer, where, x, path, blocks)
         if isinstance(node, Block):
             if node.key is None:  # transparent
                 return self.nodes(node.nodes, x, prefix, blocks)

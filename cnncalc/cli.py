@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -60,10 +60,29 @@ InputOpt = Annotated[
 ]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for MACs and "
                                        "activation memory.")]
+BatchesOpt = Annotated[str, typer.Option(
+    "--batch", "-b", metavar="N[,N…]", help="Batch size for MACs and activation memory; a list "
+    "(1,8,32) or range (1..64:8) gives one summary row per batch.")]
+InputsOpt = Annotated[str | None, typer.Option(
+    "--input", "-i", metavar="CxHxW", help="Input shape without batch (overrides the spec's), "
+    "e.g. 3x224x224. Sweep: per axis a range 224..512 (step: 224..512:32) or a list {224,256}, "
+    "e.g. 3x{224,256}x{224,256}: one summary row per input.")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for memory figures.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-DepthOpt = Annotated[int | None, typer.Option("--depth", "-d", min=0, help="Fold rows nested "
-                                              "deeper than N into their block (0: top level).")]
+DepthOpt = Annotated[int | None, typer.Option("--depth", "-d", min=1, help="Fold rows nested "
+                                              "deeper than N into their block, with subtotals "
+                                              "(1: top level only, as torchinfo).")]
+# CI assertions (cnncalc/checks.py): the report is printed, then a violation exits 1.
+ExpectOpt = Annotated[str | None, typer.Option(
+    "--expect-output", metavar="SHAPE", help="Fail (exit 1) unless the output shape is SHAPE, "
+    "e.g. 10 or 64x7x7.")]
+MaxParamsOpt = Annotated[str | None, typer.Option(
+    "--max-params", metavar="N", help="Fail (exit 1) if the parameters exceed N (25M, 1.5k).")]
+MaxMacsOpt = Annotated[str | None, typer.Option(
+    "--max-macs", metavar="N", help="Fail (exit 1) if the MACs exceed N (4G).")]
+MaxMemoryOpt = Annotated[str | None, typer.Option(
+    "--max-memory", metavar="BYTES", help="Fail (exit 1) if parameter + activation memory "
+    "exceeds BYTES (512MiB, 4G, 2GiB).")]
 
 
 def _guard(body: Callable[[], T]) -> T:
@@ -114,13 +133,33 @@ def load_spec(spec: str, input_shape: str | None):
     return spec_mod.load(spec, stdin_text=stdin_text), shape
 
 
-def _report(view: View, spec: str, input_shape: str | None, batch: int, dtype: DType,
-            fmt: Format, depth: int | None = None) -> None:
-    from cnncalc.analysis import analyze, collapse
-    from cnncalc.report import render_text, summary, to_table
+def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
+           fmt: Format, limits) -> None:
+    """One row per (input, batch): output, params, MACs, memory (cnncalc/sweep.py)."""
+    from cnncalc.checks import enforce
+    from cnncalc.sweep import check_refusals, render_sweep, summary_warnings, sweep
 
     parsed, shape = load_spec(spec, input_shape)
-    result = analyze(parsed, shape, batch=batch, dtype=dtype.value)
+    rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value)
+    warn(summary_warnings(rows))
+    sys.stdout.write(render_sweep(rows, fmt.value))
+    check_refusals(rows)
+    enforce(analyses, limits)
+
+
+def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
+            fmt: Format, depth: int | None = None, checks: tuple = ()) -> None:
+    from cnncalc.analysis import analyze, collapse
+    from cnncalc.checks import enforce, parse_limits
+    from cnncalc.report import render_text, summary, to_table
+    from cnncalc.sweep import parse_batches, parse_sweep
+
+    limits = parse_limits(*checks)
+    shapes, batches = parse_sweep(input_shape), parse_batches(batch)
+    if shapes is not None or len(batches) > 1:
+        return _sweep(spec, None if shapes else input_shape, shapes, batches, dtype, fmt, limits)
+    parsed, shape = load_spec(spec, input_shape)
+    result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value)
     if depth is not None:
         result = collapse(result, depth)
     warn(result.warnings)
@@ -131,23 +170,30 @@ def _report(view: View, spec: str, input_shape: str | None, batch: int, dtype: D
             console.print(line, highlight=False, markup=False)
     else:
         sys.stdout.write(render_text(result, view, fmt))
+    enforce([result], limits)
 
 
 @app.command()
-def shapes(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
+def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
-           depth: DepthOpt = None) -> None:
+           depth: DepthOpt = None, expect_output: ExpectOpt = None,
+           max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
+           max_memory: MaxMemoryOpt = None) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
-    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth))
+    checks = (expect_output, max_params, max_macs, max_memory)
+    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks))
 
 
 @app.command()
-def params(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
+def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
-           depth: DepthOpt = None) -> None:
+           depth: DepthOpt = None, expect_output: ExpectOpt = None,
+           max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
+           max_memory: MaxMemoryOpt = None) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
-    _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth))
+    checks = (expect_output, max_params, max_macs, max_memory)
+    _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks))
 
 
 @app.command()
@@ -234,18 +280,78 @@ def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
                                                       "(numbered as in `cnncalc shapes`).")] = None
             ) -> None:
     """Per layer, the formulas with the numbers substituted: output size, parameters, dense
-    equivalent, MACs, receptive field; and why PyTorch loses data or refuses a layer. A refused
-    layer is explained on stdout, then reported as the error (exit 1)."""
+    equivalent, MACs, receptive field; and why PyTorch loses data or refuses a layer (a refused
+    layer is the one-line error, exit 1)."""
     from cnncalc.explain import explain as run
     from cnncalc.explain import render
 
     def body() -> None:
         result = run(*load_spec(spec, input), batch=batch, layer=layer)
-        sys.stdout.write(render(result))
-        if result.error is not None:
+        if result.error is not None:  # nothing on stdout when the spec is refused
             raise result.error
+        sys.stdout.write(render(result))
 
     _guard(body)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a spec (for editors: e.g. a '# yaml-language-server: $schema=…'
+    line in the YAML file, or yaml.schemas in VS Code). Layer types are listed by canonical
+    name; cnncalc also accepts any capitalisation with '_' and '-' ignored."""
+    import json
+
+    from cnncalc.schema import spec_schema
+
+    sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+class LayerKind(str, Enum):
+    conv2d = "conv2d"
+    maxpool2d = "maxpool2d"
+    avgpool2d = "avgpool2d"
+    conv_transpose2d = "conv_transpose2d"
+
+
+def _pin(name: str, low: int) -> Any:
+    return typer.Option(f"--{name.replace('_', '-')}", min=low, help=f"Pin {name}.")
+
+
+@app.command()
+def solve(
+    spec: Annotated[str | None, typer.Argument(metavar="[SPEC]", help="With a spec: which "
+                                               "input sizes pass it (see --sizes).")] = None,
+    input: Annotated[str | None, typer.Option("--input", "-i", metavar="N|CxHxW", help="Without "
+                     "SPEC: the input size N; with SPEC: the input shape to vary.")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Wanted output size: "
+                      "same, half (⌈N/2⌉), double (2N) or a number.")] = None,
+    kind: Annotated[LayerKind, typer.Option("--type", help="Layer type.")] = LayerKind.conv2d,
+    kernel: Annotated[int | None, _pin("kernel", 1)] = None,
+    stride: Annotated[int | None, _pin("stride", 1)] = None,
+    padding: Annotated[int | None, _pin("padding", 0)] = None,
+    dilation: Annotated[int | None, _pin("dilation", 1)] = None,
+    output_padding: Annotated[int | None, _pin("output_padding", 0)] = None,
+    ceil_mode: Annotated[bool, typer.Option("--ceil-mode", help="Pooling in ceil mode.")] = False,
+    sizes: Annotated[str, typer.Option("--sizes", metavar="RANGE", help="With SPEC: sizes to try "
+                     "on every spatial axis: 32..512, 32..512:32 or {224,256}.")] = "1..1024",
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Rows shown (0: all).")] = 20,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Inverse questions. Without SPEC: every (kernel, stride, padding, dilation) — or
+    output_padding — giving --target from --input, simplest first (kernel <= 11, stride <= 4,
+    dilation <= 4, padding <= kernel). With SPEC: which input sizes pass without a refusal and
+    without floor mode dropping input, and the smallest."""
+    from cnncalc import solve as lib
+
+    def body() -> str:
+        if spec is None:
+            return lib.layer_command(input, target, kind.value, format.value, limit,
+                                     kernel=kernel, stride=stride, padding=padding,
+                                     dilation=dilation, output_padding=output_padding,
+                                     ceil_mode=ceil_mode)
+        return lib.sizes_command(*load_spec(spec, input), sizes, format.value)
+
+    sys.stdout.write(_guard(body))
 
 
 def _version(value: bool) -> None:
@@ -275,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         sys.stderr.write(f"cnncalc: error: {' '.join(exc.format_message().split())}{hint}\n")
         return int(ExitCode.USAGE)
-    except click_exc.Abort:
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("cnncalc: aborted\n")
         return 130
+    except BrokenPipeError:  # `cnncalc ... | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return code if isinstance(code, int) else 0

@@ -28,6 +28,7 @@ class LayerNode:
     layer: Layer
     where: str
     key: str  # its name, or its index in the enclosing list (nn.Sequential style)
+    place: str = ""  # where it is written: ``layer 3`` or ``layers[4].residual[2]``
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,13 @@ class Template:
     layers: list[Any]
 
 
+def _names_each_copy(raw: Mapping) -> bool:
+    """A repeat without a name, or whose name uses ``$`` (``denselayer${i + 1}``), puts its
+    copies straight into the enclosing list; a plain name makes a block holding them."""
+    name = raw.get("name")
+    return name is None or (isinstance(name, str) and "$" in name)
+
+
 class _Parser:
     """Raw YAML/JSON data -> node tree; templates and repeats are expanded on the way."""
 
@@ -246,7 +254,7 @@ class _Parser:
         out: list[Node] = []
         for i, raw in enumerate(items):
             place = f"{path}[{i}]"
-            if isinstance(raw, Mapping) and "repeat" in raw and "name" not in raw:
+            if isinstance(raw, Mapping) and "repeat" in raw and _names_each_copy(raw):
                 out.extend(self._spliced_repeat(raw, place, scope, len(out)))
             else:
                 # a top-level layer is simply "layer 3"; deeper places are paths
@@ -266,8 +274,13 @@ class _Parser:
         """``{repeat: n, ...}`` without a name: n copies numbered in the enclosing list."""
         count = self._repeat_count(raw, place, scope)
         item = {k: v for k, v in raw.items() if k != "repeat"}
-        return [self.node(item, f"{place}#{k}", {**scope, "i": k}, start + k)
-                for k in range(count)]
+        copies = []
+        for k in range(count):
+            inner = {**scope, "i": k}
+            if "name" in item:  # evaluated per copy, where i is known
+                item = {**item, "name": _subst(raw["name"], inner, place)}
+            copies.append(self.node(item, f"{place}#{k}", inner, start + k))
+        return copies
 
     def node(self, raw: Any, place: str, scope: Mapping[str, Any], index: int,
              leaf: str | None = None) -> Node:
@@ -287,7 +300,7 @@ class _Parser:
             data = _subst(dict(raw), scope, place)
             layer = parse_layer(data, leaf or place)
             return LayerNode(layer, label(leaf or place, layer.kind, layer.name),
-                             layer.name or str(index))
+                             layer.name or str(index), leaf or place)
         if len(kinds) > 1:
             raise SpecError(f"a block has one of {', '.join(_CONTAINER_KEYS)}; got "
                             f"{' and '.join(kinds)}", where=place)
@@ -335,9 +348,10 @@ class _Parser:
             if isinstance(branch, str):
                 out.append(Ref(_subst(branch, scope, place), place))
             elif isinstance(branch, list):
-                key = str(key) if key is not None else f"branch{i + 1}"
+                # a named branch is a level of its own; a list branch is transparent: its
+                # layers are named as children of the merge (SqueezeNet's expand1x1)
                 out.append(Block(self.nodes(branch, place, scope), place,
-                                 key if branch else None))
+                                 str(key) if key is not None and branch else None))
             else:
                 raise SpecError("a branch is a list of layers, [] (identity) or the name of "
                                 f"an earlier output; got {branch!r}", where=place)
@@ -454,14 +468,14 @@ def spec_from_data(data: Any) -> Spec:
     )
 
 
-def parse_text(text: str, origin: str = "spec") -> Spec:
-    """YAML or JSON (JSON is YAML) text, or else the inline syntax."""
+def parse_text(text: str, origin: str = "spec", inline: bool = True) -> Spec:
+    """YAML or JSON (JSON is YAML) text, or else (when allowed) the inline syntax."""
     import yaml  # deferred: only when text is parsed
 
     stripped = text.strip()
     if not stripped:
         raise SpecError("the spec is empty", where=origin)
-    if _looks_inline(stripped):
+    if inline and _looks_inline(stripped):
         from cnncalc.inline import parse_inline
 
         return spec_from_data(parse_inline(stripped))
@@ -495,7 +509,7 @@ def load(source: str, stdin_text: str | None = None) -> Spec:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {source}: {exc}") from None
-        return parse_text(text, origin=source)
+        return parse_text(text, origin=source, inline=False)
     if path.suffix.lower() in {".yaml", ".yml", ".json"} or "/" in source:
         raise UsageError(f"no such file: {source}")
     try:

@@ -68,3 +68,13 @@ def scratch(tag, shape, dtype):
 def clear_scratch():
     """Release the per-thread scratch buffers."""
     _local.cache = {}
+
+
+def chunked(items, per_thread=8):
+    """Context manager: dynamic scheduling of the next prange loops with about
+    ``per_thread`` chunks per thread, so that a thread slowed down by another
+    process (or by BLAS threads) does not hold up the whole kernel."""
+    import numba
+
+    n = numba.get_num_threads()
+    return numba.parallel_chunksize(max(1, int(items) // (n * per_thread)) if n > 1 else 0)

@@ -1,3 +1,4 @@
+# ruff: noqa: E741  (O = number of output channels, as in the formulas)
 """Convolutions: conv1d/2d/3d, conv_transpose1d/2d, LeNet's conv2d_table.
 
 Every convolution is computed internally as a 3-D one (N, C, D, H, W) with
@@ -15,8 +16,8 @@ unit dimensions added in front.  Paths (chosen by ``_select_path``):
 import numpy as np
 from numba import njit, prange
 
-from ._common import as_float_array, is_int, like, ntuple, scratch
-from ._conv_tile import TILE_KERNELS
+from ._common import as_float_array, chunked, is_int, like, ntuple, scratch
+from ._conv_tile import DW_KERNEL, DW_WIDTH, TILE_KERNELS
 
 U = np.uint64
 
@@ -102,56 +103,6 @@ def _conv_direct(xp, w, bias, out, sd, sh, sw, dd, dh, dw, groups):
                                 x0 = kx * dw
                                 for ox in range(OW):
                                     out[n, o, oz, oy, ox] += wv * xp[n, c, z, y, x0 + ox * sw]
-
-
-@njit(parallel=True, cache=True, fastmath={"contract"})
-def _conv_depthwise(x, w, bias, out, sh, sw, dh, dw, ph, pw, mult):
-    """Depthwise 2-D convolution (groups == C_in, C_out = mult * C_in).
-
-    Each (n, output channel) item copies its padded input plane, split by
-    width stride phase, into a local buffer and accumulates output rows.
-    """
-    N, C, H, W = x.shape
-    O, _, KH, KW = w.shape
-    OH, OW = out.shape[2], out.shape[3]
-    Hp = (OH - 1) * sh + (KH - 1) * dh + 1
-    maxshift = ((KW - 1) * dw) // sw
-    Wq = OW + maxshift
-    for item in prange(N * O):
-        n = item // O
-        o = item % O
-        c = o // mult
-        buf = np.zeros((Hp, sw, Wq), x.dtype)
-        for y in range(Hp):
-            yi = y - ph
-            if yi < 0 or yi >= H:
-                continue
-            for p in range(sw):
-                lo = pw - p
-                q0 = 0 if lo <= 0 else (lo + sw - 1) // sw
-                hi = W + pw - p
-                q1 = 0 if hi <= 0 else (hi + sw - 1) // sw
-                if q1 > Wq:
-                    q1 = Wq
-                for q in range(q0, q1):
-                    buf[y, p, q] = x[n, c, yi, q * sw + p - pw]
-        row = np.empty(OW, x.dtype)
-        bv = bias[o]
-        for oy in range(OH):
-            for ox in range(OW):
-                row[ox] = bv
-            for ky in range(KH):
-                y = oy * sh + ky * dh
-                for kx in range(KW):
-                    off = kx * dw
-                    p = off % sw
-                    s = off // sw
-                    wv = w[o, 0, ky, kx]
-                    src = buf[y, p]
-                    for ox in range(OW):
-                        row[ox] += wv * src[s + ox]
-            for ox in range(OW):
-                out[n, o, oy, ox] = row[ox]
 
 
 @njit(parallel=True, cache=True)
@@ -253,7 +204,8 @@ def _conv_tile(x5, w5, b, stride, dilation, pads, groups, osz, tile=None):
     Wq = OWT * tw + ((KW - 1) * DW) // SW
     dt = x5.dtype
     xph = scratch("conv_xph", (N, C, Dp, Hp, SW, Wq), dt)
-    _pack_phase(x5, xph, pads[0][0], pads[1][0], pads[2][0])
+    with chunked(N * C * Dp * Hp):
+        _pack_phase(x5, xph, pads[0][0], pads[1][0], pads[2][0])
     # packed weights (NB, T, ob), zero for padding channels
     wg = np.zeros((groups, NBG * ob, Cg * KD * KH * KW), dt)
     wg[:, :Og] = w5.reshape(groups, Og, -1)
@@ -274,16 +226,41 @@ def _conv_tile(x5, w5, b, stride, dilation, pads, groups, osz, tile=None):
     direct = Og % ob == 0 and OWP == OW
     shape = (N, NB * ob, OD, OH, OWP)
     buf = np.empty(shape, dt) if direct else scratch("conv_out", shape, dt)
-    kern(
-        xph.reshape(-1), wpk, toff, bg.reshape(-1), buf.reshape(-1),
-        U(N), U(NB), U(OD), U(OH), U(OWT),
-        U(C * sz_c), U(sz_z), U(sz_y), U(Cg * sz_c), U(NBG), U(SD), U(SH),
-    )  # fmt: skip
+    with chunked(N * NB * OD * OH):
+        kern(
+            xph.reshape(-1), wpk, toff, bg.reshape(-1), buf.reshape(-1),
+            U(N), U(NB), U(OD), U(OH), U(OWT),
+            U(C * sz_c), U(sz_z), U(sz_y), U(Cg * sz_c), U(NBG), U(SD), U(SH),
+        )  # fmt: skip
     if direct:
         return buf
     out = np.empty((N, O, OD, OH, OW), dt)
     chan = (np.arange(groups)[:, None] * (NBG * ob) + np.arange(Og)[None, :]).ravel()
-    _crop_channels(buf, out, chan.astype(np.int64))
+    with chunked(N * O * OD):
+        _crop_channels(buf, out, chan.astype(np.int64))
+    return out
+
+
+def _conv_depthwise(x4, w4, b, stride, dilation, pads, osz):
+    """Depthwise 2-D convolution with the generated DW_KERNEL (see _conv_tile.py)."""
+    N, C, H, W = x4.shape
+    O, _, KH, KW = w4.shape
+    SH, SW = stride
+    DH, DW = dilation
+    OH, OW = osz
+    OWT = -(-OW // DW_WIDTH)
+    Hp = (OH - 1) * SH + (KH - 1) * DH + 1
+    Wq = OWT * DW_WIDTH + ((KW - 1) * DW) // SW
+    ky, kx = np.meshgrid(np.arange(KH), np.arange(KW), indexing="ij")
+    off = kx * DW
+    toff = (ky * DH * SW * Wq + (off % SW) * Wq + off // SW).ravel().astype(np.uint64)
+    bb = b if b is not None else np.zeros(O, x4.dtype)
+    out = np.empty((N, O, OH, OW), x4.dtype)
+    with chunked(N * O):
+        DW_KERNEL(
+            np.ascontiguousarray(x4), np.ascontiguousarray(w4).reshape(-1), bb, out, toff,
+            SH, SW, pads[0][0], pads[1][0], O // C, Hp, Wq, OWT,
+        )  # fmt: skip
     return out
 
 
@@ -358,14 +335,12 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nd, path=No
     elif path == "tile":
         out = _conv_tile(x5, w5, b, stride3, dil3, pads3, groups, osz3, tile)
     elif path == "depthwise":
-        assert groups == C and nd <= 2
-        bb = b if b is not None else np.zeros(O, x.dtype)
-        out4 = np.empty((N, O) + osz3[1:], x.dtype)
-        _conv_depthwise(
-            x5[:, :, 0], w5[:, :, 0], bb, out4, stride3[1], stride3[2],
-            dil3[1], dil3[2], pads3[1][0], pads3[2][0], O // C,
-        )  # fmt: skip
-        out = out4[:, :, None]
+        if groups != C or nd > 2:
+            raise ValueError("depthwise path needs groups == C_in and a 1-D/2-D convolution")
+        out = _conv_depthwise(
+            x5[:, :, 0], w5[:, :, 0], b, stride3[1:], dil3[1:], pads3[1:], osz3[1:]
+        )
+        out = out[:, :, None]
     elif path == "direct":
         xp = np.ascontiguousarray(np.pad(x5, [(0, 0), (0, 0)] + pads3))
         bb = b if b is not None else np.zeros(O, x.dtype)

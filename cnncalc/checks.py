@@ -1,0 +1,124 @@
+"""Assertions for CI and scripts: ``--expect-output``, ``--max-params``, ``--max-macs``,
+``--max-memory``.
+
+The report is printed as usual; then, if any limit is violated, the command fails with exit
+code 1 and one line on stderr naming every violation. Limits take human suffixes: counts
+``1.5k`` = 1,500, ``25M``, ``4G``, ``1T`` (powers of 1000); bytes also ``KiB``/``MiB``/``GiB``/
+``TiB`` (powers of 1024), ``kB``/``MB``/``GB`` (powers of 1000) and a plain ``B``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from cnncalc.errors import CnncalcError, ExitCode, UsageError
+
+Shape = tuple[int, ...]
+
+_DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+
+class CheckFailed(CnncalcError):
+    """A CI assertion does not hold (exit 1, like an invalid spec)."""
+
+    exit_code = ExitCode.INVALID
+
+
+def _parse(text: str, option: str, units: dict[str, int], what: str) -> int:
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else ""
+    if m and unit not in units and unit.endswith("b") and unit[:-1] in units:
+        unit = unit[:-1]  # 4GB, 512MiB, 100B
+    if not m or unit not in units:
+        raise UsageError(f"{option} {text!r}: expected {what}")
+    try:
+        value = Decimal(m.group(1).replace("_", "").replace(",", "")) * units[unit]
+    except InvalidOperation:
+        raise UsageError(f"{option} {text!r}: expected {what}") from None
+    if value != value.to_integral_value():
+        raise UsageError(f"{option} {text!r} is not a whole number ({value})")
+    return int(value)
+
+
+def parse_count(text: str, option: str = "--max-params") -> int:
+    """``61706``, ``61,706``, ``1.5k``, ``25M``, ``4G``, ``1T`` -> an integer."""
+    return _parse(text, option, _DECIMAL, "a count such as 61706, 1.5k, 25M or 4G")
+
+
+def parse_bytes(text: str, option: str = "--max-memory") -> int:
+    """``4096``, ``512MiB``, ``4GB``, ``1.5k``, ``2G`` -> bytes (KiB/MiB/… are powers of 1024)."""
+    return _parse(text, option, {**_DECIMAL, **_BINARY},
+                  "bytes such as 4096, 1.5k, 512MiB, 4G or 2GiB")
+
+
+@dataclass(frozen=True)
+class Limits:
+    expect_output: Shape | None = None
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_memory: int | None = None  # parameter memory + activation memory, bytes
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.expect_output, self.max_params, self.max_macs,
+                                           self.max_memory))
+
+
+def parse_limits(expect_output: str | None = None, max_params: str | None = None,
+                 max_macs: str | None = None, max_memory: str | None = None) -> Limits:
+    """The CLI's option texts -> :class:`Limits`; malformed text raises :class:`UsageError`."""
+    from cnncalc.errors import SpecError
+    from cnncalc.spec import parse_shape
+
+    shape = None
+    if expect_output is not None:
+        try:
+            shape = parse_shape(expect_output, where="--expect-output")
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+    return Limits(
+        expect_output=shape,
+        max_params=None if max_params is None else parse_count(max_params, "--max-params"),
+        max_macs=None if max_macs is None else parse_count(max_macs, "--max-macs"),
+        max_memory=None if max_memory is None else parse_bytes(max_memory, "--max-memory"),
+    )
+
+
+def memory(analysis) -> int:
+    """What ``--max-memory`` bounds: parameter (and buffer) bytes + every layer's output bytes
+    for the batch, in the chosen dtype — the two memory lines of the report, added."""
+    return analysis.totals.param_bytes + analysis.totals.activation_bytes
+
+
+def violations(analysis, limits: Limits) -> list[str]:
+    """Human-readable reasons, one per violated limit (empty: all hold)."""
+    t = analysis.totals
+    out = []
+    if limits.expect_output is not None and tuple(t.output_shape) != limits.expect_output:
+        out.append(f"output {_x(t.output_shape)} is not the expected {_x(limits.expect_output)}")
+    if limits.max_params is not None and t.params > limits.max_params:
+        out.append(f"params {t.params:,} > --max-params {limits.max_params:,}")
+    if limits.max_macs is not None and t.macs > limits.max_macs:
+        out.append(f"MACs {t.macs:,} > --max-macs {limits.max_macs:,}")
+    if limits.max_memory is not None and memory(analysis) > limits.max_memory:
+        out.append(f"memory {memory(analysis):,} B (params {t.param_bytes:,} + activations "
+                   f"{t.activation_bytes:,}) > --max-memory {limits.max_memory:,} B")
+    return out
+
+
+def enforce(analyses, limits: Limits) -> None:
+    """Raise :class:`CheckFailed` (one line) if any analysis violates a limit."""
+    problems = []
+    for a in analyses:
+        where = f"{_x(a.input_shape)}, batch {a.batch}: " if len(analyses) > 1 else ""
+        problems += [where + v for v in violations(a, limits)]
+    if problems:
+        raise CheckFailed("check failed: " + "; ".join(problems))
+
+
+def _x(shape) -> str:
+    return "x".join(map(str, shape))
