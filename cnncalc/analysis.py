@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
-from cnncalc.arithmetic import Facts, LayerProblem, Window, infer
+from cnncalc.arithmetic import SEMANTICS, Facts, LayerProblem, Window, infer
 from cnncalc.errors import ShapeError, SpecError
 from cnncalc.layers import Layer
 from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
@@ -137,6 +137,11 @@ class Row:
     def depth(self) -> int:
         return len(self.blocks)
 
+    @property
+    def differs_from_pytorch(self) -> bool:
+        """Under --semantics tensorflow: PyTorch would give another shape or refuse."""
+        return any(n.startswith(DIFFERS) for n in self.notes)
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -165,6 +170,7 @@ class Analysis:
     totals: Totals
     warnings: tuple[str, ...] = field(default=())
     block_kinds: dict[str, str] = field(default_factory=dict)  # path -> template/'block'/mode
+    semantics: str = "pytorch"
 
 
 def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, batch: int,
@@ -204,13 +210,29 @@ def check_options(batch: int, dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
+SEMANTICS_CHOICES = ("pytorch", "tensorflow")
+
+
 def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
-            dtype: str = "float32") -> Analysis:
+            dtype: str = "float32", semantics: str = "pytorch") -> Analysis:
     """Analyse ``spec`` on ``input_shape`` (default: the spec's own ``input``).
 
     Raises :class:`ShapeError` naming the first layer that cannot be applied.
     MACs and activation bytes are for the whole batch; parameters do not depend on it.
+    ``semantics="tensorflow"`` applies Keras/TF rules ('same' = ⌈n/s⌉ for any stride, no
+    ceil_mode) and notes every layer whose result differs from PyTorch's.
     """
+    if semantics not in SEMANTICS_CHOICES:
+        raise SpecError(f"must be one of {', '.join(SEMANTICS_CHOICES)}", where="option",
+                        field="--semantics", value=semantics, has_value=True)
+    token = SEMANTICS.set(semantics)
+    try:
+        return _analyze(spec, input_shape, batch, dtype)
+    finally:
+        SEMANTICS.reset(token)
+
+
+def _analyze(spec: Spec, input_shape: Shape | None, batch: int, dtype: str) -> Analysis:
     itemsize = check_options(batch, dtype)
     shape = input_shape or spec.input
     if shape is None:
@@ -229,6 +251,7 @@ def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
         totals=total(rows, out.shape),
         warnings=tuple(warnings + walker.warnings),
         block_kinds=walker.block_kinds,
+        semantics=SEMANTICS.get(),
     )
 
 
@@ -261,8 +284,7 @@ def collapse(a: Analysis, depth: int) -> Analysis:
             continue
         group = groups[row.blocks[level]]
         result.append(_block_row(row.blocks[level], group, a.block_kinds, level))
-    return Analysis(a.name, a.input_shape, a.batch, a.dtype, tuple(result), a.totals,
-                    a.warnings, a.block_kinds)
+    return replace(a, rows=tuple(result))
 
 
 def _block_row(path: str, rows: list[Row], kinds: dict[str, str], depth: int) -> Row:
@@ -348,6 +370,8 @@ class _Walker:
         except LayerProblem as p:
             raise ShapeError(p.reason, where=where, field=p.field, value=p.value,
                              has_value=p.field is not None and p.value is not None) from None
+        if SEMANTICS.get() != "pytorch":
+            facts = _compare_with_pytorch(layer, x.shape, facts)
         rf = x.rf.advance(facts, x.shape)
         row = _row(len(self.rows), layer, x.shape, facts, rf, self.batch, self.itemsize,
                    name=path, where=where, inputs=(x.row,), blocks=blocks)
@@ -436,6 +460,24 @@ class _Walker:
         y = self.layer(conv, f"{branch.where}[0] (conv{dims}d)", x, f"{sub}.0", inner)
         return self.layer(bn_cls(), f"{branch.where}[1] (batchnorm{dims}d)", y, f"{sub}.1",
                           inner)
+
+
+def _compare_with_pytorch(layer: Layer, shape: Shape, facts: Facts) -> Facts:
+    """Add a note when PyTorch would give another shape for the same layer, or refuse it."""
+    token = SEMANTICS.set("pytorch")
+    try:
+        theirs = infer(layer, shape).output_shape
+        why = None if theirs == facts.output_shape else f"PyTorch gives {_dims(theirs)}"
+    except LayerProblem as p:
+        why = f"PyTorch refuses it ({p.field + ': ' if p.field else ''}{p.reason})"
+    finally:
+        SEMANTICS.reset(token)
+    if why is None:
+        return facts
+    return replace(facts, notes=facts.notes + (f"{DIFFERS}: {why}",))
+
+
+DIFFERS = "differs from PyTorch"
 
 
 def _dims(shape: Shape) -> str:

@@ -13,6 +13,7 @@ their *input* positions, as ``torch.utils.flop_counter`` does.
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import singledispatch
@@ -22,6 +23,10 @@ from cnncalc import layers as L
 
 Shape = tuple[int, ...]
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+# "pytorch" (the default, the ground truth) or "tensorflow" (Keras: 'same' = ⌈n/s⌉ with the
+# extra padding at the end, any stride; no ceil_mode). Set by analysis.analyze for one walk.
+SEMANTICS: ContextVar[str] = ContextVar("semantics", default="pytorch")
 
 
 class LayerProblem(Exception):
@@ -66,6 +71,14 @@ def conv_transpose_out(n: int, k: int, s: int, p: int, op: int, d: int) -> int:
 def same_padding(k: int, d: int) -> tuple[int, int]:
     """PyTorch's padding='same': total d(k−1), the odd one extra on the right."""
     total = d * (k - 1)
+    return total // 2, total - total // 2
+
+
+def tf_same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow's 'SAME': output ⌈n/s⌉, total padding max((⌈n/s⌉−1)s + d(k−1) + 1 − n, 0),
+    the odd one extra at the end (tf.nn.convolution docs)."""
+    out = -(-n // s)
+    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
     return total // 2, total - total // 2
 
 
@@ -200,7 +213,12 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
     c_in, g = _conv_common(layer, shape)
     spatial = shape[1:]
     k, s, d = layer.kernel_size, layer.stride, layer.dilation
-    if layer.padding == "same":
+    if layer.padding == "same" and SEMANTICS.get() == "tensorflow":
+        pads = [tf_same_padding(n, ki, si, di) for n, ki, si, di in zip(spatial, k, s, d)]
+    elif layer.padding == "same":
+        if any(si != 1 for si in s):
+            raise LayerProblem("is not supported for strided convolutions in PyTorch "
+                               "(--semantics tensorflow allows it)", "padding", "same")
         pads = [same_padding(ki, di) for ki, di in zip(k, d)]
     elif layer.padding == "valid":
         pads = [(0, 0)] * layer.dims
@@ -288,6 +306,8 @@ def _conv_transpose(layer: L._ConvTransposeNd, shape: Shape) -> Facts:
 
 def _pool(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> Facts:
     _need_rank(layer, shape, layer.dims)
+    if layer.ceil_mode and SEMANTICS.get() == "tensorflow":
+        raise LayerProblem("does not exist in TensorFlow/Keras pooling", "ceil_mode", True)
     k, s, p = layer.kernel_size, layer.stride, layer.padding
     k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, dilation)]
     outs, notes = [], []

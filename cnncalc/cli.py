@@ -69,6 +69,15 @@ InputsOpt = Annotated[str | None, typer.Option(
     "e.g. 3x{224,256}x{224,256}: one summary row per input.")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for memory figures.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+class Semantics(str, Enum):
+    pytorch = "pytorch"
+    tensorflow = "tensorflow"
+
+
+SemanticsOpt = Annotated[Semantics, typer.Option(
+    "--semantics", help="pytorch (default) or tensorflow: Keras/TF rules ('same' = ⌈n/s⌉ "
+    "with the extra padding at the end, for any stride; no ceil_mode); layers whose result "
+    "differs from PyTorch's are marked ≠.")]
 DepthOpt = Annotated[int | None, typer.Option("--depth", "-d", min=1, help="Fold rows nested "
                                               "deeper than N into their block, with subtotals "
                                               "(1: top level only, as torchinfo).")]
@@ -134,13 +143,14 @@ def load_spec(spec: str, input_shape: str | None):
 
 
 def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
-           fmt: Format, limits) -> None:
+           fmt: Format, limits, semantics: Semantics = Semantics.pytorch) -> None:
     """One row per (input, batch): output, params, MACs, memory (cnncalc/sweep.py)."""
     from cnncalc.checks import enforce
     from cnncalc.sweep import check_refusals, render_sweep, summary_warnings, sweep
 
     parsed, shape = load_spec(spec, input_shape)
-    rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value)
+    rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value,
+                           semantics.value)
     warn(summary_warnings(rows))
     sys.stdout.write(render_sweep(rows, fmt.value))
     check_refusals(rows)
@@ -148,7 +158,8 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
 
 
 def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
-            fmt: Format, depth: int | None = None, checks: tuple = ()) -> None:
+            fmt: Format, depth: int | None = None, checks: tuple = (),
+            semantics: Semantics = Semantics.pytorch) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
     from cnncalc.report import render_text, summary, to_table
@@ -157,9 +168,11 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
     limits = parse_limits(*checks)
     shapes, batches = parse_sweep(input_shape), parse_batches(batch)
     if shapes is not None or len(batches) > 1:
-        return _sweep(spec, None if shapes else input_shape, shapes, batches, dtype, fmt, limits)
+        return _sweep(spec, None if shapes else input_shape, shapes, batches, dtype, fmt, limits,
+                      semantics)
     parsed, shape = load_spec(spec, input_shape)
-    result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value)
+    result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value,
+                     semantics=semantics.value)
     if depth is not None:
         result = collapse(result, depth)
     warn(result.warnings)
@@ -178,10 +191,11 @@ def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None) -> None:
+           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
-    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks))
+    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
+                           semantics))
 
 
 @app.command()
@@ -189,11 +203,12 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None) -> None:
+           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
-    _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks))
+    _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
+                           semantics))
 
 
 @app.command()

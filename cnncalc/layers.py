@@ -101,12 +101,8 @@ class _ConvNd(_ConvBase):
     def _padding(cls, v: Any) -> Any:
         return v if isinstance(v, str) else _check_min(v, 0, "every entry")
 
-    @model_validator(mode="after")
-    def _same_needs_stride_one(self) -> _ConvNd:
-        # PyTorch: "padding='same' is not supported for strided convolutions"
-        if self.padding == "same" and any(s != 1 for s in self.stride):  # type: ignore[union-attr]
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        return self
+    # 'same' with a stride is refused by PyTorch but allowed by TensorFlow: the arithmetic
+    # decides, under the chosen --semantics.
 
 
 class Conv1d(_ConvNd):

@@ -92,8 +92,8 @@ def _rf(attr: str, sep: str) -> Callable[[Row], str]:
 COLUMNS: dict[str, Column] = {
     "index": Column("#", lambda r: str(r.index), lambda r: r.index),
     "name": Column("name", lambda r: r.name or "", lambda r: r.name or "", right=False),
-    "type": Column("type", lambda r: r.type, lambda r: r.type, right=False,
-                   total=lambda a: "total"),
+    "type": Column("type", lambda r: r.type + (" ≠" if r.differs_from_pytorch else ""),
+                   lambda r: r.type, right=False, total=lambda a: "total"),
     "output": Column("output", lambda r: dims(r.output_shape), lambda r: dims(r.output_shape, "x"),
                      total=lambda a: dims(a.totals.output_shape)),
     "params": Column("params", lambda r: num(r.params), lambda r: r.params,
@@ -142,6 +142,7 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
         "input_shape": list(a.input_shape),
         "batch": a.batch,
         "dtype": a.dtype,
+        "semantics": a.semantics,
         "layers": [
             {
                 "index": r.index,
@@ -166,6 +167,7 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
                 "warnings": list(r.notes),
                 "depth": r.depth,
                 "inputs": list(r.inputs),
+                "differs_from_pytorch": r.differs_from_pytorch,
             }
             for r in a.rows
         ],
@@ -230,7 +232,10 @@ def summary(a: Analysis) -> list[str]:
     """The lines under a table: totals with units, in words."""
     t = a.totals
     batch = f"batch {a.batch}, {a.dtype}"
-    return [
+    marked = sum(r.differs_from_pytorch for r in a.rows)
+    semantics = ([f"semantics: {a.semantics} — {marked} layer(s) marked ≠ differ from PyTorch"]
+                 if a.semantics != "pytorch" else [])
+    return semantics + [
         f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})",
         f"params {num(t.params)}{_approx(t.params)}: trainable {num(t.trainable_params)}, "
         f"non-trainable {num(t.non_trainable_params)} (buffers {num(t.buffers)})",

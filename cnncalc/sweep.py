@@ -116,15 +116,15 @@ class SweepRow:
     error: str | None = None
 
 
-def sweep(spec, shapes: Sequence[Shape], batches: Sequence[int], dtype: str = "float32"
-          ) -> tuple[list[SweepRow], list[Any]]:
+def sweep(spec, shapes: Sequence[Shape], batches: Sequence[int], dtype: str = "float32",
+          semantics: str = "pytorch") -> tuple[list[SweepRow], list[Any]]:
     """One row per (shape, batch), and the analyses of the inputs PyTorch accepts."""
     from cnncalc.analysis import analyze
 
     rows, analyses = [], []
     for shape, batch in itertools.product(shapes, batches):
         try:
-            a = analyze(spec, shape, batch=batch, dtype=dtype)
+            a = analyze(spec, shape, batch=batch, dtype=dtype, semantics=semantics)
         except ShapeError as exc:
             rows.append(SweepRow(shape, batch, None, error=str(exc)))
             continue

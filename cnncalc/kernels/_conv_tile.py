@@ -731,6 +731,862 @@ def conv_tile_16x8(
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
+def conv_tile_16x16(
+    xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
+):
+    T = np.uint64(toff.shape[0])
+    z0 = np.uint64(0)
+    TWU = np.uint64(16)
+    OBU = np.uint64(16)
+    OWP = OWT * TWU
+    total = np.int64(N * OD * OH * NB)
+    for item_ in prange(total):
+        item = np.uint64(item_)
+        b = item % NB
+        r = item // NB
+        oy = r % OH
+        r = r // OH
+        oz = r % OD
+        n = r // OD
+        g = b // NBG
+        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y
+        wb0 = b * T * OBU
+        obase0 = (((n * NB + b) * OBU * OD + oz) * OH + oy) * OWP
+        ostride = OD * OH * OWP
+        bias0 = bias[b * OBU + np.uint64(0)]
+        bias1 = bias[b * OBU + np.uint64(1)]
+        bias2 = bias[b * OBU + np.uint64(2)]
+        bias3 = bias[b * OBU + np.uint64(3)]
+        bias4 = bias[b * OBU + np.uint64(4)]
+        bias5 = bias[b * OBU + np.uint64(5)]
+        bias6 = bias[b * OBU + np.uint64(6)]
+        bias7 = bias[b * OBU + np.uint64(7)]
+        bias8 = bias[b * OBU + np.uint64(8)]
+        bias9 = bias[b * OBU + np.uint64(9)]
+        bias10 = bias[b * OBU + np.uint64(10)]
+        bias11 = bias[b * OBU + np.uint64(11)]
+        bias12 = bias[b * OBU + np.uint64(12)]
+        bias13 = bias[b * OBU + np.uint64(13)]
+        bias14 = bias[b * OBU + np.uint64(14)]
+        bias15 = bias[b * OBU + np.uint64(15)]
+        for t in range(OWT):
+            xbase = base0 + t * TWU
+            a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = (
+                a0_12
+            ) = a0_13 = a0_14 = a0_15 = bias0
+            a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = (
+                a1_12
+            ) = a1_13 = a1_14 = a1_15 = bias1
+            a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = (
+                a2_12
+            ) = a2_13 = a2_14 = a2_15 = bias2
+            a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = a3_8 = a3_9 = a3_10 = a3_11 = (
+                a3_12
+            ) = a3_13 = a3_14 = a3_15 = bias3
+            a4_0 = a4_1 = a4_2 = a4_3 = a4_4 = a4_5 = a4_6 = a4_7 = a4_8 = a4_9 = a4_10 = a4_11 = (
+                a4_12
+            ) = a4_13 = a4_14 = a4_15 = bias4
+            a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = a5_8 = a5_9 = a5_10 = a5_11 = (
+                a5_12
+            ) = a5_13 = a5_14 = a5_15 = bias5
+            a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = a6_8 = a6_9 = a6_10 = a6_11 = (
+                a6_12
+            ) = a6_13 = a6_14 = a6_15 = bias6
+            a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = a7_8 = a7_9 = a7_10 = a7_11 = (
+                a7_12
+            ) = a7_13 = a7_14 = a7_15 = bias7
+            a8_0 = a8_1 = a8_2 = a8_3 = a8_4 = a8_5 = a8_6 = a8_7 = a8_8 = a8_9 = a8_10 = a8_11 = (
+                a8_12
+            ) = a8_13 = a8_14 = a8_15 = bias8
+            a9_0 = a9_1 = a9_2 = a9_3 = a9_4 = a9_5 = a9_6 = a9_7 = a9_8 = a9_9 = a9_10 = a9_11 = (
+                a9_12
+            ) = a9_13 = a9_14 = a9_15 = bias9
+            a10_0 = a10_1 = a10_2 = a10_3 = a10_4 = a10_5 = a10_6 = a10_7 = a10_8 = a10_9 = (
+                a10_10
+            ) = a10_11 = a10_12 = a10_13 = a10_14 = a10_15 = bias10
+            a11_0 = a11_1 = a11_2 = a11_3 = a11_4 = a11_5 = a11_6 = a11_7 = a11_8 = a11_9 = (
+                a11_10
+            ) = a11_11 = a11_12 = a11_13 = a11_14 = a11_15 = bias11
+            a12_0 = a12_1 = a12_2 = a12_3 = a12_4 = a12_5 = a12_6 = a12_7 = a12_8 = a12_9 = (
+                a12_10
+            ) = a12_11 = a12_12 = a12_13 = a12_14 = a12_15 = bias12
+            a13_0 = a13_1 = a13_2 = a13_3 = a13_4 = a13_5 = a13_6 = a13_7 = a13_8 = a13_9 = (
+                a13_10
+            ) = a13_11 = a13_12 = a13_13 = a13_14 = a13_15 = bias13
+            a14_0 = a14_1 = a14_2 = a14_3 = a14_4 = a14_5 = a14_6 = a14_7 = a14_8 = a14_9 = (
+                a14_10
+            ) = a14_11 = a14_12 = a14_13 = a14_14 = a14_15 = bias14
+            a15_0 = a15_1 = a15_2 = a15_3 = a15_4 = a15_5 = a15_6 = a15_7 = a15_8 = a15_9 = (
+                a15_10
+            ) = a15_11 = a15_12 = a15_13 = a15_14 = a15_15 = bias15
+            wb = wb0
+            for k in range(T):
+                xb = xbase + toff[k]
+                x0 = xph[xb]
+                x1 = xph[xb + np.uint64(1)]
+                x2 = xph[xb + np.uint64(2)]
+                x3 = xph[xb + np.uint64(3)]
+                x4 = xph[xb + np.uint64(4)]
+                x5 = xph[xb + np.uint64(5)]
+                x6 = xph[xb + np.uint64(6)]
+                x7 = xph[xb + np.uint64(7)]
+                x8 = xph[xb + np.uint64(8)]
+                x9 = xph[xb + np.uint64(9)]
+                x10 = xph[xb + np.uint64(10)]
+                x11 = xph[xb + np.uint64(11)]
+                x12 = xph[xb + np.uint64(12)]
+                x13 = xph[xb + np.uint64(13)]
+                x14 = xph[xb + np.uint64(14)]
+                x15 = xph[xb + np.uint64(15)]
+                w0 = wpk[wb]
+                a0_0 += w0 * x0
+                a0_1 += w0 * x1
+                a0_2 += w0 * x2
+                a0_3 += w0 * x3
+                a0_4 += w0 * x4
+                a0_5 += w0 * x5
+                a0_6 += w0 * x6
+                a0_7 += w0 * x7
+                a0_8 += w0 * x8
+                a0_9 += w0 * x9
+                a0_10 += w0 * x10
+                a0_11 += w0 * x11
+                a0_12 += w0 * x12
+                a0_13 += w0 * x13
+                a0_14 += w0 * x14
+                a0_15 += w0 * x15
+                w1 = wpk[wb + np.uint64(1)]
+                a1_0 += w1 * x0
+                a1_1 += w1 * x1
+                a1_2 += w1 * x2
+                a1_3 += w1 * x3
+                a1_4 += w1 * x4
+                a1_5 += w1 * x5
+                a1_6 += w1 * x6
+                a1_7 += w1 * x7
+                a1_8 += w1 * x8
+                a1_9 += w1 * x9
+                a1_10 += w1 * x10
+                a1_11 += w1 * x11
+                a1_12 += w1 * x12
+                a1_13 += w1 * x13
+                a1_14 += w1 * x14
+                a1_15 += w1 * x15
+                w2 = wpk[wb + np.uint64(2)]
+                a2_0 += w2 * x0
+                a2_1 += w2 * x1
+                a2_2 += w2 * x2
+                a2_3 += w2 * x3
+                a2_4 += w2 * x4
+                a2_5 += w2 * x5
+                a2_6 += w2 * x6
+                a2_7 += w2 * x7
+                a2_8 += w2 * x8
+                a2_9 += w2 * x9
+                a2_10 += w2 * x10
+                a2_11 += w2 * x11
+                a2_12 += w2 * x12
+                a2_13 += w2 * x13
+                a2_14 += w2 * x14
+                a2_15 += w2 * x15
+                w3 = wpk[wb + np.uint64(3)]
+                a3_0 += w3 * x0
+                a3_1 += w3 * x1
+                a3_2 += w3 * x2
+                a3_3 += w3 * x3
+                a3_4 += w3 * x4
+                a3_5 += w3 * x5
+                a3_6 += w3 * x6
+                a3_7 += w3 * x7
+                a3_8 += w3 * x8
+                a3_9 += w3 * x9
+                a3_10 += w3 * x10
+                a3_11 += w3 * x11
+                a3_12 += w3 * x12
+                a3_13 += w3 * x13
+                a3_14 += w3 * x14
+                a3_15 += w3 * x15
+                w4 = wpk[wb + np.uint64(4)]
+                a4_0 += w4 * x0
+                a4_1 += w4 * x1
+                a4_2 += w4 * x2
+                a4_3 += w4 * x3
+                a4_4 += w4 * x4
+                a4_5 += w4 * x5
+                a4_6 += w4 * x6
+                a4_7 += w4 * x7
+                a4_8 += w4 * x8
+                a4_9 += w4 * x9
+                a4_10 += w4 * x10
+                a4_11 += w4 * x11
+                a4_12 += w4 * x12
+                a4_13 += w4 * x13
+                a4_14 += w4 * x14
+                a4_15 += w4 * x15
+                w5 = wpk[wb + np.uint64(5)]
+                a5_0 += w5 * x0
+                a5_1 += w5 * x1
+                a5_2 += w5 * x2
+                a5_3 += w5 * x3
+                a5_4 += w5 * x4
+                a5_5 += w5 * x5
+                a5_6 += w5 * x6
+                a5_7 += w5 * x7
+                a5_8 += w5 * x8
+                a5_9 += w5 * x9
+                a5_10 += w5 * x10
+                a5_11 += w5 * x11
+                a5_12 += w5 * x12
+                a5_13 += w5 * x13
+                a5_14 += w5 * x14
+                a5_15 += w5 * x15
+                w6 = wpk[wb + np.uint64(6)]
+                a6_0 += w6 * x0
+                a6_1 += w6 * x1
+                a6_2 += w6 * x2
+                a6_3 += w6 * x3
+                a6_4 += w6 * x4
+                a6_5 += w6 * x5
+                a6_6 += w6 * x6
+                a6_7 += w6 * x7
+                a6_8 += w6 * x8
+                a6_9 += w6 * x9
+                a6_10 += w6 * x10
+                a6_11 += w6 * x11
+                a6_12 += w6 * x12
+                a6_13 += w6 * x13
+                a6_14 += w6 * x14
+                a6_15 += w6 * x15
+                w7 = wpk[wb + np.uint64(7)]
+                a7_0 += w7 * x0
+                a7_1 += w7 * x1
+                a7_2 += w7 * x2
+                a7_3 += w7 * x3
+                a7_4 += w7 * x4
+                a7_5 += w7 * x5
+                a7_6 += w7 * x6
+                a7_7 += w7 * x7
+                a7_8 += w7 * x8
+                a7_9 += w7 * x9
+                a7_10 += w7 * x10
+                a7_11 += w7 * x11
+                a7_12 += w7 * x12
+                a7_13 += w7 * x13
+                a7_14 += w7 * x14
+                a7_15 += w7 * x15
+                w8 = wpk[wb + np.uint64(8)]
+                a8_0 += w8 * x0
+                a8_1 += w8 * x1
+                a8_2 += w8 * x2
+                a8_3 += w8 * x3
+                a8_4 += w8 * x4
+                a8_5 += w8 * x5
+                a8_6 += w8 * x6
+                a8_7 += w8 * x7
+                a8_8 += w8 * x8
+                a8_9 += w8 * x9
+                a8_10 += w8 * x10
+                a8_11 += w8 * x11
+                a8_12 += w8 * x12
+                a8_13 += w8 * x13
+                a8_14 += w8 * x14
+                a8_15 += w8 * x15
+                w9 = wpk[wb + np.uint64(9)]
+                a9_0 += w9 * x0
+                a9_1 += w9 * x1
+                a9_2 += w9 * x2
+                a9_3 += w9 * x3
+                a9_4 += w9 * x4
+                a9_5 += w9 * x5
+                a9_6 += w9 * x6
+                a9_7 += w9 * x7
+                a9_8 += w9 * x8
+                a9_9 += w9 * x9
+                a9_10 += w9 * x10
+                a9_11 += w9 * x11
+                a9_12 += w9 * x12
+                a9_13 += w9 * x13
+                a9_14 += w9 * x14
+                a9_15 += w9 * x15
+                w10 = wpk[wb + np.uint64(10)]
+                a10_0 += w10 * x0
+                a10_1 += w10 * x1
+                a10_2 += w10 * x2
+                a10_3 += w10 * x3
+                a10_4 += w10 * x4
+                a10_5 += w10 * x5
+                a10_6 += w10 * x6
+                a10_7 += w10 * x7
+                a10_8 += w10 * x8
+                a10_9 += w10 * x9
+                a10_10 += w10 * x10
+                a10_11 += w10 * x11
+                a10_12 += w10 * x12
+                a10_13 += w10 * x13
+                a10_14 += w10 * x14
+                a10_15 += w10 * x15
+                w11 = wpk[wb + np.uint64(11)]
+                a11_0 += w11 * x0
+                a11_1 += w11 * x1
+                a11_2 += w11 * x2
+                a11_3 += w11 * x3
+                a11_4 += w11 * x4
+                a11_5 += w11 * x5
+                a11_6 += w11 * x6
+                a11_7 += w11 * x7
+                a11_8 += w11 * x8
+                a11_9 += w11 * x9
+                a11_10 += w11 * x10
+                a11_11 += w11 * x11
+                a11_12 += w11 * x12
+                a11_13 += w11 * x13
+                a11_14 += w11 * x14
+                a11_15 += w11 * x15
+                w12 = wpk[wb + np.uint64(12)]
+                a12_0 += w12 * x0
+                a12_1 += w12 * x1
+                a12_2 += w12 * x2
+                a12_3 += w12 * x3
+                a12_4 += w12 * x4
+                a12_5 += w12 * x5
+                a12_6 += w12 * x6
+                a12_7 += w12 * x7
+                a12_8 += w12 * x8
+                a12_9 += w12 * x9
+                a12_10 += w12 * x10
+                a12_11 += w12 * x11
+                a12_12 += w12 * x12
+                a12_13 += w12 * x13
+                a12_14 += w12 * x14
+                a12_15 += w12 * x15
+                w13 = wpk[wb + np.uint64(13)]
+                a13_0 += w13 * x0
+                a13_1 += w13 * x1
+                a13_2 += w13 * x2
+                a13_3 += w13 * x3
+                a13_4 += w13 * x4
+                a13_5 += w13 * x5
+                a13_6 += w13 * x6
+                a13_7 += w13 * x7
+                a13_8 += w13 * x8
+                a13_9 += w13 * x9
+                a13_10 += w13 * x10
+                a13_11 += w13 * x11
+                a13_12 += w13 * x12
+                a13_13 += w13 * x13
+                a13_14 += w13 * x14
+                a13_15 += w13 * x15
+                w14 = wpk[wb + np.uint64(14)]
+                a14_0 += w14 * x0
+                a14_1 += w14 * x1
+                a14_2 += w14 * x2
+                a14_3 += w14 * x3
+                a14_4 += w14 * x4
+                a14_5 += w14 * x5
+                a14_6 += w14 * x6
+                a14_7 += w14 * x7
+                a14_8 += w14 * x8
+                a14_9 += w14 * x9
+                a14_10 += w14 * x10
+                a14_11 += w14 * x11
+                a14_12 += w14 * x12
+                a14_13 += w14 * x13
+                a14_14 += w14 * x14
+                a14_15 += w14 * x15
+                w15 = wpk[wb + np.uint64(15)]
+                a15_0 += w15 * x0
+                a15_1 += w15 * x1
+                a15_2 += w15 * x2
+                a15_3 += w15 * x3
+                a15_4 += w15 * x4
+                a15_5 += w15 * x5
+                a15_6 += w15 * x6
+                a15_7 += w15 * x7
+                a15_8 += w15 * x8
+                a15_9 += w15 * x9
+                a15_10 += w15 * x10
+                a15_11 += w15 * x11
+                a15_12 += w15 * x12
+                a15_13 += w15 * x13
+                a15_14 += w15 * x14
+                a15_15 += w15 * x15
+                wb += OBU
+            ob_ = obase0 + t * TWU
+            out[ob_] = a0_0
+            out[ob_ + np.uint64(1)] = a0_1
+            out[ob_ + np.uint64(2)] = a0_2
+            out[ob_ + np.uint64(3)] = a0_3
+            out[ob_ + np.uint64(4)] = a0_4
+            out[ob_ + np.uint64(5)] = a0_5
+            out[ob_ + np.uint64(6)] = a0_6
+            out[ob_ + np.uint64(7)] = a0_7
+            out[ob_ + np.uint64(8)] = a0_8
+            out[ob_ + np.uint64(9)] = a0_9
+            out[ob_ + np.uint64(10)] = a0_10
+            out[ob_ + np.uint64(11)] = a0_11
+            out[ob_ + np.uint64(12)] = a0_12
+            out[ob_ + np.uint64(13)] = a0_13
+            out[ob_ + np.uint64(14)] = a0_14
+            out[ob_ + np.uint64(15)] = a0_15
+            ob_ += ostride
+            out[ob_] = a1_0
+            out[ob_ + np.uint64(1)] = a1_1
+            out[ob_ + np.uint64(2)] = a1_2
+            out[ob_ + np.uint64(3)] = a1_3
+            out[ob_ + np.uint64(4)] = a1_4
+            out[ob_ + np.uint64(5)] = a1_5
+            out[ob_ + np.uint64(6)] = a1_6
+            out[ob_ + np.uint64(7)] = a1_7
+            out[ob_ + np.uint64(8)] = a1_8
+            out[ob_ + np.uint64(9)] = a1_9
+            out[ob_ + np.uint64(10)] = a1_10
+            out[ob_ + np.uint64(11)] = a1_11
+            out[ob_ + np.uint64(12)] = a1_12
+            out[ob_ + np.uint64(13)] = a1_13
+            out[ob_ + np.uint64(14)] = a1_14
+            out[ob_ + np.uint64(15)] = a1_15
+            ob_ += ostride
+            out[ob_] = a2_0
+            out[ob_ + np.uint64(1)] = a2_1
+            out[ob_ + np.uint64(2)] = a2_2
+            out[ob_ + np.uint64(3)] = a2_3
+            out[ob_ + np.uint64(4)] = a2_4
+            out[ob_ + np.uint64(5)] = a2_5
+            out[ob_ + np.uint64(6)] = a2_6
+            out[ob_ + np.uint64(7)] = a2_7
+            out[ob_ + np.uint64(8)] = a2_8
+            out[ob_ + np.uint64(9)] = a2_9
+            out[ob_ + np.uint64(10)] = a2_10
+            out[ob_ + np.uint64(11)] = a2_11
+            out[ob_ + np.uint64(12)] = a2_12
+            out[ob_ + np.uint64(13)] = a2_13
+            out[ob_ + np.uint64(14)] = a2_14
+            out[ob_ + np.uint64(15)] = a2_15
+            ob_ += ostride
+            out[ob_] = a3_0
+            out[ob_ + np.uint64(1)] = a3_1
+            out[ob_ + np.uint64(2)] = a3_2
+            out[ob_ + np.uint64(3)] = a3_3
+            out[ob_ + np.uint64(4)] = a3_4
+            out[ob_ + np.uint64(5)] = a3_5
+            out[ob_ + np.uint64(6)] = a3_6
+            out[ob_ + np.uint64(7)] = a3_7
+            out[ob_ + np.uint64(8)] = a3_8
+            out[ob_ + np.uint64(9)] = a3_9
+            out[ob_ + np.uint64(10)] = a3_10
+            out[ob_ + np.uint64(11)] = a3_11
+            out[ob_ + np.uint64(12)] = a3_12
+            out[ob_ + np.uint64(13)] = a3_13
+            out[ob_ + np.uint64(14)] = a3_14
+            out[ob_ + np.uint64(15)] = a3_15
+            ob_ += ostride
+            out[ob_] = a4_0
+            out[ob_ + np.uint64(1)] = a4_1
+            out[ob_ + np.uint64(2)] = a4_2
+            out[ob_ + np.uint64(3)] = a4_3
+            out[ob_ + np.uint64(4)] = a4_4
+            out[ob_ + np.uint64(5)] = a4_5
+            out[ob_ + np.uint64(6)] = a4_6
+            out[ob_ + np.uint64(7)] = a4_7
+            out[ob_ + np.uint64(8)] = a4_8
+            out[ob_ + np.uint64(9)] = a4_9
+            out[ob_ + np.uint64(10)] = a4_10
+            out[ob_ + np.uint64(11)] = a4_11
+            out[ob_ + np.uint64(12)] = a4_12
+            out[ob_ + np.uint64(13)] = a4_13
+            out[ob_ + np.uint64(14)] = a4_14
+            out[ob_ + np.uint64(15)] = a4_15
+            ob_ += ostride
+            out[ob_] = a5_0
+            out[ob_ + np.uint64(1)] = a5_1
+            out[ob_ + np.uint64(2)] = a5_2
+            out[ob_ + np.uint64(3)] = a5_3
+            out[ob_ + np.uint64(4)] = a5_4
+            out[ob_ + np.uint64(5)] = a5_5
+            out[ob_ + np.uint64(6)] = a5_6
+            out[ob_ + np.uint64(7)] = a5_7
+            out[ob_ + np.uint64(8)] = a5_8
+            out[ob_ + np.uint64(9)] = a5_9
+            out[ob_ + np.uint64(10)] = a5_10
+            out[ob_ + np.uint64(11)] = a5_11
+            out[ob_ + np.uint64(12)] = a5_12
+            out[ob_ + np.uint64(13)] = a5_13
+            out[ob_ + np.uint64(14)] = a5_14
+            out[ob_ + np.uint64(15)] = a5_15
+            ob_ += ostride
+            out[ob_] = a6_0
+            out[ob_ + np.uint64(1)] = a6_1
+            out[ob_ + np.uint64(2)] = a6_2
+            out[ob_ + np.uint64(3)] = a6_3
+            out[ob_ + np.uint64(4)] = a6_4
+            out[ob_ + np.uint64(5)] = a6_5
+            out[ob_ + np.uint64(6)] = a6_6
+            out[ob_ + np.uint64(7)] = a6_7
+            out[ob_ + np.uint64(8)] = a6_8
+            out[ob_ + np.uint64(9)] = a6_9
+            out[ob_ + np.uint64(10)] = a6_10
+            out[ob_ + np.uint64(11)] = a6_11
+            out[ob_ + np.uint64(12)] = a6_12
+            out[ob_ + np.uint64(13)] = a6_13
+            out[ob_ + np.uint64(14)] = a6_14
+            out[ob_ + np.uint64(15)] = a6_15
+            ob_ += ostride
+            out[ob_] = a7_0
+            out[ob_ + np.uint64(1)] = a7_1
+            out[ob_ + np.uint64(2)] = a7_2
+            out[ob_ + np.uint64(3)] = a7_3
+            out[ob_ + np.uint64(4)] = a7_4
+            out[ob_ + np.uint64(5)] = a7_5
+            out[ob_ + np.uint64(6)] = a7_6
+            out[ob_ + np.uint64(7)] = a7_7
+            out[ob_ + np.uint64(8)] = a7_8
+            out[ob_ + np.uint64(9)] = a7_9
+            out[ob_ + np.uint64(10)] = a7_10
+            out[ob_ + np.uint64(11)] = a7_11
+            out[ob_ + np.uint64(12)] = a7_12
+            out[ob_ + np.uint64(13)] = a7_13
+            out[ob_ + np.uint64(14)] = a7_14
+            out[ob_ + np.uint64(15)] = a7_15
+            ob_ += ostride
+            out[ob_] = a8_0
+            out[ob_ + np.uint64(1)] = a8_1
+            out[ob_ + np.uint64(2)] = a8_2
+            out[ob_ + np.uint64(3)] = a8_3
+            out[ob_ + np.uint64(4)] = a8_4
+            out[ob_ + np.uint64(5)] = a8_5
+            out[ob_ + np.uint64(6)] = a8_6
+            out[ob_ + np.uint64(7)] = a8_7
+            out[ob_ + np.uint64(8)] = a8_8
+            out[ob_ + np.uint64(9)] = a8_9
+            out[ob_ + np.uint64(10)] = a8_10
+            out[ob_ + np.uint64(11)] = a8_11
+            out[ob_ + np.uint64(12)] = a8_12
+            out[ob_ + np.uint64(13)] = a8_13
+            out[ob_ + np.uint64(14)] = a8_14
+            out[ob_ + np.uint64(15)] = a8_15
+            ob_ += ostride
+            out[ob_] = a9_0
+            out[ob_ + np.uint64(1)] = a9_1
+            out[ob_ + np.uint64(2)] = a9_2
+            out[ob_ + np.uint64(3)] = a9_3
+            out[ob_ + np.uint64(4)] = a9_4
+            out[ob_ + np.uint64(5)] = a9_5
+            out[ob_ + np.uint64(6)] = a9_6
+            out[ob_ + np.uint64(7)] = a9_7
+            out[ob_ + np.uint64(8)] = a9_8
+            out[ob_ + np.uint64(9)] = a9_9
+            out[ob_ + np.uint64(10)] = a9_10
+            out[ob_ + np.uint64(11)] = a9_11
+            out[ob_ + np.uint64(12)] = a9_12
+            out[ob_ + np.uint64(13)] = a9_13
+            out[ob_ + np.uint64(14)] = a9_14
+            out[ob_ + np.uint64(15)] = a9_15
+            ob_ += ostride
+            out[ob_] = a10_0
+            out[ob_ + np.uint64(1)] = a10_1
+            out[ob_ + np.uint64(2)] = a10_2
+            out[ob_ + np.uint64(3)] = a10_3
+            out[ob_ + np.uint64(4)] = a10_4
+            out[ob_ + np.uint64(5)] = a10_5
+            out[ob_ + np.uint64(6)] = a10_6
+            out[ob_ + np.uint64(7)] = a10_7
+            out[ob_ + np.uint64(8)] = a10_8
+            out[ob_ + np.uint64(9)] = a10_9
+            out[ob_ + np.uint64(10)] = a10_10
+            out[ob_ + np.uint64(11)] = a10_11
+            out[ob_ + np.uint64(12)] = a10_12
+            out[ob_ + np.uint64(13)] = a10_13
+            out[ob_ + np.uint64(14)] = a10_14
+            out[ob_ + np.uint64(15)] = a10_15
+            ob_ += ostride
+            out[ob_] = a11_0
+            out[ob_ + np.uint64(1)] = a11_1
+            out[ob_ + np.uint64(2)] = a11_2
+            out[ob_ + np.uint64(3)] = a11_3
+            out[ob_ + np.uint64(4)] = a11_4
+            out[ob_ + np.uint64(5)] = a11_5
+            out[ob_ + np.uint64(6)] = a11_6
+            out[ob_ + np.uint64(7)] = a11_7
+            out[ob_ + np.uint64(8)] = a11_8
+            out[ob_ + np.uint64(9)] = a11_9
+            out[ob_ + np.uint64(10)] = a11_10
+            out[ob_ + np.uint64(11)] = a11_11
+            out[ob_ + np.uint64(12)] = a11_12
+            out[ob_ + np.uint64(13)] = a11_13
+            out[ob_ + np.uint64(14)] = a11_14
+            out[ob_ + np.uint64(15)] = a11_15
+            ob_ += ostride
+            out[ob_] = a12_0
+            out[ob_ + np.uint64(1)] = a12_1
+            out[ob_ + np.uint64(2)] = a12_2
+            out[ob_ + np.uint64(3)] = a12_3
+            out[ob_ + np.uint64(4)] = a12_4
+            out[ob_ + np.uint64(5)] = a12_5
+            out[ob_ + np.uint64(6)] = a12_6
+            out[ob_ + np.uint64(7)] = a12_7
+            out[ob_ + np.uint64(8)] = a12_8
+            out[ob_ + np.uint64(9)] = a12_9
+            out[ob_ + np.uint64(10)] = a12_10
+            out[ob_ + np.uint64(11)] = a12_11
+            out[ob_ + np.uint64(12)] = a12_12
+            out[ob_ + np.uint64(13)] = a12_13
+            out[ob_ + np.uint64(14)] = a12_14
+            out[ob_ + np.uint64(15)] = a12_15
+            ob_ += ostride
+            out[ob_] = a13_0
+            out[ob_ + np.uint64(1)] = a13_1
+            out[ob_ + np.uint64(2)] = a13_2
+            out[ob_ + np.uint64(3)] = a13_3
+            out[ob_ + np.uint64(4)] = a13_4
+            out[ob_ + np.uint64(5)] = a13_5
+            out[ob_ + np.uint64(6)] = a13_6
+            out[ob_ + np.uint64(7)] = a13_7
+            out[ob_ + np.uint64(8)] = a13_8
+            out[ob_ + np.uint64(9)] = a13_9
+            out[ob_ + np.uint64(10)] = a13_10
+            out[ob_ + np.uint64(11)] = a13_11
+            out[ob_ + np.uint64(12)] = a13_12
+            out[ob_ + np.uint64(13)] = a13_13
+            out[ob_ + np.uint64(14)] = a13_14
+            out[ob_ + np.uint64(15)] = a13_15
+            ob_ += ostride
+            out[ob_] = a14_0
+            out[ob_ + np.uint64(1)] = a14_1
+            out[ob_ + np.uint64(2)] = a14_2
+            out[ob_ + np.uint64(3)] = a14_3
+            out[ob_ + np.uint64(4)] = a14_4
+            out[ob_ + np.uint64(5)] = a14_5
+            out[ob_ + np.uint64(6)] = a14_6
+            out[ob_ + np.uint64(7)] = a14_7
+            out[ob_ + np.uint64(8)] = a14_8
+            out[ob_ + np.uint64(9)] = a14_9
+            out[ob_ + np.uint64(10)] = a14_10
+            out[ob_ + np.uint64(11)] = a14_11
+            out[ob_ + np.uint64(12)] = a14_12
+            out[ob_ + np.uint64(13)] = a14_13
+            out[ob_ + np.uint64(14)] = a14_14
+            out[ob_ + np.uint64(15)] = a14_15
+            ob_ += ostride
+            out[ob_] = a15_0
+            out[ob_ + np.uint64(1)] = a15_1
+            out[ob_ + np.uint64(2)] = a15_2
+            out[ob_ + np.uint64(3)] = a15_3
+            out[ob_ + np.uint64(4)] = a15_4
+            out[ob_ + np.uint64(5)] = a15_5
+            out[ob_ + np.uint64(6)] = a15_6
+            out[ob_ + np.uint64(7)] = a15_7
+            out[ob_ + np.uint64(8)] = a15_8
+            out[ob_ + np.uint64(9)] = a15_9
+            out[ob_ + np.uint64(10)] = a15_10
+            out[ob_ + np.uint64(11)] = a15_11
+            out[ob_ + np.uint64(12)] = a15_12
+            out[ob_ + np.uint64(13)] = a15_13
+            out[ob_ + np.uint64(14)] = a15_14
+            out[ob_ + np.uint64(15)] = a15_15
+    return z0
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def conv_tile_8x8(
+    xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
+):
+    T = np.uint64(toff.shape[0])
+    z0 = np.uint64(0)
+    TWU = np.uint64(8)
+    OBU = np.uint64(8)
+    OWP = OWT * TWU
+    total = np.int64(N * OD * OH * NB)
+    for item_ in prange(total):
+        item = np.uint64(item_)
+        b = item % NB
+        r = item // NB
+        oy = r % OH
+        r = r // OH
+        oz = r % OD
+        n = r // OD
+        g = b // NBG
+        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y
+        wb0 = b * T * OBU
+        obase0 = (((n * NB + b) * OBU * OD + oz) * OH + oy) * OWP
+        ostride = OD * OH * OWP
+        bias0 = bias[b * OBU + np.uint64(0)]
+        bias1 = bias[b * OBU + np.uint64(1)]
+        bias2 = bias[b * OBU + np.uint64(2)]
+        bias3 = bias[b * OBU + np.uint64(3)]
+        bias4 = bias[b * OBU + np.uint64(4)]
+        bias5 = bias[b * OBU + np.uint64(5)]
+        bias6 = bias[b * OBU + np.uint64(6)]
+        bias7 = bias[b * OBU + np.uint64(7)]
+        for t in range(OWT):
+            xbase = base0 + t * TWU
+            a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = bias0
+            a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = bias1
+            a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = bias2
+            a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = bias3
+            a4_0 = a4_1 = a4_2 = a4_3 = a4_4 = a4_5 = a4_6 = a4_7 = bias4
+            a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = bias5
+            a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = bias6
+            a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = bias7
+            wb = wb0
+            for k in range(T):
+                xb = xbase + toff[k]
+                x0 = xph[xb]
+                x1 = xph[xb + np.uint64(1)]
+                x2 = xph[xb + np.uint64(2)]
+                x3 = xph[xb + np.uint64(3)]
+                x4 = xph[xb + np.uint64(4)]
+                x5 = xph[xb + np.uint64(5)]
+                x6 = xph[xb + np.uint64(6)]
+                x7 = xph[xb + np.uint64(7)]
+                w0 = wpk[wb]
+                a0_0 += w0 * x0
+                a0_1 += w0 * x1
+                a0_2 += w0 * x2
+                a0_3 += w0 * x3
+                a0_4 += w0 * x4
+                a0_5 += w0 * x5
+                a0_6 += w0 * x6
+                a0_7 += w0 * x7
+                w1 = wpk[wb + np.uint64(1)]
+                a1_0 += w1 * x0
+                a1_1 += w1 * x1
+                a1_2 += w1 * x2
+                a1_3 += w1 * x3
+                a1_4 += w1 * x4
+                a1_5 += w1 * x5
+                a1_6 += w1 * x6
+                a1_7 += w1 * x7
+                w2 = wpk[wb + np.uint64(2)]
+                a2_0 += w2 * x0
+                a2_1 += w2 * x1
+                a2_2 += w2 * x2
+                a2_3 += w2 * x3
+                a2_4 += w2 * x4
+                a2_5 += w2 * x5
+                a2_6 += w2 * x6
+                a2_7 += w2 * x7
+                w3 = wpk[wb + np.uint64(3)]
+                a3_0 += w3 * x0
+                a3_1 += w3 * x1
+                a3_2 += w3 * x2
+                a3_3 += w3 * x3
+                a3_4 += w3 * x4
+                a3_5 += w3 * x5
+                a3_6 += w3 * x6
+                a3_7 += w3 * x7
+                w4 = wpk[wb + np.uint64(4)]
+                a4_0 += w4 * x0
+                a4_1 += w4 * x1
+                a4_2 += w4 * x2
+                a4_3 += w4 * x3
+                a4_4 += w4 * x4
+                a4_5 += w4 * x5
+                a4_6 += w4 * x6
+                a4_7 += w4 * x7
+                w5 = wpk[wb + np.uint64(5)]
+                a5_0 += w5 * x0
+                a5_1 += w5 * x1
+                a5_2 += w5 * x2
+                a5_3 += w5 * x3
+                a5_4 += w5 * x4
+                a5_5 += w5 * x5
+                a5_6 += w5 * x6
+                a5_7 += w5 * x7
+                w6 = wpk[wb + np.uint64(6)]
+                a6_0 += w6 * x0
+                a6_1 += w6 * x1
+                a6_2 += w6 * x2
+                a6_3 += w6 * x3
+                a6_4 += w6 * x4
+                a6_5 += w6 * x5
+                a6_6 += w6 * x6
+                a6_7 += w6 * x7
+                w7 = wpk[wb + np.uint64(7)]
+                a7_0 += w7 * x0
+                a7_1 += w7 * x1
+                a7_2 += w7 * x2
+                a7_3 += w7 * x3
+                a7_4 += w7 * x4
+                a7_5 += w7 * x5
+                a7_6 += w7 * x6
+                a7_7 += w7 * x7
+                wb += OBU
+            ob_ = obase0 + t * TWU
+            out[ob_] = a0_0
+            out[ob_ + np.uint64(1)] = a0_1
+            out[ob_ + np.uint64(2)] = a0_2
+            out[ob_ + np.uint64(3)] = a0_3
+            out[ob_ + np.uint64(4)] = a0_4
+            out[ob_ + np.uint64(5)] = a0_5
+            out[ob_ + np.uint64(6)] = a0_6
+            out[ob_ + np.uint64(7)] = a0_7
+            ob_ += ostride
+            out[ob_] = a1_0
+            out[ob_ + np.uint64(1)] = a1_1
+            out[ob_ + np.uint64(2)] = a1_2
+            out[ob_ + np.uint64(3)] = a1_3
+            out[ob_ + np.uint64(4)] = a1_4
+            out[ob_ + np.uint64(5)] = a1_5
+            out[ob_ + np.uint64(6)] = a1_6
+            out[ob_ + np.uint64(7)] = a1_7
+            ob_ += ostride
+            out[ob_] = a2_0
+            out[ob_ + np.uint64(1)] = a2_1
+            out[ob_ + np.uint64(2)] = a2_2
+            out[ob_ + np.uint64(3)] = a2_3
+            out[ob_ + np.uint64(4)] = a2_4
+            out[ob_ + np.uint64(5)] = a2_5
+            out[ob_ + np.uint64(6)] = a2_6
+            out[ob_ + np.uint64(7)] = a2_7
+            ob_ += ostride
+            out[ob_] = a3_0
+            out[ob_ + np.uint64(1)] = a3_1
+            out[ob_ + np.uint64(2)] = a3_2
+            out[ob_ + np.uint64(3)] = a3_3
+            out[ob_ + np.uint64(4)] = a3_4
+            out[ob_ + np.uint64(5)] = a3_5
+            out[ob_ + np.uint64(6)] = a3_6
+            out[ob_ + np.uint64(7)] = a3_7
+            ob_ += ostride
+            out[ob_] = a4_0
+            out[ob_ + np.uint64(1)] = a4_1
+            out[ob_ + np.uint64(2)] = a4_2
+            out[ob_ + np.uint64(3)] = a4_3
+            out[ob_ + np.uint64(4)] = a4_4
+            out[ob_ + np.uint64(5)] = a4_5
+            out[ob_ + np.uint64(6)] = a4_6
+            out[ob_ + np.uint64(7)] = a4_7
+            ob_ += ostride
+            out[ob_] = a5_0
+            out[ob_ + np.uint64(1)] = a5_1
+            out[ob_ + np.uint64(2)] = a5_2
+            out[ob_ + np.uint64(3)] = a5_3
+            out[ob_ + np.uint64(4)] = a5_4
+            out[ob_ + np.uint64(5)] = a5_5
+            out[ob_ + np.uint64(6)] = a5_6
+            out[ob_ + np.uint64(7)] = a5_7
+            ob_ += ostride
+            out[ob_] = a6_0
+            out[ob_ + np.uint64(1)] = a6_1
+            out[ob_ + np.uint64(2)] = a6_2
+            out[ob_ + np.uint64(3)] = a6_3
+            out[ob_ + np.uint64(4)] = a6_4
+            out[ob_ + np.uint64(5)] = a6_5
+            out[ob_ + np.uint64(6)] = a6_6
+            out[ob_ + np.uint64(7)] = a6_7
+            ob_ += ostride
+            out[ob_] = a7_0
+            out[ob_ + np.uint64(1)] = a7_1
+            out[ob_ + np.uint64(2)] = a7_2
+            out[ob_ + np.uint64(3)] = a7_3
+            out[ob_ + np.uint64(4)] = a7_4
+            out[ob_ + np.uint64(5)] = a7_5
+            out[ob_ + np.uint64(6)] = a7_6
+            out[ob_ + np.uint64(7)] = a7_7
+    return z0
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
 def conv_dw_16(x, wf, bias, out, toff, SH, SW, PH, PW, MULT, Hp, Wq, OWT):
     """x (N, C, H, W); wf (O * T,) taps per output channel; out (N, O, OH, OW)."""
     N, C, H, W = x.shape
@@ -815,4 +1671,6 @@ DW_KERNEL = conv_dw_16
 TILE_KERNELS = {
     (8, 16): conv_tile_8x16,
     (16, 8): conv_tile_16x8,
+    (16, 16): conv_tile_16x16,
+    (8, 8): conv_tile_8x8,
 }

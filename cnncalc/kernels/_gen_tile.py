@@ -97,7 +97,7 @@ def gen(ob, tw):
     return "\n".join(L) + "\n"
 
 
-VARIANTS = [(8, 16), (16, 8)]
+VARIANTS = [(8, 16), (16, 8), (16, 16), (8, 8)]
 DW_WIDTH = 16
 
 
