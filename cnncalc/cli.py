@@ -217,8 +217,8 @@ def run(
     input: InputOpt = None,
     batch: BatchOpt = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random input and weights.")] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", "-t", min=1,
-                                                help="Kernel threads (default: all cores).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", "-t", min=1, help="Kernel threads (default: all cores).")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
     repeat: Annotated[int, typer.Option("--repeat", "-r", min=1, help="Timed calls per layer "
                                         "(the median is shown).")] = 1,

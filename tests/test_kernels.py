@@ -389,13 +389,17 @@ def test_adaptive_pools(size, osz, dtype):
 
 # ---------------------------------------------------------------- dense
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 5)])
-def test_linear(shape, dtype):
-    x, w, b = rnd(shape, dtype, 1), rnd((4, 5), dtype, 2), rnd((4,), dtype, 3)
+@pytest.mark.parametrize("out_features", [4, 7])
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 5), (9, 5), (17, 5), (4, 5, 5)])
+def test_linear(shape, out_features, dtype):
+    """Rows <= LINEAR_SMALL_ROWS use the numba kernel (4x4 blocks + remainders),
+    more rows use BLAS."""
+    o = out_features
+    x, w, b = rnd(shape, dtype, 1), rnd((o, 5), dtype, 2), rnd((o,), dtype, 3)
     check(K.linear(x, w, b), naive.linear(x, w, b), dtype)
     check(K.linear(x, w), naive.linear(x, w), dtype)
     with pytest.raises(ValueError):
-        K.linear(x, rnd((4, 6)))
+        K.linear(x, rnd((o, 6)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

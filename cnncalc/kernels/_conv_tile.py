@@ -371,13 +371,13 @@ def conv_tile_8x16(
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def conv_tile_16x8(
+def conv_tile_8x8(
     xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
 ):
     T = np.uint64(toff.shape[0])
     z0 = np.uint64(0)
     TWU = np.uint64(8)
-    OBU = np.uint64(16)
+    OBU = np.uint64(8)
     OWP = OWT * TWU
     total = np.int64(N * OD * OH * NB)
     for item_ in prange(total):
@@ -401,14 +401,6 @@ def conv_tile_16x8(
         bias5 = bias[b * OBU + np.uint64(5)]
         bias6 = bias[b * OBU + np.uint64(6)]
         bias7 = bias[b * OBU + np.uint64(7)]
-        bias8 = bias[b * OBU + np.uint64(8)]
-        bias9 = bias[b * OBU + np.uint64(9)]
-        bias10 = bias[b * OBU + np.uint64(10)]
-        bias11 = bias[b * OBU + np.uint64(11)]
-        bias12 = bias[b * OBU + np.uint64(12)]
-        bias13 = bias[b * OBU + np.uint64(13)]
-        bias14 = bias[b * OBU + np.uint64(14)]
-        bias15 = bias[b * OBU + np.uint64(15)]
         for t in range(OWT):
             xbase = base0 + t * TWU
             a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = bias0
@@ -419,14 +411,6 @@ def conv_tile_16x8(
             a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = bias5
             a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = bias6
             a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = bias7
-            a8_0 = a8_1 = a8_2 = a8_3 = a8_4 = a8_5 = a8_6 = a8_7 = bias8
-            a9_0 = a9_1 = a9_2 = a9_3 = a9_4 = a9_5 = a9_6 = a9_7 = bias9
-            a10_0 = a10_1 = a10_2 = a10_3 = a10_4 = a10_5 = a10_6 = a10_7 = bias10
-            a11_0 = a11_1 = a11_2 = a11_3 = a11_4 = a11_5 = a11_6 = a11_7 = bias11
-            a12_0 = a12_1 = a12_2 = a12_3 = a12_4 = a12_5 = a12_6 = a12_7 = bias12
-            a13_0 = a13_1 = a13_2 = a13_3 = a13_4 = a13_5 = a13_6 = a13_7 = bias13
-            a14_0 = a14_1 = a14_2 = a14_3 = a14_4 = a14_5 = a14_6 = a14_7 = bias14
-            a15_0 = a15_1 = a15_2 = a15_3 = a15_4 = a15_5 = a15_6 = a15_7 = bias15
             wb = wb0
             for k in range(T):
                 xb = xbase + toff[k]
@@ -510,78 +494,6 @@ def conv_tile_16x8(
                 a7_5 += w7 * x5
                 a7_6 += w7 * x6
                 a7_7 += w7 * x7
-                w8 = wpk[wb + np.uint64(8)]
-                a8_0 += w8 * x0
-                a8_1 += w8 * x1
-                a8_2 += w8 * x2
-                a8_3 += w8 * x3
-                a8_4 += w8 * x4
-                a8_5 += w8 * x5
-                a8_6 += w8 * x6
-                a8_7 += w8 * x7
-                w9 = wpk[wb + np.uint64(9)]
-                a9_0 += w9 * x0
-                a9_1 += w9 * x1
-                a9_2 += w9 * x2
-                a9_3 += w9 * x3
-                a9_4 += w9 * x4
-                a9_5 += w9 * x5
-                a9_6 += w9 * x6
-                a9_7 += w9 * x7
-                w10 = wpk[wb + np.uint64(10)]
-                a10_0 += w10 * x0
-                a10_1 += w10 * x1
-                a10_2 += w10 * x2
-                a10_3 += w10 * x3
-                a10_4 += w10 * x4
-                a10_5 += w10 * x5
-                a10_6 += w10 * x6
-                a10_7 += w10 * x7
-                w11 = wpk[wb + np.uint64(11)]
-                a11_0 += w11 * x0
-                a11_1 += w11 * x1
-                a11_2 += w11 * x2
-                a11_3 += w11 * x3
-                a11_4 += w11 * x4
-                a11_5 += w11 * x5
-                a11_6 += w11 * x6
-                a11_7 += w11 * x7
-                w12 = wpk[wb + np.uint64(12)]
-                a12_0 += w12 * x0
-                a12_1 += w12 * x1
-                a12_2 += w12 * x2
-                a12_3 += w12 * x3
-                a12_4 += w12 * x4
-                a12_5 += w12 * x5
-                a12_6 += w12 * x6
-                a12_7 += w12 * x7
-                w13 = wpk[wb + np.uint64(13)]
-                a13_0 += w13 * x0
-                a13_1 += w13 * x1
-                a13_2 += w13 * x2
-                a13_3 += w13 * x3
-                a13_4 += w13 * x4
-                a13_5 += w13 * x5
-                a13_6 += w13 * x6
-                a13_7 += w13 * x7
-                w14 = wpk[wb + np.uint64(14)]
-                a14_0 += w14 * x0
-                a14_1 += w14 * x1
-                a14_2 += w14 * x2
-                a14_3 += w14 * x3
-                a14_4 += w14 * x4
-                a14_5 += w14 * x5
-                a14_6 += w14 * x6
-                a14_7 += w14 * x7
-                w15 = wpk[wb + np.uint64(15)]
-                a15_0 += w15 * x0
-                a15_1 += w15 * x1
-                a15_2 += w15 * x2
-                a15_3 += w15 * x3
-                a15_4 += w15 * x4
-                a15_5 += w15 * x5
-                a15_6 += w15 * x6
-                a15_7 += w15 * x7
                 wb += OBU
             ob_ = obase0 + t * TWU
             out[ob_] = a0_0
@@ -655,89 +567,1009 @@ def conv_tile_16x8(
             out[ob_ + np.uint64(5)] = a7_5
             out[ob_ + np.uint64(6)] = a7_6
             out[ob_ + np.uint64(7)] = a7_7
-            ob_ += ostride
-            out[ob_] = a8_0
-            out[ob_ + np.uint64(1)] = a8_1
-            out[ob_ + np.uint64(2)] = a8_2
-            out[ob_ + np.uint64(3)] = a8_3
-            out[ob_ + np.uint64(4)] = a8_4
-            out[ob_ + np.uint64(5)] = a8_5
-            out[ob_ + np.uint64(6)] = a8_6
-            out[ob_ + np.uint64(7)] = a8_7
-            ob_ += ostride
-            out[ob_] = a9_0
-            out[ob_ + np.uint64(1)] = a9_1
-            out[ob_ + np.uint64(2)] = a9_2
-            out[ob_ + np.uint64(3)] = a9_3
-            out[ob_ + np.uint64(4)] = a9_4
-            out[ob_ + np.uint64(5)] = a9_5
-            out[ob_ + np.uint64(6)] = a9_6
-            out[ob_ + np.uint64(7)] = a9_7
-            ob_ += ostride
-            out[ob_] = a10_0
-            out[ob_ + np.uint64(1)] = a10_1
-            out[ob_ + np.uint64(2)] = a10_2
-            out[ob_ + np.uint64(3)] = a10_3
-            out[ob_ + np.uint64(4)] = a10_4
-            out[ob_ + np.uint64(5)] = a10_5
-            out[ob_ + np.uint64(6)] = a10_6
-            out[ob_ + np.uint64(7)] = a10_7
-            ob_ += ostride
-            out[ob_] = a11_0
-            out[ob_ + np.uint64(1)] = a11_1
-            out[ob_ + np.uint64(2)] = a11_2
-            out[ob_ + np.uint64(3)] = a11_3
-            out[ob_ + np.uint64(4)] = a11_4
-            out[ob_ + np.uint64(5)] = a11_5
-            out[ob_ + np.uint64(6)] = a11_6
-            out[ob_ + np.uint64(7)] = a11_7
-            ob_ += ostride
-            out[ob_] = a12_0
-            out[ob_ + np.uint64(1)] = a12_1
-            out[ob_ + np.uint64(2)] = a12_2
-            out[ob_ + np.uint64(3)] = a12_3
-            out[ob_ + np.uint64(4)] = a12_4
-            out[ob_ + np.uint64(5)] = a12_5
-            out[ob_ + np.uint64(6)] = a12_6
-            out[ob_ + np.uint64(7)] = a12_7
-            ob_ += ostride
-            out[ob_] = a13_0
-            out[ob_ + np.uint64(1)] = a13_1
-            out[ob_ + np.uint64(2)] = a13_2
-            out[ob_ + np.uint64(3)] = a13_3
-            out[ob_ + np.uint64(4)] = a13_4
-            out[ob_ + np.uint64(5)] = a13_5
-            out[ob_ + np.uint64(6)] = a13_6
-            out[ob_ + np.uint64(7)] = a13_7
-            ob_ += ostride
-            out[ob_] = a14_0
-            out[ob_ + np.uint64(1)] = a14_1
-            out[ob_ + np.uint64(2)] = a14_2
-            out[ob_ + np.uint64(3)] = a14_3
-            out[ob_ + np.uint64(4)] = a14_4
-            out[ob_ + np.uint64(5)] = a14_5
-            out[ob_ + np.uint64(6)] = a14_6
-            out[ob_ + np.uint64(7)] = a14_7
-            ob_ += ostride
-            out[ob_] = a15_0
-            out[ob_ + np.uint64(1)] = a15_1
-            out[ob_ + np.uint64(2)] = a15_2
-            out[ob_ + np.uint64(3)] = a15_3
-            out[ob_ + np.uint64(4)] = a15_4
-            out[ob_ + np.uint64(5)] = a15_5
-            out[ob_ + np.uint64(6)] = a15_6
-            out[ob_ + np.uint64(7)] = a15_7
     return z0
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def conv_tile_16x16(
+def conv_tile_8x32(
+    xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
+):
+    T = np.uint64(toff.shape[0])
+    z0 = np.uint64(0)
+    TWU = np.uint64(32)
+    OBU = np.uint64(8)
+    OWP = OWT * TWU
+    total = np.int64(N * OD * OH * NB)
+    for item_ in prange(total):
+        item = np.uint64(item_)
+        b = item % NB
+        r = item // NB
+        oy = r % OH
+        r = r // OH
+        oz = r % OD
+        n = r // OD
+        g = b // NBG
+        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y
+        wb0 = b * T * OBU
+        obase0 = (((n * NB + b) * OBU * OD + oz) * OH + oy) * OWP
+        ostride = OD * OH * OWP
+        bias0 = bias[b * OBU + np.uint64(0)]
+        bias1 = bias[b * OBU + np.uint64(1)]
+        bias2 = bias[b * OBU + np.uint64(2)]
+        bias3 = bias[b * OBU + np.uint64(3)]
+        bias4 = bias[b * OBU + np.uint64(4)]
+        bias5 = bias[b * OBU + np.uint64(5)]
+        bias6 = bias[b * OBU + np.uint64(6)]
+        bias7 = bias[b * OBU + np.uint64(7)]
+        for t in range(OWT):
+            xbase = base0 + t * TWU
+            a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = (
+                a0_12
+            ) = a0_13 = a0_14 = a0_15 = a0_16 = a0_17 = a0_18 = a0_19 = a0_20 = a0_21 = a0_22 = (
+                a0_23
+            ) = a0_24 = a0_25 = a0_26 = a0_27 = a0_28 = a0_29 = a0_30 = a0_31 = bias0
+            a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = (
+                a1_12
+            ) = a1_13 = a1_14 = a1_15 = a1_16 = a1_17 = a1_18 = a1_19 = a1_20 = a1_21 = a1_22 = (
+                a1_23
+            ) = a1_24 = a1_25 = a1_26 = a1_27 = a1_28 = a1_29 = a1_30 = a1_31 = bias1
+            a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = (
+                a2_12
+            ) = a2_13 = a2_14 = a2_15 = a2_16 = a2_17 = a2_18 = a2_19 = a2_20 = a2_21 = a2_22 = (
+                a2_23
+            ) = a2_24 = a2_25 = a2_26 = a2_27 = a2_28 = a2_29 = a2_30 = a2_31 = bias2
+            a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = a3_8 = a3_9 = a3_10 = a3_11 = (
+                a3_12
+            ) = a3_13 = a3_14 = a3_15 = a3_16 = a3_17 = a3_18 = a3_19 = a3_20 = a3_21 = a3_22 = (
+                a3_23
+            ) = a3_24 = a3_25 = a3_26 = a3_27 = a3_28 = a3_29 = a3_30 = a3_31 = bias3
+            a4_0 = a4_1 = a4_2 = a4_3 = a4_4 = a4_5 = a4_6 = a4_7 = a4_8 = a4_9 = a4_10 = a4_11 = (
+                a4_12
+            ) = a4_13 = a4_14 = a4_15 = a4_16 = a4_17 = a4_18 = a4_19 = a4_20 = a4_21 = a4_22 = (
+                a4_23
+            ) = a4_24 = a4_25 = a4_26 = a4_27 = a4_28 = a4_29 = a4_30 = a4_31 = bias4
+            a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = a5_8 = a5_9 = a5_10 = a5_11 = (
+                a5_12
+            ) = a5_13 = a5_14 = a5_15 = a5_16 = a5_17 = a5_18 = a5_19 = a5_20 = a5_21 = a5_22 = (
+                a5_23
+            ) = a5_24 = a5_25 = a5_26 = a5_27 = a5_28 = a5_29 = a5_30 = a5_31 = bias5
+            a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = a6_8 = a6_9 = a6_10 = a6_11 = (
+                a6_12
+            ) = a6_13 = a6_14 = a6_15 = a6_16 = a6_17 = a6_18 = a6_19 = a6_20 = a6_21 = a6_22 = (
+                a6_23
+            ) = a6_24 = a6_25 = a6_26 = a6_27 = a6_28 = a6_29 = a6_30 = a6_31 = bias6
+            a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = a7_8 = a7_9 = a7_10 = a7_11 = (
+                a7_12
+            ) = a7_13 = a7_14 = a7_15 = a7_16 = a7_17 = a7_18 = a7_19 = a7_20 = a7_21 = a7_22 = (
+                a7_23
+            ) = a7_24 = a7_25 = a7_26 = a7_27 = a7_28 = a7_29 = a7_30 = a7_31 = bias7
+            wb = wb0
+            for k in range(T):
+                xb = xbase + toff[k]
+                x0 = xph[xb]
+                x1 = xph[xb + np.uint64(1)]
+                x2 = xph[xb + np.uint64(2)]
+                x3 = xph[xb + np.uint64(3)]
+                x4 = xph[xb + np.uint64(4)]
+                x5 = xph[xb + np.uint64(5)]
+                x6 = xph[xb + np.uint64(6)]
+                x7 = xph[xb + np.uint64(7)]
+                x8 = xph[xb + np.uint64(8)]
+                x9 = xph[xb + np.uint64(9)]
+                x10 = xph[xb + np.uint64(10)]
+                x11 = xph[xb + np.uint64(11)]
+                x12 = xph[xb + np.uint64(12)]
+                x13 = xph[xb + np.uint64(13)]
+                x14 = xph[xb + np.uint64(14)]
+                x15 = xph[xb + np.uint64(15)]
+                x16 = xph[xb + np.uint64(16)]
+                x17 = xph[xb + np.uint64(17)]
+                x18 = xph[xb + np.uint64(18)]
+                x19 = xph[xb + np.uint64(19)]
+                x20 = xph[xb + np.uint64(20)]
+                x21 = xph[xb + np.uint64(21)]
+                x22 = xph[xb + np.uint64(22)]
+                x23 = xph[xb + np.uint64(23)]
+                x24 = xph[xb + np.uint64(24)]
+                x25 = xph[xb + np.uint64(25)]
+                x26 = xph[xb + np.uint64(26)]
+                x27 = xph[xb + np.uint64(27)]
+                x28 = xph[xb + np.uint64(28)]
+                x29 = xph[xb + np.uint64(29)]
+                x30 = xph[xb + np.uint64(30)]
+                x31 = xph[xb + np.uint64(31)]
+                w0 = wpk[wb]
+                a0_0 += w0 * x0
+                a0_1 += w0 * x1
+                a0_2 += w0 * x2
+                a0_3 += w0 * x3
+                a0_4 += w0 * x4
+                a0_5 += w0 * x5
+                a0_6 += w0 * x6
+                a0_7 += w0 * x7
+                a0_8 += w0 * x8
+                a0_9 += w0 * x9
+                a0_10 += w0 * x10
+                a0_11 += w0 * x11
+                a0_12 += w0 * x12
+                a0_13 += w0 * x13
+                a0_14 += w0 * x14
+                a0_15 += w0 * x15
+                a0_16 += w0 * x16
+                a0_17 += w0 * x17
+                a0_18 += w0 * x18
+                a0_19 += w0 * x19
+                a0_20 += w0 * x20
+                a0_21 += w0 * x21
+                a0_22 += w0 * x22
+                a0_23 += w0 * x23
+                a0_24 += w0 * x24
+                a0_25 += w0 * x25
+                a0_26 += w0 * x26
+                a0_27 += w0 * x27
+                a0_28 += w0 * x28
+                a0_29 += w0 * x29
+                a0_30 += w0 * x30
+                a0_31 += w0 * x31
+                w1 = wpk[wb + np.uint64(1)]
+                a1_0 += w1 * x0
+                a1_1 += w1 * x1
+                a1_2 += w1 * x2
+                a1_3 += w1 * x3
+                a1_4 += w1 * x4
+                a1_5 += w1 * x5
+                a1_6 += w1 * x6
+                a1_7 += w1 * x7
+                a1_8 += w1 * x8
+                a1_9 += w1 * x9
+                a1_10 += w1 * x10
+                a1_11 += w1 * x11
+                a1_12 += w1 * x12
+                a1_13 += w1 * x13
+                a1_14 += w1 * x14
+                a1_15 += w1 * x15
+                a1_16 += w1 * x16
+                a1_17 += w1 * x17
+                a1_18 += w1 * x18
+                a1_19 += w1 * x19
+                a1_20 += w1 * x20
+                a1_21 += w1 * x21
+                a1_22 += w1 * x22
+                a1_23 += w1 * x23
+                a1_24 += w1 * x24
+                a1_25 += w1 * x25
+                a1_26 += w1 * x26
+                a1_27 += w1 * x27
+                a1_28 += w1 * x28
+                a1_29 += w1 * x29
+                a1_30 += w1 * x30
+                a1_31 += w1 * x31
+                w2 = wpk[wb + np.uint64(2)]
+                a2_0 += w2 * x0
+                a2_1 += w2 * x1
+                a2_2 += w2 * x2
+                a2_3 += w2 * x3
+                a2_4 += w2 * x4
+                a2_5 += w2 * x5
+                a2_6 += w2 * x6
+                a2_7 += w2 * x7
+                a2_8 += w2 * x8
+                a2_9 += w2 * x9
+                a2_10 += w2 * x10
+                a2_11 += w2 * x11
+                a2_12 += w2 * x12
+                a2_13 += w2 * x13
+                a2_14 += w2 * x14
+                a2_15 += w2 * x15
+                a2_16 += w2 * x16
+                a2_17 += w2 * x17
+                a2_18 += w2 * x18
+                a2_19 += w2 * x19
+                a2_20 += w2 * x20
+                a2_21 += w2 * x21
+                a2_22 += w2 * x22
+                a2_23 += w2 * x23
+                a2_24 += w2 * x24
+                a2_25 += w2 * x25
+                a2_26 += w2 * x26
+                a2_27 += w2 * x27
+                a2_28 += w2 * x28
+                a2_29 += w2 * x29
+                a2_30 += w2 * x30
+                a2_31 += w2 * x31
+                w3 = wpk[wb + np.uint64(3)]
+                a3_0 += w3 * x0
+                a3_1 += w3 * x1
+                a3_2 += w3 * x2
+                a3_3 += w3 * x3
+                a3_4 += w3 * x4
+                a3_5 += w3 * x5
+                a3_6 += w3 * x6
+                a3_7 += w3 * x7
+                a3_8 += w3 * x8
+                a3_9 += w3 * x9
+                a3_10 += w3 * x10
+                a3_11 += w3 * x11
+                a3_12 += w3 * x12
+                a3_13 += w3 * x13
+                a3_14 += w3 * x14
+                a3_15 += w3 * x15
+                a3_16 += w3 * x16
+                a3_17 += w3 * x17
+                a3_18 += w3 * x18
+                a3_19 += w3 * x19
+                a3_20 += w3 * x20
+                a3_21 += w3 * x21
+                a3_22 += w3 * x22
+                a3_23 += w3 * x23
+                a3_24 += w3 * x24
+                a3_25 += w3 * x25
+                a3_26 += w3 * x26
+                a3_27 += w3 * x27
+                a3_28 += w3 * x28
+                a3_29 += w3 * x29
+                a3_30 += w3 * x30
+                a3_31 += w3 * x31
+                w4 = wpk[wb + np.uint64(4)]
+                a4_0 += w4 * x0
+                a4_1 += w4 * x1
+                a4_2 += w4 * x2
+                a4_3 += w4 * x3
+                a4_4 += w4 * x4
+                a4_5 += w4 * x5
+                a4_6 += w4 * x6
+                a4_7 += w4 * x7
+                a4_8 += w4 * x8
+                a4_9 += w4 * x9
+                a4_10 += w4 * x10
+                a4_11 += w4 * x11
+                a4_12 += w4 * x12
+                a4_13 += w4 * x13
+                a4_14 += w4 * x14
+                a4_15 += w4 * x15
+                a4_16 += w4 * x16
+                a4_17 += w4 * x17
+                a4_18 += w4 * x18
+                a4_19 += w4 * x19
+                a4_20 += w4 * x20
+                a4_21 += w4 * x21
+                a4_22 += w4 * x22
+                a4_23 += w4 * x23
+                a4_24 += w4 * x24
+                a4_25 += w4 * x25
+                a4_26 += w4 * x26
+                a4_27 += w4 * x27
+                a4_28 += w4 * x28
+                a4_29 += w4 * x29
+                a4_30 += w4 * x30
+                a4_31 += w4 * x31
+                w5 = wpk[wb + np.uint64(5)]
+                a5_0 += w5 * x0
+                a5_1 += w5 * x1
+                a5_2 += w5 * x2
+                a5_3 += w5 * x3
+                a5_4 += w5 * x4
+                a5_5 += w5 * x5
+                a5_6 += w5 * x6
+                a5_7 += w5 * x7
+                a5_8 += w5 * x8
+                a5_9 += w5 * x9
+                a5_10 += w5 * x10
+                a5_11 += w5 * x11
+                a5_12 += w5 * x12
+                a5_13 += w5 * x13
+                a5_14 += w5 * x14
+                a5_15 += w5 * x15
+                a5_16 += w5 * x16
+                a5_17 += w5 * x17
+                a5_18 += w5 * x18
+                a5_19 += w5 * x19
+                a5_20 += w5 * x20
+                a5_21 += w5 * x21
+                a5_22 += w5 * x22
+                a5_23 += w5 * x23
+                a5_24 += w5 * x24
+                a5_25 += w5 * x25
+                a5_26 += w5 * x26
+                a5_27 += w5 * x27
+                a5_28 += w5 * x28
+                a5_29 += w5 * x29
+                a5_30 += w5 * x30
+                a5_31 += w5 * x31
+                w6 = wpk[wb + np.uint64(6)]
+                a6_0 += w6 * x0
+                a6_1 += w6 * x1
+                a6_2 += w6 * x2
+                a6_3 += w6 * x3
+                a6_4 += w6 * x4
+                a6_5 += w6 * x5
+                a6_6 += w6 * x6
+                a6_7 += w6 * x7
+                a6_8 += w6 * x8
+                a6_9 += w6 * x9
+                a6_10 += w6 * x10
+                a6_11 += w6 * x11
+                a6_12 += w6 * x12
+                a6_13 += w6 * x13
+                a6_14 += w6 * x14
+                a6_15 += w6 * x15
+                a6_16 += w6 * x16
+                a6_17 += w6 * x17
+                a6_18 += w6 * x18
+                a6_19 += w6 * x19
+                a6_20 += w6 * x20
+                a6_21 += w6 * x21
+                a6_22 += w6 * x22
+                a6_23 += w6 * x23
+                a6_24 += w6 * x24
+                a6_25 += w6 * x25
+                a6_26 += w6 * x26
+                a6_27 += w6 * x27
+                a6_28 += w6 * x28
+                a6_29 += w6 * x29
+                a6_30 += w6 * x30
+                a6_31 += w6 * x31
+                w7 = wpk[wb + np.uint64(7)]
+                a7_0 += w7 * x0
+                a7_1 += w7 * x1
+                a7_2 += w7 * x2
+                a7_3 += w7 * x3
+                a7_4 += w7 * x4
+                a7_5 += w7 * x5
+                a7_6 += w7 * x6
+                a7_7 += w7 * x7
+                a7_8 += w7 * x8
+                a7_9 += w7 * x9
+                a7_10 += w7 * x10
+                a7_11 += w7 * x11
+                a7_12 += w7 * x12
+                a7_13 += w7 * x13
+                a7_14 += w7 * x14
+                a7_15 += w7 * x15
+                a7_16 += w7 * x16
+                a7_17 += w7 * x17
+                a7_18 += w7 * x18
+                a7_19 += w7 * x19
+                a7_20 += w7 * x20
+                a7_21 += w7 * x21
+                a7_22 += w7 * x22
+                a7_23 += w7 * x23
+                a7_24 += w7 * x24
+                a7_25 += w7 * x25
+                a7_26 += w7 * x26
+                a7_27 += w7 * x27
+                a7_28 += w7 * x28
+                a7_29 += w7 * x29
+                a7_30 += w7 * x30
+                a7_31 += w7 * x31
+                wb += OBU
+            ob_ = obase0 + t * TWU
+            out[ob_] = a0_0
+            out[ob_ + np.uint64(1)] = a0_1
+            out[ob_ + np.uint64(2)] = a0_2
+            out[ob_ + np.uint64(3)] = a0_3
+            out[ob_ + np.uint64(4)] = a0_4
+            out[ob_ + np.uint64(5)] = a0_5
+            out[ob_ + np.uint64(6)] = a0_6
+            out[ob_ + np.uint64(7)] = a0_7
+            out[ob_ + np.uint64(8)] = a0_8
+            out[ob_ + np.uint64(9)] = a0_9
+            out[ob_ + np.uint64(10)] = a0_10
+            out[ob_ + np.uint64(11)] = a0_11
+            out[ob_ + np.uint64(12)] = a0_12
+            out[ob_ + np.uint64(13)] = a0_13
+            out[ob_ + np.uint64(14)] = a0_14
+            out[ob_ + np.uint64(15)] = a0_15
+            out[ob_ + np.uint64(16)] = a0_16
+            out[ob_ + np.uint64(17)] = a0_17
+            out[ob_ + np.uint64(18)] = a0_18
+            out[ob_ + np.uint64(19)] = a0_19
+            out[ob_ + np.uint64(20)] = a0_20
+            out[ob_ + np.uint64(21)] = a0_21
+            out[ob_ + np.uint64(22)] = a0_22
+            out[ob_ + np.uint64(23)] = a0_23
+            out[ob_ + np.uint64(24)] = a0_24
+            out[ob_ + np.uint64(25)] = a0_25
+            out[ob_ + np.uint64(26)] = a0_26
+            out[ob_ + np.uint64(27)] = a0_27
+            out[ob_ + np.uint64(28)] = a0_28
+            out[ob_ + np.uint64(29)] = a0_29
+            out[ob_ + np.uint64(30)] = a0_30
+            out[ob_ + np.uint64(31)] = a0_31
+            ob_ += ostride
+            out[ob_] = a1_0
+            out[ob_ + np.uint64(1)] = a1_1
+            out[ob_ + np.uint64(2)] = a1_2
+            out[ob_ + np.uint64(3)] = a1_3
+            out[ob_ + np.uint64(4)] = a1_4
+            out[ob_ + np.uint64(5)] = a1_5
+            out[ob_ + np.uint64(6)] = a1_6
+            out[ob_ + np.uint64(7)] = a1_7
+            out[ob_ + np.uint64(8)] = a1_8
+            out[ob_ + np.uint64(9)] = a1_9
+            out[ob_ + np.uint64(10)] = a1_10
+            out[ob_ + np.uint64(11)] = a1_11
+            out[ob_ + np.uint64(12)] = a1_12
+            out[ob_ + np.uint64(13)] = a1_13
+            out[ob_ + np.uint64(14)] = a1_14
+            out[ob_ + np.uint64(15)] = a1_15
+            out[ob_ + np.uint64(16)] = a1_16
+            out[ob_ + np.uint64(17)] = a1_17
+            out[ob_ + np.uint64(18)] = a1_18
+            out[ob_ + np.uint64(19)] = a1_19
+            out[ob_ + np.uint64(20)] = a1_20
+            out[ob_ + np.uint64(21)] = a1_21
+            out[ob_ + np.uint64(22)] = a1_22
+            out[ob_ + np.uint64(23)] = a1_23
+            out[ob_ + np.uint64(24)] = a1_24
+            out[ob_ + np.uint64(25)] = a1_25
+            out[ob_ + np.uint64(26)] = a1_26
+            out[ob_ + np.uint64(27)] = a1_27
+            out[ob_ + np.uint64(28)] = a1_28
+            out[ob_ + np.uint64(29)] = a1_29
+            out[ob_ + np.uint64(30)] = a1_30
+            out[ob_ + np.uint64(31)] = a1_31
+            ob_ += ostride
+            out[ob_] = a2_0
+            out[ob_ + np.uint64(1)] = a2_1
+            out[ob_ + np.uint64(2)] = a2_2
+            out[ob_ + np.uint64(3)] = a2_3
+            out[ob_ + np.uint64(4)] = a2_4
+            out[ob_ + np.uint64(5)] = a2_5
+            out[ob_ + np.uint64(6)] = a2_6
+            out[ob_ + np.uint64(7)] = a2_7
+            out[ob_ + np.uint64(8)] = a2_8
+            out[ob_ + np.uint64(9)] = a2_9
+            out[ob_ + np.uint64(10)] = a2_10
+            out[ob_ + np.uint64(11)] = a2_11
+            out[ob_ + np.uint64(12)] = a2_12
+            out[ob_ + np.uint64(13)] = a2_13
+            out[ob_ + np.uint64(14)] = a2_14
+            out[ob_ + np.uint64(15)] = a2_15
+            out[ob_ + np.uint64(16)] = a2_16
+            out[ob_ + np.uint64(17)] = a2_17
+            out[ob_ + np.uint64(18)] = a2_18
+            out[ob_ + np.uint64(19)] = a2_19
+            out[ob_ + np.uint64(20)] = a2_20
+            out[ob_ + np.uint64(21)] = a2_21
+            out[ob_ + np.uint64(22)] = a2_22
+            out[ob_ + np.uint64(23)] = a2_23
+            out[ob_ + np.uint64(24)] = a2_24
+            out[ob_ + np.uint64(25)] = a2_25
+            out[ob_ + np.uint64(26)] = a2_26
+            out[ob_ + np.uint64(27)] = a2_27
+            out[ob_ + np.uint64(28)] = a2_28
+            out[ob_ + np.uint64(29)] = a2_29
+            out[ob_ + np.uint64(30)] = a2_30
+            out[ob_ + np.uint64(31)] = a2_31
+            ob_ += ostride
+            out[ob_] = a3_0
+            out[ob_ + np.uint64(1)] = a3_1
+            out[ob_ + np.uint64(2)] = a3_2
+            out[ob_ + np.uint64(3)] = a3_3
+            out[ob_ + np.uint64(4)] = a3_4
+            out[ob_ + np.uint64(5)] = a3_5
+            out[ob_ + np.uint64(6)] = a3_6
+            out[ob_ + np.uint64(7)] = a3_7
+            out[ob_ + np.uint64(8)] = a3_8
+            out[ob_ + np.uint64(9)] = a3_9
+            out[ob_ + np.uint64(10)] = a3_10
+            out[ob_ + np.uint64(11)] = a3_11
+            out[ob_ + np.uint64(12)] = a3_12
+            out[ob_ + np.uint64(13)] = a3_13
+            out[ob_ + np.uint64(14)] = a3_14
+            out[ob_ + np.uint64(15)] = a3_15
+            out[ob_ + np.uint64(16)] = a3_16
+            out[ob_ + np.uint64(17)] = a3_17
+            out[ob_ + np.uint64(18)] = a3_18
+            out[ob_ + np.uint64(19)] = a3_19
+            out[ob_ + np.uint64(20)] = a3_20
+            out[ob_ + np.uint64(21)] = a3_21
+            out[ob_ + np.uint64(22)] = a3_22
+            out[ob_ + np.uint64(23)] = a3_23
+            out[ob_ + np.uint64(24)] = a3_24
+            out[ob_ + np.uint64(25)] = a3_25
+            out[ob_ + np.uint64(26)] = a3_26
+            out[ob_ + np.uint64(27)] = a3_27
+            out[ob_ + np.uint64(28)] = a3_28
+            out[ob_ + np.uint64(29)] = a3_29
+            out[ob_ + np.uint64(30)] = a3_30
+            out[ob_ + np.uint64(31)] = a3_31
+            ob_ += ostride
+            out[ob_] = a4_0
+            out[ob_ + np.uint64(1)] = a4_1
+            out[ob_ + np.uint64(2)] = a4_2
+            out[ob_ + np.uint64(3)] = a4_3
+            out[ob_ + np.uint64(4)] = a4_4
+            out[ob_ + np.uint64(5)] = a4_5
+            out[ob_ + np.uint64(6)] = a4_6
+            out[ob_ + np.uint64(7)] = a4_7
+            out[ob_ + np.uint64(8)] = a4_8
+            out[ob_ + np.uint64(9)] = a4_9
+            out[ob_ + np.uint64(10)] = a4_10
+            out[ob_ + np.uint64(11)] = a4_11
+            out[ob_ + np.uint64(12)] = a4_12
+            out[ob_ + np.uint64(13)] = a4_13
+            out[ob_ + np.uint64(14)] = a4_14
+            out[ob_ + np.uint64(15)] = a4_15
+            out[ob_ + np.uint64(16)] = a4_16
+            out[ob_ + np.uint64(17)] = a4_17
+            out[ob_ + np.uint64(18)] = a4_18
+            out[ob_ + np.uint64(19)] = a4_19
+            out[ob_ + np.uint64(20)] = a4_20
+            out[ob_ + np.uint64(21)] = a4_21
+            out[ob_ + np.uint64(22)] = a4_22
+            out[ob_ + np.uint64(23)] = a4_23
+            out[ob_ + np.uint64(24)] = a4_24
+            out[ob_ + np.uint64(25)] = a4_25
+            out[ob_ + np.uint64(26)] = a4_26
+            out[ob_ + np.uint64(27)] = a4_27
+            out[ob_ + np.uint64(28)] = a4_28
+            out[ob_ + np.uint64(29)] = a4_29
+            out[ob_ + np.uint64(30)] = a4_30
+            out[ob_ + np.uint64(31)] = a4_31
+            ob_ += ostride
+            out[ob_] = a5_0
+            out[ob_ + np.uint64(1)] = a5_1
+            out[ob_ + np.uint64(2)] = a5_2
+            out[ob_ + np.uint64(3)] = a5_3
+            out[ob_ + np.uint64(4)] = a5_4
+            out[ob_ + np.uint64(5)] = a5_5
+            out[ob_ + np.uint64(6)] = a5_6
+            out[ob_ + np.uint64(7)] = a5_7
+            out[ob_ + np.uint64(8)] = a5_8
+            out[ob_ + np.uint64(9)] = a5_9
+            out[ob_ + np.uint64(10)] = a5_10
+            out[ob_ + np.uint64(11)] = a5_11
+            out[ob_ + np.uint64(12)] = a5_12
+            out[ob_ + np.uint64(13)] = a5_13
+            out[ob_ + np.uint64(14)] = a5_14
+            out[ob_ + np.uint64(15)] = a5_15
+            out[ob_ + np.uint64(16)] = a5_16
+            out[ob_ + np.uint64(17)] = a5_17
+            out[ob_ + np.uint64(18)] = a5_18
+            out[ob_ + np.uint64(19)] = a5_19
+            out[ob_ + np.uint64(20)] = a5_20
+            out[ob_ + np.uint64(21)] = a5_21
+            out[ob_ + np.uint64(22)] = a5_22
+            out[ob_ + np.uint64(23)] = a5_23
+            out[ob_ + np.uint64(24)] = a5_24
+            out[ob_ + np.uint64(25)] = a5_25
+            out[ob_ + np.uint64(26)] = a5_26
+            out[ob_ + np.uint64(27)] = a5_27
+            out[ob_ + np.uint64(28)] = a5_28
+            out[ob_ + np.uint64(29)] = a5_29
+            out[ob_ + np.uint64(30)] = a5_30
+            out[ob_ + np.uint64(31)] = a5_31
+            ob_ += ostride
+            out[ob_] = a6_0
+            out[ob_ + np.uint64(1)] = a6_1
+            out[ob_ + np.uint64(2)] = a6_2
+            out[ob_ + np.uint64(3)] = a6_3
+            out[ob_ + np.uint64(4)] = a6_4
+            out[ob_ + np.uint64(5)] = a6_5
+            out[ob_ + np.uint64(6)] = a6_6
+            out[ob_ + np.uint64(7)] = a6_7
+            out[ob_ + np.uint64(8)] = a6_8
+            out[ob_ + np.uint64(9)] = a6_9
+            out[ob_ + np.uint64(10)] = a6_10
+            out[ob_ + np.uint64(11)] = a6_11
+            out[ob_ + np.uint64(12)] = a6_12
+            out[ob_ + np.uint64(13)] = a6_13
+            out[ob_ + np.uint64(14)] = a6_14
+            out[ob_ + np.uint64(15)] = a6_15
+            out[ob_ + np.uint64(16)] = a6_16
+            out[ob_ + np.uint64(17)] = a6_17
+            out[ob_ + np.uint64(18)] = a6_18
+            out[ob_ + np.uint64(19)] = a6_19
+            out[ob_ + np.uint64(20)] = a6_20
+            out[ob_ + np.uint64(21)] = a6_21
+            out[ob_ + np.uint64(22)] = a6_22
+            out[ob_ + np.uint64(23)] = a6_23
+            out[ob_ + np.uint64(24)] = a6_24
+            out[ob_ + np.uint64(25)] = a6_25
+            out[ob_ + np.uint64(26)] = a6_26
+            out[ob_ + np.uint64(27)] = a6_27
+            out[ob_ + np.uint64(28)] = a6_28
+            out[ob_ + np.uint64(29)] = a6_29
+            out[ob_ + np.uint64(30)] = a6_30
+            out[ob_ + np.uint64(31)] = a6_31
+            ob_ += ostride
+            out[ob_] = a7_0
+            out[ob_ + np.uint64(1)] = a7_1
+            out[ob_ + np.uint64(2)] = a7_2
+            out[ob_ + np.uint64(3)] = a7_3
+            out[ob_ + np.uint64(4)] = a7_4
+            out[ob_ + np.uint64(5)] = a7_5
+            out[ob_ + np.uint64(6)] = a7_6
+            out[ob_ + np.uint64(7)] = a7_7
+            out[ob_ + np.uint64(8)] = a7_8
+            out[ob_ + np.uint64(9)] = a7_9
+            out[ob_ + np.uint64(10)] = a7_10
+            out[ob_ + np.uint64(11)] = a7_11
+            out[ob_ + np.uint64(12)] = a7_12
+            out[ob_ + np.uint64(13)] = a7_13
+            out[ob_ + np.uint64(14)] = a7_14
+            out[ob_ + np.uint64(15)] = a7_15
+            out[ob_ + np.uint64(16)] = a7_16
+            out[ob_ + np.uint64(17)] = a7_17
+            out[ob_ + np.uint64(18)] = a7_18
+            out[ob_ + np.uint64(19)] = a7_19
+            out[ob_ + np.uint64(20)] = a7_20
+            out[ob_ + np.uint64(21)] = a7_21
+            out[ob_ + np.uint64(22)] = a7_22
+            out[ob_ + np.uint64(23)] = a7_23
+            out[ob_ + np.uint64(24)] = a7_24
+            out[ob_ + np.uint64(25)] = a7_25
+            out[ob_ + np.uint64(26)] = a7_26
+            out[ob_ + np.uint64(27)] = a7_27
+            out[ob_ + np.uint64(28)] = a7_28
+            out[ob_ + np.uint64(29)] = a7_29
+            out[ob_ + np.uint64(30)] = a7_30
+            out[ob_ + np.uint64(31)] = a7_31
+    return z0
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def conv_tile_4x32(
+    xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
+):
+    T = np.uint64(toff.shape[0])
+    z0 = np.uint64(0)
+    TWU = np.uint64(32)
+    OBU = np.uint64(4)
+    OWP = OWT * TWU
+    total = np.int64(N * OD * OH * NB)
+    for item_ in prange(total):
+        item = np.uint64(item_)
+        b = item % NB
+        r = item // NB
+        oy = r % OH
+        r = r // OH
+        oz = r % OD
+        n = r // OD
+        g = b // NBG
+        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y
+        wb0 = b * T * OBU
+        obase0 = (((n * NB + b) * OBU * OD + oz) * OH + oy) * OWP
+        ostride = OD * OH * OWP
+        bias0 = bias[b * OBU + np.uint64(0)]
+        bias1 = bias[b * OBU + np.uint64(1)]
+        bias2 = bias[b * OBU + np.uint64(2)]
+        bias3 = bias[b * OBU + np.uint64(3)]
+        for t in range(OWT):
+            xbase = base0 + t * TWU
+            a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = (
+                a0_12
+            ) = a0_13 = a0_14 = a0_15 = a0_16 = a0_17 = a0_18 = a0_19 = a0_20 = a0_21 = a0_22 = (
+                a0_23
+            ) = a0_24 = a0_25 = a0_26 = a0_27 = a0_28 = a0_29 = a0_30 = a0_31 = bias0
+            a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = a1_8 = a1_9 = a1_10 = a1_11 = (
+                a1_12
+            ) = a1_13 = a1_14 = a1_15 = a1_16 = a1_17 = a1_18 = a1_19 = a1_20 = a1_21 = a1_22 = (
+                a1_23
+            ) = a1_24 = a1_25 = a1_26 = a1_27 = a1_28 = a1_29 = a1_30 = a1_31 = bias1
+            a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = a2_8 = a2_9 = a2_10 = a2_11 = (
+                a2_12
+            ) = a2_13 = a2_14 = a2_15 = a2_16 = a2_17 = a2_18 = a2_19 = a2_20 = a2_21 = a2_22 = (
+                a2_23
+            ) = a2_24 = a2_25 = a2_26 = a2_27 = a2_28 = a2_29 = a2_30 = a2_31 = bias2
+            a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = a3_8 = a3_9 = a3_10 = a3_11 = (
+                a3_12
+            ) = a3_13 = a3_14 = a3_15 = a3_16 = a3_17 = a3_18 = a3_19 = a3_20 = a3_21 = a3_22 = (
+                a3_23
+            ) = a3_24 = a3_25 = a3_26 = a3_27 = a3_28 = a3_29 = a3_30 = a3_31 = bias3
+            wb = wb0
+            for k in range(T):
+                xb = xbase + toff[k]
+                x0 = xph[xb]
+                x1 = xph[xb + np.uint64(1)]
+                x2 = xph[xb + np.uint64(2)]
+                x3 = xph[xb + np.uint64(3)]
+                x4 = xph[xb + np.uint64(4)]
+                x5 = xph[xb + np.uint64(5)]
+                x6 = xph[xb + np.uint64(6)]
+                x7 = xph[xb + np.uint64(7)]
+                x8 = xph[xb + np.uint64(8)]
+                x9 = xph[xb + np.uint64(9)]
+                x10 = xph[xb + np.uint64(10)]
+                x11 = xph[xb + np.uint64(11)]
+                x12 = xph[xb + np.uint64(12)]
+                x13 = xph[xb + np.uint64(13)]
+                x14 = xph[xb + np.uint64(14)]
+                x15 = xph[xb + np.uint64(15)]
+                x16 = xph[xb + np.uint64(16)]
+                x17 = xph[xb + np.uint64(17)]
+                x18 = xph[xb + np.uint64(18)]
+                x19 = xph[xb + np.uint64(19)]
+                x20 = xph[xb + np.uint64(20)]
+                x21 = xph[xb + np.uint64(21)]
+                x22 = xph[xb + np.uint64(22)]
+                x23 = xph[xb + np.uint64(23)]
+                x24 = xph[xb + np.uint64(24)]
+                x25 = xph[xb + np.uint64(25)]
+                x26 = xph[xb + np.uint64(26)]
+                x27 = xph[xb + np.uint64(27)]
+                x28 = xph[xb + np.uint64(28)]
+                x29 = xph[xb + np.uint64(29)]
+                x30 = xph[xb + np.uint64(30)]
+                x31 = xph[xb + np.uint64(31)]
+                w0 = wpk[wb]
+                a0_0 += w0 * x0
+                a0_1 += w0 * x1
+                a0_2 += w0 * x2
+                a0_3 += w0 * x3
+                a0_4 += w0 * x4
+                a0_5 += w0 * x5
+                a0_6 += w0 * x6
+                a0_7 += w0 * x7
+                a0_8 += w0 * x8
+                a0_9 += w0 * x9
+                a0_10 += w0 * x10
+                a0_11 += w0 * x11
+                a0_12 += w0 * x12
+                a0_13 += w0 * x13
+                a0_14 += w0 * x14
+                a0_15 += w0 * x15
+                a0_16 += w0 * x16
+                a0_17 += w0 * x17
+                a0_18 += w0 * x18
+                a0_19 += w0 * x19
+                a0_20 += w0 * x20
+                a0_21 += w0 * x21
+                a0_22 += w0 * x22
+                a0_23 += w0 * x23
+                a0_24 += w0 * x24
+                a0_25 += w0 * x25
+                a0_26 += w0 * x26
+                a0_27 += w0 * x27
+                a0_28 += w0 * x28
+                a0_29 += w0 * x29
+                a0_30 += w0 * x30
+                a0_31 += w0 * x31
+                w1 = wpk[wb + np.uint64(1)]
+                a1_0 += w1 * x0
+                a1_1 += w1 * x1
+                a1_2 += w1 * x2
+                a1_3 += w1 * x3
+                a1_4 += w1 * x4
+                a1_5 += w1 * x5
+                a1_6 += w1 * x6
+                a1_7 += w1 * x7
+                a1_8 += w1 * x8
+                a1_9 += w1 * x9
+                a1_10 += w1 * x10
+                a1_11 += w1 * x11
+                a1_12 += w1 * x12
+                a1_13 += w1 * x13
+                a1_14 += w1 * x14
+                a1_15 += w1 * x15
+                a1_16 += w1 * x16
+                a1_17 += w1 * x17
+                a1_18 += w1 * x18
+                a1_19 += w1 * x19
+                a1_20 += w1 * x20
+                a1_21 += w1 * x21
+                a1_22 += w1 * x22
+                a1_23 += w1 * x23
+                a1_24 += w1 * x24
+                a1_25 += w1 * x25
+                a1_26 += w1 * x26
+                a1_27 += w1 * x27
+                a1_28 += w1 * x28
+                a1_29 += w1 * x29
+                a1_30 += w1 * x30
+                a1_31 += w1 * x31
+                w2 = wpk[wb + np.uint64(2)]
+                a2_0 += w2 * x0
+                a2_1 += w2 * x1
+                a2_2 += w2 * x2
+                a2_3 += w2 * x3
+                a2_4 += w2 * x4
+                a2_5 += w2 * x5
+                a2_6 += w2 * x6
+                a2_7 += w2 * x7
+                a2_8 += w2 * x8
+                a2_9 += w2 * x9
+                a2_10 += w2 * x10
+                a2_11 += w2 * x11
+                a2_12 += w2 * x12
+                a2_13 += w2 * x13
+                a2_14 += w2 * x14
+                a2_15 += w2 * x15
+                a2_16 += w2 * x16
+                a2_17 += w2 * x17
+                a2_18 += w2 * x18
+                a2_19 += w2 * x19
+                a2_20 += w2 * x20
+                a2_21 += w2 * x21
+                a2_22 += w2 * x22
+                a2_23 += w2 * x23
+                a2_24 += w2 * x24
+                a2_25 += w2 * x25
+                a2_26 += w2 * x26
+                a2_27 += w2 * x27
+                a2_28 += w2 * x28
+                a2_29 += w2 * x29
+                a2_30 += w2 * x30
+                a2_31 += w2 * x31
+                w3 = wpk[wb + np.uint64(3)]
+                a3_0 += w3 * x0
+                a3_1 += w3 * x1
+                a3_2 += w3 * x2
+                a3_3 += w3 * x3
+                a3_4 += w3 * x4
+                a3_5 += w3 * x5
+                a3_6 += w3 * x6
+                a3_7 += w3 * x7
+                a3_8 += w3 * x8
+                a3_9 += w3 * x9
+                a3_10 += w3 * x10
+                a3_11 += w3 * x11
+                a3_12 += w3 * x12
+                a3_13 += w3 * x13
+                a3_14 += w3 * x14
+                a3_15 += w3 * x15
+                a3_16 += w3 * x16
+                a3_17 += w3 * x17
+                a3_18 += w3 * x18
+                a3_19 += w3 * x19
+                a3_20 += w3 * x20
+                a3_21 += w3 * x21
+                a3_22 += w3 * x22
+                a3_23 += w3 * x23
+                a3_24 += w3 * x24
+                a3_25 += w3 * x25
+                a3_26 += w3 * x26
+                a3_27 += w3 * x27
+                a3_28 += w3 * x28
+                a3_29 += w3 * x29
+                a3_30 += w3 * x30
+                a3_31 += w3 * x31
+                wb += OBU
+            ob_ = obase0 + t * TWU
+            out[ob_] = a0_0
+            out[ob_ + np.uint64(1)] = a0_1
+            out[ob_ + np.uint64(2)] = a0_2
+            out[ob_ + np.uint64(3)] = a0_3
+            out[ob_ + np.uint64(4)] = a0_4
+            out[ob_ + np.uint64(5)] = a0_5
+            out[ob_ + np.uint64(6)] = a0_6
+            out[ob_ + np.uint64(7)] = a0_7
+            out[ob_ + np.uint64(8)] = a0_8
+            out[ob_ + np.uint64(9)] = a0_9
+            out[ob_ + np.uint64(10)] = a0_10
+            out[ob_ + np.uint64(11)] = a0_11
+            out[ob_ + np.uint64(12)] = a0_12
+            out[ob_ + np.uint64(13)] = a0_13
+            out[ob_ + np.uint64(14)] = a0_14
+            out[ob_ + np.uint64(15)] = a0_15
+            out[ob_ + np.uint64(16)] = a0_16
+            out[ob_ + np.uint64(17)] = a0_17
+            out[ob_ + np.uint64(18)] = a0_18
+            out[ob_ + np.uint64(19)] = a0_19
+            out[ob_ + np.uint64(20)] = a0_20
+            out[ob_ + np.uint64(21)] = a0_21
+            out[ob_ + np.uint64(22)] = a0_22
+            out[ob_ + np.uint64(23)] = a0_23
+            out[ob_ + np.uint64(24)] = a0_24
+            out[ob_ + np.uint64(25)] = a0_25
+            out[ob_ + np.uint64(26)] = a0_26
+            out[ob_ + np.uint64(27)] = a0_27
+            out[ob_ + np.uint64(28)] = a0_28
+            out[ob_ + np.uint64(29)] = a0_29
+            out[ob_ + np.uint64(30)] = a0_30
+            out[ob_ + np.uint64(31)] = a0_31
+            ob_ += ostride
+            out[ob_] = a1_0
+            out[ob_ + np.uint64(1)] = a1_1
+            out[ob_ + np.uint64(2)] = a1_2
+            out[ob_ + np.uint64(3)] = a1_3
+            out[ob_ + np.uint64(4)] = a1_4
+            out[ob_ + np.uint64(5)] = a1_5
+            out[ob_ + np.uint64(6)] = a1_6
+            out[ob_ + np.uint64(7)] = a1_7
+            out[ob_ + np.uint64(8)] = a1_8
+            out[ob_ + np.uint64(9)] = a1_9
+            out[ob_ + np.uint64(10)] = a1_10
+            out[ob_ + np.uint64(11)] = a1_11
+            out[ob_ + np.uint64(12)] = a1_12
+            out[ob_ + np.uint64(13)] = a1_13
+            out[ob_ + np.uint64(14)] = a1_14
+            out[ob_ + np.uint64(15)] = a1_15
+            out[ob_ + np.uint64(16)] = a1_16
+            out[ob_ + np.uint64(17)] = a1_17
+            out[ob_ + np.uint64(18)] = a1_18
+            out[ob_ + np.uint64(19)] = a1_19
+            out[ob_ + np.uint64(20)] = a1_20
+            out[ob_ + np.uint64(21)] = a1_21
+            out[ob_ + np.uint64(22)] = a1_22
+            out[ob_ + np.uint64(23)] = a1_23
+            out[ob_ + np.uint64(24)] = a1_24
+            out[ob_ + np.uint64(25)] = a1_25
+            out[ob_ + np.uint64(26)] = a1_26
+            out[ob_ + np.uint64(27)] = a1_27
+            out[ob_ + np.uint64(28)] = a1_28
+            out[ob_ + np.uint64(29)] = a1_29
+            out[ob_ + np.uint64(30)] = a1_30
+            out[ob_ + np.uint64(31)] = a1_31
+            ob_ += ostride
+            out[ob_] = a2_0
+            out[ob_ + np.uint64(1)] = a2_1
+            out[ob_ + np.uint64(2)] = a2_2
+            out[ob_ + np.uint64(3)] = a2_3
+            out[ob_ + np.uint64(4)] = a2_4
+            out[ob_ + np.uint64(5)] = a2_5
+            out[ob_ + np.uint64(6)] = a2_6
+            out[ob_ + np.uint64(7)] = a2_7
+            out[ob_ + np.uint64(8)] = a2_8
+            out[ob_ + np.uint64(9)] = a2_9
+            out[ob_ + np.uint64(10)] = a2_10
+            out[ob_ + np.uint64(11)] = a2_11
+            out[ob_ + np.uint64(12)] = a2_12
+            out[ob_ + np.uint64(13)] = a2_13
+            out[ob_ + np.uint64(14)] = a2_14
+            out[ob_ + np.uint64(15)] = a2_15
+            out[ob_ + np.uint64(16)] = a2_16
+            out[ob_ + np.uint64(17)] = a2_17
+            out[ob_ + np.uint64(18)] = a2_18
+            out[ob_ + np.uint64(19)] = a2_19
+            out[ob_ + np.uint64(20)] = a2_20
+            out[ob_ + np.uint64(21)] = a2_21
+            out[ob_ + np.uint64(22)] = a2_22
+            out[ob_ + np.uint64(23)] = a2_23
+            out[ob_ + np.uint64(24)] = a2_24
+            out[ob_ + np.uint64(25)] = a2_25
+            out[ob_ + np.uint64(26)] = a2_26
+            out[ob_ + np.uint64(27)] = a2_27
+            out[ob_ + np.uint64(28)] = a2_28
+            out[ob_ + np.uint64(29)] = a2_29
+            out[ob_ + np.uint64(30)] = a2_30
+            out[ob_ + np.uint64(31)] = a2_31
+            ob_ += ostride
+            out[ob_] = a3_0
+            out[ob_ + np.uint64(1)] = a3_1
+            out[ob_ + np.uint64(2)] = a3_2
+            out[ob_ + np.uint64(3)] = a3_3
+            out[ob_ + np.uint64(4)] = a3_4
+            out[ob_ + np.uint64(5)] = a3_5
+            out[ob_ + np.uint64(6)] = a3_6
+            out[ob_ + np.uint64(7)] = a3_7
+            out[ob_ + np.uint64(8)] = a3_8
+            out[ob_ + np.uint64(9)] = a3_9
+            out[ob_ + np.uint64(10)] = a3_10
+            out[ob_ + np.uint64(11)] = a3_11
+            out[ob_ + np.uint64(12)] = a3_12
+            out[ob_ + np.uint64(13)] = a3_13
+            out[ob_ + np.uint64(14)] = a3_14
+            out[ob_ + np.uint64(15)] = a3_15
+            out[ob_ + np.uint64(16)] = a3_16
+            out[ob_ + np.uint64(17)] = a3_17
+            out[ob_ + np.uint64(18)] = a3_18
+            out[ob_ + np.uint64(19)] = a3_19
+            out[ob_ + np.uint64(20)] = a3_20
+            out[ob_ + np.uint64(21)] = a3_21
+            out[ob_ + np.uint64(22)] = a3_22
+            out[ob_ + np.uint64(23)] = a3_23
+            out[ob_ + np.uint64(24)] = a3_24
+            out[ob_ + np.uint64(25)] = a3_25
+            out[ob_ + np.uint64(26)] = a3_26
+            out[ob_ + np.uint64(27)] = a3_27
+            out[ob_ + np.uint64(28)] = a3_28
+            out[ob_ + np.uint64(29)] = a3_29
+            out[ob_ + np.uint64(30)] = a3_30
+            out[ob_ + np.uint64(31)] = a3_31
+    return z0
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def conv_tile_12x16(
     xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
 ):
     T = np.uint64(toff.shape[0])
     z0 = np.uint64(0)
     TWU = np.uint64(16)
-    OBU = np.uint64(16)
+    OBU = np.uint64(12)
     OWP = OWT * TWU
     total = np.int64(N * OD * OH * NB)
     for item_ in prange(total):
@@ -765,10 +1597,6 @@ def conv_tile_16x16(
         bias9 = bias[b * OBU + np.uint64(9)]
         bias10 = bias[b * OBU + np.uint64(10)]
         bias11 = bias[b * OBU + np.uint64(11)]
-        bias12 = bias[b * OBU + np.uint64(12)]
-        bias13 = bias[b * OBU + np.uint64(13)]
-        bias14 = bias[b * OBU + np.uint64(14)]
-        bias15 = bias[b * OBU + np.uint64(15)]
         for t in range(OWT):
             xbase = base0 + t * TWU
             a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = a0_8 = a0_9 = a0_10 = a0_11 = (
@@ -807,18 +1635,6 @@ def conv_tile_16x16(
             a11_0 = a11_1 = a11_2 = a11_3 = a11_4 = a11_5 = a11_6 = a11_7 = a11_8 = a11_9 = (
                 a11_10
             ) = a11_11 = a11_12 = a11_13 = a11_14 = a11_15 = bias11
-            a12_0 = a12_1 = a12_2 = a12_3 = a12_4 = a12_5 = a12_6 = a12_7 = a12_8 = a12_9 = (
-                a12_10
-            ) = a12_11 = a12_12 = a12_13 = a12_14 = a12_15 = bias12
-            a13_0 = a13_1 = a13_2 = a13_3 = a13_4 = a13_5 = a13_6 = a13_7 = a13_8 = a13_9 = (
-                a13_10
-            ) = a13_11 = a13_12 = a13_13 = a13_14 = a13_15 = bias13
-            a14_0 = a14_1 = a14_2 = a14_3 = a14_4 = a14_5 = a14_6 = a14_7 = a14_8 = a14_9 = (
-                a14_10
-            ) = a14_11 = a14_12 = a14_13 = a14_14 = a14_15 = bias14
-            a15_0 = a15_1 = a15_2 = a15_3 = a15_4 = a15_5 = a15_6 = a15_7 = a15_8 = a15_9 = (
-                a15_10
-            ) = a15_11 = a15_12 = a15_13 = a15_14 = a15_15 = bias15
             wb = wb0
             for k in range(T):
                 xb = xbase + toff[k]
@@ -1042,74 +1858,6 @@ def conv_tile_16x16(
                 a11_13 += w11 * x13
                 a11_14 += w11 * x14
                 a11_15 += w11 * x15
-                w12 = wpk[wb + np.uint64(12)]
-                a12_0 += w12 * x0
-                a12_1 += w12 * x1
-                a12_2 += w12 * x2
-                a12_3 += w12 * x3
-                a12_4 += w12 * x4
-                a12_5 += w12 * x5
-                a12_6 += w12 * x6
-                a12_7 += w12 * x7
-                a12_8 += w12 * x8
-                a12_9 += w12 * x9
-                a12_10 += w12 * x10
-                a12_11 += w12 * x11
-                a12_12 += w12 * x12
-                a12_13 += w12 * x13
-                a12_14 += w12 * x14
-                a12_15 += w12 * x15
-                w13 = wpk[wb + np.uint64(13)]
-                a13_0 += w13 * x0
-                a13_1 += w13 * x1
-                a13_2 += w13 * x2
-                a13_3 += w13 * x3
-                a13_4 += w13 * x4
-                a13_5 += w13 * x5
-                a13_6 += w13 * x6
-                a13_7 += w13 * x7
-                a13_8 += w13 * x8
-                a13_9 += w13 * x9
-                a13_10 += w13 * x10
-                a13_11 += w13 * x11
-                a13_12 += w13 * x12
-                a13_13 += w13 * x13
-                a13_14 += w13 * x14
-                a13_15 += w13 * x15
-                w14 = wpk[wb + np.uint64(14)]
-                a14_0 += w14 * x0
-                a14_1 += w14 * x1
-                a14_2 += w14 * x2
-                a14_3 += w14 * x3
-                a14_4 += w14 * x4
-                a14_5 += w14 * x5
-                a14_6 += w14 * x6
-                a14_7 += w14 * x7
-                a14_8 += w14 * x8
-                a14_9 += w14 * x9
-                a14_10 += w14 * x10
-                a14_11 += w14 * x11
-                a14_12 += w14 * x12
-                a14_13 += w14 * x13
-                a14_14 += w14 * x14
-                a14_15 += w14 * x15
-                w15 = wpk[wb + np.uint64(15)]
-                a15_0 += w15 * x0
-                a15_1 += w15 * x1
-                a15_2 += w15 * x2
-                a15_3 += w15 * x3
-                a15_4 += w15 * x4
-                a15_5 += w15 * x5
-                a15_6 += w15 * x6
-                a15_7 += w15 * x7
-                a15_8 += w15 * x8
-                a15_9 += w15 * x9
-                a15_10 += w15 * x10
-                a15_11 += w15 * x11
-                a15_12 += w15 * x12
-                a15_13 += w15 * x13
-                a15_14 += w15 * x14
-                a15_15 += w15 * x15
                 wb += OBU
             ob_ = obase0 + t * TWU
             out[ob_] = a0_0
@@ -1315,274 +2063,6 @@ def conv_tile_16x16(
             out[ob_ + np.uint64(13)] = a11_13
             out[ob_ + np.uint64(14)] = a11_14
             out[ob_ + np.uint64(15)] = a11_15
-            ob_ += ostride
-            out[ob_] = a12_0
-            out[ob_ + np.uint64(1)] = a12_1
-            out[ob_ + np.uint64(2)] = a12_2
-            out[ob_ + np.uint64(3)] = a12_3
-            out[ob_ + np.uint64(4)] = a12_4
-            out[ob_ + np.uint64(5)] = a12_5
-            out[ob_ + np.uint64(6)] = a12_6
-            out[ob_ + np.uint64(7)] = a12_7
-            out[ob_ + np.uint64(8)] = a12_8
-            out[ob_ + np.uint64(9)] = a12_9
-            out[ob_ + np.uint64(10)] = a12_10
-            out[ob_ + np.uint64(11)] = a12_11
-            out[ob_ + np.uint64(12)] = a12_12
-            out[ob_ + np.uint64(13)] = a12_13
-            out[ob_ + np.uint64(14)] = a12_14
-            out[ob_ + np.uint64(15)] = a12_15
-            ob_ += ostride
-            out[ob_] = a13_0
-            out[ob_ + np.uint64(1)] = a13_1
-            out[ob_ + np.uint64(2)] = a13_2
-            out[ob_ + np.uint64(3)] = a13_3
-            out[ob_ + np.uint64(4)] = a13_4
-            out[ob_ + np.uint64(5)] = a13_5
-            out[ob_ + np.uint64(6)] = a13_6
-            out[ob_ + np.uint64(7)] = a13_7
-            out[ob_ + np.uint64(8)] = a13_8
-            out[ob_ + np.uint64(9)] = a13_9
-            out[ob_ + np.uint64(10)] = a13_10
-            out[ob_ + np.uint64(11)] = a13_11
-            out[ob_ + np.uint64(12)] = a13_12
-            out[ob_ + np.uint64(13)] = a13_13
-            out[ob_ + np.uint64(14)] = a13_14
-            out[ob_ + np.uint64(15)] = a13_15
-            ob_ += ostride
-            out[ob_] = a14_0
-            out[ob_ + np.uint64(1)] = a14_1
-            out[ob_ + np.uint64(2)] = a14_2
-            out[ob_ + np.uint64(3)] = a14_3
-            out[ob_ + np.uint64(4)] = a14_4
-            out[ob_ + np.uint64(5)] = a14_5
-            out[ob_ + np.uint64(6)] = a14_6
-            out[ob_ + np.uint64(7)] = a14_7
-            out[ob_ + np.uint64(8)] = a14_8
-            out[ob_ + np.uint64(9)] = a14_9
-            out[ob_ + np.uint64(10)] = a14_10
-            out[ob_ + np.uint64(11)] = a14_11
-            out[ob_ + np.uint64(12)] = a14_12
-            out[ob_ + np.uint64(13)] = a14_13
-            out[ob_ + np.uint64(14)] = a14_14
-            out[ob_ + np.uint64(15)] = a14_15
-            ob_ += ostride
-            out[ob_] = a15_0
-            out[ob_ + np.uint64(1)] = a15_1
-            out[ob_ + np.uint64(2)] = a15_2
-            out[ob_ + np.uint64(3)] = a15_3
-            out[ob_ + np.uint64(4)] = a15_4
-            out[ob_ + np.uint64(5)] = a15_5
-            out[ob_ + np.uint64(6)] = a15_6
-            out[ob_ + np.uint64(7)] = a15_7
-            out[ob_ + np.uint64(8)] = a15_8
-            out[ob_ + np.uint64(9)] = a15_9
-            out[ob_ + np.uint64(10)] = a15_10
-            out[ob_ + np.uint64(11)] = a15_11
-            out[ob_ + np.uint64(12)] = a15_12
-            out[ob_ + np.uint64(13)] = a15_13
-            out[ob_ + np.uint64(14)] = a15_14
-            out[ob_ + np.uint64(15)] = a15_15
-    return z0
-
-
-@njit(parallel=True, cache=True, fastmath={"contract"})
-def conv_tile_8x8(
-    xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, sz_n, sz_z, sz_y, gstride, NBG, SD, SH
-):
-    T = np.uint64(toff.shape[0])
-    z0 = np.uint64(0)
-    TWU = np.uint64(8)
-    OBU = np.uint64(8)
-    OWP = OWT * TWU
-    total = np.int64(N * OD * OH * NB)
-    for item_ in prange(total):
-        item = np.uint64(item_)
-        b = item % NB
-        r = item // NB
-        oy = r % OH
-        r = r // OH
-        oz = r % OD
-        n = r // OD
-        g = b // NBG
-        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y
-        wb0 = b * T * OBU
-        obase0 = (((n * NB + b) * OBU * OD + oz) * OH + oy) * OWP
-        ostride = OD * OH * OWP
-        bias0 = bias[b * OBU + np.uint64(0)]
-        bias1 = bias[b * OBU + np.uint64(1)]
-        bias2 = bias[b * OBU + np.uint64(2)]
-        bias3 = bias[b * OBU + np.uint64(3)]
-        bias4 = bias[b * OBU + np.uint64(4)]
-        bias5 = bias[b * OBU + np.uint64(5)]
-        bias6 = bias[b * OBU + np.uint64(6)]
-        bias7 = bias[b * OBU + np.uint64(7)]
-        for t in range(OWT):
-            xbase = base0 + t * TWU
-            a0_0 = a0_1 = a0_2 = a0_3 = a0_4 = a0_5 = a0_6 = a0_7 = bias0
-            a1_0 = a1_1 = a1_2 = a1_3 = a1_4 = a1_5 = a1_6 = a1_7 = bias1
-            a2_0 = a2_1 = a2_2 = a2_3 = a2_4 = a2_5 = a2_6 = a2_7 = bias2
-            a3_0 = a3_1 = a3_2 = a3_3 = a3_4 = a3_5 = a3_6 = a3_7 = bias3
-            a4_0 = a4_1 = a4_2 = a4_3 = a4_4 = a4_5 = a4_6 = a4_7 = bias4
-            a5_0 = a5_1 = a5_2 = a5_3 = a5_4 = a5_5 = a5_6 = a5_7 = bias5
-            a6_0 = a6_1 = a6_2 = a6_3 = a6_4 = a6_5 = a6_6 = a6_7 = bias6
-            a7_0 = a7_1 = a7_2 = a7_3 = a7_4 = a7_5 = a7_6 = a7_7 = bias7
-            wb = wb0
-            for k in range(T):
-                xb = xbase + toff[k]
-                x0 = xph[xb]
-                x1 = xph[xb + np.uint64(1)]
-                x2 = xph[xb + np.uint64(2)]
-                x3 = xph[xb + np.uint64(3)]
-                x4 = xph[xb + np.uint64(4)]
-                x5 = xph[xb + np.uint64(5)]
-                x6 = xph[xb + np.uint64(6)]
-                x7 = xph[xb + np.uint64(7)]
-                w0 = wpk[wb]
-                a0_0 += w0 * x0
-                a0_1 += w0 * x1
-                a0_2 += w0 * x2
-                a0_3 += w0 * x3
-                a0_4 += w0 * x4
-                a0_5 += w0 * x5
-                a0_6 += w0 * x6
-                a0_7 += w0 * x7
-                w1 = wpk[wb + np.uint64(1)]
-                a1_0 += w1 * x0
-                a1_1 += w1 * x1
-                a1_2 += w1 * x2
-                a1_3 += w1 * x3
-                a1_4 += w1 * x4
-                a1_5 += w1 * x5
-                a1_6 += w1 * x6
-                a1_7 += w1 * x7
-                w2 = wpk[wb + np.uint64(2)]
-                a2_0 += w2 * x0
-                a2_1 += w2 * x1
-                a2_2 += w2 * x2
-                a2_3 += w2 * x3
-                a2_4 += w2 * x4
-                a2_5 += w2 * x5
-                a2_6 += w2 * x6
-                a2_7 += w2 * x7
-                w3 = wpk[wb + np.uint64(3)]
-                a3_0 += w3 * x0
-                a3_1 += w3 * x1
-                a3_2 += w3 * x2
-                a3_3 += w3 * x3
-                a3_4 += w3 * x4
-                a3_5 += w3 * x5
-                a3_6 += w3 * x6
-                a3_7 += w3 * x7
-                w4 = wpk[wb + np.uint64(4)]
-                a4_0 += w4 * x0
-                a4_1 += w4 * x1
-                a4_2 += w4 * x2
-                a4_3 += w4 * x3
-                a4_4 += w4 * x4
-                a4_5 += w4 * x5
-                a4_6 += w4 * x6
-                a4_7 += w4 * x7
-                w5 = wpk[wb + np.uint64(5)]
-                a5_0 += w5 * x0
-                a5_1 += w5 * x1
-                a5_2 += w5 * x2
-                a5_3 += w5 * x3
-                a5_4 += w5 * x4
-                a5_5 += w5 * x5
-                a5_6 += w5 * x6
-                a5_7 += w5 * x7
-                w6 = wpk[wb + np.uint64(6)]
-                a6_0 += w6 * x0
-                a6_1 += w6 * x1
-                a6_2 += w6 * x2
-                a6_3 += w6 * x3
-                a6_4 += w6 * x4
-                a6_5 += w6 * x5
-                a6_6 += w6 * x6
-                a6_7 += w6 * x7
-                w7 = wpk[wb + np.uint64(7)]
-                a7_0 += w7 * x0
-                a7_1 += w7 * x1
-                a7_2 += w7 * x2
-                a7_3 += w7 * x3
-                a7_4 += w7 * x4
-                a7_5 += w7 * x5
-                a7_6 += w7 * x6
-                a7_7 += w7 * x7
-                wb += OBU
-            ob_ = obase0 + t * TWU
-            out[ob_] = a0_0
-            out[ob_ + np.uint64(1)] = a0_1
-            out[ob_ + np.uint64(2)] = a0_2
-            out[ob_ + np.uint64(3)] = a0_3
-            out[ob_ + np.uint64(4)] = a0_4
-            out[ob_ + np.uint64(5)] = a0_5
-            out[ob_ + np.uint64(6)] = a0_6
-            out[ob_ + np.uint64(7)] = a0_7
-            ob_ += ostride
-            out[ob_] = a1_0
-            out[ob_ + np.uint64(1)] = a1_1
-            out[ob_ + np.uint64(2)] = a1_2
-            out[ob_ + np.uint64(3)] = a1_3
-            out[ob_ + np.uint64(4)] = a1_4
-            out[ob_ + np.uint64(5)] = a1_5
-            out[ob_ + np.uint64(6)] = a1_6
-            out[ob_ + np.uint64(7)] = a1_7
-            ob_ += ostride
-            out[ob_] = a2_0
-            out[ob_ + np.uint64(1)] = a2_1
-            out[ob_ + np.uint64(2)] = a2_2
-            out[ob_ + np.uint64(3)] = a2_3
-            out[ob_ + np.uint64(4)] = a2_4
-            out[ob_ + np.uint64(5)] = a2_5
-            out[ob_ + np.uint64(6)] = a2_6
-            out[ob_ + np.uint64(7)] = a2_7
-            ob_ += ostride
-            out[ob_] = a3_0
-            out[ob_ + np.uint64(1)] = a3_1
-            out[ob_ + np.uint64(2)] = a3_2
-            out[ob_ + np.uint64(3)] = a3_3
-            out[ob_ + np.uint64(4)] = a3_4
-            out[ob_ + np.uint64(5)] = a3_5
-            out[ob_ + np.uint64(6)] = a3_6
-            out[ob_ + np.uint64(7)] = a3_7
-            ob_ += ostride
-            out[ob_] = a4_0
-            out[ob_ + np.uint64(1)] = a4_1
-            out[ob_ + np.uint64(2)] = a4_2
-            out[ob_ + np.uint64(3)] = a4_3
-            out[ob_ + np.uint64(4)] = a4_4
-            out[ob_ + np.uint64(5)] = a4_5
-            out[ob_ + np.uint64(6)] = a4_6
-            out[ob_ + np.uint64(7)] = a4_7
-            ob_ += ostride
-            out[ob_] = a5_0
-            out[ob_ + np.uint64(1)] = a5_1
-            out[ob_ + np.uint64(2)] = a5_2
-            out[ob_ + np.uint64(3)] = a5_3
-            out[ob_ + np.uint64(4)] = a5_4
-            out[ob_ + np.uint64(5)] = a5_5
-            out[ob_ + np.uint64(6)] = a5_6
-            out[ob_ + np.uint64(7)] = a5_7
-            ob_ += ostride
-            out[ob_] = a6_0
-            out[ob_ + np.uint64(1)] = a6_1
-            out[ob_ + np.uint64(2)] = a6_2
-            out[ob_ + np.uint64(3)] = a6_3
-            out[ob_ + np.uint64(4)] = a6_4
-            out[ob_ + np.uint64(5)] = a6_5
-            out[ob_ + np.uint64(6)] = a6_6
-            out[ob_ + np.uint64(7)] = a6_7
-            ob_ += ostride
-            out[ob_] = a7_0
-            out[ob_ + np.uint64(1)] = a7_1
-            out[ob_ + np.uint64(2)] = a7_2
-            out[ob_ + np.uint64(3)] = a7_3
-            out[ob_ + np.uint64(4)] = a7_4
-            out[ob_ + np.uint64(5)] = a7_5
-            out[ob_ + np.uint64(6)] = a7_6
-            out[ob_ + np.uint64(7)] = a7_7
     return z0
 
 
@@ -1670,7 +2150,8 @@ DW_KERNEL = conv_dw_16
 
 TILE_KERNELS = {
     (8, 16): conv_tile_8x16,
-    (16, 8): conv_tile_16x8,
-    (16, 16): conv_tile_16x16,
     (8, 8): conv_tile_8x8,
+    (8, 32): conv_tile_8x32,
+    (4, 32): conv_tile_4x32,
+    (12, 16): conv_tile_12x16,
 }

@@ -97,7 +97,7 @@ def gen(ob, tw):
     return "\n".join(L) + "\n"
 
 
-VARIANTS = [(8, 16), (16, 8), (16, 16), (8, 8)]
+VARIANTS = [(8, 16), (8, 8), (8, 32), (4, 32), (12, 16)]
 DW_WIDTH = 16
 
 
