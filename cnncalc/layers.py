@@ -6,7 +6,7 @@ here; the arithmetic never branches on input types. ``positional`` lists the ord
 positional arguments in the inline syntax: PyTorch's, with the inferred input size left out.
 """
 
-from __future__ import annotations
+# (no __future__ annotations: pydantic builds models faster from real annotations)
 
 from typing import Any, ClassVar, Literal
 
@@ -33,7 +33,7 @@ class Layer(BaseModel):
         return self.type  # type: ignore[attr-defined]
 
     @model_validator(mode="after")
-    def _expand_tuples(self) -> Layer:
+    def _expand_tuples(self) -> "Layer":
         for field in self.tuple_fields:
             value = getattr(self, field)
             if value is None or isinstance(value, str):
@@ -122,7 +122,7 @@ class Conv2d(_ConvNd):
     )
 
     @model_validator(mode="after")
-    def _connections(self) -> Conv2d:
+    def _connections(self) -> "Conv2d":
         table = self.connections
         if table is None:
             return self
@@ -166,7 +166,7 @@ class _ConvTransposeNd(_ConvBase):
         return _check_min(v, 0, "every entry")
 
     @model_validator(mode="after")
-    def _output_padding_bound(self) -> _ConvTransposeNd:
+    def _output_padding_bound(self) -> "_ConvTransposeNd":
         # PyTorch: "output padding must be smaller than either stride or dilation"
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):  # type: ignore[arg-type]
             if op >= max(s, d):
@@ -208,7 +208,7 @@ class _PoolBase(Layer):
         return _check_min(v, 0, "every entry")
 
     @model_validator(mode="after")
-    def _defaults_and_pad_bound(self) -> _PoolBase:
+    def _defaults_and_pad_bound(self) -> "_PoolBase":
         if self.stride is None:
             object.__setattr__(self, "stride", self.kernel_size)
         # PyTorch: "pad should be at most half of effective kernel size" (checked as k/2 >= pad)
@@ -290,7 +290,7 @@ class Subsample2d(Layer):
         return v if v is None else _check_min(v, 1, "every entry")
 
     @model_validator(mode="after")
-    def _default_stride(self) -> Subsample2d:
+    def _default_stride(self) -> "Subsample2d":
         if self.stride is None:
             object.__setattr__(self, "stride", self.kernel_size)
         return self
@@ -313,7 +313,7 @@ class _AdaptiveNd(Layer):
         return v
 
     @model_validator(mode="after")
-    def _expand_output(self) -> _AdaptiveNd:
+    def _expand_output(self) -> "_AdaptiveNd":
         v = self.output_size
         values = v if isinstance(v, tuple) else (v,)
         if len(values) == 1:
@@ -359,7 +359,7 @@ class _ZeroPadNd(Layer):
     positional: ClassVar = ("padding",)
 
     @model_validator(mode="after")
-    def _expand_padding(self) -> _ZeroPadNd:
+    def _expand_padding(self) -> "_ZeroPadNd":
         p = self.padding
         if isinstance(p, int):
             p = (p,) * (2 * self.dims)
@@ -396,7 +396,7 @@ class Upsample(Layer):
     positional: ClassVar = ("size", "scale_factor", "mode")
 
     @model_validator(mode="after")
-    def _one_of(self) -> Upsample:
+    def _one_of(self) -> "Upsample":
         if (self.size is None) == (self.scale_factor is None):
             raise ValueError("give exactly one of size and scale_factor")
         for v in _as_tuple(self.size) + _as_tuple(self.scale_factor):
