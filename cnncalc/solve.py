@@ -121,6 +121,7 @@ class SizeCheck:
     size: int
     ok: bool
     reason: str = ""  # why not: PyTorch's refusal, or the first floor-mode loss
+    exact: bool = False  # also: every strided layer divides its input (no rounding anywhere)
 
 
 def solve_sizes(spec, sizes: list[int], template: tuple[int, ...] | None = None
@@ -142,8 +143,20 @@ def solve_sizes(spec, sizes: list[int], template: tuple[int, ...] | None = None
             continue
         # the analysis words every floor-mode loss as "…: floor mode: the last …"
         losses = [w for w in a.warnings if "floor mode" in w]
-        out.append(SizeCheck(size, not losses, f"loses data: {losses[0]}" if losses else ""))
+        out.append(SizeCheck(size, not losses, f"loses data: {losses[0]}" if losses else "",
+                             exact=not losses and _strides_divide(a)))
     return out
+
+
+def _strides_divide(a) -> bool:
+    """Every strided conv/pool gets an input its stride divides, so each map shrinks by
+    exactly its stride (224 → 112 → … → 7): the sizes where skips and feature pyramids
+    line up — multiples of 32 for ResNet-50."""
+    for r in a.rows:
+        stride = getattr(r.layer, "stride", None)
+        if isinstance(stride, tuple) and any(n % s for n, s in zip(r.input_shape[1:], stride)):
+            return False
+    return True
 
 
 def compact(values: list[int]) -> str:
@@ -160,15 +173,20 @@ def sizes_report(checks: list[SizeCheck], fmt: str) -> str:
     from cnncalc.sweep import render_records
 
     ok = [c.size for c in checks if c.ok]
+    exact = [c.size for c in checks if c.exact]
     if fmt in ("json", "csv", "markdown"):
-        objects = {"valid": ok, "smallest": ok[0] if ok else None,
-                   "sizes": [{"size": c.size, "ok": c.ok, "reason": c.reason or None}
-                             for c in checks]}
-        rows = [[c.size, "yes" if c.ok else "no", c.reason] for c in checks]
-        return render_records(("size", "ok", "reason"), rows, fmt, objects)
+        objects = {"valid": ok, "smallest": ok[0] if ok else None, "exact": exact,
+                   "smallest_exact": exact[0] if exact else None,
+                   "sizes": [{"size": c.size, "ok": c.ok, "exact": c.exact,
+                              "reason": c.reason or None} for c in checks]}
+        rows = [[c.size, "yes" if c.ok else "no", "yes" if c.exact else "no", c.reason]
+                for c in checks]
+        return render_records(("size", "ok", "exact", "reason"), rows, fmt, objects)
     bad = [c for c in checks if not c.ok]
     lines = [f"valid sizes ({len(ok)} of {len(checks)}): {compact(ok) if ok else 'none'}",
-             f"smallest valid input: {ok[0] if ok else 'none'}"]
+             f"smallest valid input: {ok[0] if ok else 'none'}",
+             f"exact sizes, every stride dividing its input ({len(exact)}): "
+             f"{compact(exact) if exact else 'none'}"]
     refused = [c for c in bad if c.reason.startswith("refused")]
     lossy = [c for c in bad if not c.reason.startswith("refused")]
     if refused:

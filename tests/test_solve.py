@@ -109,3 +109,17 @@ def test_cli_sizes(capsys):
     assert code == 0, err
     assert "valid sizes (13 of 49): 16..64:4" in out
     assert "smallest valid input: 16" in out
+
+
+def test_resnet50_exact_sizes_are_multiples_of_32():
+    """ResNet-50 halves its maps five times (stem conv, max pool, layer2..4): an input keeps
+    every stride dividing its map exactly when 2**5 divides it (issue 6's example)."""
+    from pathlib import Path
+
+    from cnncalc.solve import solve_sizes
+    from cnncalc.spec import load
+
+    spec = load(str(Path(__file__).parents[1] / "examples" / "resnet50.yaml"))
+    checks = solve_sizes(spec, list(range(32, 257)))
+    assert [c.size for c in checks if c.exact] == list(range(32, 257, 32))
+    assert all(c.ok for c in checks)  # PyTorch accepts every size here, and loses nothing
