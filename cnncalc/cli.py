@@ -128,6 +128,22 @@ def stdout_console():
                    highlight=False)
 
 
+def print_table(table, lines: list[str]) -> None:
+    """A table and the summary lines under it. A table wider than the terminal is printed at
+    its natural width (the terminal wraps it) rather than squeezed: digits are never cut."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = stdout_console()
+    width = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+    if width > console.width:
+        console = Console(width=width, no_color=console.no_color, highlight=False,
+                          force_terminal=console.is_terminal)
+    console.print(table)
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+
+
 def load_spec(spec: str, input_shape: str | None):
     """SPEC and --input -> (Spec, shape or None); --input problems are usage errors."""
     from cnncalc import spec as spec_mod
@@ -177,10 +193,7 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
         result = collapse(result, depth)
     warn(result.warnings)
     if fmt is Format.table:
-        console = stdout_console()
-        console.print(to_table(result, view))
-        for line in summary(result):
-            console.print(line, highlight=False, markup=False)
+        print_table(to_table(result, view), summary(result))
     else:
         sys.stdout.write(render_text(result, view, fmt))
     enforce([result], limits)
@@ -244,10 +257,7 @@ def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt
                           threads=threads, max_memory=limit, progress=step)
     warn(result.analysis.warnings)
     if fmt is Format.table:
-        console = stdout_console()
-        console.print(run_table(result))
-        for line in run_summary(result):
-            console.print(line, highlight=False, markup=False)
+        print_table(run_table(result), run_summary(result))
     else:
         sys.stdout.write(render_run(result, fmt))
     if not result.all_match:
