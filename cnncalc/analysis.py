@@ -404,7 +404,8 @@ class _Walker:
                 target = next(o for o in outs if o is not None)
                 outs[i] = self._auto_shortcut(branch, x, target.shape, path, inner)
         values = [o for o in outs if o is not None]
-        shape = _merged_shape(node, values)
+        where = f"{_join(path, node.mode)} at {node.place}" if path else node.where
+        shape = _merged_shape(node, values, where)
         rf, note = _merged_rf(values)
         out_volume = math.prod(shape)
         row = Row(
@@ -413,7 +414,7 @@ class _Walker:
             trainable_params=0, non_trainable_params=0, buffers=0, fc_equivalent_params=None,
             receptive_field=rf.field, macs=0,
             activation_bytes=out_volume * self.batch * self.itemsize, param_bytes=0,
-            notes=(note,) if note else (), where=node.where,
+            notes=(note,) if note else (), where=where,
             inputs=tuple(v.row for v in values), blocks=inner,
         )
         self.rows.append(row)
@@ -484,17 +485,16 @@ def _dims(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
 
-def _merged_shape(node: Merge, values: list[_Value]) -> Shape:
+def _merged_shape(node: Merge, values: list[_Value], where: str) -> Shape:
     shapes = [v.shape for v in values]
     if node.mode == "add":
         if any(s != shapes[0] for s in shapes):
             listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
-            raise ShapeError(f"add needs equal shapes: {listed}", where=node.where)
+            raise ShapeError(f"add needs equal shapes: {listed}", where=where)
         return shapes[0]
     if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
         listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
-        raise ShapeError(f"concat needs equal sizes except channels: {listed}",
-                         where=node.where)
+        raise ShapeError(f"concat needs equal sizes except channels: {listed}", where=where)
     return (sum(s[0] for s in shapes), *shapes[0][1:])
 
 

@@ -67,6 +67,7 @@ class Merge:
     branches: tuple[Branch, ...]
     where: str
     key: str | None  # None: transparent (a residual inside a block is named by that block)
+    place: str = ""  # where it is written, e.g. ``layers[9](up).layers[1]``
 
 
 Node = LayerNode | Block | Merge
@@ -329,8 +330,8 @@ class _Parser:
             else:
                 raise SpecError("must be identity, auto or a list of layers", where=where,
                                 field="shortcut", value=shortcut, has_value=True)
-            return Merge("add", (body, second), where, name)
-        return Merge(kind, self._branches(raw[kind], sub, scope, where), where, name)
+            return Merge("add", (body, second), where, name, place)
+        return Merge(kind, self._branches(raw[kind], sub, scope, where), where, name, place)
 
     def _branches(self, raw: Any, sub: str, scope: Mapping[str, Any], where: str
                   ) -> tuple[Branch, ...]:
