@@ -100,6 +100,8 @@ def _guard(body: Callable[[], T]) -> T:
         return body()
     except CnncalcError as exc:
         _fail(str(exc), exc.exit_code)
+    except typer.Exit:  # a deliberate exit (e.g. a failed run check): not a bug
+        raise
     except Exception as exc:  # a bug in cnncalc: one line, or the traceback on request
         if _state["traceback"]:
             raise

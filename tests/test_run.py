@@ -1,0 +1,151 @@
+"""`cnncalc run`: every spec executes with the kernels and every shape is checked.
+
+The oracle for shapes is the analysis *and* PyTorch's semantics as the other test modules pin
+them; here the point is that the executed kernels agree with the prediction on real specs,
+that disagreement is caught and named, and that the memory guard refuses before allocating.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnncalc import run as run_mod
+from cnncalc.cli import main
+from cnncalc.errors import CnncalcError
+from cnncalc.run import peak_estimate, run
+from cnncalc.spec import load
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+# small inputs keep the suite fast; each still passes every layer type of the spec
+SMALL = {
+    "alexnet": (3, 64, 64),
+    "vgg16": (3, 32, 32),
+    "vgg16_bn": (3, 32, 32),
+    "resnet18": (3, 32, 32),
+    "resnet50": (3, 32, 32),
+    "mobilenet_v2": (3, 32, 32),
+    "squeezenet1_0": (3, 64, 64),
+    "googlenet": (3, 32, 32),
+    "densenet121": (3, 32, 32),
+    "unet": (1, 32, 32),
+}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_example_runs_and_matches(path):
+    spec = load(str(path))
+    result = run(spec, SMALL.get(path.stem), batch=2, seed=1)
+    assert result.all_match, [(r.row.where, r.measured_shape) for r in result.mismatches]
+    assert len(result.rows) == len(result.analysis.rows)
+
+
+def test_same_seed_same_output_different_seed_differs():
+    spec = load("conv2d(4, 3, padding=1) relu maxpool2d(2) flatten linear(5)")
+    outs = []
+    for seed in (7, 7, 8):
+        captured = {}
+        original = run_mod.bind
+
+        def spy(layer, in_shape, rng, dtype, _orig=original, _cap=captured):
+            call = _orig(layer, in_shape, rng, dtype)
+
+            def wrapped(xs):
+                y = call(xs)
+                _cap["last"] = y
+                return y
+
+            return wrapped
+
+        run_mod.bind = spy
+        try:
+            run(spec, (1, 8, 8), seed=seed)
+        finally:
+            run_mod.bind = original
+        outs.append(captured["last"])
+    assert np.array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[0], outs[2])
+
+
+def test_mismatch_is_exit_1_naming_the_layer(monkeypatch, capsys):
+    """A kernel that returns the wrong shape must be caught and named."""
+    from cnncalc import kernels as K
+
+    real = K.max_pool2d
+
+    def wrong(x, *args, **kwargs):
+        y = real(x, *args, **kwargs)
+        return y[..., :-1]  # one column short
+
+    monkeypatch.setattr(K, "max_pool2d", wrong)
+    code = main(["run", "-i", "1x8x8", "conv2d(2, 3, padding=1) maxpool2d(2, name='p')",
+                 "-f", "json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    data = json.loads(out)
+    assert [layer["match"] for layer in data["layers"]] == [True, False]
+    assert data["layers"][1]["measured_shape"] == [2, 4, 3]
+    assert data["totals"]["all_match"] is False
+    assert err.count("\n") == 1 and "layer 1 (maxpool2d 'p')" in err and "2×4×3" in err
+
+
+def test_json_contract_of_run(capsys):
+    code = main(["run", str(EXAMPLES / "lenet5.yaml"), "--repeat", "2", "--seed", "3",
+                 "-f", "json"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    data = json.loads(out)
+    for layer in data["layers"]:
+        assert {"predicted_shape", "measured_shape", "match", "ms"} <= set(layer)
+        assert layer["predicted_shape"] == layer["output_shape"] == layer["measured_shape"]
+        assert layer["ms"] >= 0
+    assert data["totals"]["all_match"] is True
+    assert data["totals"]["ms"] == pytest.approx(sum(x["ms"] for x in data["layers"]))
+    assert data["seed"] == 3
+
+
+def test_memory_guard_refuses_before_allocating(capsys):
+    # 3×100000×100000 float32 input alone is 120 GB
+    code = main(["run", "-i", "3x100000x100000", "conv2d(4, 3)"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1
+    assert "--max-memory" in err and "largest tensor" in err and "conv2d" in err
+
+
+def test_memory_guard_limit_option(capsys):
+    code = main(["run", "-i", "3x64x64", "conv2d(16, 3)", "--max-memory", "100k"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and "97.7 KiB" in err  # 100k = 100,000 bytes
+    code = main(["run", "-i", "3x64x64", "conv2d(16, 3)", "--max-memory", "lots"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+
+
+def test_peak_estimate_counts_live_tensors():
+    """Input + weights + the largest pair of live activations, computed by hand."""
+    spec = load("conv2d(8, 3, padding=1, bias=False) relu")
+    a = run_mod.analyze(spec, (2, 10, 10))
+    peak, name, size = peak_estimate(a)
+    x = 2 * 10 * 10 * 4
+    y = 8 * 10 * 10 * 4
+    w = 8 * 2 * 3 * 3 * 4
+    # each step: the live inputs, one workspace copy of them, and the output
+    # conv: x + x + y; relu: y + y + y (the input x is freed after the conv)
+    assert peak == max(x + x + y, 3 * y) + w
+    assert size == y and "layer 0 (conv2d)" in name
+
+
+def test_run_refuses_other_dtypes():
+    with pytest.raises(CnncalcError, match="float32 or float64"):
+        run(load("relu"), (1, 4, 4), dtype="float16")
+
+
+def test_float64_run():
+    result = run(load("conv2d(2, 3) avgpool2d(2) flatten linear(3)"), (1, 9, 9),
+                 dtype="float64")
+    assert result.all_match
