@@ -1,37 +1,44 @@
-"""Human quantities on the command line: ``25M`` parameters, ``4G`` or ``512MiB`` bytes."""
+"""Human quantities on the command line: counts ``1.5k``, ``25M``, ``4G``, ``1T`` (powers of
+1000); bytes also ``KiB``/``MiB``/``GiB``/``TiB`` (powers of 1024), ``kB``/``MB``/``GB`` and a
+plain ``B``. Used by the CI checks and by ``run --max-memory``.
+"""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
 from cnncalc.errors import UsageError
 
-_SI = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
-_BINARY = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
-_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]i?)?\s*(b)?\s*$", re.IGNORECASE)
+_DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
 
 
-def parse_quantity(text: str, option: str, *, bytes_: bool = False) -> int:
-    """``1.5k`` -> 1500, ``25M`` -> 25,000,000; with bytes, ``4GiB`` -> 4·2^30 too.
-
-    SI suffixes are powers of 1000 (as for parameter counts); ``Ki``/``Mi``/``Gi`` are
-    powers of 1024. A trailing ``B`` is accepted for byte quantities.
-    """
-    m = _TEXT.match(str(text))
-    if not m or (m.group(3) and not bytes_):
-        unit = "bytes such as 4G, 512MiB or 1073741824" if bytes_ else "a count such as 25M"
-        raise UsageError(f"{option}: expected {unit}, got {text!r}")
-    number, suffix = m.group(1), (m.group(2) or "").lower()
-    scale = _BINARY.get(suffix) or _SI[suffix]
-    value = float(number) * scale
-    if not value.is_integer() and "." in number:
-        value = round(value)
+def _parse(text: str, option: str, units: dict[str, int], what: str) -> int:
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else ""
+    if m and unit not in units and unit.endswith("b") and unit[:-1] in units:
+        unit = unit[:-1]  # 4GB, 512MiB, 100B
+    if not m or unit not in units:
+        raise UsageError(f"{option} {text!r}: expected {what}")
+    try:
+        value = Decimal(m.group(1).replace("_", "").replace(",", "")) * units[unit]
+    except InvalidOperation:
+        raise UsageError(f"{option} {text!r}: expected {what}") from None
+    if value != value.to_integral_value():
+        raise UsageError(f"{option} {text!r} is not a whole number ({value})")
     return int(value)
 
 
-def parse_bytes(text: str, option: str) -> int:
-    return parse_quantity(text, option, bytes_=True)
+def parse_count(text: str, option: str = "--max-params") -> int:
+    """``61706``, ``61,706``, ``1.5k``, ``25M``, ``4G``, ``1T`` -> an integer."""
+    return _parse(text, option, _DECIMAL, "a count such as 61706, 1.5k, 25M or 4G")
 
 
-def parse_count(text: str, option: str) -> int:
-    return parse_quantity(text, option)
+def parse_bytes(text: str, option: str = "--max-memory") -> int:
+    """``4096``, ``512MiB``, ``4GB``, ``1.5k``, ``2G`` -> bytes (KiB/MiB/… are powers of 1024)."""
+    return _parse(text, option, {**_DECIMAL, **_BINARY},
+                  "bytes such as 4096, 1.5k, 512MiB, 4G or 2GiB")
+
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnncalc.checks import parse_bytes, parse_count
+from cnncalc.units import parse_bytes, parse_count
 from cnncalc.cli import main
 from cnncalc.errors import UsageError
 
