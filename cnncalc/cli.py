@@ -292,6 +292,53 @@ class _progress:
 
 
 @app.command()
+def rf(
+    spec: SpecArg,
+    input: InputOpt = None,
+    empirical: Annotated[bool, typer.Option("--empirical", help="Also measure the field by "
+                         "back-propagation: theoretical (must equal the formula) and effective "
+                         "(Luo et al. 2016).")] = False,
+    unit: Annotated[str | None, typer.Option("--unit", metavar="c,y,x", help="Output unit of the "
+                    "last spatial layer (default: channel 0 at the centre).")] = None,
+    mass: Annotated[float, typer.Option("--mass", help="Share of the gradient's absolute mass "
+                    "the effective field holds.")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights and input.")] = 0,
+    png: Annotated[str | None, typer.Option("--png", metavar="FILE", help="Write the input "
+                   "gradient with the theoretical box as a PNG (needs Pillow).")] = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Receptive field per layer (size, jump, start, centre); with --empirical, measured by
+    back-propagating a unit gradient with cnncalc's kernels (exit 1 if it parts from the
+    formula)."""
+    from cnncalc import rf as lib
+
+    def body():
+        parsed, shape = load_spec(spec, input)
+        chosen = None if unit is None else lib.parse_unit(unit, len(shape or parsed.input) - 1)
+        return lib.receptive_fields(parsed, shape, empirical=empirical or png is not None,
+                                    unit=chosen, mass=mass, seed=seed)
+
+    result = _guard(body)
+    e = result.empirical
+    if png is not None:
+        _guard(lambda: lib.write_png(e, png))
+    warn(result.analysis.warnings)
+    if format is Format.table:
+        console = stdout_console()
+        for item in lib.tables(result) + ([] if e is None else [
+                lib.heatmap(e, min(console.width, 160) - 1,
+                            console.is_terminal and not console.no_color),
+                *lib.summary_lines(e)]):
+            console.print(item, highlight=False, markup=False) if isinstance(item, str) \
+                else console.print(item)
+    else:
+        sys.stdout.write(lib.render(result, format.value))
+    if e is not None and not e.agrees:
+        _fail(f"{e.first_disagreement.where}: the measured theoretical receptive field differs "
+              "from the analytic one (see the table)", ExitCode.INVALID)
+
+
+@app.command()
 def types() -> None:
     """List the layer types a spec may use, with their positional arguments."""
     from cnncalc.layers import LAYER_TYPES, canonical_type

@@ -4,6 +4,19 @@ Names, arguments and semantics follow ``torch.nn.functional``.  Nothing is
 compiled at import; each kernel is compiled (and cached on disk) on first use
 for each dtype.  LLVM's SLP vectoriser is switched on for the kernels compiled
 here (numba ships with it off) unless NUMBA_SLP_VECTORIZE is set explicitly.
+
+Notes:
+
+* float32 and float64 inputs are supported; the output has the input's dtype
+  (weights and biases are cast to it).
+* Threads: ``set_num_threads(n)``.  1x1 convolutions and ``linear`` with more
+  than 16 rows use numpy's BLAS, whose own threads spin for a moment after
+  each call and slow down numba kernels run right after.
+* Convolutions keep a per-thread scratch buffer (the padded, stride-phase
+  split input) between calls; ``clear_scratch()`` releases it.
+* Do not call the kernels concurrently from several Python threads (numba's
+  OpenMP/workqueue threading layers do not support concurrent parallel
+  regions).
 """
 
 import os as _os
@@ -50,6 +63,52 @@ from ._elementwise import (  # noqa: E402
     softplus,
     tanh,
 )
+from ._grad import (  # noqa: E402  (backward kernels, cnncalc/kernels/_grad.py)
+    adaptive_avg_pool1d_backward,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool2d_backward,
+    adaptive_sum_pool1d_backward,
+    adaptive_sum_pool2d_backward,
+    add_backward,
+    avg_pool1d_backward,
+    avg_pool2d_backward,
+    batch_norm_backward,
+    cat_backward,
+    celu_backward,
+    conv1d_backward,
+    conv2d_backward,
+    conv2d_table_backward,
+    conv_transpose1d_backward,
+    conv_transpose2d_backward,
+    elu_backward,
+    flatten_backward,
+    gelu_backward,
+    hardsigmoid_backward,
+    hardswish_backward,
+    hardtanh_backward,
+    interpolate_backward,
+    leaky_relu_backward,
+    linear_backward,
+    log_softmax_backward,
+    max_pool1d_backward,
+    max_pool2d_backward,
+    mish_backward,
+    pad_backward,
+    prelu_backward,
+    rbf_backward,
+    relu6_backward,
+    relu_backward,
+    selu_backward,
+    sigmoid_backward,
+    silu_backward,
+    softmax_backward,
+    softplus_backward,
+    subsample2d_backward,
+    sum_pool1d_backward,
+    sum_pool2d_backward,
+    tanh_backward,
+)
 from ._pool import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -95,3 +154,49 @@ __all__ = [
     "relu6", "selu", "set_num_threads", "sigmoid", "silu", "softmax", "softplus",
     "subsample2d", "tanh",
 ]  # fmt: skip
+__all__ += [
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d_backward",
+    "adaptive_sum_pool1d_backward",
+    "adaptive_sum_pool2d_backward",
+    "add_backward",
+    "avg_pool1d_backward",
+    "avg_pool2d_backward",
+    "batch_norm_backward",
+    "cat_backward",
+    "celu_backward",
+    "conv1d_backward",
+    "conv2d_backward",
+    "conv2d_table_backward",
+    "conv_transpose1d_backward",
+    "conv_transpose2d_backward",
+    "elu_backward",
+    "flatten_backward",
+    "gelu_backward",
+    "hardsigmoid_backward",
+    "hardswish_backward",
+    "hardtanh_backward",
+    "interpolate_backward",
+    "leaky_relu_backward",
+    "linear_backward",
+    "log_softmax_backward",
+    "max_pool1d_backward",
+    "max_pool2d_backward",
+    "mish_backward",
+    "pad_backward",
+    "prelu_backward",
+    "rbf_backward",
+    "relu6_backward",
+    "relu_backward",
+    "selu_backward",
+    "sigmoid_backward",
+    "silu_backward",
+    "softmax_backward",
+    "softplus_backward",
+    "subsample2d_backward",
+    "sum_pool1d_backward",
+    "sum_pool2d_backward",
+    "tanh_backward",
+]  # backward kernels

@@ -1,0 +1,1154 @@
+"""Receptive fields: the analytic one per layer, and one measured by back-propagation.
+
+The analytic field comes from the analysis (the Araujo–Norris–Sim recurrence, Distill 2019).
+The measured one back-propagates a unit gradient from one output unit to the input through the
+whole spec (graph specs too: rows are wired by ``Row.inputs``) with cnncalc's own kernels:
+
+* the *theoretical* field: all-positive weights, max pooling able to pass any element of its
+  window, activations passing the gradient unchanged — a positive linear map, so the box of
+  non-zero input gradient is exactly the set of inputs that can affect the unit; it must equal
+  the analytic size and position;
+* the *effective* field (Luo, Li, Urtasun & Zemel, "Understanding the Effective Receptive
+  Field in Deep Convolutional Neural Networks", NeurIPS 2016): random weights (seeded), real
+  ReLU masks and max routing from a forward pass on random input; the smallest box centred on
+  the unit's analytic centre holding a given share of the gradient's absolute mass.
+
+Library code: nothing here prints; :mod:`cnncalc.cli` renders the results.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import singledispatch
+from typing import Any
+
+import numpy as np
+
+from cnncalc import layers as L
+from cnncalc.analysis import Analysis, ReceptiveField, RFState, Row, analyze, exact
+from cnncalc.arithmetic import LayerProblem, infer
+from cnncalc.errors import SpecError, UsageError
+from cnncalc.spec import Shape, Spec
+
+# --------------------------------------------------------------------------- analytic
+
+
+@dataclass(frozen=True)
+class LayerField:
+    """One row's analytic field; ``centre`` is that of the first output unit."""
+
+    row: Row
+
+    @property
+    def field(self) -> ReceptiveField | None:
+        return self.row.receptive_field
+
+    @property
+    def centre(self) -> tuple[Fraction, ...] | None:
+        f = self.field
+        return None if f is None else tuple(s + (z - 1) / 2 for s, z in zip(f.start, f.size))
+
+
+def analytic(a: Analysis) -> list[LayerField]:
+    """The analytic receptive field of every row (None where the spatial layout is lost)."""
+    return [LayerField(r) for r in a.rows]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Box:
+    """An inclusive box of input coordinates, per spatial axis."""
+
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(h - lo + 1 for lo, h in zip(self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class Empirical:
+    input_shape: Shape
+    enlarged_from: Shape | None  # the spec's input, when it had to grow
+    row: Row  # the row whose output unit is measured
+    unit: tuple[int, ...]  # (channel, *position) in that row's output
+    seed: int
+    analytic_lo: tuple[Fraction, ...]  # the unit's analytic field, unclipped
+    analytic_hi: tuple[Fraction, ...]
+    clipped: tuple[bool, ...]  # per axis: the analytic field leaves the input
+    theoretical: Box | None  # None: no input gradient at all
+    first_disagreement: Row | None  # the first row whose measured field parts from the formula
+    mass: float
+    effective: Box | None
+    mass_in_box: float
+    gradient: np.ndarray = field(repr=False)  # |effective gradient| summed over channels
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def analytic_size(self) -> tuple[Fraction, ...]:
+        return tuple(h - lo + 1 for lo, h in zip(self.analytic_lo, self.analytic_hi))
+
+    @property
+    def centre(self) -> tuple[Fraction, ...]:
+        return tuple((lo + h) / 2 for lo, h in zip(self.analytic_lo, self.analytic_hi))
+
+    @property
+    def agrees(self) -> bool:
+        return self.first_disagreement is None
+
+    @property
+    def ratio(self) -> tuple[float, ...] | None:
+        if self.effective is None or self.theoretical is None:
+            return None
+        return tuple(e / t for e, t in zip(self.effective.size, self.theoretical.size))
+
+    @property
+    def area_ratio(self) -> float | None:
+        r = self.ratio
+        return None if r is None else math.prod(r)
+
+
+@dataclass(frozen=True)
+class RFResult:
+    analysis: Analysis
+    layers: list[LayerField]
+    empirical: Empirical | None = None
+
+
+def receptive_fields(spec: Spec, input_shape: Shape | None = None, *, empirical: bool = False,
+                     unit: tuple[int, ...] | None = None, mass: float = 0.95, seed: int = 0,
+                     ) -> RFResult:
+    """The analytic field per layer and, with ``empirical``, the measured one (see module doc).
+
+    ``unit`` is (channel, *position) in the last spatial row's output; by default the centre
+    position, on an input enlarged (when possible) until the field fits inside it, and the
+    channel most active there in the effective pass (a dead ReLU unit has no gradient).
+    """
+    a = analyze(spec, input_shape)
+    result = RFResult(a, analytic(a))
+    if not empirical:
+        return result
+    return RFResult(a, result.layers, measure(a, unit=unit, mass=mass, seed=seed))
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A row as executed: its layer, wiring and shapes on the input actually used."""
+
+    row: Row
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    field: ReceptiveField | None
+
+
+def _plan_from(a: Analysis) -> dict[int, _Node]:
+    return {r.index: _Node(r, tuple(a.input_shape if i < 0 else a.rows[i].output_shape
+                                    for i in r.inputs), r.output_shape, r.receptive_field)
+            for r in a.rows}
+
+
+def _ancestors(a: Analysis, target: int) -> list[int]:
+    need, todo = set(), [target]
+    while todo:
+        i = todo.pop()
+        if i < 0 or i in need:
+            continue
+        need.add(i)
+        todo.extend(a.rows[i].inputs)
+    return sorted(need)
+
+
+def _union(states: list[RFState]) -> RFState:
+    """As the analysis merges branches: the union of their fields, the smallest jump."""
+    fields = [s.field for s in states]
+    if any(f is None for f in fields) or any(s.layout != states[0].layout for s in states):
+        return RFState(None, "none")
+    n = len(fields[0].size)
+    start = tuple(min(f.start[k] for f in fields) for k in range(n))
+    end = tuple(max(f.start[k] + f.size[k] for f in fields) for k in range(n))
+    jump = tuple(min(f.jump[k] for f in fields) for k in range(n))
+    merged = ReceptiveField(tuple(e - s for s, e in zip(start, end)), jump, start)
+    return RFState(merged, states[0].layout, states[0].pending)
+
+
+def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, _Node] | None:
+    """The rows ``rows`` re-derived on another input shape (None if a layer refuses it).
+
+    Only the rows the measurement runs are derived, so layers after it (a linear layer with a
+    fixed in_features after a flatten) do not forbid a larger input.
+    """
+    vals: dict[int, tuple[Shape, RFState]] = {-1: (shape, RFState.initial(shape))}
+    plan = {}
+    for i in rows:
+        r = a.rows[i]
+        ins = [vals[j] for j in r.inputs]
+        if r.layer is None:
+            shapes = [s for s, _ in ins]
+            if r.type == "add":
+                if any(s != shapes[0] for s in shapes):
+                    return None
+                out = shapes[0]
+            else:
+                if any(s[1:] != shapes[0][1:] for s in shapes):
+                    return None
+                out = (sum(s[0] for s in shapes), *shapes[0][1:])
+            state = _union([st for _, st in ins])
+        else:
+            try:
+                facts = infer(r.layer, ins[0][0])
+            except LayerProblem:
+                return None
+            out, state = facts.output_shape, ins[0][1].advance(facts, ins[0][0])
+        vals[i] = (out, state)
+        plan[i] = _Node(r, tuple(s for s, _ in ins), out, state.field)
+    return plan
+
+
+def target_row(a: Analysis) -> Row:
+    """The last row whose output keeps the input's spatial rank (and a receptive field),
+    stepping back over trailing adaptive pools: a global pool's field is the whole input,
+    however large, so it could never fit inside it."""
+    rank = len(a.input_shape)
+    cands = [r for r in a.rows if len(r.output_shape) == rank and r.receptive_field is not None]
+    if not cands:
+        raise SpecError("no layer keeps the input's spatial layout: there is no spatial unit to "
+                        "measure", where="spec")
+    r = cands[-1]
+    while r.type.startswith("adaptive_") and r.inputs[0] >= 0:
+        r = a.rows[r.inputs[0]]
+    return r
+
+
+def _unit_box(f: ReceptiveField, pos: tuple[int, ...]):
+    lo = tuple(s + i * j for s, i, j in zip(f.start, pos, f.jump))
+    return lo, tuple(low + z - 1 for low, z in zip(lo, f.size))
+
+
+def _centre_unit(out_shape: Shape) -> tuple[int, ...]:
+    return (0, *((n - 1) // 2 for n in out_shape[1:]))
+
+
+def _clipped(lo, hi, spatial) -> tuple[bool, ...]:
+    return tuple(low < 0 or h > n - 1 for low, h, n in zip(lo, hi, spatial))
+
+
+def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int, _Node]] | None:
+    """The smallest tried input (growing the clipped axes by the field's jump) on which the
+    centre unit's field fits inside the input; None if no tried size works."""
+    f = a.rows[target].receptive_field
+    shape = a.input_shape
+    steps = [max(1, math.ceil(j)) for j in f.jump]
+    lo, hi = _unit_box(f, _centre_unit(a.rows[target].output_shape)[1:])
+    grow = _clipped(lo, hi, shape[1:])
+    need = [max(1, math.ceil(z)) for z in f.size]
+    for k in range(1, 257):
+        spatial = tuple(n + k * st if g else n for n, st, g in zip(shape[1:], steps, grow))
+        if any(n < z for n, z, g in zip(spatial, need, grow) if g):
+            continue
+        cand = (shape[0], *spatial)
+        plan = _derive(a, rows, cand)
+        if plan is None or plan[target].field is None:
+            continue
+        node = plan[target]
+        lo, hi = _unit_box(node.field, _centre_unit(node.out_shape)[1:])
+        if not any(_clipped(lo, hi, spatial)):
+            return cand, plan
+    return None
+
+
+# --------------------------------------------------------------------------- layer steps
+
+
+class _Step:
+    """Forward (effective mode only) and backward of one row; keeps what backward needs."""
+
+    def __init__(self, forward: Callable[[list[np.ndarray]], np.ndarray] | None,
+                 backward: Callable[[np.ndarray], list[np.ndarray]]) -> None:
+        self.forward, self.backward = forward, backward
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    theoretical: bool
+    rng: np.random.Generator
+    dtype: Any
+
+    def weights(self, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+        """PyTorch's default scale U(−1/√fan_in, 1/√fan_in); made positive (|w| + bound/10)
+        for the theoretical field."""
+        bound = 1.0 / math.sqrt(max(1, fan_in))
+        w = self.rng.uniform(-bound, bound, size=shape)
+        if self.theoretical:
+            w = np.abs(w) + bound / 10
+        return w.astype(self.dtype)
+
+
+def _batched(shape: Shape) -> tuple[int, ...]:
+    return (1, *shape)
+
+
+@singledispatch
+def _step(layer: L.Layer, node: _Node, ctx: _Ctx) -> _Step:
+    raise SpecError(f"the empirical field has no backward kernel for {layer.kind}",
+                    where=node.row.where)
+
+
+def _identity() -> _Step:
+    return _Step(lambda xs: xs[0], lambda g: [g])
+
+
+_ACTIVATIONS = {  # kind -> (forward name, backward name, parameter fields)
+    "relu": ("relu", "relu_backward", ()),
+    "relu6": ("relu6", "relu6_backward", ()),
+    "selu": ("selu", "selu_backward", ()),
+    "silu": ("silu", "silu_backward", ()),
+    "mish": ("mish", "mish_backward", ()),
+    "hardswish": ("hardswish", "hardswish_backward", ()),
+    "hardsigmoid": ("hardsigmoid", "hardsigmoid_backward", ()),
+    "sigmoid": ("sigmoid", "sigmoid_backward", ()),
+    "tanh": ("tanh", "tanh_backward", ()),
+    "leaky_relu": ("leaky_relu", "leaky_relu_backward", ("negative_slope",)),
+    "elu": ("elu", "elu_backward", ("alpha",)),
+    "celu": ("celu", "celu_backward", ("alpha",)),
+    "gelu": ("gelu", "gelu_backward", ("approximate",)),
+    "hardtanh": ("hardtanh", "hardtanh_backward", ("min_val", "max_val")),
+    "softplus": ("softplus", "softplus_backward", ("beta", "threshold")),
+}
+
+
+@_step.register
+def _(layer: L._Elementwise, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    kind = layer.kind
+    if ctx.theoretical or kind.startswith(("dropout", "alpha_dropout")) or kind == "identity":
+        return _identity()  # theoretical: an activation passes the gradient unchanged
+    if kind in ("softmax", "log_softmax"):
+        rank = len(node.in_shapes[0]) + 1
+        dim = layer.dim if layer.dim is not None else (0 if rank in (0, 1, 3) else 1)
+        fwd = getattr(K, kind)
+        bwd = getattr(K, f"{kind}_backward")
+        saved: dict[str, np.ndarray] = {}
+
+        def forward(xs):
+            saved["y"] = fwd(xs[0], dim)
+            return saved["y"]
+
+        return _Step(forward, lambda g: [bwd(g, saved.pop("y"), dim)])
+    fname, bname, params = _ACTIVATIONS[kind]
+    fwd, bwd = getattr(K, fname), getattr(K, bname)
+    args = tuple(getattr(layer, p) for p in params)
+    saved = {}
+
+    def forward(xs):
+        saved["x"] = xs[0]
+        return fwd(xs[0], *args)
+
+    return _Step(forward, lambda g: [bwd(g, saved.pop("x"), *args)])
+
+
+@_step.register
+def _(layer: L.PReLU, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    if ctx.theoretical:
+        return _identity()
+    w = np.full(layer.num_parameters, layer.init, dtype=ctx.dtype)
+    saved = {}
+
+    def forward(xs):
+        saved["x"] = xs[0]
+        return K.prelu(xs[0], w)
+
+    return _Step(forward, lambda g: [K.prelu_backward(g, saved.pop("x"), w)[0]])
+
+
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+@_step.register
+def _(layer: L._ConvNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+    from cnncalc.arithmetic import same_padding
+
+    if layer.dims not in (1, 2):
+        raise SpecError(f"the empirical field has no backward kernel for {layer.kind}",
+                        where=node.row.where)
+    in_shape = _batched(node.in_shapes[0])
+    c_in, g, k = in_shape[1], layer.groups, layer.kernel_size
+    fan_in = (c_in // g) * math.prod(k)
+    b = ctx.weights((layer.out_channels,), fan_in) if layer.bias else None
+    table = getattr(layer, "connections", None)
+    if table is not None:
+        w = ctx.weights((layer.out_channels, max(len(r) for r in table), *k), fan_in)
+        return _Step(
+            lambda xs: K.conv2d_table(xs[0], w, b, table, layer.stride, layer.padding),
+            lambda gy: [K.conv2d_table_backward(gy, np.broadcast_to(np.zeros((), ctx.dtype),
+                        in_shape), w, table, layer.stride, layer.padding,
+                        (True, False, False))[0]])
+    w = ctx.weights((layer.out_channels, c_in // g, *k), fan_in)
+    fwd = K.conv1d if layer.dims == 1 else K.conv2d
+    bwd = K.conv1d_backward if layer.dims == 1 else K.conv2d_backward
+    padding = layer.padding
+    pad_spec = None
+    if layer.padding_mode != "zeros" and padding != "valid":
+        pairs = ([same_padding(ki, di) for ki, di in zip(k, layer.dilation)]
+                 if padding == "same" else [(p, p) for p in padding])
+        pad_spec = [v for lo_hi in reversed(pairs) for v in lo_hi]  # F.pad order
+        padding = 0
+    conv_in = in_shape if pad_spec is None else in_shape[:2] + tuple(
+        n + pad_spec[2 * (len(k) - 1 - i)] + pad_spec[2 * (len(k) - 1 - i) + 1]
+        for i, n in enumerate(in_shape[2:]))
+    ghost = np.broadcast_to(np.zeros((), ctx.dtype), conv_in)  # shape only: no grad_weight
+
+    def forward(xs):
+        x = xs[0]
+        if pad_spec is not None:
+            x = K.pad(x, pad_spec, mode=layer.padding_mode)
+        return fwd(x, w, b, layer.stride, padding, layer.dilation, g)
+
+    def backward(gy):
+        gx = bwd(gy, ghost, w, layer.stride, padding, layer.dilation, g,
+                 output_mask=(True, False, False))[0]
+        if pad_spec is not None:
+            gx = K.pad_backward(gx, pad_spec, layer.padding_mode, in_shape)
+        return [gx]
+
+    return _Step(forward, backward)
+
+
+@_step.register
+def _(layer: L._ConvTransposeNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    in_shape = _batched(node.in_shapes[0])
+    c_in, g = in_shape[1], layer.groups
+    fan_in = (layer.out_channels // g) * math.prod(layer.kernel_size)
+    w = ctx.weights((c_in, layer.out_channels // g, *layer.kernel_size), fan_in)
+    b = ctx.weights((layer.out_channels,), fan_in) if layer.bias else None
+    fwd = K.conv_transpose1d if layer.dims == 1 else K.conv_transpose2d
+    bwd = K.conv_transpose1d_backward if layer.dims == 1 else K.conv_transpose2d_backward
+    ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
+    args = (layer.stride, layer.padding, layer.output_padding, g, layer.dilation)
+    return _Step(lambda xs: fwd(xs[0], w, b, *args),
+                 lambda gy: [bwd(gy, ghost, w, *args, output_mask=(True, False, False))[0]])
+
+
+@_step.register
+def _(layer: L._MaxPoolNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    in_shape = _batched(node.in_shapes[0])
+    geo = (layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    if ctx.theoretical:  # able to pass any element of its window
+        back = K.sum_pool1d_backward if layer.dims == 1 else K.sum_pool2d_backward
+        return _Step(None, lambda gy: [back(gy, in_shape, *geo, layer.ceil_mode)])
+    fwd = K.max_pool1d if layer.dims == 1 else K.max_pool2d
+    back = K.max_pool1d_backward if layer.dims == 1 else K.max_pool2d_backward
+    saved = {}
+
+    def forward(xs):
+        y, saved["idx"] = fwd(xs[0], *geo, layer.ceil_mode, return_indices=True)
+        return y
+
+    return _Step(forward, lambda gy: [back(gy, saved.pop("idx"), in_shape)])
+
+
+@_step.register
+def _(layer: L._AvgPoolNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    in_shape = _batched(node.in_shapes[0])
+    fwd = K.avg_pool1d if layer.dims == 1 else K.avg_pool2d
+    back = K.avg_pool1d_backward if layer.dims == 1 else K.avg_pool2d_backward
+    args = (layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
+            layer.count_include_pad, layer.divisor_override)
+    return _Step(lambda xs: fwd(xs[0], *args), lambda gy: [back(gy, in_shape, *args)])
+
+
+@_step.register
+def _(layer: L._AdaptiveNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    in_shape = _batched(node.in_shapes[0])
+    size = layer.output_size if layer.dims > 1 else layer.output_size[0]
+    nd = layer.dims
+    is_max = layer.kind.startswith("adaptive_max")
+    if is_max and not ctx.theoretical:
+        fwd = K.adaptive_max_pool1d if nd == 1 else K.adaptive_max_pool2d
+        back = K.adaptive_max_pool1d_backward if nd == 1 else K.adaptive_max_pool2d_backward
+        saved = {}
+
+        def forward(xs):
+            y, saved["idx"] = fwd(xs[0], size, return_indices=True)
+            return y
+
+        return _Step(forward, lambda gy: [back(gy, saved.pop("idx"), in_shape)])
+    if is_max:
+        back = K.adaptive_sum_pool1d_backward if nd == 1 else K.adaptive_sum_pool2d_backward
+        return _Step(None, lambda gy: [back(gy, in_shape)])
+    fwd = K.adaptive_avg_pool1d if nd == 1 else K.adaptive_avg_pool2d
+    back = K.adaptive_avg_pool1d_backward if nd == 1 else K.adaptive_avg_pool2d_backward
+    return _Step(lambda xs: fwd(xs[0], size), lambda gy: [back(gy, in_shape)])
+
+
+@_step.register
+def _(layer: L.Subsample2d, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    in_shape = _batched(node.in_shapes[0])
+    fan_in = math.prod(layer.kernel_size)
+    w = ctx.weights((in_shape[1],), fan_in)
+    b = ctx.weights((in_shape[1],), fan_in)
+    ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
+    return _Step(
+        lambda xs: K.subsample2d(xs[0], w, b, layer.kernel_size, layer.stride),
+        lambda gy: [K.subsample2d_backward(gy, ghost, w, layer.kernel_size, layer.stride,
+                                           (True, False, False))[0]])
+
+
+@_step.register
+def _(layer: L._ZeroPadNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    return _Step(lambda xs: K.pad(xs[0], layer.padding),
+                 lambda gy: [K.pad_backward(gy, layer.padding)])
+
+
+@_step.register
+def _(layer: L.Upsample, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    in_shape = _batched(node.in_shapes[0])
+    return _Step(
+        lambda xs: K.interpolate(xs[0], size=layer.size, scale_factor=layer.scale_factor),
+        lambda gy: [K.interpolate_backward(gy, in_shape, size=layer.size,
+                                           scale_factor=layer.scale_factor)])
+
+
+@_step.register
+def _(layer: L.Flatten, node: _Node, ctx: _Ctx) -> _Step:
+    in_shape, out_shape = _batched(node.in_shapes[0]), _batched(node.out_shape)
+    return _Step(lambda xs: xs[0].reshape(out_shape), lambda gy: [gy.reshape(in_shape)])
+
+
+@_step.register
+def _(layer: L.Linear, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    n = node.in_shapes[0][-1]
+    w = ctx.weights((layer.out_features, n), n)
+    b = ctx.weights((layer.out_features,), n) if layer.bias else None
+    return _Step(lambda xs: K.linear(xs[0], w, b), lambda gy: [np.matmul(gy, w)])
+
+
+@_step.register
+def _(layer: L.RBF, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    n = node.in_shapes[0][0]
+    w = ctx.rng.choice(np.array([-1.0, 1.0], dtype=ctx.dtype), size=(layer.out_features, n))
+    if ctx.theoretical:  # every centre reads every input: a positive dense map
+        return _Step(None, lambda gy: [np.matmul(gy, np.abs(w))])
+    saved = {}
+
+    def forward(xs):
+        saved["x"] = xs[0]
+        return K.rbf(xs[0], w)
+
+    return _Step(forward, lambda gy: [K.rbf_backward(gy, saved.pop("x"), w)])
+
+
+@_step.register
+def _(layer: L._BatchNormNd, node: _Node, ctx: _Ctx) -> _Step:
+    from cnncalc import kernels as K
+
+    c = node.in_shapes[0][0]
+    mean = ctx.rng.standard_normal(c) * 0.1
+    var = ctx.rng.uniform(0.5, 1.5, c)
+    weight = ctx.rng.uniform(0.5, 1.5, c) if layer.affine else None
+    bias = ctx.rng.standard_normal(c) * 0.1 if layer.affine else None
+    saved = {}
+
+    def forward(xs):
+        saved["x"] = xs[0]
+        return K.batch_norm(xs[0], mean, var, weight, bias, eps=layer.eps)
+
+    def backward(gy):
+        x = saved.pop("x", None)
+        x = np.broadcast_to(np.zeros((), ctx.dtype), gy.shape) if x is None else x
+        return [K.batch_norm_backward(gy, x, mean, var, weight, layer.eps,
+                                      (True, False, False))[0]]
+
+    return _Step(forward, backward)
+
+
+def _merge_step(node: _Node) -> _Step:
+    from cnncalc import kernels as K
+
+    n = len(node.in_shapes)
+    if node.row.type == "add":
+        return _Step(lambda xs: K.add(*xs), lambda gy: K.add_backward(gy, n))
+    sizes = [s[0] for s in node.in_shapes]
+    return _Step(lambda xs: K.cat(xs, dim=1), lambda gy: K.cat_backward(gy, sizes, dim=1))
+
+
+def _steps(plan: dict[int, _Node], rows: list[int], ctx: _Ctx) -> dict[int, _Step]:
+    """One step per row, weights drawn in row order from ``ctx.rng``."""
+    return {i: (_merge_step(plan[i]) if plan[i].row.layer is None
+                else _step(plan[i].row.layer, plan[i], ctx)) for i in rows}
+
+
+# --------------------------------------------------------------------------- back-propagation
+
+
+def _forward(plan: dict[int, _Node], rows: list[int], steps: dict[int, _Step],
+             x: np.ndarray, target: int) -> np.ndarray:
+    """Run the rows in order so every step records what its backward needs; the target's
+    output is returned."""
+    values = {-1: x}
+    last_use = {j: i for i in rows for j in plan[i].row.inputs}
+    for i in rows:
+        ins = plan[i].row.inputs
+        values[i] = steps[i].forward([values[j] for j in ins])
+        for j in ins:
+            if last_use.get(j) == i:
+                values.pop(j, None)
+    return values[target]
+
+
+def _backward(plan: dict[int, _Node], rows: list[int], steps: dict[int, _Step], target: int,
+              unit: tuple, dtype, normalise: bool) -> np.ndarray:
+    """d(output unit)/d(input): a one-hot gradient at ``unit`` (channel None: every channel)
+    of row ``target``, walked back through every row that feeds it (gradients of rows read
+    twice add up)."""
+    gy = np.zeros(_batched(plan[target].out_shape), dtype)
+    gy[(0, slice(None) if unit[0] is None else unit[0], *unit[1:])] = 1
+    grads: dict[int, np.ndarray] = {target: gy}
+    feeding = set(_ancestor_rows(plan, target))
+    for i in reversed(rows):
+        if i not in feeding or i not in grads:
+            continue
+        g = grads.pop(i)
+        for j, gx in zip(plan[i].row.inputs, steps[i].backward(g)):
+            if normalise:  # positive values: keep the largest at 1 (no overflow/underflow)
+                top = gx.max() if gx.size else 0
+                gx = gx / top if top > 0 else gx
+            grads[j] = gx if j not in grads else grads[j] + gx
+    return grads.get(-1, np.zeros(_batched(plan[rows[0]].in_shapes[0]), dtype))
+
+
+def _ancestor_rows(plan: dict[int, _Node], target: int) -> list[int]:
+    need, todo = set(), [target]
+    while todo:
+        i = todo.pop()
+        if i < 0 or i in need:
+            continue
+        need.add(i)
+        todo.extend(plan[i].row.inputs)
+    return sorted(need)
+
+
+def _support(g: np.ndarray) -> Box | None:
+    """The bounding box of the non-zero entries over the spatial axes."""
+    nz = np.abs(g).reshape(g.shape[0] * g.shape[1], *g.shape[2:]).sum(axis=0) > 0
+    if not nz.any():
+        return None
+    lo, hi = [], []
+    for axis in range(nz.ndim):
+        other = tuple(k for k in range(nz.ndim) if k != axis)
+        idx = np.flatnonzero(nz.any(axis=other) if other else nz)
+        lo.append(int(idx[0]))
+        hi.append(int(idx[-1]))
+    return Box(tuple(lo), tuple(hi))
+
+
+def _expected(lo, hi, spatial) -> tuple[tuple, tuple]:
+    """The analytic box clipped to the input."""
+    return (tuple(max(low, 0) for low in lo),
+            tuple(min(h, n - 1) for h, n in zip(hi, spatial)))
+
+
+def _agrees(box: Box | None, lo, hi, spatial) -> bool:
+    elo, ehi = _expected(lo, hi, spatial)
+    if any(low > h for low, h in zip(elo, ehi)):
+        return box is None
+    return box is not None and box.lo == elo and box.hi == ehi
+
+
+def _theoretical_box(plan, rows, target, unit, seed) -> tuple[Box | None, dict[int, _Step]]:
+    """The non-zero box of the positive network's input gradient from every channel at the
+    unit's position: the analytic field is per position (through a concat each channel sees
+    only its own branch; the formula gives the union)."""
+    ctx = _Ctx(True, np.random.default_rng(seed), np.float64)
+    sub = _ancestor_rows(plan, target)
+    steps = _steps(plan, sub, ctx)
+    g = _backward(plan, sub, steps, target, (None, *unit[1:]), np.float64, normalise=True)
+    return _support(g), steps
+
+
+def _first_disagreement(plan: dict[int, _Node], rows: list[int], target: int, spatial,
+                        seed: int) -> Row:
+    """Bisect the spatial rows feeding ``target`` for the first whose centre unit's measured
+    theoretical field parts from the analytic one."""
+    rank = len(plan[target].out_shape)
+    cands = [i for i in _ancestor_rows(plan, target)
+             if len(plan[i].out_shape) == rank and plan[i].field is not None]
+
+    def agrees(i: int) -> bool:
+        unit = _centre_unit(plan[i].out_shape)
+        box, _ = _theoretical_box(plan, rows, i, unit, seed)
+        lo, hi = _unit_box(plan[i].field, unit[1:])
+        return _agrees(box, lo, hi, spatial)
+
+    lo, hi = 0, len(cands) - 1  # cands[hi] disagrees (the target)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if agrees(cands[mid]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return plan[cands[lo]].row
+
+
+def _effective_box(gmap: np.ndarray, centre, tbox: Box, share: float) -> tuple[Box, float]:
+    """The smallest box centred on ``centre`` (grown by half a pixel per side and step, each
+    axis capped at the theoretical box) holding ``share`` of the absolute gradient mass."""
+    total = float(gmap.sum())
+    if total <= 0:
+        return tbox, 0.0
+    cum = gmap.astype(np.float64)
+    for axis in range(cum.ndim):
+        cum = np.cumsum(cum, axis=axis)
+    cum = np.pad(cum, [(1, 0)] * cum.ndim)
+
+    def box_mass(lo, hi) -> float:
+        s = 0.0
+        for corner in range(2 ** len(lo)):
+            idx, sign = [], 1
+            for a in range(len(lo)):
+                if corner >> a & 1:
+                    idx.append(lo[a])
+                    sign = -sign
+                else:
+                    idx.append(hi[a] + 1)
+            s += sign * cum[tuple(idx)]
+        return s
+
+    half = [(h - lo) / 2 for lo, h in zip(tbox.lo, tbox.hi)]
+    h = Fraction(0)
+    while True:
+        lo = tuple(max(math.ceil(c - min(h, hf)), tl) for c, hf, tl in zip(centre, half, tbox.lo))
+        hi = tuple(min(math.floor(c + min(h, hf)), th)
+                   for c, hf, th in zip(centre, half, tbox.hi))
+        if all(low <= hh for low, hh in zip(lo, hi)):
+            m = box_mass(lo, hi) / total
+            if m >= share - 1e-12 or (lo == tbox.lo and hi == tbox.hi):
+                return Box(lo, hi), m
+        if h > max(half) + 1:
+            return tbox, box_mass(tbox.lo, tbox.hi) / total
+        h += Fraction(1, 2)
+
+
+def parse_unit(text: str, rank: int) -> tuple[int, ...]:
+    """'c,y,x' (or 'c,x' for 1-D) -> ints; a malformed value is a usage error."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--unit={text!r}: expected {rank + 1} comma-separated integers "
+                         f"({'c,' + ','.join('yx'[-rank:] if rank <= 2 else 'zyx')})") from None
+    if len(values) != rank + 1:
+        raise UsageError(f"--unit={text!r}: expected {rank + 1} values (channel and "
+                         f"{rank} position(s)), got {len(values)}")
+    return values
+
+
+def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0.95,
+            seed: int = 0) -> Empirical:
+    """Back-propagate from one unit of the last spatial row (see the module docstring)."""
+    if not 0 < mass <= 1:
+        raise UsageError(f"--mass={mass}: must be in (0, 1]")
+    spatial_rank = len(a.input_shape) - 1
+    if spatial_rank not in (1, 2):
+        raise SpecError("the empirical field is measured on 1-D and 2-D inputs only",
+                        where="input")
+    target = target_row(a).index
+    rows = _ancestors(a, target)
+    plan = _plan_from(a)
+    notes: list[str] = []
+    shape, enlarged_from = a.input_shape, None
+    chosen = unit
+    if unit is not None:
+        out = plan[target].out_shape
+        if len(unit) != len(out) or any(not 0 <= u < n for u, n in zip(unit, out)):
+            raise UsageError(f"--unit={','.join(map(str, unit))}: outside the output "
+                             f"{'×'.join(map(str, out))} of {plan[target].row.where}")
+    else:
+        unit = _centre_unit(plan[target].out_shape)
+        lo, hi = _unit_box(plan[target].field, unit[1:])
+        if any(_clipped(lo, hi, shape[1:])):
+            found = _enlarge(a, target, rows)
+            if found is not None and _memory_need(found[1], rows, found[0]) > _memory_limit():
+                from cnncalc.report import human_bytes
+
+                big = '×'.join(map(str, found[0]))
+                notes.append(f"the field would fit in a {big} input, but measuring it there "
+                             f"needs about {human_bytes(_memory_need(found[1], rows, found[0]))}"
+                             "; measured on the spec's input instead")
+            elif found is None:
+                notes.append("the input could not be enlarged enough for the field to fit "
+                             "(a layer refuses larger inputs, or the field grows with them)")
+            else:
+                enlarged_from, (shape, plan) = shape, found
+                unit = _centre_unit(plan[target].out_shape)
+                notes.append(f"input enlarged from {'×'.join(map(str, enlarged_from))} to "
+                             f"{'×'.join(map(str, shape))} so that the field is not clipped")
+    node = plan[target]
+    lo, hi = _unit_box(node.field, unit[1:])
+    clipped = _clipped(lo, hi, shape[1:])
+    if any(clipped):
+        notes.append("the field is clipped by the input's border; the measured boxes are "
+                     "compared with the analytic one clipped to the input")
+    _guard_memory(plan, rows, shape)
+    seconds = {}
+    rng = np.random.default_rng(seed)
+    steps = _steps(plan, rows, _Ctx(False, rng, np.float32))
+    x = rng.standard_normal(_batched(shape)).astype(np.float32)
+    t0 = time.perf_counter()
+    y = _forward(plan, rows, steps, x, target)
+    seconds["forward"] = time.perf_counter() - t0
+    if chosen is None:  # the most active channel at the centre: a dead unit has no gradient
+        unit = (int(np.argmax(y[(0, slice(None), *unit[1:])])), *unit[1:])
+    t0 = time.perf_counter()
+    tbox, _ = _theoretical_box(plan, rows, target, unit, seed)
+    seconds["theoretical"] = time.perf_counter() - t0
+    first = None
+    if not _agrees(tbox, lo, hi, shape[1:]):
+        first = _first_disagreement(plan, rows, target, shape[1:], seed)
+    t0 = time.perf_counter()
+    g = _backward(plan, rows, steps, target, unit, np.float32, normalise=False)
+    seconds["effective"] = time.perf_counter() - t0
+    gmap = np.abs(g[0]).astype(np.float64).sum(axis=0)
+    centre = tuple((low + h) / 2 for low, h in zip(lo, hi))
+    ebox, share = (None, 0.0)
+    if tbox is not None and gmap.any():
+        ebox, share = _effective_box(gmap, centre, tbox, mass)
+    elif tbox is not None:
+        notes.append("the unit is inactive on this input (its gradient is zero): no effective "
+                     "field; choose another --unit or --seed")
+    return Empirical(shape, enlarged_from, node.row, tuple(unit), seed, lo, hi, clipped, tbox,
+                     first, mass, ebox, share, gmap, seconds, tuple(notes))
+
+
+def _memory_need(plan: dict[int, _Node], rows: list[int], shape: Shape) -> int:
+    """Bytes, roughly: float32 activations kept for the backward, float64 gradients of the
+    widest rows, the input and its gradients."""
+    acts = sum(math.prod(plan[i].out_shape) for i in rows) * 4
+    widest = sorted((math.prod(plan[i].out_shape) for i in rows), reverse=True)[:2]
+    return acts + sum(widest) * 8 * 3 + math.prod(shape) * 12
+
+
+def _memory_limit() -> int:
+    from cnncalc.run import available_memory
+
+    return available_memory() // 2
+
+
+def _guard_memory(plan: dict[int, _Node], rows: list[int], shape: Shape) -> None:
+    from cnncalc.run import MemoryLimitError
+
+    need, limit = _memory_need(plan, rows, shape), _memory_limit()
+    if need > limit:
+        from cnncalc.report import human_bytes
+
+        raise MemoryLimitError(f"measuring the field on {'×'.join(map(str, shape))} would need "
+                               f"about {human_bytes(need)}, above half the available memory "
+                               f"({human_bytes(limit)})")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _num(v) -> int | float:
+    return exact(v)
+
+
+def _txt(v) -> str:
+    v = exact(v)
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
+def _axes(values, sep: str = "×") -> str:
+    return sep.join(_txt(v) for v in values)
+
+
+def to_json_obj(result: RFResult) -> dict[str, Any]:
+    """Stable snake_case keys; exact integers; fractions as floats."""
+    a = result.analysis
+    layers = []
+    for lf in result.layers:
+        r, f = lf.row, lf.field
+        layers.append({
+            "index": r.index, "name": r.name, "type": r.type,
+            "output_shape": list(r.output_shape),
+            "receptive_field": None if f is None else {
+                **f.to_dict(), "centre": [_num(c) for c in lf.centre]},
+        })
+    obj: dict[str, Any] = {"name": a.name, "input_shape": list(a.input_shape), "layers": layers,
+                           "empirical": None}
+    e = result.empirical
+    if e is not None:
+        def box(b: Box | None):
+            return None if b is None else {"start": list(b.lo), "end": list(b.hi),
+                                           "size": list(b.size)}
+
+        obj["empirical"] = {
+            "input_shape": list(e.input_shape),
+            "enlarged_from": None if e.enlarged_from is None else list(e.enlarged_from),
+            "layer": {"index": e.row.index, "name": e.row.name, "type": e.row.type},
+            "unit": list(e.unit),
+            "seed": e.seed,
+            "analytic": {"start": [_num(v) for v in e.analytic_lo],
+                         "end": [_num(v) for v in e.analytic_hi],
+                         "size": [_num(v) for v in e.analytic_size],
+                         "centre": [_num(v) for v in e.centre]},
+            "clipped": list(e.clipped),
+            "theoretical": {**(box(e.theoretical) or {"start": None, "end": None,
+                                                       "size": None}),
+                            "agrees": e.agrees,
+                            "first_disagreement": None if e.first_disagreement is None else {
+                                "index": e.first_disagreement.index,
+                                "where": e.first_disagreement.where}},
+            "effective": {**(box(e.effective) or {"start": None, "end": None, "size": None}),
+                          "mass": e.mass, "mass_in_box": e.mass_in_box,
+                          "ratio": None if e.ratio is None else list(e.ratio),
+                          "area_ratio": e.area_ratio},
+            "seconds": e.seconds,
+            "notes": list(e.notes),
+        }
+    return obj
+
+
+LAYER_HEADERS = ("#", "name", "type", "output", "RF", "jump", "start", "centre")
+AXIS_HEADERS = ("axis", "analytic start", "analytic size", "theoretical start",
+                "theoretical size", "agrees", "effective size", "ratio")
+
+
+def layer_cells(lf: LayerField, sep: str = "×") -> list[str]:
+    r, f = lf.row, lf.field
+    dims = sep.join(map(str, r.output_shape))
+    if f is None:
+        return [str(r.index), r.name or "", r.type, dims, "—", "—", "—", "—"]
+    return [str(r.index), r.name or "", r.type, dims, _axes(f.size, sep), _axes(f.jump, sep),
+            _axes(f.start, ","), _axes(lf.centre, ",")]
+
+
+def axis_cells(e: Empirical) -> list[list[str]]:
+    names = ("y", "x")[-len(e.analytic_lo):] if len(e.analytic_lo) <= 2 else ()
+    out = []
+    for k, axis in enumerate(names):
+        t, eb = e.theoretical, e.effective
+        out.append([
+            axis, _txt(e.analytic_lo[k]), _txt(e.analytic_size[k]),
+            "—" if t is None else str(t.lo[k]), "—" if t is None else str(t.size[k]),
+            "yes" if e.agrees else "no", "—" if eb is None else str(eb.size[k]),
+            "—" if e.ratio is None else f"{e.ratio[k]:.2f}"])
+    return out
+
+
+def summary_lines(e: Empirical) -> list[str]:
+    r = e.row
+    where = f"#{r.index} {r.name or r.type}"
+    lines = [f"unit {','.join(map(str, e.unit))} of {where}, input "
+             f"{'×'.join(map(str, e.input_shape))}, seed {e.seed}"]
+    if e.agrees:
+        lines.append("theoretical field (positive weights, max pooling passing any element) "
+                     "= analytic size and position")
+    else:
+        f = e.first_disagreement
+        lines.append(f"theoretical field differs from the analytic one; they first part at "
+                     f"{f.where}")
+    if e.effective is not None:
+        lines.append(f"effective field (Luo et al. 2016, random weights): "
+                     f"{'×'.join(map(str, e.effective.size))} holds "
+                     f"{e.mass_in_box:.1%} of the gradient mass (target {e.mass:.0%}); "
+                     f"area {e.area_ratio:.1%} of the theoretical field")
+    secs = ", ".join(f"{k} {v:.2f} s" for k, v in e.seconds.items())
+    lines.append(f"time: {secs}")
+    return lines + list(e.notes)
+
+
+def render(result: RFResult, fmt: str) -> str:
+    """JSON, CSV or Markdown text (the Rich table is built by :func:`tables`)."""
+    import csv
+    import io
+
+    from cnncalc.report import dump_json
+
+    e = result.empirical
+    if fmt == "json":
+        return dump_json(to_json_obj(result)) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        if e is None:
+            w.writerow(LAYER_HEADERS)
+            w.writerows(layer_cells(lf, "x") for lf in result.layers)
+        else:
+            w.writerow(AXIS_HEADERS)
+            w.writerows(axis_cells(e))
+        return buf.getvalue()
+    if fmt == "markdown":
+        def table(headers, rows):
+            lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers)
+                     + "|"]
+            return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+                            for row in rows]
+
+        if e is None:
+            return "\n".join(table(LAYER_HEADERS, [layer_cells(lf) for lf in result.layers]))\
+                + "\n"
+        return "\n".join(table(AXIS_HEADERS, axis_cells(e)) + [""] +
+                         [f"- {x}" for x in summary_lines(e)]) + "\n"
+    raise ValueError(f"{fmt} is rendered by tables()")
+
+
+def tables(result: RFResult) -> list[Any]:
+    """Rich renderables for the terminal: the per-layer table, or the measurement."""
+    from rich.table import Table
+
+    a, e = result.analysis, result.empirical
+    if e is None:
+        t = Table(title=f"{a.name} — receptive field" if a.name else "receptive field",
+                  header_style="bold")
+        for h in LAYER_HEADERS:
+            t.add_column(h, justify="left" if h in ("name", "type") else "right", no_wrap=True)
+        for lf in result.layers:
+            t.add_row(*layer_cells(lf))
+        return [t]
+    t = Table(title="measured receptive field", header_style="bold")
+    for h in AXIS_HEADERS:
+        t.add_column(h, justify="left" if h == "axis" else "right", no_wrap=True)
+    for row in axis_cells(e):
+        row[5] = "[green]yes[/]" if row[5] == "yes" else "[bold red]no[/]"
+        t.add_row(*row)
+    return [t]
+
+
+_PALETTE = np.array([(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (212, 72, 66),
+                     (245, 125, 21), (250, 193, 39), (252, 255, 164)], float)  # inferno-like
+
+
+def _colours(v: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> RGB uint8 through the palette."""
+    pos = np.clip(v, 0, 1) * (len(_PALETTE) - 1)
+    i = np.minimum(pos.astype(int), len(_PALETTE) - 2)
+    t = (pos - i)[..., None]
+    return (_PALETTE[i] * (1 - t) + _PALETTE[i + 1] * t).astype(np.uint8)
+
+
+def _as_2d(e: Empirical) -> np.ndarray:
+    g = e.gradient
+    return g[None, :] if g.ndim == 1 else g
+
+
+def _scaled(g: np.ndarray) -> np.ndarray:
+    top = g.max()
+    return np.sqrt(g / top) if top > 0 else g  # sqrt: the tails stay visible
+
+
+_RAMP = " .:-=+*#%@"
+
+
+def heatmap(e: Empirical, width: int, colour: bool = True, max_rows: int = 40) -> Any:
+    """A Rich Text picture of |input gradient| (sqrt-scaled, block-averaged to fit ``width``
+    columns and ``max_rows`` lines), the theoretical box outlined.
+
+    In colour: two pixels per character ('▀', foreground over background); without colour
+    (a pipe, NO_COLOR): one character of an ASCII ramp per two pixel rows, the box in '+'.
+    """
+    from rich.text import Text
+
+    g = _as_2d(e)
+    H, W = g.shape
+    rows_per_line = 2
+    f = max(1, math.ceil(W / max(8, width)), math.ceil(H / (rows_per_line * max_rows)))
+    fy = f if colour or H == 1 else 2 * f  # a character is about twice as tall as wide
+    h, w = -(-H // fy), -(-W // f)
+    pad = np.zeros((h * fy, w * f))
+    pad[:H, :W] = g
+    small = _scaled(pad.reshape(h, fy, w, f).mean(axis=(1, 3)))
+    edge = np.zeros((h, w), bool)
+    box = e.theoretical
+    if box is not None:
+        lo, hi = (0,) * (2 - len(box.lo)) + box.lo, (0,) * (2 - len(box.hi)) + box.hi
+        y0, y1, x0, x1 = lo[0] // fy, hi[0] // fy, lo[1] // f, hi[1] // f
+        edge[y0:y1 + 1, [x0, x1]] = True
+        if H > 1:
+            edge[[y0, y1], x0:x1 + 1] = True
+    text = Text()
+    if not colour:
+        for y in range(h):
+            text.append("".join("+" if edge[y, x] else _RAMP[min(len(_RAMP) - 1, int(
+                small[y, x] * len(_RAMP)))] for x in range(w)) + "\n")
+        return text
+    rgb = _colours(small)
+    rgb[edge] = (0, 200, 255)
+    if h == 1:
+        for x in range(w):
+            text.append("█", style=f"rgb({','.join(map(str, rgb[0, x]))})")
+        return text
+    for y in range(0, h, 2):
+        for x in range(w):
+            top = rgb[y, x]
+            bottom = rgb[y + 1, x] if y + 1 < h else (0, 0, 0)
+            text.append("▀", style=f"rgb({','.join(map(str, top))}) on "
+                                   f"rgb({','.join(map(str, bottom))})")
+        text.append("\n")
+    return text
+
+
+def write_png(e: Empirical, path: str) -> None:
+    """The |input gradient| as a PNG (sqrt-scaled, inferno-like colours) with the theoretical
+    box in cyan and the effective box in white. Needs Pillow (the ``png`` extra)."""
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError:
+        raise UsageError("--png needs Pillow: pip install 'cnncalc[png]'") from None
+    g = _as_2d(e)
+    rgb = _colours(_scaled(g))
+    H, W = g.shape
+    scale = max(1, math.ceil(256 / max(1, min(H, W) if H > 1 else 32)))
+    img = Image.fromarray(rgb, "RGB").resize((W * scale, (H if H > 1 else 32) * scale),
+                                             Image.NEAREST)
+    draw = ImageDraw.Draw(img)
+    for box, colour in ((e.theoretical, (0, 200, 255)), (e.effective, (255, 255, 255))):
+        if box is None:
+            continue
+        (y0, x0), (y1, x1) = ((0,) * (2 - len(box.lo)) + box.lo,
+                              (0,) * (2 - len(box.hi)) + box.hi)
+        if H == 1:
+            y0, y1 = 0, img.height // scale - 1
+        draw.rectangle([x0 * scale, y0 * scale, (x1 + 1) * scale - 1, (y1 + 1) * scale - 1],
+                       outline=colour, width=max(1, scale // 2))
+    try:
+        img.save(path, format="PNG")
+    except OSError as exc:
+        raise UsageError(f"--png {path}: {exc.strerror or exc}") from None
+
+
+__all__ = ["Box", "Empirical", "LayerField", "RFResult", "analytic", "heatmap", "measure",
+           "parse_unit", "receptive_fields", "render", "tables", "target_row", "to_json_obj",
+           "write_png"]
