@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
-from cnncalc.arithmetic import SEMANTICS, Facts, LayerProblem, Window, infer
+from cnncalc.arithmetic import SEMANTICS, Facts, LayerProblem, Window, infer, input_span
 from cnncalc.errors import ShapeError, SpecError
 from cnncalc.layers import Layer
 from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
@@ -538,3 +538,46 @@ def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:
 
 
 __all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "exact"]
+
+
+def unit_field(nodes, target: int, pos: tuple[int, ...]
+               ) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The exact field of the unit at spatial position ``pos`` of row ``target``: (first, last)
+    input position per spatial axis,
+    unclipped (outside the input: padding), by walking the graph back from ``target``.
+
+    ``nodes`` maps a row index to ``(layer or None for a merge, inputs, input shape)``;
+    :func:`nodes_of` builds it from an analysis. The recurrence's ``start + i·jump`` agrees
+    with this for every unit while jumps are whole; after upsampling or a transposed
+    convolution units differ by phase, and this is the one to trust. None where a dense
+    layer mixes all positions on the way, or where the unit reads no input at all (odd
+    outputs of a 1-wide stride-2 transposed convolution: only its bias).
+    """
+    spans: dict[int, list[tuple[int, int]]] = {target: [(p, p) for p in pos]}
+    for index in sorted((i for i in nodes if i <= target), reverse=True):
+        if index not in spans:
+            continue
+        layer, inputs, in_shape = nodes[index]
+        out = spans.pop(index)
+        if layer is None:
+            mapped = out  # add and concat: every branch at the same positions
+        else:
+            mapped = []
+            for axis, (lo, hi) in enumerate(out):
+                span = input_span(layer, in_shape, axis, lo, hi)
+                if span is None:
+                    return None
+                mapped.append(span)
+        for i in inputs:
+            old = spans.get(i)
+            spans[i] = mapped if old is None else [
+                (min(a, c), max(b, d)) for (a, b), (c, d) in zip(old, mapped)]
+    result = spans.get(-1)
+    if result is None:
+        return None
+    return tuple(a for a, _ in result), tuple(b for _, b in result)
+
+
+def nodes_of(a: Analysis) -> dict[int, tuple[Layer | None, tuple[int, ...], Shape]]:
+    """Row index -> (layer, inputs, input shape), as :func:`unit_field` takes it."""
+    return {r.index: (r.layer, r.inputs, r.input_shape) for r in a.rows}

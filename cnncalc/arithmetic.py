@@ -488,3 +488,59 @@ def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
     # running_mean, running_var and num_batches_tracked, as in PyTorch's state_dict
     buffers = 2 * c + 1 if layer.track_running_stats else 0
     return Facts(shape, weights=affine, bias=affine, buffers=buffers)
+
+
+# --------------------------------------------------------------------------- exact unit fields
+
+
+Span = tuple[int, int]
+
+
+@singledispatch
+def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+    """Input positions (on spatial ``axis``; negative or past the end: padding) that outputs
+    ``lo..hi`` read — exact for every unit, where the recurrence's ``start + i·jump`` is exact
+    only while the jump is whole. None where the layer mixes positions (dense layers)."""
+    facts = infer(layer, in_shape)
+    if facts.rf == "keep":
+        return lo, hi
+    if facts.rf != "windows":
+        return None
+    w = facts.windows[axis]
+    s, pad = int(w.stride), int(w.pad)  # integral for conv, pool, pad and sub-sampling
+    return lo * s - pad, hi * s - pad + w.kernel - 1
+
+
+@input_span.register
+def _(layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+    # input i writes outputs i·s − p + t·d for t < k
+    k, s, p, d = (layer.kernel_size[axis], layer.stride[axis], layer.padding[axis],
+                  layer.dilation[axis])
+    firsts, lasts = [], []
+    for t in range(k):
+        a, b = -(-(lo + p - t * d) // s), (hi + p - t * d) // s
+        if a <= b:
+            firsts.append(a)
+            lasts.append(b)
+    return (min(firsts), max(lasts)) if firsts else None
+
+
+@input_span.register
+def _(layer: L._AdaptiveNd, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+    n = in_shape[1 + axis]
+    o = layer.output_size[axis] or n
+    return lo * n // o, -(-(hi + 1) * n // o) - 1
+
+
+@input_span.register
+def _(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+    # PyTorch's legacy nearest: src = ⌊dst·scale⌋, scale = in/out for size, 1/factor otherwise
+    n = in_shape[1 + axis]
+    if layer.size is not None:
+        size = layer.size if isinstance(layer.size, tuple) else (layer.size,) * (len(in_shape) - 1)
+        scale = Fraction(n, size[axis])
+    else:
+        f = layer.scale_factor
+        factor = f[axis] if isinstance(f, tuple) else f
+        scale = 1 / Fraction(factor)
+    return math.floor(lo * scale), math.floor(hi * scale)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from cnncalc import layers as L
-from cnncalc.analysis import Analysis, ReceptiveField, RFState, Row, analyze, exact
+from cnncalc.analysis import Analysis, ReceptiveField, RFState, Row, analyze, exact, unit_field
 from cnncalc.arithmetic import LayerProblem, infer
 from cnncalc.errors import SpecError, UsageError
 from cnncalc.spec import Shape, Spec
@@ -230,7 +230,14 @@ def target_row(a: Analysis) -> Row:
     return r
 
 
-def _unit_box(f: ReceptiveField, pos: tuple[int, ...]):
+def _unit_box(plan: dict[int, _Node], target: int, pos: tuple[int, ...]):
+    """The analytic field of one unit, exact for every unit (analysis.unit_field); the
+    recurrence's start + i·jump where that walk cannot go (none of our layers today)."""
+    nodes = {i: (n.row.layer, n.row.inputs, n.in_shapes[0]) for i, n in plan.items()}
+    exact = unit_field(nodes, target, pos)
+    if exact is not None:
+        return exact
+    f = plan[target].field
     lo = tuple(s + i * j for s, i, j in zip(f.start, pos, f.jump))
     return lo, tuple(low + z - 1 for low, z in zip(lo, f.size))
 
@@ -249,7 +256,7 @@ def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int
     f = a.rows[target].receptive_field
     shape = a.input_shape
     steps = [max(1, math.ceil(j)) for j in f.jump]
-    lo, hi = _unit_box(f, _centre_unit(a.rows[target].output_shape)[1:])
+    lo, hi = _unit_box(_plan_from(a), target, _centre_unit(a.rows[target].output_shape)[1:])
     grow = _clipped(lo, hi, shape[1:])
     need = [max(1, math.ceil(z)) for z in f.size]
     for k in range(1, 257):
@@ -260,8 +267,7 @@ def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int
         plan = _derive(a, rows, cand)
         if plan is None or plan[target].field is None:
             continue
-        node = plan[target]
-        lo, hi = _unit_box(node.field, _centre_unit(node.out_shape)[1:])
+        lo, hi = _unit_box(plan, target, _centre_unit(plan[target].out_shape)[1:])
         if not any(_clipped(lo, hi, spatial)):
             return cand, plan
     return None
@@ -709,7 +715,7 @@ def _first_disagreement(plan: dict[int, _Node], rows: list[int], target: int, sp
     def agrees(i: int) -> bool:
         unit = _centre_unit(plan[i].out_shape)
         box, _ = _theoretical_box(plan, rows, i, unit, seed)
-        lo, hi = _unit_box(plan[i].field, unit[1:])
+        lo, hi = _unit_box(plan, i, unit[1:])
         return _agrees(box, lo, hi, spatial)
 
     lo, hi = 0, len(cands) - 1  # cands[hi] disagrees (the target)
@@ -797,7 +803,7 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
                              f"{'×'.join(map(str, out))} of {plan[target].row.where}")
     else:
         unit = _centre_unit(plan[target].out_shape)
-        lo, hi = _unit_box(plan[target].field, unit[1:])
+        lo, hi = _unit_box(plan, target, unit[1:])
         if any(_clipped(lo, hi, shape[1:])):
             found = _enlarge(a, target, rows)
             if found is not None and _memory_need(found[1], rows, found[0]) > _memory_limit():
@@ -816,7 +822,7 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
                 notes.append(f"input enlarged from {'×'.join(map(str, enlarged_from))} to "
                              f"{'×'.join(map(str, shape))} so that the field is not clipped")
     node = plan[target]
-    lo, hi = _unit_box(node.field, unit[1:])
+    lo, hi = _unit_box(plan, target, unit[1:])
     clipped = _clipped(lo, hi, shape[1:])
     if any(clipped):
         notes.append("the field is clipped by the input's border; the measured boxes are "

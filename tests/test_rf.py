@@ -104,15 +104,40 @@ def test_explicit_unit_may_be_clipped():
     assert any("clipped" in n for n in e.notes)
 
 
-def test_disagreement_names_the_first_layer():
-    # finding: with a fractional jump the formula shifts odd units of a transposed conv by
-    # half an input step: unit 7 reads input unit 3 only, whose field starts at 5, not 6
+def test_fractional_jump_units_agree_exactly():
+    """After a stride-2 transposed conv, unit 7 reads input unit 3 only, whose field starts
+    at 5: the recurrence's start + 7·jump (= 6) is off by half a step for odd units, so the
+    comparison uses the exact per-unit field (analysis.unit_field) — measured 5, exact 5."""
     e = measure("conv2d(1, 3, padding=1) maxpool2d(2) conv_transpose2d(1, 2, stride=2)",
                 (1, 16, 16))
     assert e.unit[1:] == (7, 7)
-    assert e.analytic_lo == (Fraction(6), Fraction(6))
+    assert e.analytic_lo == (5, 5)
     assert e.theoretical.lo == (5, 5)
-    assert not e.agrees and e.first_disagreement.type == "conv_transpose2d"
+    assert e.agrees and e.first_disagreement is None
+
+
+SPEC3 = "conv2d(1, 3, padding=1) maxpool2d(2) conv2d(1, 3, padding=1)"
+
+
+def _off_by_one_from_row(monkeypatch, first_bad: int):
+    """A deliberately wrong analytic field from row ``first_bad`` on: the measurement must
+    notice and the bisection must name that row."""
+    real = rf.unit_field
+
+    def wrong(nodes, target, pos):
+        lo, hi = real(nodes, target, pos)
+        if target >= first_bad:
+            return tuple(v + 1 for v in lo), tuple(v + 1 for v in hi)
+        return lo, hi
+
+    monkeypatch.setattr(rf, "unit_field", wrong)
+
+
+def test_disagreement_names_the_first_layer(monkeypatch):
+    _off_by_one_from_row(monkeypatch, 1)
+    e = measure(SPEC3, (1, 16, 16))
+    assert not e.agrees and e.first_disagreement.index == 1
+    assert e.first_disagreement.type == "maxpool2d"
 
 
 # ------------------------------------------------------------ effective
@@ -174,12 +199,12 @@ def test_cli_usage_errors(capsys, args, code):
     assert err.startswith("cnncalc: error:") and len(err.splitlines()) == 1
 
 
-def test_cli_disagreement_is_exit_1(capsys):
-    code, out, err = run_cli(capsys, "rf", "conv2d(1, 3, padding=1) maxpool2d(2) "
-                             "conv_transpose2d(1, 2, stride=2)", "-i", "1x16x16",
-                             "--empirical", "-f", "json")
+def test_cli_disagreement_is_exit_1(capsys, monkeypatch):
+    _off_by_one_from_row(monkeypatch, 2)
+    code, out, err = run_cli(capsys, "rf", SPEC3, "-i", "1x16x16", "--empirical", "-f", "json")
     assert code == 1
-    assert err.startswith("cnncalc: error:") and "conv_transpose2d" in err
+    assert err.startswith("cnncalc: error:") and "layer 2 (conv2d)" in err
+    assert err.count("\n") == 1
     assert json.loads(out)["empirical"]["theoretical"]["first_disagreement"]["index"] == 2
 
 
