@@ -131,19 +131,29 @@ def stdout_console():
 
 
 def print_table(table, lines: list[str]) -> None:
-    """A table and the summary lines under it. A table wider than the terminal is printed at
-    its natural width (the terminal wraps it) rather than squeezed: digits are never cut."""
+    """A table and the summary lines under it (see :func:`print_items`)."""
+    print_items([table, *lines])
+
+
+def print_items(items: list) -> None:
+    """Rich renderables and plain lines. A table wider than the terminal is printed at its
+    natural width (the terminal wraps it) rather than squeezed: digits are never cut."""
     from rich.console import Console
     from rich.measure import Measurement
+    from rich.table import Table
 
     console = stdout_console()
-    width = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+    wide = console.options.update(max_width=10_000)
+    width = max([Measurement.get(console, wide, t).maximum for t in items
+                 if isinstance(t, Table)] + [0])
     if width > console.width:
         console = Console(width=width, no_color=console.no_color, highlight=False,
                           force_terminal=console.is_terminal)
-    console.print(table)
-    for line in lines:
-        console.print(line, highlight=False, markup=False)
+    for item in items:
+        if isinstance(item, str):
+            console.print(item, highlight=False, markup=False)
+        else:
+            console.print(item)
 
 
 def load_spec(spec: str, input_shape: str | None):
@@ -325,12 +335,9 @@ def rf(
     warn(result.analysis.warnings)
     if format is Format.table:
         console = stdout_console()
-        for item in lib.tables(result) + ([] if e is None else [
-                lib.heatmap(e, min(console.width, 160) - 1,
-                            console.is_terminal and not console.no_color),
-                *lib.summary_lines(e)]):
-            console.print(item, highlight=False, markup=False) if isinstance(item, str) \
-                else console.print(item)
+        colour = console.is_terminal and not console.no_color
+        print_items(lib.tables(result) + ([] if e is None else [
+            lib.heatmap(e, min(console.width, 160) - 1, colour), *lib.summary_lines(e)]))
     else:
         sys.stdout.write(lib.render(result, format.value))
     if e is not None and not e.agrees:
