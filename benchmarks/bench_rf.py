@@ -1,6 +1,6 @@
 """Time `cnncalc rf --empirical` on VGG-16 and ResNet-50, compilation excluded.
 
-    /work/venv/bin/python benchmarks/bench_rf.py [examples/vgg16.yaml ...]
+    python benchmarks/bench_rf.py [examples/vgg16.yaml ...]
 
 Each spec is measured once to compile (numba caches on disk) and then timed; the figure is
 the wall time of cnncalc.rf.measure (forward pass, theoretical and effective back-propagation)
@@ -9,7 +9,7 @@ and its split. The target: under 30 s on a 2-core machine.
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -31,7 +31,8 @@ def main(paths: list[str]) -> None:
         split = ", ".join(f"{k} {v:.2f} s" for k, v in e.seconds.items())
         shape = "×".join(map(str, e.input_shape))
         print(
-            f"{path}: {total:.2f} s on {shape} ({split}); theoretical "
+            f"{path}: {total:.2f} s on {shape} ({split}); {total / 30:.2f}× the 30 s budget; "
+            "theoretical "
             f"{'×'.join(map(str, e.theoretical.size))} "
             f"{'= analytic' if e.agrees else '≠ analytic'}, effective "
             f"{'×'.join(map(str, e.effective.size))}"
@@ -39,4 +40,6 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="*", help="spec files (default: VGG-16 and ResNet-50)")
+    main(parser.parse_args().specs)
