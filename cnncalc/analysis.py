@@ -405,8 +405,8 @@ class _Walker:
                 outs[i] = self._auto_shortcut(branch, x, target.shape, path, inner)
         values = [o for o in outs if o is not None]
         where = f"{_join(path, node.mode)} at {node.place}" if path else node.where
-        shape = _merged_shape(node, values, where)
-        rf, note = _merged_rf(values)
+        shape = merged_shape(node.mode, [v.shape for v in values], where)
+        rf, note = merged_field([v.rf for v in values])
         out_volume = math.prod(shape)
         row = Row(
             index=len(self.rows), name=_join(path, node.mode), type=node.mode,
@@ -485,9 +485,9 @@ def _dims(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
 
-def _merged_shape(node: Merge, values: list[_Value], where: str) -> Shape:
-    shapes = [v.shape for v in values]
-    if node.mode == "add":
+def merged_shape(mode: str, shapes: list[Shape], where: str) -> Shape:
+    """The output of an ``add`` (equal shapes) or a channel ``concat`` (equal sizes)."""
+    if mode == "add":
         if any(s != shapes[0] for s in shapes):
             listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
             raise ShapeError(f"add needs equal shapes: {listed}", where=where)
@@ -498,12 +498,11 @@ def _merged_shape(node: Merge, values: list[_Value], where: str) -> Shape:
     return (sum(s[0] for s in shapes), *shapes[0][1:])
 
 
-def _merged_rf(values: list[_Value]) -> tuple[RFState, str | None]:
+def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
     """Araujo et al. (Distill 2019) through branches: the union of the paths' fields.
 
     Paths that disagree on jump or centre are "unaligned"; the merge is flagged.
     """
-    states = [v.rf for v in values]
     fields = [s.field for s in states]
     if any(f is None for f in fields) or any(s.layout != states[0].layout for s in states):
         return RFState(None, "none"), None

@@ -29,9 +29,19 @@ from typing import Any
 import numpy as np
 
 from cnncalc import layers as L
-from cnncalc.analysis import Analysis, ReceptiveField, RFState, Row, analyze, exact, unit_field
+from cnncalc.analysis import (
+    Analysis,
+    ReceptiveField,
+    RFState,
+    Row,
+    analyze,
+    exact,
+    merged_field,
+    merged_shape,
+    unit_field,
+)
 from cnncalc.arithmetic import LayerProblem, infer
-from cnncalc.errors import SpecError, UsageError
+from cnncalc.errors import ShapeError, SpecError, UsageError
 from cnncalc.spec import Shape, Spec
 
 # --------------------------------------------------------------------------- analytic
@@ -169,19 +179,6 @@ def _ancestors(a: Analysis, target: int) -> list[int]:
     return sorted(need)
 
 
-def _union(states: list[RFState]) -> RFState:
-    """As the analysis merges branches: the union of their fields, the smallest jump."""
-    fields = [s.field for s in states]
-    if any(f is None for f in fields) or any(s.layout != states[0].layout for s in states):
-        return RFState(None, "none")
-    n = len(fields[0].size)
-    start = tuple(min(f.start[k] for f in fields) for k in range(n))
-    end = tuple(max(f.start[k] + f.size[k] for f in fields) for k in range(n))
-    jump = tuple(min(f.jump[k] for f in fields) for k in range(n))
-    merged = ReceptiveField(tuple(e - s for s, e in zip(start, end)), jump, start)
-    return RFState(merged, states[0].layout, states[0].pending)
-
-
 def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, _Node] | None:
     """The rows ``rows`` re-derived on another input shape (None if a layer refuses it).
 
@@ -194,16 +191,11 @@ def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, _Node] | No
         r = a.rows[i]
         ins = [vals[j] for j in r.inputs]
         if r.layer is None:
-            shapes = [s for s, _ in ins]
-            if r.type == "add":
-                if any(s != shapes[0] for s in shapes):
-                    return None
-                out = shapes[0]
-            else:
-                if any(s[1:] != shapes[0][1:] for s in shapes):
-                    return None
-                out = (sum(s[0] for s in shapes), *shapes[0][1:])
-            state = _union([st for _, st in ins])
+            try:
+                out = merged_shape(r.type, [s for s, _ in ins], r.where)
+            except ShapeError:
+                return None
+            state, _ = merged_field([st for _, st in ins])
         else:
             try:
                 facts = infer(r.layer, ins[0][0])
