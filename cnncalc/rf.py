@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import singledispatch
 from typing import Any
 
 import numpy as np
 
-from cnncalc import layers as L
 from cnncalc.analysis import (
     Analysis,
     ReceptiveField,
@@ -42,6 +39,7 @@ from cnncalc.analysis import (
 )
 from cnncalc.arithmetic import LayerProblem, infer
 from cnncalc.errors import ShapeError, SpecError, UsageError
+from cnncalc.execute import Context, Node, Step, batched, plan_from, steps_for
 from cnncalc.spec import Shape, Spec
 
 # --------------------------------------------------------------------------- analytic
@@ -152,22 +150,6 @@ def receptive_fields(spec: Spec, input_shape: Shape | None = None, *, empirical:
 # --------------------------------------------------------------------------- plan
 
 
-@dataclass(frozen=True)
-class _Node:
-    """A row as executed: its layer, wiring and shapes on the input actually used."""
-
-    row: Row
-    in_shapes: tuple[Shape, ...]
-    out_shape: Shape
-    field: ReceptiveField | None
-
-
-def _plan_from(a: Analysis) -> dict[int, _Node]:
-    return {r.index: _Node(r, tuple(a.input_shape if i < 0 else a.rows[i].output_shape
-                                    for i in r.inputs), r.output_shape, r.receptive_field)
-            for r in a.rows}
-
-
 def _ancestors(a: Analysis, target: int) -> list[int]:
     need, todo = set(), [target]
     while todo:
@@ -179,7 +161,7 @@ def _ancestors(a: Analysis, target: int) -> list[int]:
     return sorted(need)
 
 
-def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, _Node] | None:
+def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, Node] | None:
     """The rows ``rows`` re-derived on another input shape (None if a layer refuses it).
 
     Only the rows the measurement runs are derived, so layers after it (a linear layer with a
@@ -203,7 +185,7 @@ def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, _Node] | No
                 return None
             out, state = facts.output_shape, ins[0][1].advance(facts, ins[0][0])
         vals[i] = (out, state)
-        plan[i] = _Node(r, tuple(s for s, _ in ins), out, state.field)
+        plan[i] = Node(r, tuple(s for s, _ in ins), out, state.field)
     return plan
 
 
@@ -222,7 +204,7 @@ def target_row(a: Analysis) -> Row:
     return r
 
 
-def _unit_box(plan: dict[int, _Node], target: int, pos: tuple[int, ...]):
+def _unit_box(plan: dict[int, Node], target: int, pos: tuple[int, ...]):
     """The analytic field of one unit, exact for every unit (analysis.unit_field); the
     recurrence's start + i·jump where that walk cannot go (none of our layers today)."""
     nodes = {i: (n.row.layer, n.row.inputs, n.in_shapes[0]) for i, n in plan.items()}
@@ -242,13 +224,13 @@ def _clipped(lo, hi, spatial) -> tuple[bool, ...]:
     return tuple(low < 0 or h > n - 1 for low, h, n in zip(lo, hi, spatial))
 
 
-def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int, _Node]] | None:
+def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int, Node]] | None:
     """The smallest tried input (growing the clipped axes by the field's jump) on which the
     centre unit's field fits inside the input; None if no tried size works."""
     f = a.rows[target].receptive_field
     shape = a.input_shape
     steps = [max(1, math.ceil(j)) for j in f.jump]
-    lo, hi = _unit_box(_plan_from(a), target, _centre_unit(a.rows[target].output_shape)[1:])
+    lo, hi = _unit_box(plan_from(a), target, _centre_unit(a.rows[target].output_shape)[1:])
     grow = _clipped(lo, hi, shape[1:])
     need = [max(1, math.ceil(z)) for z in f.size]
     for k in range(1, 257):
@@ -265,353 +247,10 @@ def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int
     return None
 
 
-# --------------------------------------------------------------------------- layer steps
-
-
-class _Step:
-    """Forward (effective mode only) and backward of one row; keeps what backward needs."""
-
-    def __init__(self, forward: Callable[[list[np.ndarray]], np.ndarray] | None,
-                 backward: Callable[[np.ndarray], list[np.ndarray]]) -> None:
-        self.forward, self.backward = forward, backward
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    theoretical: bool
-    rng: np.random.Generator
-    dtype: Any
-
-    def weights(self, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
-        """PyTorch's default scale U(−1/√fan_in, 1/√fan_in); made positive (|w| + bound/10)
-        for the theoretical field."""
-        bound = 1.0 / math.sqrt(max(1, fan_in))
-        w = self.rng.uniform(-bound, bound, size=shape)
-        if self.theoretical:
-            w = np.abs(w) + bound / 10
-        return w.astype(self.dtype)
-
-
-def _batched(shape: Shape) -> tuple[int, ...]:
-    return (1, *shape)
-
-
-@singledispatch
-def _step(layer: L.Layer, node: _Node, ctx: _Ctx) -> _Step:
-    raise SpecError(f"the empirical field has no backward kernel for {layer.kind}",
-                    where=node.row.where)
-
-
-def _identity() -> _Step:
-    return _Step(lambda xs: xs[0], lambda g: [g])
-
-
-_ACTIVATIONS = {  # kind -> (forward name, backward name, parameter fields)
-    "relu": ("relu", "relu_backward", ()),
-    "relu6": ("relu6", "relu6_backward", ()),
-    "selu": ("selu", "selu_backward", ()),
-    "silu": ("silu", "silu_backward", ()),
-    "mish": ("mish", "mish_backward", ()),
-    "hardswish": ("hardswish", "hardswish_backward", ()),
-    "hardsigmoid": ("hardsigmoid", "hardsigmoid_backward", ()),
-    "sigmoid": ("sigmoid", "sigmoid_backward", ()),
-    "tanh": ("tanh", "tanh_backward", ()),
-    "leaky_relu": ("leaky_relu", "leaky_relu_backward", ("negative_slope",)),
-    "elu": ("elu", "elu_backward", ("alpha",)),
-    "celu": ("celu", "celu_backward", ("alpha",)),
-    "gelu": ("gelu", "gelu_backward", ("approximate",)),
-    "hardtanh": ("hardtanh", "hardtanh_backward", ("min_val", "max_val")),
-    "softplus": ("softplus", "softplus_backward", ("beta", "threshold")),
-}
-
-
-@_step.register
-def _(layer: L._Elementwise, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    kind = layer.kind
-    if ctx.theoretical or kind.startswith(("dropout", "alpha_dropout")) or kind == "identity":
-        return _identity()  # theoretical: an activation passes the gradient unchanged
-    if kind in ("softmax", "log_softmax"):
-        rank = len(node.in_shapes[0]) + 1
-        dim = layer.dim if layer.dim is not None else (0 if rank in (0, 1, 3) else 1)
-        fwd = getattr(K, kind)
-        bwd = getattr(K, f"{kind}_backward")
-        saved: dict[str, np.ndarray] = {}
-
-        def forward(xs):
-            saved["y"] = fwd(xs[0], dim)
-            return saved["y"]
-
-        return _Step(forward, lambda g: [bwd(g, saved.pop("y"), dim)])
-    fname, bname, params = _ACTIVATIONS[kind]
-    fwd, bwd = getattr(K, fname), getattr(K, bname)
-    args = tuple(getattr(layer, p) for p in params)
-    saved = {}
-
-    def forward(xs):
-        saved["x"] = xs[0]
-        return fwd(xs[0], *args)
-
-    return _Step(forward, lambda g: [bwd(g, saved.pop("x"), *args)])
-
-
-@_step.register
-def _(layer: L.PReLU, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    if ctx.theoretical:
-        return _identity()
-    w = np.full(layer.num_parameters, layer.init, dtype=ctx.dtype)
-    saved = {}
-
-    def forward(xs):
-        saved["x"] = xs[0]
-        return K.prelu(xs[0], w)
-
-    return _Step(forward, lambda g: [K.prelu_backward(g, saved.pop("x"), w)[0]])
-
-
-_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-@_step.register
-def _(layer: L._ConvNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-    from cnncalc.arithmetic import same_padding
-
-    if layer.dims not in (1, 2):
-        raise SpecError(f"the empirical field has no backward kernel for {layer.kind}",
-                        where=node.row.where)
-    in_shape = _batched(node.in_shapes[0])
-    c_in, g, k = in_shape[1], layer.groups, layer.kernel_size
-    fan_in = (c_in // g) * math.prod(k)
-    b = ctx.weights((layer.out_channels,), fan_in) if layer.bias else None
-    table = getattr(layer, "connections", None)
-    if table is not None:
-        w = ctx.weights((layer.out_channels, max(len(r) for r in table), *k), fan_in)
-        return _Step(
-            lambda xs: K.conv2d_table(xs[0], w, b, table, layer.stride, layer.padding),
-            lambda gy: [K.conv2d_table_backward(gy, np.broadcast_to(np.zeros((), ctx.dtype),
-                        in_shape), w, table, layer.stride, layer.padding,
-                        (True, False, False))[0]])
-    w = ctx.weights((layer.out_channels, c_in // g, *k), fan_in)
-    fwd = K.conv1d if layer.dims == 1 else K.conv2d
-    bwd = K.conv1d_backward if layer.dims == 1 else K.conv2d_backward
-    padding = layer.padding
-    pad_spec = None
-    if layer.padding_mode != "zeros" and padding != "valid":
-        pairs = ([same_padding(ki, di) for ki, di in zip(k, layer.dilation)]
-                 if padding == "same" else [(p, p) for p in padding])
-        pad_spec = [v for lo_hi in reversed(pairs) for v in lo_hi]  # F.pad order
-        padding = 0
-    conv_in = in_shape if pad_spec is None else in_shape[:2] + tuple(
-        n + pad_spec[2 * (len(k) - 1 - i)] + pad_spec[2 * (len(k) - 1 - i) + 1]
-        for i, n in enumerate(in_shape[2:]))
-    ghost = np.broadcast_to(np.zeros((), ctx.dtype), conv_in)  # shape only: no grad_weight
-
-    def forward(xs):
-        x = xs[0]
-        if pad_spec is not None:
-            x = K.pad(x, pad_spec, mode=layer.padding_mode)
-        return fwd(x, w, b, layer.stride, padding, layer.dilation, g)
-
-    def backward(gy):
-        gx = bwd(gy, ghost, w, layer.stride, padding, layer.dilation, g,
-                 output_mask=(True, False, False))[0]
-        if pad_spec is not None:
-            gx = K.pad_backward(gx, pad_spec, layer.padding_mode, in_shape)
-        return [gx]
-
-    return _Step(forward, backward)
-
-
-@_step.register
-def _(layer: L._ConvTransposeNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    in_shape = _batched(node.in_shapes[0])
-    c_in, g = in_shape[1], layer.groups
-    fan_in = (layer.out_channels // g) * math.prod(layer.kernel_size)
-    w = ctx.weights((c_in, layer.out_channels // g, *layer.kernel_size), fan_in)
-    b = ctx.weights((layer.out_channels,), fan_in) if layer.bias else None
-    fwd = K.conv_transpose1d if layer.dims == 1 else K.conv_transpose2d
-    bwd = K.conv_transpose1d_backward if layer.dims == 1 else K.conv_transpose2d_backward
-    ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
-    args = (layer.stride, layer.padding, layer.output_padding, g, layer.dilation)
-    return _Step(lambda xs: fwd(xs[0], w, b, *args),
-                 lambda gy: [bwd(gy, ghost, w, *args, output_mask=(True, False, False))[0]])
-
-
-@_step.register
-def _(layer: L._MaxPoolNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    in_shape = _batched(node.in_shapes[0])
-    geo = (layer.kernel_size, layer.stride, layer.padding, layer.dilation)
-    if ctx.theoretical:  # able to pass any element of its window
-        back = K.sum_pool1d_backward if layer.dims == 1 else K.sum_pool2d_backward
-        return _Step(None, lambda gy: [back(gy, in_shape, *geo, layer.ceil_mode)])
-    fwd = K.max_pool1d if layer.dims == 1 else K.max_pool2d
-    back = K.max_pool1d_backward if layer.dims == 1 else K.max_pool2d_backward
-    saved = {}
-
-    def forward(xs):
-        y, saved["idx"] = fwd(xs[0], *geo, layer.ceil_mode, return_indices=True)
-        return y
-
-    return _Step(forward, lambda gy: [back(gy, saved.pop("idx"), in_shape)])
-
-
-@_step.register
-def _(layer: L._AvgPoolNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    in_shape = _batched(node.in_shapes[0])
-    fwd = K.avg_pool1d if layer.dims == 1 else K.avg_pool2d
-    back = K.avg_pool1d_backward if layer.dims == 1 else K.avg_pool2d_backward
-    args = (layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
-            layer.count_include_pad, layer.divisor_override)
-    return _Step(lambda xs: fwd(xs[0], *args), lambda gy: [back(gy, in_shape, *args)])
-
-
-@_step.register
-def _(layer: L._AdaptiveNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    in_shape = _batched(node.in_shapes[0])
-    size = layer.output_size if layer.dims > 1 else layer.output_size[0]
-    nd = layer.dims
-    is_max = layer.kind.startswith("adaptive_max")
-    if is_max and not ctx.theoretical:
-        fwd = K.adaptive_max_pool1d if nd == 1 else K.adaptive_max_pool2d
-        back = K.adaptive_max_pool1d_backward if nd == 1 else K.adaptive_max_pool2d_backward
-        saved = {}
-
-        def forward(xs):
-            y, saved["idx"] = fwd(xs[0], size, return_indices=True)
-            return y
-
-        return _Step(forward, lambda gy: [back(gy, saved.pop("idx"), in_shape)])
-    if is_max:
-        back = K.adaptive_sum_pool1d_backward if nd == 1 else K.adaptive_sum_pool2d_backward
-        return _Step(None, lambda gy: [back(gy, in_shape)])
-    fwd = K.adaptive_avg_pool1d if nd == 1 else K.adaptive_avg_pool2d
-    back = K.adaptive_avg_pool1d_backward if nd == 1 else K.adaptive_avg_pool2d_backward
-    return _Step(lambda xs: fwd(xs[0], size), lambda gy: [back(gy, in_shape)])
-
-
-@_step.register
-def _(layer: L.Subsample2d, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    in_shape = _batched(node.in_shapes[0])
-    fan_in = math.prod(layer.kernel_size)
-    w = ctx.weights((in_shape[1],), fan_in)
-    b = ctx.weights((in_shape[1],), fan_in)
-    ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
-    return _Step(
-        lambda xs: K.subsample2d(xs[0], w, b, layer.kernel_size, layer.stride),
-        lambda gy: [K.subsample2d_backward(gy, ghost, w, layer.kernel_size, layer.stride,
-                                           (True, False, False))[0]])
-
-
-@_step.register
-def _(layer: L._ZeroPadNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    return _Step(lambda xs: K.pad(xs[0], layer.padding),
-                 lambda gy: [K.pad_backward(gy, layer.padding)])
-
-
-@_step.register
-def _(layer: L.Upsample, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    in_shape = _batched(node.in_shapes[0])
-    return _Step(
-        lambda xs: K.interpolate(xs[0], size=layer.size, scale_factor=layer.scale_factor),
-        lambda gy: [K.interpolate_backward(gy, in_shape, size=layer.size,
-                                           scale_factor=layer.scale_factor)])
-
-
-@_step.register
-def _(layer: L.Flatten, node: _Node, ctx: _Ctx) -> _Step:
-    in_shape, out_shape = _batched(node.in_shapes[0]), _batched(node.out_shape)
-    return _Step(lambda xs: xs[0].reshape(out_shape), lambda gy: [gy.reshape(in_shape)])
-
-
-@_step.register
-def _(layer: L.Linear, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    n = node.in_shapes[0][-1]
-    w = ctx.weights((layer.out_features, n), n)
-    b = ctx.weights((layer.out_features,), n) if layer.bias else None
-    return _Step(lambda xs: K.linear(xs[0], w, b), lambda gy: [np.matmul(gy, w)])
-
-
-@_step.register
-def _(layer: L.RBF, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    n = node.in_shapes[0][0]
-    w = ctx.rng.choice(np.array([-1.0, 1.0], dtype=ctx.dtype), size=(layer.out_features, n))
-    if ctx.theoretical:  # every centre reads every input: a positive dense map
-        return _Step(None, lambda gy: [np.matmul(gy, np.abs(w))])
-    saved = {}
-
-    def forward(xs):
-        saved["x"] = xs[0]
-        return K.rbf(xs[0], w)
-
-    return _Step(forward, lambda gy: [K.rbf_backward(gy, saved.pop("x"), w)])
-
-
-@_step.register
-def _(layer: L._BatchNormNd, node: _Node, ctx: _Ctx) -> _Step:
-    from cnncalc import kernels as K
-
-    c = node.in_shapes[0][0]
-    mean = ctx.rng.standard_normal(c) * 0.1
-    var = ctx.rng.uniform(0.5, 1.5, c)
-    weight = ctx.rng.uniform(0.5, 1.5, c) if layer.affine else None
-    bias = ctx.rng.standard_normal(c) * 0.1 if layer.affine else None
-    saved = {}
-
-    def forward(xs):
-        saved["x"] = xs[0]
-        return K.batch_norm(xs[0], mean, var, weight, bias, eps=layer.eps)
-
-    def backward(gy):
-        x = saved.pop("x", None)
-        x = np.broadcast_to(np.zeros((), ctx.dtype), gy.shape) if x is None else x
-        return [K.batch_norm_backward(gy, x, mean, var, weight, layer.eps,
-                                      (True, False, False))[0]]
-
-    return _Step(forward, backward)
-
-
-def _merge_step(node: _Node) -> _Step:
-    from cnncalc import kernels as K
-
-    n = len(node.in_shapes)
-    if node.row.type == "add":
-        return _Step(lambda xs: K.add(*xs), lambda gy: K.add_backward(gy, n))
-    sizes = [s[0] for s in node.in_shapes]
-    return _Step(lambda xs: K.cat(xs, dim=1), lambda gy: K.cat_backward(gy, sizes, dim=1))
-
-
-def _steps(plan: dict[int, _Node], rows: list[int], ctx: _Ctx) -> dict[int, _Step]:
-    """One step per row, weights drawn in row order from ``ctx.rng``."""
-    return {i: (_merge_step(plan[i]) if plan[i].row.layer is None
-                else _step(plan[i].row.layer, plan[i], ctx)) for i in rows}
-
-
 # --------------------------------------------------------------------------- back-propagation
 
 
-def _forward(plan: dict[int, _Node], rows: list[int], steps: dict[int, _Step],
+def _forward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step],
              x: np.ndarray, target: int) -> np.ndarray:
     """Run the rows in order so every step records what its backward needs; the target's
     output is returned."""
@@ -626,12 +265,12 @@ def _forward(plan: dict[int, _Node], rows: list[int], steps: dict[int, _Step],
     return values[target]
 
 
-def _backward(plan: dict[int, _Node], rows: list[int], steps: dict[int, _Step], target: int,
+def _backward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step], target: int,
               unit: tuple, dtype, normalise: bool) -> np.ndarray:
     """d(output unit)/d(input): a one-hot gradient at ``unit`` (channel None: every channel)
     of row ``target``, walked back through every row that feeds it (gradients of rows read
     twice add up)."""
-    gy = np.zeros(_batched(plan[target].out_shape), dtype)
+    gy = np.zeros(batched(plan[target].out_shape), dtype)
     gy[(0, slice(None) if unit[0] is None else unit[0], *unit[1:])] = 1
     grads: dict[int, np.ndarray] = {target: gy}
     feeding = set(_ancestor_rows(plan, target))
@@ -644,10 +283,10 @@ def _backward(plan: dict[int, _Node], rows: list[int], steps: dict[int, _Step], 
                 top = gx.max() if gx.size else 0
                 gx = gx / top if top > 0 else gx
             grads[j] = gx if j not in grads else grads[j] + gx
-    return grads.get(-1, np.zeros(_batched(plan[rows[0]].in_shapes[0]), dtype))
+    return grads.get(-1, np.zeros(batched(plan[rows[0]].in_shapes[0]), dtype))
 
 
-def _ancestor_rows(plan: dict[int, _Node], target: int) -> list[int]:
+def _ancestor_rows(plan: dict[int, Node], target: int) -> list[int]:
     need, todo = set(), [target]
     while todo:
         i = todo.pop()
@@ -685,18 +324,18 @@ def _agrees(box: Box | None, lo, hi, spatial) -> bool:
     return box is not None and box.lo == elo and box.hi == ehi
 
 
-def _theoretical_box(plan, rows, target, unit, seed) -> tuple[Box | None, dict[int, _Step]]:
+def _theoretical_box(plan, rows, target, unit, seed) -> tuple[Box | None, dict[int, Step]]:
     """The non-zero box of the positive network's input gradient from every channel at the
     unit's position: the analytic field is per position (through a concat each channel sees
     only its own branch; the formula gives the union)."""
-    ctx = _Ctx(True, np.random.default_rng(seed), np.float64)
+    ctx = Context(True, np.random.default_rng(seed), np.float64)
     sub = _ancestor_rows(plan, target)
-    steps = _steps(plan, sub, ctx)
+    steps = steps_for(plan, sub, ctx)
     g = _backward(plan, sub, steps, target, (None, *unit[1:]), np.float64, normalise=True)
     return _support(g), steps
 
 
-def _first_disagreement(plan: dict[int, _Node], rows: list[int], target: int, spatial,
+def _first_disagreement(plan: dict[int, Node], rows: list[int], target: int, spatial,
                         seed: int) -> Row:
     """Bisect the spatial rows feeding ``target`` for the first whose centre unit's measured
     theoretical field parts from the analytic one."""
@@ -784,7 +423,7 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
                         where="input")
     target = target_row(a).index
     rows = _ancestors(a, target)
-    plan = _plan_from(a)
+    plan = plan_from(a)
     notes: list[str] = []
     shape, enlarged_from = a.input_shape, None
     chosen = unit
@@ -822,8 +461,8 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
     _guard_memory(plan, rows, shape)
     seconds = {}
     rng = np.random.default_rng(seed)
-    steps = _steps(plan, rows, _Ctx(False, rng, np.float32))
-    x = rng.standard_normal(_batched(shape)).astype(np.float32)
+    steps = steps_for(plan, rows, Context(False, rng, np.float32))
+    x = rng.standard_normal(batched(shape)).astype(np.float32)
     t0 = time.perf_counter()
     y = _forward(plan, rows, steps, x, target)
     seconds["forward"] = time.perf_counter() - t0
@@ -850,7 +489,7 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
                      first, mass, ebox, share, gmap, seconds, tuple(notes))
 
 
-def _memory_need(plan: dict[int, _Node], rows: list[int], shape: Shape) -> int:
+def _memory_need(plan: dict[int, Node], rows: list[int], shape: Shape) -> int:
     """Bytes, roughly: float32 activations kept for the backward, float64 gradients of the
     widest rows, the input and its gradients."""
     acts = sum(math.prod(plan[i].out_shape) for i in rows) * 4
@@ -864,7 +503,7 @@ def _memory_limit() -> int:
     return available_memory() // 2
 
 
-def _guard_memory(plan: dict[int, _Node], rows: list[int], shape: Shape) -> None:
+def _guard_memory(plan: dict[int, Node], rows: list[int], shape: Shape) -> None:
     from cnncalc.run import MemoryLimitError
 
     need, limit = _memory_need(plan, rows, shape), _memory_limit()

@@ -1,9 +1,9 @@
 """Execute a spec with cnncalc's own numba kernels and check every predicted shape.
 
-The analysis gives the rows (layers and merges, wired by ``Row.inputs``); this module binds
-each row to a kernel call with seeded random weights, runs it on seeded random input and
-compares the measured output shape with the prediction. numba is imported only here (through
-``cnncalc.kernels``), never on the ``shapes``/``params`` path.
+The analysis gives the rows (layers and merges, wired by ``Row.inputs``); each row runs the
+forward of its :mod:`cnncalc.execute` step (seeded random weights) on seeded random input, and
+the measured output shape is compared with the prediction. numba is imported only on this
+path (through ``cnncalc.kernels``), never on the ``shapes``/``params`` path.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import singledispatch
 
 import numpy as np
 
-from cnncalc import layers as L
 from cnncalc.analysis import DTYPE_BYTES, Analysis, Row, analyze
 from cnncalc.errors import CnncalcError, SpecError
+from cnncalc.execute import Context, plan_from, steps_for
 from cnncalc.spec import Shape, Spec
 
 Kernel = Callable[[list[np.ndarray]], np.ndarray]
@@ -134,210 +133,6 @@ def _gib(n: int) -> str:
     return human_bytes(n)
 
 
-# --------------------------------------------------------------------------- binding layers
-
-
-def _uniform(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype) -> np.ndarray:
-    """PyTorch's default init scale: U(−1/√fan_in, 1/√fan_in) keeps deep nets finite."""
-    bound = 1.0 / math.sqrt(max(1, fan_in))
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
-
-
-@singledispatch
-def bind(layer: L.Layer, in_shape: Shape, rng: np.random.Generator, dtype) -> Kernel:
-    """A kernel call for ``layer`` on inputs of ``in_shape`` (no batch), weights drawn now."""
-    raise NotImplementedError(f"cnncalc run has no kernel for {layer.kind}")
-
-
-@bind.register
-def _(layer: L._Elementwise, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    kind = layer.kind
-    simple = {"relu": K.relu, "relu6": K.relu6, "selu": K.selu, "silu": K.silu, "mish": K.mish,
-              "hardswish": K.hardswish, "hardsigmoid": K.hardsigmoid, "sigmoid": K.sigmoid,
-              "tanh": K.tanh}
-    if kind in simple:
-        f = simple[kind]
-        return lambda xs: f(xs[0])
-    if kind.startswith(("dropout", "alpha_dropout")) or kind == "identity":
-        return lambda xs: xs[0]  # inference: dropout is the identity
-    if kind == "leaky_relu":
-        return lambda xs: K.leaky_relu(xs[0], layer.negative_slope)
-    if kind in ("elu", "celu"):
-        f = K.elu if kind == "elu" else K.celu
-        return lambda xs: f(xs[0], layer.alpha)
-    if kind == "gelu":
-        return lambda xs: K.gelu(xs[0], layer.approximate)
-    if kind == "hardtanh":
-        return lambda xs: K.hardtanh(xs[0], layer.min_val, layer.max_val)
-    if kind == "softplus":
-        return lambda xs: K.softplus(xs[0], layer.beta, layer.threshold)
-    if kind in ("softmax", "log_softmax"):
-        f = K.softmax if kind == "softmax" else K.log_softmax
-        rank = len(in_shape) + 1
-        # PyTorch's legacy implicit dim (_get_softmax_dim) when dim is None
-        dim = layer.dim if layer.dim is not None else (0 if rank in (0, 1, 3) else 1)
-        return lambda xs: f(xs[0], dim)
-    raise NotImplementedError(f"cnncalc run has no kernel for {kind}")
-
-
-@bind.register
-def _(layer: L.PReLU, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    w = np.full(layer.num_parameters, layer.init, dtype=dtype)
-    return lambda xs: K.prelu(xs[0], w)
-
-
-@bind.register
-def _(layer: L._ConvNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    c_in, g, k = in_shape[0], layer.groups, layer.kernel_size
-    fan_in = (c_in // g) * math.prod(k)
-    b = _uniform(rng, (layer.out_channels,), fan_in, dtype) if layer.bias else None
-    table = getattr(layer, "connections", None)
-    if table is not None:
-        width = max(len(row) for row in table)
-        w = _uniform(rng, (layer.out_channels, width, *k), fan_in, dtype)
-        return lambda xs: K.conv2d_table(xs[0], w, b, table, layer.stride, layer.padding)
-    w = _uniform(rng, (layer.out_channels, c_in // g, *k), fan_in, dtype)
-    f = {1: K.conv1d, 2: K.conv2d, 3: K.conv3d}[layer.dims]
-    padding = layer.padding
-    if layer.padding_mode != "zeros" and padding != "valid":
-        # reflect/replicate/circular: pad with numpy first, as PyTorch's F.pad would
-        from cnncalc.arithmetic import same_padding
-
-        pairs = ([same_padding(ki, di) for ki, di in zip(k, layer.dilation)]
-                 if padding == "same" else [(p, p) for p in padding])
-        mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[layer.padding_mode]
-        widths = [(0, 0), (0, 0), *pairs]
-        return lambda xs: f(np.pad(xs[0], widths, mode=mode), w, b, layer.stride, 0,
-                            layer.dilation, g)
-    return lambda xs: f(xs[0], w, b, layer.stride, padding, layer.dilation, g)
-
-
-@bind.register
-def _(layer: L._ConvTransposeNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    c_in, g = in_shape[0], layer.groups
-    fan_in = (layer.out_channels // g) * math.prod(layer.kernel_size)
-    w = _uniform(rng, (c_in, layer.out_channels // g, *layer.kernel_size), fan_in, dtype)
-    b = _uniform(rng, (layer.out_channels,), fan_in, dtype) if layer.bias else None
-    f = {1: K.conv_transpose1d, 2: K.conv_transpose2d}[layer.dims]
-    return lambda xs: f(xs[0], w, b, layer.stride, layer.padding, layer.output_padding, g,
-                        layer.dilation)
-
-
-@bind.register
-def _(layer: L._MaxPoolNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    f = {1: K.max_pool1d, 2: K.max_pool2d}[layer.dims]
-    return lambda xs: f(xs[0], layer.kernel_size, layer.stride, layer.padding, layer.dilation,
-                        layer.ceil_mode)
-
-
-@bind.register
-def _(layer: L._AvgPoolNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    f = {1: K.avg_pool1d, 2: K.avg_pool2d}[layer.dims]
-    return lambda xs: f(xs[0], layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
-                        layer.count_include_pad, layer.divisor_override)
-
-
-@bind.register
-def _(layer: L._AdaptiveNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    f = {
-        "adaptive_avgpool1d": K.adaptive_avg_pool1d,
-        "adaptive_avgpool2d": K.adaptive_avg_pool2d,
-        "adaptive_maxpool1d": K.adaptive_max_pool1d,
-        "adaptive_maxpool2d": K.adaptive_max_pool2d,
-    }[layer.kind]
-    size = layer.output_size if layer.dims > 1 else layer.output_size[0]
-    return lambda xs: f(xs[0], size)
-
-
-@bind.register
-def _(layer: L.Subsample2d, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    fan_in = math.prod(layer.kernel_size)
-    w = _uniform(rng, (in_shape[0],), fan_in, dtype)
-    b = _uniform(rng, (in_shape[0],), fan_in, dtype)
-    return lambda xs: K.subsample2d(xs[0], w, b, layer.kernel_size, layer.stride)
-
-
-@bind.register
-def _(layer: L._ZeroPadNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    return lambda xs: K.pad(xs[0], layer.padding)
-
-
-@bind.register
-def _(layer: L.Upsample, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    return lambda xs: K.interpolate(xs[0], size=layer.size, scale_factor=layer.scale_factor)
-
-
-@bind.register
-def _(layer: L.Flatten, in_shape, rng, dtype) -> Kernel:
-    rank = len(in_shape) + 1
-    start = layer.start_dim % rank
-    end = layer.end_dim % rank
-
-    def flatten(xs: list[np.ndarray]) -> np.ndarray:
-        x = xs[0]
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
-
-    return flatten
-
-
-@bind.register
-def _(layer: L.Linear, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    n = in_shape[-1]
-    w = _uniform(rng, (layer.out_features, n), n, dtype)
-    b = _uniform(rng, (layer.out_features,), n, dtype) if layer.bias else None
-    return lambda xs: K.linear(xs[0], w, b)
-
-
-@bind.register
-def _(layer: L.RBF, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    w = rng.choice(np.array([-1.0, 1.0], dtype=dtype), size=(layer.out_features, in_shape[0]))
-    return lambda xs: K.rbf(xs[0], w)
-
-
-@bind.register
-def _(layer: L._BatchNormNd, in_shape, rng, dtype) -> Kernel:
-    from cnncalc import kernels as K
-
-    c = in_shape[0]
-    mean = rng.standard_normal(c).astype(dtype) * 0.1
-    var = rng.uniform(0.5, 1.5, c).astype(dtype)
-    weight = rng.uniform(0.5, 1.5, c).astype(dtype) if layer.affine else None
-    bias = rng.standard_normal(c).astype(dtype) * 0.1 if layer.affine else None
-    return lambda xs: K.batch_norm(xs[0], mean, var, weight, bias, eps=layer.eps)
-
-
-def _merge(kind: str) -> Kernel:
-    from cnncalc import kernels as K
-
-    if kind == "add":
-        return lambda xs: K.add(*xs)
-    return lambda xs: K.cat(xs, dim=1)
-
-
 # --------------------------------------------------------------------------- running
 
 
@@ -379,8 +174,9 @@ def run(
         K.set_num_threads(threads)
     np_dtype = DTYPES[dtype]
     rng = np.random.default_rng(seed)
-    calls = [_merge(r.type) if r.layer is None else bind(r.layer, r.input_shape, rng, np_dtype)
-             for r in analysis.rows]
+    ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
+    steps = steps_for(plan_from(analysis), [r.index for r in analysis.rows], ctx)
+    calls = [steps[r.index].forward for r in analysis.rows]
     x = rng.standard_normal((batch, *analysis.input_shape)).astype(np_dtype)
     values: dict[int, np.ndarray] = {-1: x}
     last_use = {i: r.index for r in analysis.rows for i in r.inputs}
