@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Literal
 
 from cnncalc.arithmetic import SEMANTICS, Facts, LayerProblem, Window, infer, input_span
-from cnncalc.errors import ShapeError, SpecError
+from cnncalc.errors import ShapeError, SpecError, bad_option
 from cnncalc.layers import Layer
 from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
 
@@ -202,11 +202,9 @@ def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, b
 
 def check_options(batch: int, dtype: str) -> int:
     if batch < 1:
-        raise SpecError("must be at least 1", where="option", field="--batch", value=batch,
-                        has_value=True)
+        raise bad_option("--batch", batch, "must be at least 1")
     if dtype not in DTYPE_BYTES:
-        raise SpecError(f"must be one of {', '.join(DTYPE_BYTES)}", where="option",
-                        field="--dtype", value=dtype, has_value=True)
+        raise bad_option("--dtype", dtype, f"must be one of {', '.join(DTYPE_BYTES)}")
     return DTYPE_BYTES[dtype]
 
 
@@ -223,8 +221,8 @@ def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
     ceil_mode) and notes every layer whose result differs from PyTorch's.
     """
     if semantics not in SEMANTICS_CHOICES:
-        raise SpecError(f"must be one of {', '.join(SEMANTICS_CHOICES)}", where="option",
-                        field="--semantics", value=semantics, has_value=True)
+        raise bad_option("--semantics", semantics,
+                         f"must be one of {', '.join(SEMANTICS_CHOICES)}")
     token = SEMANTICS.set(semantics)
     try:
         return _analyze(spec, input_shape, batch, dtype)
@@ -263,8 +261,7 @@ def collapse(a: Analysis, depth: int) -> Analysis:
     output shape and receptive field; totals are unchanged (every parameter counted once).
     """
     if depth < 1:
-        raise SpecError("must be >= 1", where="option", field="--depth", value=depth,
-                        has_value=True)
+        raise bad_option("--depth", depth, "must be >= 1")
     level = depth - 1  # top-level rows are depth 1, as in torchinfo
     out: list[Row] = []
     groups: dict[str, list[Row]] = {}

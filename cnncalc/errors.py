@@ -26,6 +26,11 @@ class UsageError(CnncalcError):
     exit_code = ExitCode.USAGE
 
 
+def bad_option(option: str, value: object, reason: str) -> UsageError:
+    """``--batch=0: must be at least 1`` — an option value the library refuses."""
+    return UsageError(f"{option}={_show(value)}: {reason}")
+
+
 class SpecError(CnncalcError):
     """The spec is malformed or a field has an invalid value.
 

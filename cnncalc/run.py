@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnncalc.analysis import DTYPE_BYTES, Analysis, Row, analyze
-from cnncalc.errors import CnncalcError, SpecError
+from cnncalc.errors import CnncalcError, SpecError, bad_option
 from cnncalc.execute import Context, plan_from, steps_for
 from cnncalc.spec import Shape, Spec
 
@@ -158,19 +158,16 @@ def run(
     call (which also compiles the kernel on first use; compiled code is cached on disk).
     """
     if dtype not in DTYPES:
-        raise SpecError("cnncalc run computes in float32 or float64", where="option",
-                        field="--dtype", value=dtype, has_value=True)
+        raise bad_option("--dtype", dtype, "cnncalc run computes in float32 or float64")
     if repeat < 1:
-        raise SpecError("must be at least 1", where="option", field="--repeat", value=repeat,
-                        has_value=True)
+        raise bad_option("--repeat", repeat, "must be at least 1")
     analysis = analyze(spec, input_shape, batch=batch, dtype=dtype)
     peak = check_memory(analysis, max_memory)
     from cnncalc import kernels as K
 
     if threads is not None:
         if threads < 1:
-            raise SpecError("must be at least 1", where="option", field="--threads",
-                            value=threads, has_value=True)
+            raise bad_option("--threads", threads, "must be at least 1")
         K.set_num_threads(threads)
     np_dtype = DTYPES[dtype]
     rng = np.random.default_rng(seed)

@@ -163,3 +163,11 @@ def test_every_layer_family_runs():
         result = run(load(text), shape, batch=2)
         assert result.all_match, (text, [(r.row.where, r.measured_shape)
                                          for r in result.mismatches])
+
+
+def test_bad_run_options_are_usage_errors(capsys):
+    for args in (["--dtype", "float16"], ["--repeat", "0"], ["--threads", "0"]):
+        code = main(["run", "-i", "3x8x8", "relu", *args])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "" and err.count("\n") == 1, args
+        assert args[0] in err
