@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from cnncalc.units import parse_bytes, parse_count
 from cnncalc.cli import main
 from cnncalc.errors import UsageError
+from cnncalc.units import parse_bytes, parse_count
 
 LENET = "examples/lenet5.yaml"
 PARAMS, MACS, MEMORY = 61_706, 416_520, 246_824 + 60_008

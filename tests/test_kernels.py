@@ -92,9 +92,23 @@ def _run_conv(case, nd, path=None, tile=None):
 
 
 @FAST
-@given(conv_cases(2, "tile"), st.sampled_from([(8, 16), (16, 8)]))
-def test_conv2d_tile_path(case, tile):
-    _run_conv(case, 2, "tile", tile)
+@given(
+    conv_cases(2, "tile"), st.sampled_from(sorted(_conv.TILE_KERNELS)), st.booleans(),
+    st.sampled_from([None, False, True]),
+)  # fmt: skip
+def test_conv2d_tile_path(case, tile, bmajor, flat):
+    """Tile kernel with both work-item orders and row-flattened tiling."""
+    x, w, b, s, p, d, g = case
+    got = _conv._conv_nd(x, w, b, s, p, d, g, 2, path="tile", tile=tile, bmajor=bmajor, flat=flat)
+    check(got, naive.conv(x, w, b, s, p, d, g), x.dtype)
+
+
+@FEW
+@given(conv_cases(3, "tile", max_size=5), st.booleans())
+def test_conv3d_flat(case, flat):
+    x, w, b, s, p, d, g = case
+    got = _conv._conv_nd(x, w, b, s, p, d, g, 3, path="tile", flat=flat)
+    check(got, naive.conv(x, w, b, s, p, d, g), x.dtype)
 
 
 @FAST
@@ -151,6 +165,10 @@ def test_conv3d_direct(case):
     [
         # (N, C, O, H, W, k, stride, pad, dil, groups)
         (2, 5, 20, 7, 37, 3, 1, 1, 1, 1),  # several channel blocks and column tiles
+        (1, 4, 9, 5, 28, 3, 1, 1, 1, 1),  # masked full tile (28 = 16 + 12)
+        (1, 4, 16, 4, 32, 3, 1, 1, 1, 1),  # exact tiles, no edge
+        (1, 4, 8, 4, 24, 3, 1, 1, 1, 1),  # 16 + exact half tail
+        (2, 16, 24, 7, 7, 3, 1, 1, 1, 1),  # 7x7 map: flat tiling chosen automatically
         (1, 3, 17, 9, 40, 7, 2, 3, 1, 1),  # stem-like, stride-2 phase split
         (2, 8, 24, 6, 21, 3, 2, 2, 2, 2),  # grouped, dilated, strided
         (1, 6, 6, 8, 33, 3, 1, 1, 1, 6),  # depthwise
@@ -168,15 +186,26 @@ def test_conv2d_fixed(cfg, dtype):
     check(K.conv2d(x, w, b, s, p, d, g), ref, dtype)
     for path in ("tile", "direct"):
         check(_conv._conv_nd(x, w, b, s, p, d, g, 2, path=path), ref, dtype)
+    for bmajor in (False, True):  # both work-item orders of the tile kernel
+        check(_conv._conv_nd(x, w, b, s, p, d, g, 2, path="tile", bmajor=bmajor), ref, dtype)
+    for flat in (False, True):  # row tiles / row-flattened tiles
+        check(_conv._conv_nd(x, w, b, s, p, d, g, 2, path="tile", flat=flat), ref, dtype)
 
 
 def test_conv_path_selection():
     x5 = np.zeros((1, 8, 1, 5, 5))
-    assert _conv._select_path(x5, np.zeros((8, 8, 1, 1, 1)), 1) == "matmul"
-    assert _conv._select_path(x5, np.zeros((8, 1, 1, 3, 3)), 8) == "depthwise"
-    assert _conv._select_path(x5, np.zeros((8, 8, 1, 3, 3)), 1) == "tile"
-    assert _conv._choose_tile(64, 1, 56) == (16, 8)
-    assert _conv._choose_tile(64, 1, 112) == (8, 16)
+    assert _conv._select_path(x5, np.zeros((8, 8, 1, 1, 1)), 1, 2) == "matmul"
+    assert _conv._select_path(x5, np.zeros((8, 1, 1, 3, 3)), 8, 2) == "depthwise"
+    assert _conv._select_path(x5, np.zeros((8, 1, 1, 3, 3)), 8, 3) == "tile"
+    assert _conv._select_path(x5, np.zeros((8, 8, 1, 3, 3)), 1, 2) == "tile"
+    # conv3d, depthwise, depth 1 (regression: used to pick the 2-D depthwise path)
+    x = rnd((1, 3, 1, 5, 6))
+    w = rnd((6, 1, 1, 3, 2))
+    check(K.conv3d(x, w, groups=3, padding=1), naive.conv(x, w, padding=1, groups=3))
+    assert _conv._tile_cols(56, 16) == (3, 1)
+    assert _conv._tile_cols(112, 16) == (7, 0)
+    assert _conv._tile_cols(7, 16) == (0, 1)
+    assert _conv._tile_cols(28, 16) == (2, 0)
 
 
 def test_conv_unbatched_and_same_errors():

@@ -4,7 +4,6 @@ must equal it) and the effective field; and the ``cnncalc rf`` command."""
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

@@ -3,8 +3,9 @@
 The reference propagates explicit sets of positions backwards, one layer at a time, straight
 from each layer's definition (which inputs an output reads), with positions outside a map
 treated as padding positions — the Araujo et al. convention that puts ``start`` in the
-padding — and a field is a box, so each layer's set is filled to its hull. Its hull must equal unit_field for every unit; with whole jumps it must also equal
-the recurrence's ``start + i·jump`` and ``size``.
+padding — and a field is a box, so each layer's set is filled to its hull. Its hull must
+equal unit_field for every unit; with whole jumps it must also equal the recurrence's
+``start + i·jump`` and ``size``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 Names, arguments and semantics follow ``torch.nn.functional``.  Nothing is
 compiled at import; each kernel is compiled (and cached on disk) on first use
 for each dtype.  LLVM's SLP vectoriser is switched on for the kernels compiled
-here (numba ships with it off) unless NUMBA_SLP_VECTORIZE is set explicitly.
+here (numba ships with it off) unless NUMBA_SLP_VECTORIZE is set explicitly,
+and on AVX-512 hosts 512-bit vectors are preferred (NUMBA_CPU_FEATURES = host
+features + "-prefer-256-bit") unless NUMBA_CPU_FEATURES is set.  Both are
+process-wide numba settings, applied only if numba has not compiled anything
+before ``cnncalc.kernels`` is imported.
 
 Notes:
 
@@ -23,6 +27,19 @@ import os as _os
 
 if "NUMBA_SLP_VECTORIZE" not in _os.environ:
     _os.environ["NUMBA_SLP_VECTORIZE"] = "1"
+if "NUMBA_CPU_FEATURES" not in _os.environ:
+    # On AVX-512 hosts let LLVM use 512-bit vectors: the host may be reported
+    # as an Intel model whose tuning prefers 256-bit ones (e.g. Zen 4 in a VM
+    # seen as "rocketlake"); the register-tiled convolution gains ~12%.
+    # Must be set before numba creates its CPU code generator.
+    try:
+        import llvmlite.binding as _ll
+
+        _feat = _ll.get_host_cpu_features().flatten()
+        if "+avx512f" in _feat.split(","):
+            _os.environ["NUMBA_CPU_FEATURES"] = _feat + ",-prefer-256-bit"
+    except Exception:  # pragma: no cover - feature detection is best effort
+        pass
 
 import numba as _numba  # noqa: E402
 from numba.core import config as _config  # noqa: E402

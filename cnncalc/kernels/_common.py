@@ -52,17 +52,25 @@ _local = threading.local()
 
 
 def scratch(tag, shape, dtype):
-    """A per-thread reusable scratch buffer (contents undefined)."""
+    """A per-thread reusable scratch buffer (contents undefined).
+
+    One flat buffer per (tag, dtype) is kept and grown when needed, so layers
+    of different sizes share it; ``clear_scratch()`` releases the memory.
+    """
     cache = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
     shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
-    buf = cache.get(tag)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = np.empty(shape, dtype)
-        cache[tag] = buf
-    return buf
+    size = 1
+    for s in shape:
+        size *= s
+    key = (tag, dtype.str)
+    buf = cache.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(max(size, 1), dtype)
+        cache[key] = buf
+    return buf[:size].reshape(shape)
 
 
 def clear_scratch():

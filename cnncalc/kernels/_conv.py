@@ -25,54 +25,66 @@ U = np.uint64
 # ----------------------------------------------------------------- kernels
 @njit(parallel=True, cache=True)
 def _pack_phase(x, xph, pz, py, px):
-    """xph[n, c, z, y, p, q] = xpad[n, c, z, y, q*SW + p] (zero outside x)."""
+    """xph[n, c, z, ph, pw, yq, q] = xpad[n, c, z, yq*SH + ph, q*SW + pw]
+    (zero outside x): the padded input split by stride phase in H and W, so
+    that a tap reads contiguous columns and consecutive output rows are
+    consecutive rows of a phase plane.  Flat unsigned indexing."""
     N, C, D, H, W = x.shape
-    Dp, Hp, SW, Wq = xph.shape[2], xph.shape[3], xph.shape[4], xph.shape[5]
-    for r in prange(N * C * Dp * Hp):
-        y = r % Hp
-        t = r // Hp
+    Dp, SH, SW, Hq, Wq = xph.shape[2], xph.shape[3], xph.shape[4], xph.shape[5], xph.shape[6]
+    xf = x.reshape(-1)
+    pf = xph.reshape(-1)
+    for r in prange(N * C * Dp * SH * Hq):
+        yq = r % Hq
+        t = r // Hq
+        ph = t % SH
+        t = t // SH  # = plane * Dp + z
         z = t % Dp
-        t = t // Dp
-        c = t % C
-        n = t // C
+        plane = t // Dp
         zi = z - pz
-        yi = y - py
-        if zi < 0 or zi >= D or yi < 0 or yi >= H:
-            for p in range(SW):
-                for q in range(Wq):
-                    xph[n, c, z, y, p, q] = 0.0
-            continue
-        for p in range(SW):
-            # valid q: 0 <= q*SW + p - px < W
-            lo = px - p
+        yi = yq * SH + ph - py
+        valid = zi >= 0 and zi < D and yi >= 0 and yi < H
+        src = np.uint64(((plane * D + zi) * H + yi) * W) if valid else np.uint64(0)
+        for pw in range(SW):
+            dst = np.uint64((((t * SH + ph) * SW + pw) * Hq + yq) * Wq)
+            if not valid:
+                for i in range(np.uint64(Wq)):
+                    pf[dst + i] = 0.0
+                continue
+            # valid q: 0 <= q*SW + pw - px < W
+            lo = px - pw
             q0 = 0 if lo <= 0 else (lo + SW - 1) // SW
-            hi = W + px - p  # q*SW < hi
+            hi = W + px - pw  # q*SW < hi
             q1 = 0 if hi <= 0 else (hi + SW - 1) // SW
             if q1 > Wq:
                 q1 = Wq
             if q0 > q1:
                 q0 = q1
-            for q in range(q0):
-                xph[n, c, z, y, p, q] = 0.0
-            for q in range(q0, q1):
-                xph[n, c, z, y, p, q] = x[n, c, zi, yi, q * SW + p - px]
-            for q in range(q1, Wq):
-                xph[n, c, z, y, p, q] = 0.0
+            for q in range(np.uint64(q0)):
+                pf[dst + q] = 0.0
+            if SW == 1:
+                s0 = src + np.uint64(q0 - px)
+                d0 = dst + np.uint64(q0)
+                for i in range(np.uint64(q1 - q0)):
+                    pf[d0 + i] = xf[s0 + i]
+            else:
+                for q in range(q0, q1):
+                    pf[dst + np.uint64(q)] = xf[src + np.uint64(q * SW + pw - px)]
+            for q in range(np.uint64(q1), np.uint64(Wq)):
+                pf[dst + q] = 0.0
 
 
 @njit(parallel=True, cache=True)
-def _crop_channels(buf, out, chan):
-    """out[n, o, z, y, :] = buf[n, chan[o], z, y, :OW]."""
+def _crop_cols(buf, out, pitch):
+    """out[n, o, z, y, x] = buf[n, o, z, y * pitch + x] (drop row-end columns)."""
     N, O, OD, OH, OW = out.shape
     for r in prange(N * O * OD):
         z = r % OD
         t = r // OD
         o = t % O
         n = t // O
-        c = chan[o]
         for y in range(OH):
             for x in range(OW):
-                out[n, o, z, y, x] = buf[n, c, z, y, x]
+                out[n, o, z, y, x] = buf[n, o, z, y * pitch + x]
 
 
 @njit(parallel=True, cache=True)
@@ -168,43 +180,93 @@ def _to5d(a, nd):
     return a.reshape(a.shape[:2] + (1,) * (3 - nd) + a.shape[2:])
 
 
-def _select_path(x5, w5, groups):
+def _select_path(x5, w5, groups, nd):
     C = x5.shape[1]
     KD, KH, KW = w5.shape[2:]
     if KD == 1 and KH == 1 and KW == 1:
         return "matmul"
-    if groups == C and groups > 1 and x5.shape[2] == 1 and KD == 1:
+    if groups == C and groups > 1 and nd <= 2:
         return "depthwise"
     return "tile"
 
 
-def _choose_tile(Og, groups, OW):
-    best = None
-    for ob, tw in TILE_KERNELS:
-        cost = -(-Og // ob) * ob * groups * (-(-OW // tw) * tw)
-        if best is None or cost < best[0]:
-            best = (cost, ob, tw)
-    return best[1], best[2]
+def _tile_cols(OW, tw):
+    """(OWT, HT): OWT full-width tiles plus HT (0/1) half-width tail tile."""
+    OWT, rem = divmod(OW, tw)
+    if rem == 0:
+        return OWT, 0
+    if rem <= tw // 2:
+        return OWT, 1
+    return OWT + 1, 0
 
 
-def _conv_tile(x5, w5, b, stride, dilation, pads, groups, osz, tile=None):
+# largest padded input image (bytes) for which row-flattened tiling pays
+_L2_IMAGE = 1024 * 1024
+
+
+def _tile_cost(width, tw):
+    """Relative cost of covering ``width`` columns with tiles (a half tile
+    costs about 0.85 of a full one (measured): its FMAs are half as wide, its weight
+    broadcasts the same)."""
+    owt, ht = _tile_cols(width, tw)
+    return owt + 0.85 * ht
+
+
+def _conv_tile(x5, w5, b, stride, dilation, pads, groups, osz, tile=None, bmajor=None, flat=None):
+    """Register-tiled convolution (kernels in _conv_tile.py).
+
+    The input is padded and split by stride phase in H and W, so each tap
+    reads contiguous columns and output row oy + 1 reads the phase plane row
+    after output row oy.  ``flat``: the output rows of an (n, z) plane are
+    then laid end to end with the phase planes' row pitch, so tiles run
+    across row ends; the few columns that straddle a row end are computed
+    and dropped by a final crop.  Chosen for small feature maps (7x7 ...
+    56x56) where it needs no more tiles.  ``bmajor``: work items ordered
+    weight block first (option, not chosen automatically).
+    """
     N, C, D, H, W = x5.shape
     O, Cg, KD, KH, KW = w5.shape
     SD, SH, SW = stride
     DD, DH, DW = dilation
     OD, OH, OW = osz
     Og = O // groups
-    ob, tw = tile if tile is not None else _choose_tile(Og, groups, OW)
+    ob, tw = tile if tile is not None else next(iter(TILE_KERNELS))
     kern = TILE_KERNELS[(ob, tw)]
     NBG = -(-Og // ob)
     NB = NBG * groups
-    OWT = -(-OW // tw)
     Dp = (OD - 1) * SD + (KD - 1) * DD + 1
-    Hp = (OH - 1) * SH + (KH - 1) * DH + 1
-    Wq = OWT * tw + ((KW - 1) * DW) // SW
+    msy = ((KH - 1) * DH) // SH  # largest row shift inside a phase plane
+    msx = ((KW - 1) * DW) // SW  # largest column shift
+    Hq = OH + msy  # rows per phase plane
+    if flat is None:
+        # flat keeps a weight block hot across a whole image, but then streams
+        # that image's input once per weight block: take it when the image's
+        # input fits in L2 and it needs no more tiles, or when it saves many
+        Wf = OW + msx
+        cf, cn = _tile_cost(OH * Wf, tw), OH * _tile_cost(OW, tw)
+        image_bytes = C * Dp * SH * SW * Hq * Wf * x5.itemsize
+        flat = (image_bytes <= _L2_IMAGE and cf <= 1.02 * cn) or cf < 0.75 * cn
+    extra = 0
+    if flat:
+        Wq = OW + msx  # phase-plane row pitch
+        # the virtual row of an (n, z) plane (OH * Wq columns) is cut into KOH
+        # segments of whole tiles, enough work items for the threads
+        ntiles = -(-OH * Wq // tw)
+        seg = -(-ntiles // min(ntiles, -(-64 // (N * NB * OD))))
+        KOH, KOW = -(-ntiles // seg), seg * tw
+        extra = KOH * KOW - OH * Wq
+        OWT, HT = seg, 0
+    else:
+        KOH, KOW = OH, OW
+        OWT, HT = _tile_cols(KOW, tw)
+        Wq = OWT * tw + HT * (tw // 2) + msx
     dt = x5.dtype
-    xph = scratch("conv_xph", (N, C, Dp, Hp, SW, Wq), dt)
-    with chunked(N * C * Dp * Hp):
+    size = N * C * Dp * SH * SW * Hq * Wq
+    slack = extra + 2 * tw + msx  # flat tiles read a little past a plane's end
+    buf = scratch("conv_xph", (size + slack,), dt)
+    xph = buf[:size].reshape(N, C, Dp, SH, SW, Hq, Wq)
+    buf[size:] = 0.0
+    with chunked(N * C * Dp * SH * Hq):
         _pack_phase(x5, xph, pads[0][0], pads[1][0], pads[2][0])
     # packed weights (NB, T, ob), zero for padding channels
     wg = np.zeros((groups, NBG * ob, Cg * KD * KH * KW), dt)
@@ -213,31 +275,34 @@ def _conv_tile(x5, w5, b, stride, dilation, pads, groups, osz, tile=None):
     bg = np.zeros((groups, NBG * ob), dt)
     if b is not None:
         bg[:, :Og] = b.reshape(groups, Og)
-    sz_y = SW * Wq
-    sz_z = Hp * sz_y
+    sz_p = Hq * Wq  # one phase plane
+    sz_z = SH * SW * sz_p
     sz_c = Dp * sz_z
     ic, kz, ky, kx = np.meshgrid(
         np.arange(Cg), np.arange(KD), np.arange(KH), np.arange(KW), indexing="ij"
     )
-    off = kx * DW
-    toff = ic * sz_c + kz * DD * sz_z + ky * DH * sz_y + (off % SW) * Wq + off // SW
+    offy, offx = ky * DH, kx * DW
+    phase = (offy % SH) * SW + offx % SW
+    toff = ic * sz_c + kz * DD * sz_z + phase * sz_p + (offy // SH) * Wq + offx // SW
     toff = np.ascontiguousarray(toff.ravel().astype(np.uint64))
-    OWP = OWT * tw
-    direct = Og % ob == 0 and OWP == OW
-    shape = (N, NB * ob, OD, OH, OWP)
-    buf = np.empty(shape, dt) if direct else scratch("conv_out", shape, dt)
-    with chunked(N * NB * OD * OH):
+    if bmajor is None:
+        # weight block outermost: measured slower or equal on the layers
+        # tried (ResNet/VGG shapes), kept as an option
+        bmajor = False
+    out = np.empty((N, O, OD, KOH, KOW), dt)
+    with chunked(N * NB * OD * KOH):
         kern(
-            xph.reshape(-1), wpk, toff, bg.reshape(-1), buf.reshape(-1),
-            U(N), U(NB), U(OD), U(OH), U(OWT),
-            U(C * sz_c), U(sz_z), U(sz_y), U(Cg * sz_c), U(NBG), U(SD), U(SH),
+            buf, wpk, toff, bg.reshape(-1), out.reshape(-1),
+            U(N), U(NB), U(OD), U(KOH), U(KOW), U(OWT), U(HT),
+            U(C * sz_c), U(sz_z), U(KOW if flat else Wq), U(Cg * sz_c), U(NBG), U(SD), U(1),
+            U(Og),
+            U(bmajor),
         )  # fmt: skip
-    if direct:
-        return buf
-    out = np.empty((N, O, OD, OH, OW), dt)
-    chan = (np.arange(groups)[:, None] * (NBG * ob) + np.arange(Og)[None, :]).ravel()
-    with chunked(N * O * OD):
-        _crop_channels(buf, out, chan.astype(np.int64))
+    if flat:
+        res = np.empty((N, O, OD, OH, OW), dt)
+        with chunked(N * O * OD):
+            _crop_cols(out.reshape(N, O, OD, KOH * KOW), res, Wq)
+        out = res
     return out
 
 
@@ -281,7 +346,10 @@ def _conv_matmul(x5, w5, b, stride, pads, groups, osz):
     return out.reshape(N, O, OD, OH, OW)
 
 
-def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nd, path=None, tile=None):
+def _conv_nd(
+    input, weight, bias, stride, padding, dilation, groups, nd, path=None, tile=None,
+    bmajor=None, flat=None,
+):  # fmt: skip
     fname = f"conv{nd}d"
     x = as_float_array(input)
     if x.ndim not in (nd + 1, nd + 2):
@@ -329,11 +397,11 @@ def _conv_nd(input, weight, bias, stride, padding, dilation, groups, nd, path=No
     pads3 = [(0, 0)] * fill + pads
     osz3 = (1,) * fill + tuple(osz)
     if path is None:
-        path = _select_path(x5, w5, groups)
+        path = _select_path(x5, w5, groups, nd)
     if path == "matmul":
         out = _conv_matmul(x5, w5, b, stride3, pads3, groups, osz3)
     elif path == "tile":
-        out = _conv_tile(x5, w5, b, stride3, dil3, pads3, groups, osz3, tile)
+        out = _conv_tile(x5, w5, b, stride3, dil3, pads3, groups, osz3, tile, bmajor, flat)
     elif path == "depthwise":
         if groups != C or nd > 2:
             raise ValueError("depthwise path needs groups == C_in and a 1-D/2-D convolution")

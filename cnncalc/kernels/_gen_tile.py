@@ -22,7 +22,11 @@ negative-index wrap-around code and LLVM can vectorise the loads):
 * ``wpk``  : (NB, T, OB) packed weights, T = Cin_g * KD * KH * KW taps,
   zero for output channels beyond a group's count;
 * ``toff`` : (T,) offset of each tap relative to the tile base in ``xph``;
-* ``out``  : (N, NB * OB, OD, OH, OWT * TW) padded output.
+* ``out``  : (N, O, OD, OH, OW) final output; edge tiles (columns >= OW,
+  channels >= Og of a group) are masked on store.
+
+Each output row is covered by OWT tiles of TW columns plus, if HT, one tile
+of TW/2 columns (so a row of 56 = 3 * 16 + 8 wastes nothing).
 """
 
 import numpy as np
@@ -37,30 +41,42 @@ def gen(ob, tw):
     a = L.append
     a("@njit(parallel=True, cache=True, fastmath={'contract'})")
     a(
-        f"def {name}(xph, wpk, toff, bias, out, N, NB, OD, OH, OWT, "
-        "sz_n, sz_z, sz_y, gstride, NBG, SD, SH):"
+        f"def {name}(xph, wpk, toff, bias, out, N, NB, OD, OH, OW, OWT, HT, "
+        "sz_n, sz_z, sz_y, gstride, NBG, SD, SH, Og, BMAJOR):"
     )
     a("    T = np.uint64(toff.shape[0])")
     a("    z0 = np.uint64(0)")
     a(f"    TWU = np.uint64({tw})")
     a(f"    OBU = np.uint64({ob})")
-    a("    OWP = OWT * TWU")
+    a("    O = Og * (NB // NBG)")
+    a("    ostride = OD * OH * OW")
     a("    total = np.int64(N * OD * OH * NB)")
     a("    for item_ in prange(total):")
     a("        item = np.uint64(item_)")
-    a("        b = item % NB")
-    a("        r = item // NB")
-    a("        oy = r % OH")
-    a("        r = r // OH")
-    a("        oz = r % OD")
-    a("        n = r // OD")
+    a("        if BMAJOR:  # consecutive items share a weight block (large weights)")
+    a("            oy = item % OH")
+    a("            r = item // OH")
+    a("            oz = r % OD")
+    a("            r = r // OD")
+    a("            n = r % N")
+    a("            b = r // N")
+    a("        else:  # consecutive items share input rows (small weights)")
+    a("            b = item % NB")
+    a("            r = item // NB")
+    a("            oy = r % OH")
+    a("            r = r // OH")
+    a("            oz = r % OD")
+    a("            n = r // OD")
     a("        g = b // NBG")
+    a("        bg = b % NBG")
+    a("        cbase = g * Og + bg * OBU")
+    a("        nvalid = Og - bg * OBU  # channels of this block that exist (may exceed OB)")
     a("        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y")
     a("        wb0 = b * T * OBU")
-    a("        obase0 = (((n * NB + b) * OBU * OD + oz) * OH + oy) * OWP")
-    a("        ostride = OD * OH * OWP")
+    a("        obase0 = ((n * O + cbase) * OD + oz) * OH * OW + oy * OW")
     for o in range(ob):
         a(f"        bias{o} = bias[b * OBU + np.uint64({o})]")
+    a(f"        edge = np.empty({ob * tw}, out.dtype)")
     a("        for t in range(OWT):")
     a("            xbase = base0 + t * TWU")
     for o in range(ob):
@@ -84,20 +100,65 @@ def gen(ob, tw):
             a(f"                a{o}_{j} += w{o} * x{j}")
     a("                wb += OBU")
     a("            ob_ = obase0 + t * TWU")
+    a("            rem = OW - t * TWU")
+    a("            if rem >= TWU and nvalid >= OBU:")
     for o in range(ob):
         for j in range(tw):
             a(
-                f"            out[ob_ + np.uint64({j})] = a{o}_{j}"
+                f"                out[ob_ + np.uint64({j})] = a{o}_{j}"
                 if j
-                else f"            out[ob_] = a{o}_0"
+                else f"                out[ob_] = a{o}_0"
             )
         if o != ob - 1:
-            a("            ob_ += ostride")
+            a("                ob_ += ostride")
+    a("            else:  # edge tile: via a small buffer, masking columns >= OW, channels >= Og")
+    for o in range(ob):
+        for j in range(tw):
+            a(f"                edge[np.uint64({o * tw + j})] = a{o}_{j}")
+    a("                nv = nvalid if nvalid < OBU else OBU")
+    a("                nr = rem if rem < TWU else TWU")
+    a("                for o in range(nv):")
+    a("                    for j in range(nr):")
+    a("                        out[ob_ + o * ostride + j] = edge[o * TWU + j]")
+    # half-width tail tile (columns OWT*TW ... OWT*TW + TW/2), masked store
+    ht = tw // 2
+    a("        if HT:")
+    a("            xbase = base0 + OWT * TWU")
+    for o in range(ob):
+        a("            " + " = ".join(f"c{o}_{j}" for j in range(ht)) + " = bias" + str(o))
+    a("            wb = wb0")
+    a("            for k in range(T):")
+    a("                xb = xbase + toff[k]")
+    for j in range(ht):
+        a(
+            f"                x{j} = xph[xb + np.uint64({j})]"
+            if j
+            else "                x0 = xph[xb]"
+        )
+    for o in range(ob):
+        a(
+            f"                w{o} = wpk[wb + np.uint64({o})]"
+            if o
+            else "                w0 = wpk[wb]"
+        )
+        for j in range(ht):
+            a(f"                c{o}_{j} += w{o} * x{j}")
+    a("                wb += OBU")
+    for o in range(ob):
+        for j in range(ht):
+            a(f"            edge[np.uint64({o * tw + j})] = c{o}_{j}")
+    a("            ob_ = obase0 + OWT * TWU")
+    a("            rem = OW - OWT * TWU")
+    a("            nv = nvalid if nvalid < OBU else OBU")
+    a(f"            nr = rem if rem < np.uint64({ht}) else np.uint64({ht})")
+    a("            for o in range(nv):")
+    a("                for j in range(nr):")
+    a("                    out[ob_ + o * ostride + j] = edge[o * TWU + j]")
     a("    return z0")
     return "\n".join(L) + "\n"
 
 
-VARIANTS = [(8, 16), (8, 8), (8, 32), (4, 32), (12, 16)]
+VARIANTS = [(8, 16)]
 DW_WIDTH = 16
 
 
@@ -119,9 +180,18 @@ def gen_dw(tw):
     a("        o = item % O")
     a("        c = o // MULT")
     a("        buf = np.zeros(Hp * SW * Wq, x.dtype)")
+    a("        xf = x[n, c].reshape(-1)")
     a("        for y in range(Hp):")
     a("            yi = y - PH")
     a("            if yi < 0 or yi >= H:")
+    a("                continue")
+    a("            if SW == 1:  # contiguous row copy, unsigned indices")
+    a("                ncopy = min(W, Wq - PW)")
+    a("                if ncopy > 0:")
+    a("                    db = np.uint64(y * Wq + PW)")
+    a("                    sb = np.uint64(yi * W)")
+    a("                    for i in range(np.uint64(ncopy)):")
+    a("                        buf[db + i] = xf[sb + i]")
     a("                continue")
     a("            for p in range(SW):")
     a("                lo = PW - p")
