@@ -533,7 +533,8 @@ def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:
     )
 
 
-__all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "exact"]
+__all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "collapse", "exact",
+           "merged_field", "merged_shape", "nodes_of", "unit_field"]
 
 
 def unit_field(nodes, target: int, pos: tuple[int, ...]
