@@ -29,6 +29,7 @@ app = typer.Typer(
     "fields, MACs and memory — exactly as PyTorch computes them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings wrap as paragraphs
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
