@@ -18,7 +18,7 @@ from typing import Annotated, Any, Union
 
 from cnncalc.layers import _ALIASES, FIELD_ALIASES, LAYER_TYPES, canonical_type
 
-SCHEMA_ID = "https://github.com/cnncalc/cnncalc/spec.schema.json"
+SCHEMA_ID = "urn:cnncalc:spec-schema:1"  # an identifier, not a download address
 
 TYPE_NOTE = (
     "Canonical name of the layer type. cnncalc also accepts any capitalisation with '_' "
