@@ -115,6 +115,7 @@ class Row:
     inputs: tuple[int, ...] = (-1,)  # rows whose outputs it reads; -1 is the network input
     blocks: tuple[str, ...] = ()  # paths of the enclosing named blocks, outermost first
     layer: Layer | None = None  # None for merges (add, concat)
+    drops_input: bool = False  # floor mode leaves real input rows/columns unread
 
     @property
     def params(self) -> int:
@@ -196,6 +197,7 @@ def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, b
         param_bytes=(params + facts.buffers) * itemsize,
         notes=facts.notes,
         layer=layer,
+        drops_input=facts.drops_input,
         **wiring,
     )
 

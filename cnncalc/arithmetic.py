@@ -128,6 +128,7 @@ class Facts:
     rf: RFAction = "keep"
     windows: tuple[Window, ...] = ()
     notes: tuple[str, ...] = field(default=())  # where PyTorch silently loses data
+    drops_input: bool = False  # floor mode leaves real input rows/columns unread
 
 
 def _prod(values: tuple[int, ...] | list[int]) -> int:
@@ -253,6 +254,7 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
         weights = layer.out_channels * (c_in // g) * k_area
         macs = _prod(out_shape) * (c_in // g) * k_area
     notes = _floor_notes(shape, outs, [a for a, _ in pads], k_eff, s, "kernel")
+    drops = bool(notes)
     return Facts(
         out_shape,
         weights=weights,
@@ -263,6 +265,7 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
         windows=tuple(Window(ke, Fraction(si), Fraction(a)) for ke, si, (a, _) in
                       zip(k_eff, s, pads)),
         notes=tuple(notes),
+        drops_input=drops,
     )
 
 
@@ -324,13 +327,14 @@ def _pool(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> Facts:
     if notes:
         notes = [f"ceil_mode: the last window on {' and '.join(notes)} would start in the right "
                  "padding and is dropped"]
-    if not layer.ceil_mode:
-        notes += _floor_notes(shape, outs, p, k_eff, s, "pooling")
+    floor = [] if layer.ceil_mode else _floor_notes(shape, outs, p, k_eff, s, "pooling")
+    notes += floor
     return Facts(
         (shape[0], *outs),
         rf="windows",
         windows=tuple(Window(ke, Fraction(si), Fraction(pi)) for ke, si, pi in zip(k_eff, s, p)),
         notes=tuple(notes),
+        drops_input=bool(floor),
     )
 
 
@@ -360,7 +364,8 @@ def _subsample(layer: L.Subsample2d, shape: Shape) -> Facts:
         dense_comparable=True,
         rf="windows",
         windows=tuple(Window(ki, Fraction(si)) for ki, si in zip(k, s)),
-        notes=tuple(_floor_notes(shape, outs, (0, 0), k, s, "subsampling")),
+        notes=tuple(floor := _floor_notes(shape, outs, (0, 0), k, s, "subsampling")),
+        drops_input=bool(floor),
     )
 
 

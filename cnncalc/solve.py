@@ -141,8 +141,7 @@ def solve_sizes(spec, sizes: list[int], template: tuple[int, ...] | None = None
         except ShapeError as exc:
             out.append(SizeCheck(size, False, f"refused: {exc}"))
             continue
-        # the analysis words every floor-mode loss as "…: floor mode: the last …"
-        losses = [w for w in a.warnings if "floor mode" in w]
+        losses = [f"{r.where}: {r.notes[0]}" for r in a.rows if r.drops_input]
         out.append(SizeCheck(size, not losses, f"loses data: {losses[0]}" if losses else "",
                              exact=not losses and _strides_divide(a)))
     return out
