@@ -94,12 +94,15 @@ def _run_conv(case, nd, path=None, tile=None):
 @FAST
 @given(
     conv_cases(2, "tile"), st.sampled_from(sorted(_conv.TILE_KERNELS)), st.booleans(),
-    st.sampled_from([None, False, True]),
+    st.sampled_from([None, False, True]), st.sampled_from([None, 1, 2]),
 )  # fmt: skip
-def test_conv2d_tile_path(case, tile, bmajor, flat):
-    """Tile kernel with both work-item orders and row-flattened tiling."""
+def test_conv2d_tile_path(case, tile, bmajor, flat, chunk):
+    """Tile kernel with both work-item orders, row-flattened tiling and taps
+    in chunks of 1 or 2 input channels."""
     x, w, b, s, p, d, g = case
-    got = _conv._conv_nd(x, w, b, s, p, d, g, 2, path="tile", tile=tile, bmajor=bmajor, flat=flat)
+    got = _conv._conv_nd(
+        x, w, b, s, p, d, g, 2, path="tile", tile=tile, bmajor=bmajor, flat=flat, chunk=chunk
+    )
     check(got, naive.conv(x, w, b, s, p, d, g), x.dtype)
 
 
@@ -206,6 +209,8 @@ def test_conv_path_selection():
     assert _conv._tile_cols(112, 16) == (7, 0)
     assert _conv._tile_cols(7, 16) == (0, 1)
     assert _conv._tile_cols(28, 16) == (2, 0)
+    assert _conv._tile_cols(56, 16, half=False) == (4, 0)
+    assert _conv._tile_cols(7, 16, half=False) == (1, 0)
 
 
 def test_conv_unbatched_and_same_errors():

@@ -26,7 +26,10 @@ negative-index wrap-around code and LLVM can vectorise the loads):
   channels >= Og of a group) are masked on store.
 
 Each output row is covered by OWT tiles of TW columns plus, if HT, one tile
-of TW/2 columns (so a row of 56 = 3 * 16 + 8 wastes nothing).
+of TW/2 columns (so a row of 56 = 3 * 16 + 8 wastes nothing).  The full
+tiles run over the taps in chunks of TC: each chunk passes over all OWT
+tiles of the work item (accumulators saved in a small local buffer between
+chunks), so that the chunk's weights stay in L1.
 """
 
 import numpy as np
@@ -35,14 +38,14 @@ from numba import njit, prange
 '''
 
 
-def gen(ob, tw):
+def gen(ob, tw, half=True):
     name = f"conv_tile_{ob}x{tw}"
     L = []
     a = L.append
     a("@njit(parallel=True, cache=True, fastmath={'contract'})")
     a(
         f"def {name}(xph, wpk, toff, bias, out, N, NB, OD, OH, OW, OWT, HT, "
-        "sz_n, sz_z, sz_y, gstride, NBG, SD, SH, Og, BMAJOR):"
+        "sz_n, sz_z, sz_y, gstride, NBG, SD, SH, Og, BMAJOR, TC):"
     )
     a("    T = np.uint64(toff.shape[0])")
     a("    z0 = np.uint64(0)")
@@ -76,51 +79,66 @@ def gen(ob, tw):
     a("        obase0 = ((n * O + cbase) * OD + oz) * OH * OW + oy * OW")
     for o in range(ob):
         a(f"        bias{o} = bias[b * OBU + np.uint64({o})]")
-    a(f"        edge = np.empty({ob * tw}, out.dtype)")
+    if half:
+        a(f"        edge = np.empty({ob * tw}, out.dtype)")
+    # full tiles: taps in chunks of TC (a chunk's weights stay in L1 across
+    # the row's tiles); accumulators kept in ``acc`` between chunks
+    a(f"        acc = np.empty(OWT * {ob * tw}, out.dtype)")
     a("        for t in range(OWT):")
-    a("            xbase = base0 + t * TWU")
     for o in range(ob):
-        a("            " + " = ".join(f"a{o}_{j}" for j in range(tw)) + " = bias" + str(o))
-    a("            wb = wb0")
-    a("            for k in range(T):")
-    a("                xb = xbase + toff[k]")
+        a(f"            for j in range({tw}):")
+        a(f"                acc[t * {ob * tw} + {o * tw} + j] = bias{o}")
+    a("        nch = (T + TC - np.uint64(1)) // TC")
+    a("        for ci in range(nch):")
+    a("            k0 = ci * TC")
+    a("            k1 = k0 + TC if k0 + TC < T else T")
+    a("            for t in range(OWT):")
+    a("                xbase = base0 + t * TWU")
+    a(f"                ab = t * np.uint64({ob * tw})")
+    for o in range(ob):
+        for j in range(tw):
+            a(f"                a{o}_{j} = acc[ab + np.uint64({o * tw + j})]")
+    a("                wb = wb0 + k0 * OBU")
+    a("                for k in range(k0, k1):")
+    a("                    xb = xbase + toff[k]")
     for j in range(tw):
         a(
-            f"                x{j} = xph[xb + np.uint64({j})]"
+            f"                    x{j} = xph[xb + np.uint64({j})]"
             if j
-            else "                x0 = xph[xb]"
+            else "                    x0 = xph[xb]"
         )
     for o in range(ob):
         a(
-            f"                w{o} = wpk[wb + np.uint64({o})]"
+            f"                    w{o} = wpk[wb + np.uint64({o})]"
             if o
-            else "                w0 = wpk[wb]"
+            else "                    w0 = wpk[wb]"
         )
         for j in range(tw):
-            a(f"                a{o}_{j} += w{o} * x{j}")
-    a("                wb += OBU")
+            a(f"                    a{o}_{j} += w{o} * x{j}")
+    a("                    wb += OBU")
+    for o in range(ob):
+        for j in range(tw):
+            a(f"                acc[ab + np.uint64({o * tw + j})] = a{o}_{j}")
+    a("        for t in range(OWT):")
+    a(f"            ab = t * np.uint64({ob * tw})")
     a("            ob_ = obase0 + t * TWU")
     a("            rem = OW - t * TWU")
     a("            if rem >= TWU and nvalid >= OBU:")
-    for o in range(ob):
-        for j in range(tw):
-            a(
-                f"                out[ob_ + np.uint64({j})] = a{o}_{j}"
-                if j
-                else f"                out[ob_] = a{o}_0"
-            )
-        if o != ob - 1:
-            a("                ob_ += ostride")
-    a("            else:  # edge tile: via a small buffer, masking columns >= OW, channels >= Og")
-    for o in range(ob):
-        for j in range(tw):
-            a(f"                edge[np.uint64({o * tw + j})] = a{o}_{j}")
+    a("                for o in range(OBU):")
+    a("                    for j in range(TWU):")
+    a("                        out[ob_ + o * ostride + j] = acc[ab + o * TWU + j]")
+    a("            else:  # edge tile: mask columns >= OW, channels >= Og")
     a("                nv = nvalid if nvalid < OBU else OBU")
     a("                nr = rem if rem < TWU else TWU")
     a("                for o in range(nv):")
     a("                    for j in range(nr):")
-    a("                        out[ob_ + o * ostride + j] = edge[o * TWU + j]")
-    # half-width tail tile (columns OWT*TW ... OWT*TW + TW/2), masked store
+    a("                        out[ob_ + o * ostride + j] = acc[ab + o * TWU + j]")
+    # half-width tail tile (columns OWT*TW ... OWT*TW + TW/2), masked store;
+    # left out of the large variants (HT must be 0): it adds a third to their
+    # cold compile time
+    if not half:
+        a("    return z0")
+        return "\n".join(L) + "\n"
     ht = tw // 2
     a("        if HT:")
     a("            xbase = base0 + OWT * TWU")
@@ -158,7 +176,8 @@ def gen(ob, tw):
     return "\n".join(L) + "\n"
 
 
-VARIANTS = [(8, 16)]
+# (OB, TW, with half-width tail tile)
+VARIANTS = [(16, 16, False), (8, 16, True)]
 DW_WIDTH = 16
 
 
@@ -234,13 +253,15 @@ def gen_dw(tw):
 
 
 def main():
-    src = HEADER + "\n\n".join(gen(o, t) for o, t in VARIANTS)
+    src = HEADER + "\n\n".join(gen(o, t, h) for o, t, h in VARIANTS)
     src += "\n\n" + gen_dw(DW_WIDTH)
     src += f"\n\nDW_WIDTH = {DW_WIDTH}\nDW_KERNEL = conv_dw_{DW_WIDTH}\n"
     src += "\n\nTILE_KERNELS = {\n"
-    for o, t in VARIANTS:
+    for o, t, _h in VARIANTS:
         src += f"    ({o}, {t}): conv_tile_{o}x{t},\n"
     src += "}\n"
+    src += "\n# variants with the half-width tail tile (HT may be 1)\n"
+    src += "TILE_HALF = {" + ", ".join(f"({o}, {t}): {h}" for o, t, h in VARIANTS) + "}\n"
     path = pathlib.Path(__file__).with_name("_conv_tile.py")
     path.write_text(src)
 
