@@ -51,6 +51,25 @@ def ntuple(v, n, name, minimum=None):
 _local = threading.local()
 
 
+def conv_weight(x, weight, groups, nd, fname):
+    """Check a conv weight (C_out, C_in/groups, *kernel) against a batched input x;
+    returns (weight as x's dtype, groups as int). Shared by the forward and backward."""
+    w = like(weight, x, "weight")
+    if w is None or w.ndim != nd + 2:
+        raise ValueError(f"{fname}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel)")
+    if not is_int(groups) or groups < 1:
+        raise ValueError(f"{fname}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    c_in, (c_out, c_group) = x.shape[1], w.shape[:2]
+    if c_in != c_group * groups:
+        raise ValueError(
+            f"{fname}: input has {c_in} channels but weight expects {c_group} * groups={groups}"
+        )
+    if c_out % groups:
+        raise ValueError(f"{fname}: out_channels={c_out} is not divisible by groups={groups}")
+    return w, groups
+
+
 def scratch(tag, shape, dtype):
     """A per-thread reusable scratch buffer (contents undefined).
 

@@ -16,7 +16,7 @@ unit dimensions added in front.  Paths (chosen by ``_select_path``):
 import numpy as np
 from numba import njit, prange
 
-from ._common import as_float_array, chunked, is_int, like, ntuple, scratch
+from ._common import as_float_array, chunked, conv_weight, is_int, like, ntuple, scratch
 from ._conv_tile import DW_KERNEL, DW_WIDTH, TILE_HALF, TILE_KERNELS
 
 U = np.uint64
@@ -377,20 +377,9 @@ def _conv_nd(
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x[None]
-    w = like(weight, x, "weight")
-    if w is None or w.ndim != nd + 2:
-        raise ValueError(f"{fname}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel)")
-    if not is_int(groups) or groups < 1:
-        raise ValueError(f"{fname}: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
+    w, groups = conv_weight(x, weight, groups, nd, fname)
     N, C = x.shape[:2]
     O, Cg = w.shape[:2]
-    if C != Cg * groups:
-        raise ValueError(
-            f"{fname}: input has {C} channels but weight expects {Cg} * groups={groups}"
-        )
-    if O % groups:
-        raise ValueError(f"{fname}: out_channels={O} is not divisible by groups={groups}")
     b = like(bias, x, "bias")
     if b is not None and b.shape != (O,):
         raise ValueError(f"{fname}: bias must have shape ({O},), got {b.shape}")

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._common import as_float_array, is_int, like, ntuple
+from ._common import as_float_array, conv_weight, is_int, like, ntuple
 from ._conv import conv2d as _conv2d_forward
 from ._elementwise import pad as _pad_forward
 
@@ -286,16 +286,9 @@ def _conv_backward(
 ):
     x = as_float_array(input)
     x, unbatched = _batched(x, nd, "input", fname)
-    w = like(weight, x, "weight")
-    if w is None or w.ndim != nd + 2:
-        raise ValueError(f"{fname}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel)")
-    if not is_int(groups) or groups < 1:
-        raise ValueError(f"{fname}: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
+    w, groups = conv_weight(x, weight, groups, nd, fname)
     N, C = x.shape[:2]
     O = w.shape[0]
-    if C % groups or O % groups or w.shape[1] * groups != C:
-        raise ValueError(f"{fname}: weight {w.shape} does not fit C_in={C} with groups={groups}")
     k = tuple(w.shape[2:])
     s = ntuple(stride, nd, "stride", minimum=1)
     d = ntuple(dilation, nd, "dilation", minimum=1)
