@@ -22,7 +22,6 @@ from cnncalc.errors import CnncalcError, SpecError, bad_option
 from cnncalc.execute import Context, plan_from, steps_for
 from cnncalc.spec import Shape, Spec
 
-Kernel = Callable[[list[np.ndarray]], np.ndarray]
 
 
 class MemoryLimitError(CnncalcError):
