@@ -23,7 +23,6 @@ from cnncalc.execute import Context, plan_from, steps_for
 from cnncalc.spec import Shape, Spec
 
 
-
 class MemoryLimitError(CnncalcError):
     """The run would need more memory than allowed."""
 
