@@ -114,7 +114,7 @@ class Row:
     where: str = ""  # how errors and warnings name it: ``layer 3 (conv2d 'c3')``
     inputs: tuple[int, ...] = (-1,)  # rows whose outputs it reads; -1 is the network input
     blocks: tuple[str, ...] = ()  # paths of the enclosing named blocks, outermost first
-    layer: Layer | None = None  # None for merges (add, concat)
+    layer: Layer | None = None  # the layer or merge; None only for --depth's block rows
     drops_input: bool = False  # floor mode leaves real input rows/columns unread
 
     @property
@@ -162,6 +162,15 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Output:
+    """A network output besides the main one (an auxiliary head): its block and row."""
+
+    name: str
+    shape: Shape
+    row: int
+
+
+@dataclass(frozen=True)
 class Analysis:
     name: str | None
     input_shape: Shape
@@ -172,6 +181,8 @@ class Analysis:
     warnings: tuple[str, ...] = field(default=())
     block_kinds: dict[str, str] = field(default_factory=dict)  # path -> template/'block'/mode
     semantics: str = "pytorch"
+    side_outputs: tuple[Output, ...] = ()  # auxiliary heads; the main output is the totals'
+
 
 
 def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, batch: int,
@@ -252,6 +263,7 @@ def _analyze(spec: Spec, input_shape: Shape | None, batch: int, dtype: str) -> A
         warnings=tuple(warnings + walker.warnings),
         block_kinds=walker.block_kinds,
         semantics=SEMANTICS.get(),
+        side_outputs=tuple(Output(name, v.shape, v.row) for name, v in walker.side_outputs),
     )
 
 
@@ -334,6 +346,7 @@ class _Walker:
         self.warnings: list[str] = []
         self.named: dict[str, list[_Value]] = {}
         self.block_kinds: dict[str, str] = {}
+        self.side_outputs: list[tuple[str, _Value]] = []
 
     def nodes(self, nodes, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
         for node in nodes:
@@ -349,31 +362,45 @@ class _Walker:
             path = _join(prefix, node.key) if prefix else node.layer.name
             # nested: name the row as the table does, and where it is written in the spec
             where = f"{path} ({node.layer.kind}) at {node.place}" if prefix else node.where
-            return self.layer(node.layer, where, x, path, blocks)
+            return self.apply(node.layer, where, [x], path, blocks)
         if isinstance(node, Block):
-            if node.key is None:  # transparent
-                return self.nodes(node.nodes, x, prefix, blocks)
-            path = _join(prefix, node.key)
-            self.block_kinds[path] = node.template or "block"
-            out = self.nodes(node.nodes, x, path, blocks + (path,))
-            self._register(path, node.key, out)
-            return out
+            return self.block(node, x, prefix, blocks)
         if isinstance(node, Merge):
             return self.merge(node, x, prefix, blocks)
         raise TypeError(f"unknown node {node!r}")
 
-    def layer(self, layer: Layer, where: str, x: _Value, path: str | None,
+    def block(self, node: Block, x: _Value, prefix: str | None, blocks: tuple[str, ...]
+              ) -> _Value:
+        start = self._lookup(node.source) if node.source is not None else x
+        if node.key is None:  # transparent
+            out = self.nodes(node.nodes, start, prefix, blocks)
+            path = prefix
+        else:
+            path = _join(prefix, node.key)
+            self.block_kinds[path] = node.template or "block"
+            out = self.nodes(node.nodes, start, path, blocks + (path,))
+            self._register(path, node.key, out)
+        if node.side:  # an auxiliary head: reported as an output; the main flow goes on
+            self.side_outputs.append((path or node.where, out))
+            return x
+        return out
+
+    def apply(self, layer: Layer, where: str, xs: list[_Value], path: str | None,
               blocks: tuple[str, ...]) -> _Value:
+        """One row: ``layer`` (or a merge) applied to the values ``xs``."""
+        shapes = tuple(v.shape for v in xs)
         try:
-            facts = infer(layer, x.shape)
+            facts = infer(layer, *shapes)
         except LayerProblem as p:
             raise ShapeError(p.reason, where=where, field=p.field, value=p.value,
                              has_value=p.field is not None and p.value is not None) from None
         if SEMANTICS.get() != "pytorch":
-            facts = _compare_with_pytorch(layer, x.shape, facts)
-        rf = x.rf.advance(facts, x.shape)
-        row = _row(len(self.rows), layer, x.shape, facts, rf, self.batch, self.itemsize,
-                   name=path, where=where, inputs=(x.row,), blocks=blocks)
+            facts = _compare_with_pytorch(layer, shapes, facts)
+        rf, note = next_field(facts, [v.rf for v in xs], shapes)
+        if note:
+            facts = replace(facts, notes=facts.notes + (note,))
+        row = _row(len(self.rows), layer, shapes[0], facts, rf, self.batch, self.itemsize,
+                   name=path, where=where, inputs=tuple(v.row for v in xs), blocks=blocks)
         self.rows.append(row)
         value = _Value(row.index, facts.output_shape, rf)
         self._register(path, layer.name, value)
@@ -383,44 +410,63 @@ class _Walker:
               ) -> _Value:
         path = _join(prefix, node.key) if node.key else prefix
         inner = blocks + (path,) if node.key else blocks
+        kind = node.op.kind
         if node.key:
-            self.block_kinds[path] = node.mode
+            self.block_kinds[path] = kind
+        starts = self._split(node, x, path, inner) if node.split is not None else (
+            [x] * len(node.branches))
         outs: list[_Value | None] = []
-        for branch in node.branches:
+        for branch, start in zip(node.branches, starts):
             if isinstance(branch, Block):
                 if branch.key is None:
-                    outs.append(self.nodes(branch.nodes, x, path, inner))
+                    outs.append(self.nodes(branch.nodes, start, path, inner))
                 else:
                     sub = _join(path, branch.key)
                     self.block_kinds[sub] = "branch"
-                    outs.append(self.nodes(branch.nodes, x, sub, inner + (sub,)))
+                    outs.append(self.nodes(branch.nodes, start, sub, inner + (sub,)))
             elif isinstance(branch, Ref):
                 outs.append(self._lookup(branch))
+            elif isinstance(branch, AutoShortcut):
+                outs.append(None)  # needs the other branches' shape first
             else:
-                outs.append(None)  # auto shortcut: needs the other branches' shape first
+                raise TypeError(f"unknown branch {branch!r}")
         for i, branch in enumerate(node.branches):
             if isinstance(branch, AutoShortcut):
                 target = next(o for o in outs if o is not None)
-                outs[i] = self._auto_shortcut(branch, x, target.shape, path, inner)
+                outs[i] = self._auto_shortcut(branch, starts[i], target.shape, path, inner)
         values = [o for o in outs if o is not None]
-        where = f"{_join(path, node.mode)} at {node.place}" if path else node.where
-        shape = merged_shape(node.mode, [v.shape for v in values], where)
-        rf, note = merged_field([v.rf for v in values])
-        out_volume = math.prod(shape)
-        row = Row(
-            index=len(self.rows), name=_join(path, node.mode), type=node.mode,
-            input_shape=values[0].shape, output_shape=shape, weights=0, bias=0,
-            trainable_params=0, non_trainable_params=0, buffers=0, fc_equivalent_params=None,
-            receptive_field=rf.field, macs=0,
-            activation_bytes=out_volume * self.batch * self.itemsize, param_bytes=0,
-            notes=(note,) if note else (), where=where,
-            inputs=tuple(v.row for v in values), blocks=inner,
-        )
-        self.rows.append(row)
-        value = _Value(row.index, shape, rf)
+        where = f"{_join(path, kind)} at {node.place}" if path else node.where
+        value = self.apply(node.op, where, values, _join(path, kind), inner)
         if node.key:
             self._register(path, node.key, value)
         return value
+
+    def _split(self, node: Merge, x: _Value, path: str | None, blocks: tuple[str, ...]
+               ) -> list[_Value]:
+        """The input cut along channels, one ``narrow`` row per branch (torch.chunk/split)."""
+        from cnncalc import layers as L
+
+        channels, parts = x.shape[0], node.split
+        where = f"{_join(path, 'split')} at {node.place}" if path else node.where
+        if isinstance(parts, int):  # torch.chunk: ⌈C/n⌉ each, the last one smaller
+            size = -(-channels // parts)
+            sizes = [min(size, channels - i * size) for i in range(parts)]
+            if sizes[-1] < 1:
+                raise ShapeError(f"{channels} channels do not make {parts} chunks "
+                                 "(torch.chunk would return fewer)", where=where,
+                                 field="split", value=parts, has_value=True)
+        else:
+            sizes = list(parts)
+            if sum(sizes) != channels:
+                raise ShapeError(f"parts add up to {sum(sizes)}, but the input has {channels} "
+                                 "channels", where=where, field="split", value=parts,
+                                 has_value=True)
+        out, offset = [], 0
+        for i, size in enumerate(sizes):
+            part = L.Narrow(dim=1, start=offset, length=size)
+            out.append(self.apply(part, where, [x], _join(path, f"split.{i}"), blocks))
+            offset += size
+        return out
 
     def _lookup(self, ref: Ref) -> _Value:
         found = self.named.get(ref.target, [])
@@ -457,16 +503,16 @@ class _Walker:
         sub = _join(path, "downsample")
         inner = blocks + (sub,)
         self.block_kinds[sub] = "shortcut"
-        y = self.layer(conv, f"{branch.where}[0] (conv{dims}d)", x, f"{sub}.0", inner)
-        return self.layer(bn_cls(), f"{branch.where}[1] (batchnorm{dims}d)", y, f"{sub}.1",
+        y = self.apply(conv, f"{branch.where}[0] (conv{dims}d)", [x], f"{sub}.0", inner)
+        return self.apply(bn_cls(), f"{branch.where}[1] (batchnorm{dims}d)", [y], f"{sub}.1",
                           inner)
 
 
-def _compare_with_pytorch(layer: Layer, shape: Shape, facts: Facts) -> Facts:
+def _compare_with_pytorch(layer: Layer, shapes: tuple[Shape, ...], facts: Facts) -> Facts:
     """Add a note when PyTorch would give another shape for the same layer, or refuse it."""
     token = SEMANTICS.set("pytorch")
     try:
-        theirs = infer(layer, shape).output_shape
+        theirs = infer(layer, *shapes).output_shape
         why = None if theirs == facts.output_shape else f"PyTorch gives {_dims(theirs)}"
     except LayerProblem as p:
         why = f"PyTorch refuses it ({p.field + ': ' if p.field else ''}{p.reason})"
@@ -484,17 +530,18 @@ def _dims(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
 
-def merged_shape(mode: str, shapes: list[Shape], where: str) -> Shape:
-    """The output of an ``add`` (equal shapes) or a channel ``concat`` (equal sizes)."""
-    if mode == "add":
-        if any(s != shapes[0] for s in shapes):
-            listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
-            raise ShapeError(f"add needs equal shapes: {listed}", where=where)
-        return shapes[0]
-    if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
-        listed = ", ".join(f"branch {i + 1} gives {_dims(s)}" for i, s in enumerate(shapes))
-        raise ShapeError(f"concat needs equal sizes except channels: {listed}", where=where)
-    return (sum(s[0] for s in shapes), *shapes[0][1:])
+def next_field(facts: Facts, states: list[RFState], shapes: tuple[Shape, ...]
+               ) -> tuple[RFState, str | None]:
+    """The field after a row: a layer advances its input's; a merge unites its branches'."""
+    if facts.rf == "merge":
+        # a branch broadcast from size 1 (a squeeze-and-excitation gate) reads the whole map
+        # for every unit: it widens the field but is not a misaligned path
+        spatial = facts.output_shape[1:]
+        aligned = [st for st, sh in zip(states, shapes)
+                   if not (len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial)]
+        field, note = merged_field(states)
+        return field, note if note and merged_field(aligned or states)[1] else None
+    return states[0].advance(facts, shapes[0]), None
 
 
 def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
@@ -536,7 +583,7 @@ def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:
 
 
 __all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "collapse", "exact",
-           "merged_field", "merged_shape", "nodes_of", "unit_field"]
+           "input_shapes", "merged_field", "next_field", "nodes_of", "unit_field"]
 
 
 def unit_field(nodes, target: int, pos: tuple[int, ...]
@@ -545,7 +592,7 @@ def unit_field(nodes, target: int, pos: tuple[int, ...]
     input position per spatial axis,
     unclipped (outside the input: padding), by walking the graph back from ``target``.
 
-    ``nodes`` maps a row index to ``(layer or None for a merge, inputs, input shape)``;
+    ``nodes`` maps a row index to ``(layer, inputs, input shapes)``;
     :func:`nodes_of` builds it from an analysis. The recurrence's ``start + i·jump`` agrees
     with this for every unit while jumps are whole; after upsampling or a transposed
     convolution units differ by phase, and this is the one to trust. None where a dense
@@ -556,18 +603,15 @@ def unit_field(nodes, target: int, pos: tuple[int, ...]
     for index in sorted((i for i in nodes if i <= target), reverse=True):
         if index not in spans:
             continue
-        layer, inputs, in_shape = nodes[index]
+        layer, inputs, in_shapes = nodes[index]
         out = spans.pop(index)
-        if layer is None:
-            mapped = out  # add and concat: every branch at the same positions
-        else:
+        for i, in_shape in zip(inputs, in_shapes):
             mapped = []
             for axis, (lo, hi) in enumerate(out):
                 span = input_span(layer, in_shape, axis, lo, hi)
                 if span is None:
                     return None
                 mapped.append(span)
-        for i in inputs:
             old = spans.get(i)
             spans[i] = mapped if old is None else [
                 (min(a, c), max(b, d)) for (a, b), (c, d) in zip(old, mapped)]
@@ -577,6 +621,11 @@ def unit_field(nodes, target: int, pos: tuple[int, ...]
     return tuple(a for a, _ in result), tuple(b for _, b in result)
 
 
-def nodes_of(a: Analysis) -> dict[int, tuple[Layer | None, tuple[int, ...], Shape]]:
-    """Row index -> (layer, inputs, input shape), as :func:`unit_field` takes it."""
-    return {r.index: (r.layer, r.inputs, r.input_shape) for r in a.rows}
+def nodes_of(a: Analysis) -> dict[int, tuple[Layer, tuple[int, ...], tuple[Shape, ...]]]:
+    """Row index -> (layer, inputs, input shapes), as :func:`unit_field` takes it."""
+    return {r.index: (r.layer, r.inputs, input_shapes(a, r)) for r in a.rows}
+
+
+def input_shapes(a: Analysis, row: Row) -> tuple[Shape, ...]:
+    """The shapes of every input of ``row`` (one per branch for a merge)."""
+    return tuple(a.input_shape if i < 0 else a.rows[i].output_shape for i in row.inputs)

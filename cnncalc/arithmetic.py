@@ -16,10 +16,10 @@ import math
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import singledispatch
 from typing import Literal
 
 from cnncalc import layers as L
+from cnncalc.registry import lookup, rule
 
 Shape = tuple[int, ...]
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -111,7 +111,7 @@ class Window:
     pad: Fraction = Fraction(0)
 
 
-RFAction = Literal["keep", "windows", "flatten", "dense", "lost"]
+RFAction = Literal["keep", "windows", "flatten", "dense", "lost", "merge"]
 
 
 @dataclass(frozen=True)
@@ -174,13 +174,13 @@ def _floor_notes(shape: Shape, outs, pads_before, k_effs, strides, what: str) ->
 # --------------------------------------------------------------------------- per-layer rules
 
 
-@singledispatch
-def infer(layer: L.Layer, shape: Shape) -> Facts:
-    """Facts of ``layer`` applied to an input of ``shape`` (no batch dimension)."""
-    raise NotImplementedError(f"no arithmetic for {type(layer).__name__}")
+def infer(layer: L.Layer, *shapes: Shape) -> Facts:
+    """Facts of ``layer`` applied to inputs of ``shapes`` (no batch dimension): one shape for
+    a layer, one per branch for a merge."""
+    return lookup("infer", type(layer))(layer, *shapes)
 
 
-@infer.register
+@rule("infer", *L.ELEMENTWISE)
 def _elementwise(layer: L._Elementwise, shape: Shape) -> Facts:
     if isinstance(layer, (L.Softmax, L.LogSoftmax)) and layer.dim is not None:
         rank = len(shape) + 1  # PyTorch counts the batch dimension
@@ -189,7 +189,7 @@ def _elementwise(layer: L._Elementwise, shape: Shape) -> Facts:
     return Facts(shape)
 
 
-@infer.register
+@rule("infer", L.PReLU)
 def _prelu(layer: L.PReLU, shape: Shape) -> Facts:
     if layer.num_parameters not in (1, shape[0]):
         raise LayerProblem(f"must be 1 or the channel count {shape[0]}", "num_parameters",
@@ -209,7 +209,7 @@ def _conv_common(layer: L._ConvBase, shape: Shape) -> tuple[int, int]:
     return c_in, g
 
 
-@infer.register
+@rule("infer", *L.CONV_ND)
 def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
     c_in, g = _conv_common(layer, shape)
     spatial = shape[1:]
@@ -283,7 +283,7 @@ def _transposed_window(k: int, s: int, p: int, d: int) -> Window:
     return Window(max(spans) if spans else 1, Fraction(1, s), Fraction(-start))
 
 
-@infer.register
+@rule("infer", *L.CONV_TRANSPOSE)
 def _conv_transpose(layer: L._ConvTransposeNd, shape: Shape) -> Facts:
     c_in, g = _conv_common(layer, shape)
     spatial = shape[1:]
@@ -338,17 +338,17 @@ def _pool(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> Facts:
     )
 
 
-@infer.register
+@rule("infer", *L.MAX_POOLS)
 def _maxpool(layer: L._MaxPoolNd, shape: Shape) -> Facts:
     return _pool(layer, shape, layer.dilation)
 
 
-@infer.register
+@rule("infer", *L.AVG_POOLS)
 def _avgpool(layer: L._AvgPoolNd, shape: Shape) -> Facts:
     return _pool(layer, shape, (1,) * layer.dims)
 
 
-@infer.register
+@rule("infer", L.Subsample2d)
 def _subsample(layer: L.Subsample2d, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     k, s = layer.kernel_size, layer.stride
@@ -369,7 +369,7 @@ def _subsample(layer: L.Subsample2d, shape: Shape) -> Facts:
     )
 
 
-@infer.register
+@rule("infer", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
 def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Facts:
     _need_rank(layer, shape, layer.dims)
     outs = [n if o is None else o for n, o in zip(shape[1:], layer.output_size)]
@@ -380,7 +380,7 @@ def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Facts:
     return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
 
 
-@infer.register
+@rule("infer", *L.ZERO_PADS)
 def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
     _need_rank(layer, shape, layer.dims)
     pairs = layer.per_axis()
@@ -397,7 +397,7 @@ def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
                  windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in pairs))
 
 
-@infer.register
+@rule("infer", L.Upsample)
 def _upsample(layer: L.Upsample, shape: Shape) -> Facts:
     if len(shape) < 2:
         raise LayerProblem(f"needs spatial dimensions, got {_x(shape)}")
@@ -422,7 +422,7 @@ def _upsample(layer: L.Upsample, shape: Shape) -> Facts:
                  windows=tuple(Window(1, st) for st in steps))
 
 
-@infer.register
+@rule("infer", L.Flatten)
 def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
     rank = len(shape) + 1  # with the batch dimension, as PyTorch counts
     start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
@@ -449,7 +449,7 @@ def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
     return Facts(out, rf=action)
 
 
-@infer.register
+@rule("infer", L.Linear)
 def _linear(layer: L.Linear, shape: Shape) -> Facts:
     n = shape[-1]
     _check_given(layer.in_features, n, "in_features")
@@ -471,7 +471,7 @@ def _linear(layer: L.Linear, shape: Shape) -> Facts:
     )
 
 
-@infer.register
+@rule("infer", L.RBF)
 def _rbf(layer: L.RBF, shape: Shape) -> Facts:
     if len(shape) != 1:
         raise LayerProblem(f"expects a flat input, got {_x(shape)}")
@@ -481,7 +481,7 @@ def _rbf(layer: L.RBF, shape: Shape) -> Facts:
                  rf="dense")
 
 
-@infer.register
+@rule("infer", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
     if isinstance(layer, L.BatchNorm2d):
         _need_rank(layer, shape, 2)
@@ -501,23 +501,36 @@ def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
 Span = tuple[int, int]
 
 
-@singledispatch
 def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
     """Input positions (on spatial ``axis``; negative or past the end: padding) that outputs
-    ``lo..hi`` read — exact for every unit, where the recurrence's ``start + i·jump`` is exact
-    only while the jump is whole. None where the layer mixes positions (dense layers)."""
+    ``lo..hi`` read from an input of ``in_shape`` — exact for every unit, where the
+    recurrence's ``start + i·jump`` is exact only while the jump is whole. None where the
+    layer mixes positions (dense layers). A merge is asked once per branch."""
+    return lookup("span", type(layer))(layer, in_shape, axis, lo, hi)
+
+
+_BY_WINDOWS = (*L.ELEMENTWISE, L.PReLU, *L.CONV_ND, *L.MAX_POOLS, *L.AVG_POOLS, L.Subsample2d,
+               *L.ZERO_PADS, L.Flatten, L.Narrow, L.Linear, L.RBF, *L.BATCH_NORMS)
+
+
+@rule("span", *_BY_WINDOWS)
+def _span_by_windows(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int
+                     ) -> Span | None:
+    """From the layer's receptive-field windows (integral for conv, pool, pad, sub-sampling)."""
     facts = infer(layer, in_shape)
     if facts.rf == "keep":
         return lo, hi
     if facts.rf != "windows":
         return None
     w = facts.windows[axis]
-    s, pad = int(w.stride), int(w.pad)  # integral for conv, pool, pad and sub-sampling
+    s, pad = int(w.stride), int(w.pad)
     return lo * s - pad, hi * s - pad + w.kernel - 1
 
 
-@input_span.register
-def _(layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+
+@rule("span", *L.CONV_TRANSPOSE)
+def _span_transposed(layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: int, hi: int
+                     ) -> Span | None:
     # input i writes outputs i·s − p + t·d for t < k
     k, s, p, d = (layer.kernel_size[axis], layer.stride[axis], layer.padding[axis],
                   layer.dilation[axis])
@@ -530,15 +543,17 @@ def _(layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: int, hi: int) -
     return (min(firsts), max(lasts)) if firsts else None
 
 
-@input_span.register
-def _(layer: L._AdaptiveNd, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+@rule("span", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
+def _span_adaptive(layer: L._AdaptiveNd, in_shape: Shape, axis: int, lo: int, hi: int
+                   ) -> Span | None:
     n = in_shape[1 + axis]
     o = layer.output_size[axis] or n
     return lo * n // o, -(-(hi + 1) * n // o) - 1
 
 
-@input_span.register
-def _(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+@rule("span", L.Upsample)
+def _span_upsample(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int
+                   ) -> Span | None:
     # PyTorch's legacy nearest: src = ⌊dst·scale⌋, scale = in/out for size, 1/factor otherwise
     n = in_shape[1 + axis]
     if layer.size is not None:
@@ -549,3 +564,78 @@ def _(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int) -> Span |
         factor = f[axis] if isinstance(f, tuple) else f
         scale = 1 / Fraction(factor)
     return math.floor(lo * scale), math.floor(hi * scale)
+
+
+# --------------------------------------------------------------------------- merges
+
+
+def _branches(shapes: tuple[Shape, ...]) -> str:
+    return ", ".join(f"branch {i + 1} gives {_x(s)}" for i, s in enumerate(shapes))
+
+
+@rule("infer", L.Add)
+def _add(layer: L.Add, *shapes: Shape) -> Facts:
+    if any(s != shapes[0] for s in shapes):
+        raise LayerProblem(f"add needs equal shapes: {_branches(shapes)}")
+    return Facts(shapes[0], rf="merge")
+
+
+@rule("infer", L.Concat)
+def _concat(layer: L.Concat, *shapes: Shape) -> Facts:
+    if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
+        raise LayerProblem(f"concat needs equal sizes except channels: {_branches(shapes)}")
+    return Facts((sum(s[0] for s in shapes), *shapes[0][1:]), rf="merge")
+
+
+def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
+    """PyTorch's broadcasting of shapes (batch left out: it is equal): sizes aligned from the
+    right must agree or be 1; the result takes the larger. None when they do not broadcast."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + s for s in shapes]
+    out = []
+    for sizes in zip(*padded):
+        big = max(sizes)
+        if any(n not in (1, big) for n in sizes):
+            return None
+        out.append(big)
+    return tuple(out)
+
+
+@rule("infer", L.Mul)
+def _mul(layer: L.Mul, *shapes: Shape) -> Facts:
+    out = broadcast(shapes)
+    if out is None:
+        raise LayerProblem(f"mul needs shapes that broadcast (each size equal or 1): "
+                           f"{_branches(shapes)}")
+    return Facts(out, rf="merge")
+
+
+@rule("span", L.Add, L.Concat)
+def _span_same(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span:
+    return lo, hi  # every branch at the same positions
+
+
+@rule("span", L.Mul)
+def _span_broadcast(layer: L.Mul, in_shape: Shape, axis: int, lo: int, hi: int) -> Span:
+    # a size-1 axis (squeeze-and-excitation's C×1×1) is read at 0 by every output unit
+    return (0, 0) if in_shape[1 + axis] == 1 else (lo, hi)
+
+
+@rule("infer", L.Narrow)
+def _narrow(layer: L.Narrow, shape: Shape) -> Facts:
+    rank = len(shape) + 1  # PyTorch counts the batch dimension
+    dim = layer.dim + rank if layer.dim < 0 else layer.dim
+    if not 1 <= dim < rank:
+        raise LayerProblem(f"out of range for a {rank}-d batched input (0 is the batch)", "dim",
+                           layer.dim)
+    size = shape[dim - 1]
+    if layer.start + layer.length > size:
+        raise LayerProblem(f"start {layer.start} + length {layer.length} is past the size "
+                           f"{size} of dim {layer.dim}", "length", layer.length)
+    out = shape[:dim - 1] + (layer.length,) + shape[dim:]
+    if dim == 1 or len(shape) == 1:  # channels (or features): positions are untouched
+        return Facts(out)
+    # a spatial slice is a crop: a 1-wide window shifted by the start
+    windows = tuple(Window(1, Fraction(1), Fraction(-layer.start if a == dim - 2 else 0))
+                    for a in range(len(shape) - 1))
+    return Facts(out, rf="windows", windows=windows)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import singledispatch
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from cnncalc import layers as L
 from cnncalc.analysis import Analysis, ReceptiveField, Row
 from cnncalc.errors import SpecError
+from cnncalc.registry import lookup, rule
 from cnncalc.spec import Shape
 
 
@@ -85,11 +85,6 @@ def batched(shape: Shape, batch: int = 1) -> tuple[int, ...]:
     return (batch, *shape)
 
 
-@singledispatch
-def _step(layer: L.Layer, node: Node, ctx: Context) -> Step:
-    raise SpecError(f"cnncalc has no kernel for {layer.kind}", where=node.row.where)
-
-
 def _identity() -> Step:
     return Step(lambda xs: xs[0], lambda g: [g])
 
@@ -113,7 +108,7 @@ _ACTIVATIONS = {  # kind -> (forward name, backward name, parameter fields)
 }
 
 
-@_step.register
+@rule("step", *L.ELEMENTWISE)
 def _(layer: L._Elementwise, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -144,7 +139,7 @@ def _(layer: L._Elementwise, node: Node, ctx: Context) -> Step:
     return Step(forward, lambda g: [bwd(g, saved.pop("x"), *args)])
 
 
-@_step.register
+@rule("step", L.PReLU)
 def _(layer: L.PReLU, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -163,7 +158,7 @@ def _(layer: L.PReLU, node: Node, ctx: Context) -> Step:
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-@_step.register
+@rule("step", *L.CONV_ND)
 def _(layer: L._ConvNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
     from cnncalc.arithmetic import same_padding
@@ -213,7 +208,7 @@ def _(layer: L._ConvNd, node: Node, ctx: Context) -> Step:
     return Step(forward, backward)
 
 
-@_step.register
+@rule("step", *L.CONV_TRANSPOSE)
 def _(layer: L._ConvTransposeNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -230,7 +225,7 @@ def _(layer: L._ConvTransposeNd, node: Node, ctx: Context) -> Step:
                  lambda gy: [bwd(gy, ghost, w, *args, output_mask=(True, False, False))[0]])
 
 
-@_step.register
+@rule("step", *L.MAX_POOLS)
 def _(layer: L._MaxPoolNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -252,7 +247,7 @@ def _(layer: L._MaxPoolNd, node: Node, ctx: Context) -> Step:
     return Step(forward, lambda gy: [back(gy, saved.pop("idx"), in_shape)])
 
 
-@_step.register
+@rule("step", *L.AVG_POOLS)
 def _(layer: L._AvgPoolNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -264,7 +259,7 @@ def _(layer: L._AvgPoolNd, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: fwd(xs[0], *args), lambda gy: [back(gy, in_shape, *args)])
 
 
-@_step.register
+@rule("step", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
 def _(layer: L._AdaptiveNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -292,7 +287,7 @@ def _(layer: L._AdaptiveNd, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: fwd(xs[0], size), lambda gy: [back(gy, in_shape)])
 
 
-@_step.register
+@rule("step", L.Subsample2d)
 def _(layer: L.Subsample2d, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -307,7 +302,7 @@ def _(layer: L.Subsample2d, node: Node, ctx: Context) -> Step:
                                            (True, False, False))[0]])
 
 
-@_step.register
+@rule("step", *L.ZERO_PADS)
 def _(layer: L._ZeroPadNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -315,7 +310,7 @@ def _(layer: L._ZeroPadNd, node: Node, ctx: Context) -> Step:
                  lambda gy: [K.pad_backward(gy, layer.padding)])
 
 
-@_step.register
+@rule("step", L.Upsample)
 def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -326,13 +321,13 @@ def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
                                            scale_factor=layer.scale_factor)])
 
 
-@_step.register
+@rule("step", L.Flatten)
 def _(layer: L.Flatten, node: Node, ctx: Context) -> Step:
     in_shape, out_shape = batched(node.in_shapes[0], ctx.batch), batched(node.out_shape, ctx.batch)
     return Step(lambda xs: xs[0].reshape(out_shape), lambda gy: [gy.reshape(in_shape)])
 
 
-@_step.register
+@rule("step", L.Linear)
 def _(layer: L.Linear, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -342,7 +337,7 @@ def _(layer: L.Linear, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.linear(xs[0], w, b), lambda gy: [np.matmul(gy, w)])
 
 
-@_step.register
+@rule("step", L.RBF)
 def _(layer: L.RBF, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -359,7 +354,7 @@ def _(layer: L.RBF, node: Node, ctx: Context) -> Step:
     return Step(forward, lambda gy: [K.rbf_backward(gy, saved.pop("x"), w)])
 
 
-@_step.register
+@rule("step", *L.BATCH_NORMS)
 def _(layer: L._BatchNormNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -383,17 +378,54 @@ def _(layer: L._BatchNormNd, node: Node, ctx: Context) -> Step:
     return Step(forward, backward)
 
 
-def _merge_step(node: Node) -> Step:
+@rule("step", L.Add)
+def _(layer: L.Add, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     n = len(node.in_shapes)
-    if node.row.type == "add":
-        return Step(lambda xs: K.add(*xs), lambda gy: K.add_backward(gy, n))
+    return Step(lambda xs: K.add(*xs), lambda gy: K.add_backward(gy, n))
+
+
+@rule("step", L.Concat)
+def _(layer: L.Concat, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
     sizes = [s[0] for s in node.in_shapes]
     return Step(lambda xs: K.cat(xs, dim=1), lambda gy: K.cat_backward(gy, sizes, dim=1))
 
 
+@rule("step", L.Mul)
+def _(layer: L.Mul, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    if ctx.theoretical:  # every branch passes the gradient on, as through an add
+        ones = [np.ones(batched(s, ctx.batch), ctx.dtype) for s in node.in_shapes]
+        return Step(None, lambda gy: K.mul_backward(gy, ones))
+    saved = ctx.memo()
+
+    def forward(xs):
+        saved["xs"] = xs
+        return K.mul(*xs)
+
+    return Step(forward, lambda gy: K.mul_backward(gy, saved.pop("xs")))
+
+
+@rule("step", L.Narrow)
+def _(layer: L.Narrow, node: Node, ctx: Context) -> Step:
+    in_shape = batched(node.in_shapes[0], ctx.batch)
+    dim = layer.dim % len(in_shape)
+    index = tuple(slice(layer.start, layer.start + layer.length) if d == dim else slice(None)
+                  for d in range(len(in_shape)))
+
+    def backward(gy):
+        gx = np.zeros(in_shape, dtype=gy.dtype)
+        gx[index] = gy
+        return [gx]
+
+    return Step(lambda xs: np.ascontiguousarray(xs[0][index]), backward)
+
+
 def steps_for(plan: dict[int, Node], rows: list[int], ctx: Context) -> dict[int, Step]:
     """One step per row, weights drawn in row order from ``ctx.rng``."""
-    return {i: (_merge_step(plan[i]) if plan[i].row.layer is None
-                else _step(plan[i].row.layer, plan[i], ctx)) for i in rows}
+    return {i: lookup("step", type(plan[i].row.layer))(plan[i].row.layer, plan[i], ctx)
+            for i in rows}

@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from functools import singledispatch
 
 from cnncalc import layers as L
-from cnncalc.analysis import Analysis, ReceptiveField, Row, analyze
+from cnncalc.analysis import Analysis, ReceptiveField, Row, analyze, input_shapes
 from cnncalc.arithmetic import (
     AXES,
     Facts,
@@ -31,6 +30,7 @@ from cnncalc.arithmetic import (
     same_padding,
 )
 from cnncalc.errors import ShapeError, UsageError
+from cnncalc.registry import lookup, rule
 from cnncalc.spec import LayerNode, Shape, Spec, label
 
 MINUS = "−"
@@ -97,12 +97,6 @@ class Explanation:
 # --------------------------------------------------------------------------- output size
 
 
-@singledispatch
-def size_lines(layer: L.Layer, shape: Shape) -> list[str]:
-    """How the output shape follows from the input shape (one or more lines)."""
-    return []
-
-
 def _axes(layer: L.Layer, shape: Shape) -> tuple[str, ...]:
     return AXES.get(len(shape) - 1, tuple(f"axis{i}" for i in range(1, len(shape))))
 
@@ -141,7 +135,6 @@ def _too_big(axis: str, n_in: int, pads: tuple[int, int], k: int, d: int) -> lis
             f"{'dilated ' if d > 1 else ''}kernel {d}·({k}{MINUS}1) + 1 = {k_eff}"]
 
 
-@size_lines.register
 def _conv_size(layer: L._ConvNd, shape: Shape) -> list[str]:
     k, s, d = layer.kernel_size, layer.stride, layer.dilation
     if layer.padding == "same":
@@ -165,7 +158,6 @@ def _conv_size(layer: L._ConvNd, shape: Shape) -> list[str]:
     return lines
 
 
-@size_lines.register
 def _conv_transpose_size(layer: L._ConvTransposeNd, shape: Shape) -> list[str]:
     lines = ["out = (in − 1)·stride − 2·padding + dilation·(kernel − 1) + output_padding + 1  "
              "(torch.nn.ConvTranspose docs)"]
@@ -207,17 +199,14 @@ def _pool_lines(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> 
     return lines
 
 
-@size_lines.register
 def _maxpool_size(layer: L._MaxPoolNd, shape: Shape) -> list[str]:
     return _pool_lines(layer, shape, layer.dilation)
 
 
-@size_lines.register
 def _avgpool_size(layer: L._AvgPoolNd, shape: Shape) -> list[str]:
     return _pool_lines(layer, shape, (1,) * layer.dims)
 
 
-@size_lines.register
 def _subsample_size(layer: L.Subsample2d, shape: Shape) -> list[str]:
     lines = ["out = ⌊(in − kernel) / stride⌋ + 1  (no padding)"]
     for axis, n_in, k, s in zip(_axes(layer, shape), shape[1:], layer.kernel_size, layer.stride):
@@ -229,7 +218,6 @@ def _subsample_size(layer: L.Subsample2d, shape: Shape) -> list[str]:
     return lines
 
 
-@size_lines.register
 def _adaptive_size(layer: L._AdaptiveNd, shape: Shape) -> list[str]:
     lines = ["out = output_size; bin i reads [⌊i·in/out⌋, ⌈(i+1)·in/out⌉)  (PyTorch's "
              "start_index/end_index)"]
@@ -250,7 +238,6 @@ def _adaptive_size(layer: L._AdaptiveNd, shape: Shape) -> list[str]:
     return lines
 
 
-@size_lines.register
 def _zeropad_size(layer: L._ZeroPadNd, shape: Shape) -> list[str]:
     lines = ["out = in + pad_before + pad_after (negative padding crops)"]
     for axis, n_in, (a, b) in zip(_axes(layer, shape), shape[1:], layer.per_axis()):
@@ -258,7 +245,6 @@ def _zeropad_size(layer: L._ZeroPadNd, shape: Shape) -> list[str]:
     return lines
 
 
-@size_lines.register
 def _upsample_size(layer: L.Upsample, shape: Shape) -> list[str]:
     spatial = shape[1:]
     axes = _axes(layer, shape)
@@ -272,7 +258,6 @@ def _upsample_size(layer: L.Upsample, shape: Shape) -> list[str]:
         for a, n_in, fa in zip(axes, spatial, factors)]
 
 
-@size_lines.register
 def _flatten_size(layer: L.Flatten, shape: Shape) -> list[str]:
     rank = len(shape) + 1
     start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
@@ -283,18 +268,11 @@ def _flatten_size(layer: L.Flatten, shape: Shape) -> list[str]:
     return [f"features = {prod_text(part)} = {total(math.prod(part))}"]
 
 
-@size_lines.register
 def _linear_size(layer: L.Linear, shape: Shape) -> list[str]:
     return [f"features: {shape[-1]} → out_features = {layer.out_features}"]
 
 
 # --------------------------------------------------------------------------- parameters
-
-
-@singledispatch
-def param_lines(layer: L.Layer, shape: Shape, facts: Facts) -> list[str]:
-    """How the parameter count follows from the fields and the input channels."""
-    return []
 
 
 def _with_bias(terms: str, values: str, weights: int, bias: int, has_bias: bool,
@@ -305,7 +283,6 @@ def _with_bias(terms: str, values: str, weights: int, bias: int, has_bias: bool,
     return f"params = {terms} = {values} = {total(weights)} (bias=False)"
 
 
-@param_lines.register
 def _conv_params(layer: L._ConvNd, shape: Shape, facts: Facts) -> list[str]:
     k, c_out, c_in, g = layer.kernel_size, layer.out_channels, shape[0], layer.groups
     kt = "·".join(f"k_{a}" for a in _axes(layer, shape))
@@ -323,7 +300,6 @@ def _conv_params(layer: L._ConvNd, shape: Shape, facts: Facts) -> list[str]:
     return [line]
 
 
-@param_lines.register
 def _conv_transpose_params(layer: L._ConvTransposeNd, shape: Shape, facts: Facts) -> list[str]:
     k, c_out, c_in, g = layer.kernel_size, layer.out_channels, shape[0], layer.groups
     kt = "·".join(f"k_{a}" for a in _axes(layer, shape))
@@ -333,27 +309,23 @@ def _conv_transpose_params(layer: L._ConvTransposeNd, shape: Shape, facts: Facts
                        weights, c_out, layer.bias)]
 
 
-@param_lines.register
 def _linear_params(layer: L.Linear, shape: Shape, facts: Facts) -> list[str]:
     n_in, n_out = shape[-1], layer.out_features
     assert n_in * n_out == facts.weights
     return [_with_bias("in·out", f"{n_in}·{n_out}", n_in * n_out, n_out, layer.bias)]
 
 
-@param_lines.register
 def _subsample_params(layer: L.Subsample2d, shape: Shape, facts: Facts) -> list[str]:
     c = shape[0]
     return [f"params = C + C (one coefficient and one bias per map) = {c} + {c} = {2 * c}"]
 
 
-@param_lines.register
 def _rbf_params(layer: L.RBF, shape: Shape, facts: Facts) -> list[str]:
     return [f"params = in·out = {shape[0]}·{layer.out_features} = "
             f"{total(shape[0] * layer.out_features)} (fixed centres: non-trainable)"]
 
 
-@param_lines.register
-def _batchnorm_params(layer: L._BatchNormNd, shape: Shape, facts: Facts) -> list[str]:
+def _batchnorm_params(layer: L._BatchNormNd, shape: Shape) -> list[str]:
     c = shape[0]
     lines = []
     if layer.affine:
@@ -364,56 +336,208 @@ def _batchnorm_params(layer: L._BatchNormNd, shape: Shape, facts: Facts) -> list
     return lines
 
 
-@param_lines.register
-def _prelu_params(layer: L.PReLU, shape: Shape, facts: Facts) -> list[str]:
+def _prelu_params(layer: L.PReLU) -> list[str]:
     return [f"params = num_parameters = {layer.num_parameters}"]
 
 
 # --------------------------------------------------------------------------- MACs
 
 
-def mac_line(layer: L.Layer, row: Row, batch: int) -> str | None:
-    """MACs of the weighted layers, as the analysis counts them (FLOPs = 2 × MACs)."""
-    shape, out = row.input_shape, row.output_shape
-    axes = _axes(layer, shape) if len(shape) > 1 else ()
-    if isinstance(layer, L._ConvNd):
-        k, g = layer.kernel_size, layer.groups
-        kt = "·".join(f"k_{a}" for a in axes)
-        ot = "·".join(f"{a}_out" for a in axes)
-        if getattr(layer, "connections", None) is not None:
-            fan = sum(len(r) for r in layer.connections)
-            terms, values = f"{ot}·Σ|connections|·{kt}", f"{prod_text(out[1:])}·{fan}·" \
-                f"{prod_text(k)}"
-            per = math.prod(out[1:]) * fan * math.prod(k)
-        else:
-            terms = f"C_out·{ot}·(C_in/groups)·{kt}"
-            values = f"{prod_text(out)}·({shape[0]}/{g})·{prod_text(k)}"
-            per = math.prod(out) * (shape[0] // g) * math.prod(k)
-    elif isinstance(layer, L._ConvTransposeNd):
-        k, g = layer.kernel_size, layer.groups
-        it = "·".join(f"{a}_in" for a in axes)
-        kt = "·".join(f"k_{a}" for a in axes)
-        terms = f"C_in·{it}·(C_out/groups)·{kt} (over input positions)"
-        values = f"{prod_text(shape)}·({layer.out_channels}/{g})·{prod_text(layer.kernel_size)}"
-        per = math.prod(shape) * (layer.out_channels // g) * math.prod(k)
-    elif isinstance(layer, L.Linear):
-        rows = math.prod(shape[:-1])
-        terms = "in·out" if rows == 1 else "positions·in·out"
-        values = (f"{shape[-1]}·{layer.out_features}" if rows == 1
-                  else f"{rows}·{shape[-1]}·{layer.out_features}")
-        per = rows * shape[-1] * layer.out_features
-    elif isinstance(layer, L.Subsample2d):
-        terms = "C·H_out·W_out·k_H·k_W (window sums)"
-        values = f"{prod_text(out)}·{prod_text(layer.kernel_size)}"
-        per = math.prod(out) * math.prod(layer.kernel_size)
-    elif isinstance(layer, L.RBF):
-        terms, values = "in·out", f"{shape[0]}·{layer.out_features}"
-        per = shape[0] * layer.out_features
-    else:
-        return None
+def _macs(terms: str, values: str, per: int, batch: int) -> str:
+    """``MACs = terms = values = result`` for one sample, times the batch (FLOPs = 2 × MACs)."""
     if batch > 1:
         return f"MACs = batch·{terms} = {batch}·{values} = {total(per * batch)}"
     return f"MACs = {terms} = {values} = {total(per)}"
+
+
+def _conv_macs(layer: L._ConvNd, row: Row, batch: int) -> str:
+    shape, out = row.input_shape, row.output_shape
+    axes = _axes(layer, shape)
+    k, g = layer.kernel_size, layer.groups
+    kt = "·".join(f"k_{a}" for a in axes)
+    ot = "·".join(f"{a}_out" for a in axes)
+    if getattr(layer, "connections", None) is not None:
+        fan = sum(len(r) for r in layer.connections)
+        return _macs(f"{ot}·Σ|connections|·{kt}", f"{prod_text(out[1:])}·{fan}·{prod_text(k)}",
+                     math.prod(out[1:]) * fan * math.prod(k), batch)
+    return _macs(f"C_out·{ot}·(C_in/groups)·{kt}",
+                 f"{prod_text(out)}·({shape[0]}/{g})·{prod_text(k)}",
+                 math.prod(out) * (shape[0] // g) * math.prod(k), batch)
+
+
+def _conv_transpose_macs(layer: L._ConvTransposeNd, row: Row, batch: int) -> str:
+    shape, k, g = row.input_shape, layer.kernel_size, layer.groups
+    axes = _axes(layer, shape)
+    it = "·".join(f"{a}_in" for a in axes)
+    kt = "·".join(f"k_{a}" for a in axes)
+    return _macs(f"C_in·{it}·(C_out/groups)·{kt} (over input positions)",
+                 f"{prod_text(shape)}·({layer.out_channels}/{g})·{prod_text(k)}",
+                 math.prod(shape) * (layer.out_channels // g) * math.prod(k), batch)
+
+
+def _linear_macs(layer: L.Linear, row: Row, batch: int) -> str:
+    shape = row.input_shape
+    rows = math.prod(shape[:-1])
+    if rows == 1:
+        return _macs("in·out", f"{shape[-1]}·{layer.out_features}",
+                     shape[-1] * layer.out_features, batch)
+    return _macs("positions·in·out", f"{rows}·{shape[-1]}·{layer.out_features}",
+                 rows * shape[-1] * layer.out_features, batch)
+
+
+# --------------------------------------------------------------------------- one rule per type
+
+
+def _unchanged(shape: Shape) -> str:
+    return f"out = in = {dims(shape)} (element-wise)"
+
+
+@rule("explain", *L.CONV_ND)
+def _explain_conv(layer: L._ConvNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                  batch: int) -> list[str]:
+    size = _conv_size(layer, shapes[0])
+    if row is None:  # refused: the size formulas show why
+        return size
+    return size + _conv_params(layer, shapes[0], facts) + [_conv_macs(layer, row, batch)]
+
+
+@rule("explain", *L.CONV_TRANSPOSE)
+def _explain_conv_transpose(layer: L._ConvTransposeNd, shapes: tuple[Shape, ...], facts: Facts,
+                            row: Row, batch: int) -> list[str]:
+    size = _conv_transpose_size(layer, shapes[0])
+    if row is None:
+        return size
+    return (size + _conv_transpose_params(layer, shapes[0], facts)
+            + [_conv_transpose_macs(layer, row, batch)])
+
+
+@rule("explain", *L.MAX_POOLS)
+def _explain_maxpool(layer: L._MaxPoolNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                     batch: int) -> list[str]:
+    return _maxpool_size(layer, shapes[0])
+
+
+@rule("explain", *L.AVG_POOLS)
+def _explain_avgpool(layer: L._AvgPoolNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                     batch: int) -> list[str]:
+    return _avgpool_size(layer, shapes[0])
+
+
+@rule("explain", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
+def _explain_adaptive(layer: L._AdaptiveNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                      batch: int) -> list[str]:
+    return _adaptive_size(layer, shapes[0])
+
+
+@rule("explain", L.Subsample2d)
+def _explain_subsample(layer: L.Subsample2d, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                       batch: int) -> list[str]:
+    size = _subsample_size(layer, shapes[0])
+    if row is None:
+        return size
+    out = row.output_shape
+    return (size + _subsample_params(layer, shapes[0], facts)
+            + [_macs("C·H_out·W_out·k_H·k_W (window sums)",
+                     f"{prod_text(out)}·{prod_text(layer.kernel_size)}",
+                     math.prod(out) * math.prod(layer.kernel_size), batch)])
+
+
+@rule("explain", *L.ZERO_PADS)
+def _explain_zeropad(layer: L._ZeroPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                     batch: int) -> list[str]:
+    return _zeropad_size(layer, shapes[0])
+
+
+@rule("explain", L.Upsample)
+def _explain_upsample(layer: L.Upsample, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                      batch: int) -> list[str]:
+    return _upsample_size(layer, shapes[0])
+
+
+@rule("explain", L.Flatten)
+def _explain_flatten(layer: L.Flatten, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                     batch: int) -> list[str]:
+    return _flatten_size(layer, shapes[0])
+
+
+@rule("explain", L.Narrow)
+def _explain_narrow(layer: L.Narrow, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                    batch: int) -> list[str]:
+    end = layer.start + layer.length
+    return [f"out = in[{layer.start}:{end}] on dim {layer.dim} (torch.narrow): length "
+            f"{layer.length} of {dims(shapes[0])}"]
+
+
+@rule("explain", L.Linear)
+def _explain_linear(layer: L.Linear, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                    batch: int) -> list[str]:
+    size = _linear_size(layer, shapes[0])
+    if row is None:
+        return size
+    return size + _linear_params(layer, shapes[0], facts) + [_linear_macs(layer, row, batch)]
+
+
+@rule("explain", L.RBF)
+def _explain_rbf(layer: L.RBF, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                 batch: int) -> list[str]:
+    n_in = shapes[0][0]
+    size = [f"features: {n_in} → out_features = {layer.out_features}"]
+    if row is None:
+        return size
+    return (size + _rbf_params(layer, shapes[0], facts)
+            + [_macs("in·out", f"{n_in}·{layer.out_features}", n_in * layer.out_features,
+                     batch)])
+
+
+@rule("explain", *L.BATCH_NORMS)
+def _explain_batchnorm(layer: L._BatchNormNd, shapes: tuple[Shape, ...], facts: Facts,
+                       row: Row, batch: int) -> list[str]:
+    return [_unchanged(shapes[0])] + _batchnorm_params(layer, shapes[0])
+
+
+@rule("explain", L.PReLU)
+def _explain_prelu(layer: L.PReLU, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                   batch: int) -> list[str]:
+    return [_unchanged(shapes[0])] + _prelu_params(layer)
+
+
+@rule("explain", *L.DROPOUTS, L.Identity)
+def _explain_identity(layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                      batch: int) -> list[str]:
+    what = "identity" if isinstance(layer, L.Identity) else "identity at inference"
+    return [f"out = in = {dims(shapes[0])} ({what})"]
+
+
+@rule("explain", *L.ACTIVATIONS, *L.SOFTMAXES)
+def _explain_activation(layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                        batch: int) -> list[str]:
+    return [_unchanged(shapes[0])]
+
+
+def _branch_shapes(shapes: tuple[Shape, ...]) -> str:
+    return " and ".join(dims(s) for s in shapes)
+
+
+@rule("explain", L.Add)
+def _explain_add(layer: L.Add, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                 batch: int) -> list[str]:
+    return [f"out = element-wise sum of {len(shapes)} branches ({_branch_shapes(shapes)}): "
+            "shapes must be equal"]
+
+
+@rule("explain", L.Concat)
+def _explain_concat(layer: L.Concat, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                    batch: int) -> list[str]:
+    channels = " + ".join(str(s[0]) for s in shapes)
+    return [f"C_out = {channels} = {row.output_shape[0]} (concatenated along channels; the "
+            f"other sizes, {dims(shapes[0][1:]) or 'none'}, must agree)"]
+
+
+@rule("explain", L.Mul)
+def _explain_mul(layer: L.Mul, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                 batch: int) -> list[str]:
+    return [f"out = element-wise product of {_branch_shapes(shapes)}, broadcast (sizes equal or "
+            f"1) to {dims(row.output_shape)}"]
 
 
 # --------------------------------------------------------------------------- receptive field
@@ -469,12 +593,14 @@ def _dense_line(row: Row) -> str | None:
     return text
 
 
-def _step(layer: L.Layer, row: Row, facts: Facts, before: ReceptiveField | None,
-          batch: int) -> Step:
+def _step(layer: L.Layer, row: Row, shapes: tuple[Shape, ...], facts: Facts,
+          before: ReceptiveField | None, batch: int) -> Step:
     shape = row.input_shape
     axes = _axes(layer, shape) if len(shape) > 1 else ()
-    lines = list(size_lines(layer, shape)) + param_lines(layer, shape, facts)
-    lines += [x for x in (_dense_line(row), mac_line(layer, row, batch)) if x]
+    lines = list(lookup("explain", type(layer))(layer, shapes, facts, row, batch))
+    dense = _dense_line(row)
+    if dense:  # after the parameter line, before the MACs
+        lines.insert(len(lines) - 1 if lines[-1].startswith("MACs") else len(lines), dense)
     lines += rf_lines(facts, before, row.receptive_field, axes)
     lines += [f"⚠ {note}" for note in row.notes if not _explained(note, lines)]
     return Step(row.index, _label(row), shape, row.output_shape, tuple(lines))
@@ -491,12 +617,6 @@ def _explained(note: str, lines: list[str]) -> bool:
 
 def _label(row: Row) -> str:
     return row.where or label(f"layer {row.index}", row.type, row.name)
-
-
-def _generic(row: Row) -> Step:
-    """A row without a worked formula (a merge: add or concat)."""
-    return Step(row.index, _label(row), row.input_shape, row.output_shape,
-                tuple(f"⚠ {note}" for note in row.notes))
 
 
 def _refusal(spec: Spec, shape: Shape) -> tuple[int, Shape, LayerProblem] | None:
@@ -549,17 +669,14 @@ def explain(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
     for row in rows:
         source = row.inputs[0] if row.inputs else -1
         before = initial if source < 0 else rows[source].receptive_field
-        if row.layer is not None:
-            steps.append(_step(row.layer, row, infer(row.layer, row.input_shape), before,
-                               batch))
-        else:
-            steps.append(_generic(row))
+        shapes = input_shapes(analysis, row)
+        steps.append(_step(row.layer, row, shapes, infer(row.layer, *shapes), before, batch))
     if error is not None and found is not None:
         index, in_shape, _ = found
         item = spec.nodes[index]
         reason = str(error).removeprefix(f"{error.where}: ")
-        lines = list(size_lines(item.layer, in_shape)) + [f"✗ PyTorch refuses this layer: "
-                                                          f"{reason}"]
+        worked = lookup("explain", type(item.layer))(item.layer, (in_shape,), None, None, batch)
+        lines = [*worked, f"✗ PyTorch refuses this layer: {reason}"]
         steps.append(Step(len(rows), item.where, in_shape, None, tuple(lines)))
     if layer is not None:
         steps = [s for s in steps if s.index == layer]

@@ -421,6 +421,17 @@ class Flatten(Layer):
     positional: ClassVar = ("start_dim", "end_dim")
 
 
+class Narrow(Layer):
+    """``torch.narrow(x, dim, start, length)``: a slice of one dimension. ``dim`` counts the
+    batch, as in PyTorch (1 = channels); a merge's ``split`` makes one per branch."""
+
+    type: Literal["narrow"] = "narrow"
+    dim: int = 1
+    start: int = Field(ge=0)
+    length: int = Field(ge=1)
+    positional: ClassVar = ("dim", "start", "length")
+
+
 class Linear(Layer):
     type: Literal["linear"] = "linear"
     in_features: int | None = Field(default=None, ge=1, description="Checked when given.")
@@ -618,6 +629,7 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     ZeroPad2d,
     Upsample,
     Flatten,
+    Narrow,
     Linear,
     RBF,
     BatchNorm1d,
@@ -647,6 +659,52 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     Softmax,
     LogSoftmax,
 )
+
+
+# Families: concrete types that share a rule. Rules name the types they serve explicitly, so a
+# new type gets no rule by inheritance (the registry test then names what it lacks).
+CONV_ND = (Conv1d, Conv2d, Conv3d)
+CONV_TRANSPOSE = (ConvTranspose1d, ConvTranspose2d)
+MAX_POOLS = (MaxPool1d, MaxPool2d)
+AVG_POOLS = (AvgPool1d, AvgPool2d)
+ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d)
+ADAPTIVE_MAX = (AdaptiveMaxPool1d, AdaptiveMaxPool2d)
+ZERO_PADS = (ZeroPad1d, ZeroPad2d)
+BATCH_NORMS = (BatchNorm1d, BatchNorm2d)
+DROPOUTS = (Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout)
+ACTIVATIONS = (ReLU, ReLU6, LeakyReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Sigmoid, Tanh,
+               Hardtanh, Hardswish, Hardsigmoid, Softplus)
+SOFTMAXES = (Softmax, LogSoftmax)
+ELEMENTWISE = (*DROPOUTS, Identity, *ACTIVATIONS, *SOFTMAXES)
+
+
+# --------------------------------------------------------------------------- merges
+
+
+class _Merge(Layer):
+    """Joins the outputs of parallel branches; written as ``{add: [...]}`` etc., not as a layer."""
+
+
+class Add(_Merge):
+    """Element-wise sum (residual connections); shapes must be equal."""
+
+    type: Literal["add"] = "add"
+
+
+class Concat(_Merge):
+    """Concatenation along channels (``torch.cat(xs, dim=1)``); other sizes must agree."""
+
+    type: Literal["concat"] = "concat"
+
+
+class Mul(_Merge):
+    """Element-wise product with PyTorch broadcasting (squeeze-and-excitation: C×1×1 ⊙ C×H×W)."""
+
+    type: Literal["mul"] = "mul"
+
+
+MERGE_TYPES: tuple[type[Layer], ...] = (Add, Concat, Mul)
+MERGE_BY_KIND: dict[str, type[Layer]] = {c.model_fields["type"].default: c for c in MERGE_TYPES}
 
 
 def type_key(text: str) -> str:

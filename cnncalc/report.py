@@ -183,6 +183,8 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "output_shape": list(t.output_shape),
         },
+        "outputs": [{"name": o.name, "shape": list(o.shape), "row": o.row}
+                    for o in a.side_outputs],
         "warnings": list(a.warnings),
     }
 
@@ -235,8 +237,9 @@ def summary(a: Analysis) -> list[str]:
     marked = sum(r.differs_from_pytorch for r in a.rows)
     semantics = ([f"semantics: {a.semantics} — {marked} layer(s) marked ≠ differ from PyTorch"]
                  if a.semantics != "pytorch" else [])
+    side = [f"side output {o.name}: {dims(o.shape)} (row {o.row})" for o in a.side_outputs]
     return semantics + [
-        f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})",
+        f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})", *side,
         f"params {num(t.params)}{_approx(t.params)}: trainable {num(t.trainable_params)}, "
         f"non-trainable {num(t.non_trainable_params)} (buffers {num(t.buffers)})",
         f"parameter memory {human_bytes(t.param_bytes)} (params + buffers, {a.dtype})",

@@ -33,12 +33,11 @@ from cnncalc.analysis import (
     Row,
     analyze,
     exact,
-    merged_field,
-    merged_shape,
+    next_field,
     unit_field,
 )
 from cnncalc.arithmetic import LayerProblem, infer
-from cnncalc.errors import ShapeError, SpecError, UsageError
+from cnncalc.errors import SpecError, UsageError
 from cnncalc.execute import Context, Node, Step, batched, plan_from, steps_for
 from cnncalc.spec import Shape, Spec
 
@@ -172,18 +171,12 @@ def _derive(a: Analysis, rows: list[int], shape: Shape) -> dict[int, Node] | Non
     for i in rows:
         r = a.rows[i]
         ins = [vals[j] for j in r.inputs]
-        if r.layer is None:
-            try:
-                out = merged_shape(r.type, [s for s, _ in ins], r.where)
-            except ShapeError:
-                return None
-            state, _ = merged_field([st for _, st in ins])
-        else:
-            try:
-                facts = infer(r.layer, ins[0][0])
-            except LayerProblem:
-                return None
-            out, state = facts.output_shape, ins[0][1].advance(facts, ins[0][0])
+        try:
+            facts = infer(r.layer, *(s for s, _ in ins))
+        except LayerProblem:
+            return None
+        out = facts.output_shape
+        state, _ = next_field(facts, [st for _, st in ins], tuple(s for s, _ in ins))
         vals[i] = (out, state)
         plan[i] = Node(r, tuple(s for s, _ in ins), out, state.field)
     return plan
@@ -207,7 +200,7 @@ def target_row(a: Analysis) -> Row:
 def _unit_box(plan: dict[int, Node], target: int, pos: tuple[int, ...]):
     """The analytic field of one unit, exact for every unit (analysis.unit_field); the
     recurrence's start + i·jump where that walk cannot go (none of our layers today)."""
-    nodes = {i: (n.row.layer, n.row.inputs, n.in_shapes[0]) for i, n in plan.items()}
+    nodes = {i: (n.row.layer, n.row.inputs, n.in_shapes) for i, n in plan.items()}
     exact = unit_field(nodes, target, pos)
     if exact is not None:
         return exact

@@ -102,7 +102,7 @@ def peak_estimate(a: Analysis) -> tuple[int, str, int]:
     largest_name = f"the input {'×'.join(map(str, (a.batch, *a.input_shape)))}"
     for r in a.rows:
         live[r.index] = r.activation_bytes
-        workspace = sum(live.get(i, 0) for i in r.inputs) if r.layer is not None else 0
+        workspace = sum(live.get(i, 0) for i in r.inputs)  # a padded copy, or a merge's
         peak = max(peak, sum(live.values()) + workspace)
         if r.activation_bytes > largest:
             largest = r.activation_bytes

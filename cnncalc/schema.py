@@ -87,20 +87,33 @@ def spec_schema() -> dict[str, Any]:
     branch = {"anyOf": [nodes, {"type": "string", "description": "Name of an earlier output."}]}
     branches = {"anyOf": [{"type": "array", "items": branch, "minItems": 2},
                           {"type": "object", "additionalProperties": branch, "minProperties": 2}]}
+    split = {"anyOf": [{"type": "integer", "minimum": 2},
+                       {"type": "array", "items": {"type": "integer", "minimum": 1}}, _EXPR],
+             "description": "Cut the input along channels first, one part per branch: a chunk "
+                            "count (torch.chunk) or the part sizes (torch.split)."}
     defs.update({
         "Expression": {"type": "string", "pattern": r"\$",
                        "description": "A template argument or expression: $planes, ${c * 2}."},
         "Layer": {**layer, "description": "One torch.nn layer; fields follow its constructor."},
         "Node": {"anyOf": [
             {"$ref": "#/$defs/Layer"},
-            _block("layers", nodes, {}, "A named sequence of layers (nn.Sequential)."),
+            _block("layers", nodes, {
+                "from": {"type": "string", "description": "Start from this earlier named "
+                         "output instead of the previous layer's."},
+                "output": {"type": "boolean", "description": "A side output (auxiliary head): "
+                           "reported as an output; the main flow continues with its input."}},
+                "A named sequence of layers (nn.Sequential)."),
             _block("residual", nodes, {"shortcut": {
                 "anyOf": [{"enum": ["identity", "auto"]}, nodes, _EXPR],
                 "description": "identity (default), auto (1×1 conv + BN when shapes differ) or "
                                "a list of layers."}}, "y = body(x) + shortcut(x)."),
-            _block("add", branches, {}, "Branches from the same input, added element-wise."),
-            _block("concat", branches, {}, "Branches from the same input, concatenated along "
-                                           "channels."),
+            _block("add", branches, {"split": split},
+                   "Branches from the same input, added element-wise."),
+            _block("concat", branches, {"split": split},
+                   "Branches from the same input, concatenated along channels."),
+            _block("mul", branches, {"split": split},
+                   "Branches from the same input, multiplied element-wise with broadcasting "
+                   "(squeeze-and-excitation: C×1×1 ⊙ C×H×W)."),
             {"type": "object", "description": "Use a template declared under 'blocks'; the other "
              "keys are its arguments.", "properties": {"use": {"type": "string"},
                                                       "name": {"type": "string"}},

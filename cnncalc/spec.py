@@ -16,7 +16,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from cnncalc.errors import SpecError, UsageError
-from cnncalc.layers import BY_KEY, FIELD_ALIASES, Layer, canonical_type, type_key
+from cnncalc.layers import (
+    BY_KEY,
+    FIELD_ALIASES,
+    MERGE_BY_KIND,
+    Add,
+    Layer,
+    canonical_type,
+    type_key,
+)
 
 Shape = tuple[int, ...]
 
@@ -33,12 +41,19 @@ class LayerNode:
 
 @dataclass(frozen=True)
 class Block:
-    """A named group of nodes run in sequence (nn.Sequential); a template use is one too."""
+    """A named group of nodes run in sequence (nn.Sequential); a template use is one too.
+
+    ``source``: the block reads that earlier named output instead of the current value.
+    ``side``: a side output (an auxiliary head): it is reported as a network output, and the
+    main flow continues with the block's input.
+    """
 
     nodes: tuple[Node, ...]
     where: str
     key: str | None  # None: transparent, children are named as if written in the parent
     template: str | None = None
+    source: Ref | None = None
+    side: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,13 +76,18 @@ Branch = Block | Ref | AutoShortcut
 
 @dataclass(frozen=True)
 class Merge:
-    """Parallel branches from the same input, merged by element-wise add or channel concat."""
+    """Parallel branches from the same input, joined by a merge op (add, concat, mul).
 
-    mode: str  # "add" | "concat"
+    ``split``: the input is first cut along channels, one part per branch — a chunk count
+    (``torch.chunk``) or the part sizes (``torch.split``).
+    """
+
+    op: Layer  # a merge model: layers.Add, Concat or Mul
     branches: tuple[Branch, ...]
     where: str
     key: str | None  # None: transparent (a residual inside a block is named by that block)
     place: str = ""  # where it is written, e.g. ``layers[9](up).layers[1]``
+    split: int | tuple[int, ...] | None = None
 
 
 Node = LayerNode | Block | Merge
@@ -219,12 +239,11 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- graphs
 
 
-_CONTAINER_KEYS = ("layers", "residual", "concat", "add", "use")
+_CONTAINER_KEYS = ("layers", "residual", *MERGE_BY_KIND, "use")
 _NODE_EXTRA = {
-    "layers": ("name", "repeat"),
+    "layers": ("name", "repeat", "from", "output"),
     "residual": ("name", "shortcut", "repeat"),
-    "concat": ("name", "repeat"),
-    "add": ("name", "repeat"),
+    **{kind: ("name", "repeat", "split") for kind in MERGE_BY_KIND},
 }
 
 
@@ -315,7 +334,16 @@ class _Parser:
         _check_keys(raw, (kind,) + _NODE_EXTRA[kind], where)
         sub = f"{place}.{kind}"
         if kind == "layers":
-            return Block(self.nodes(raw["layers"], sub, scope), where, name or str(index))
+            source = _subst(raw.get("from"), scope, place)
+            if source is not None and not isinstance(source, str):
+                raise SpecError("must name an earlier output", where=where, field="from",
+                                value=source, has_value=True)
+            side = _subst(raw.get("output", False), scope, place)
+            if not isinstance(side, bool):
+                raise SpecError("must be true or false", where=where, field="output",
+                                value=side, has_value=True)
+            return Block(self.nodes(raw["layers"], sub, scope), where, name or str(index),
+                         source=Ref(source, f"{place}.from") if source else None, side=side)
         if kind == "residual":
             body = Block(self.nodes(raw["residual"], sub, scope), where, None)
             shortcut = raw.get("shortcut", "identity")
@@ -330,8 +358,10 @@ class _Parser:
             else:
                 raise SpecError("must be identity, auto or a list of layers", where=where,
                                 field="shortcut", value=shortcut, has_value=True)
-            return Merge("add", (body, second), where, name, place)
-        return Merge(kind, self._branches(raw[kind], sub, scope, where), where, name, place)
+            return Merge(Add(), (body, second), where, name, place)
+        branches = self._branches(raw[kind], sub, scope, where)
+        split = _split(_subst(raw.get("split"), scope, place), len(branches), where)
+        return Merge(MERGE_BY_KIND[kind](), branches, where, name, place, split)
 
     def _branches(self, raw: Any, sub: str, scope: Mapping[str, Any], where: str
                   ) -> tuple[Branch, ...]:
@@ -400,6 +430,26 @@ def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
         raise SpecError(str(exc), where=place) from None
     except (TypeError, ZeroDivisionError) as exc:
         raise SpecError(f"cannot evaluate: {exc}", where=place) from None
+
+
+def _split(value: Any, branches: int, where: str) -> int | tuple[int, ...] | None:
+    """``split: 2`` (torch.chunk) or ``split: [58, 58]`` (torch.split sizes): one part per
+    branch."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        parts = value
+    elif isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                         and v >= 1 for v in value):
+        parts = len(value)
+        value = tuple(value)
+    else:
+        raise SpecError("must be a chunk count or a list of channel counts", where=where,
+                        field="split", value=value, has_value=True)
+    if parts != branches:
+        raise SpecError(f"gives {parts} parts for {branches} branches", where=where,
+                        field="split", value=value, has_value=True)
+    return value
 
 
 def _check_keys(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:

@@ -232,7 +232,7 @@ def test_unet_rejects_sizes_not_divisible_by_16():
     with pytest.raises(ShapeError) as info:
         analysis("unet", (1, 572, 572))
     message = str(info.value)
-    assert "concat" in message and "512×71×71" in message and "512×70×70" in message
+    assert "concat" in message and "512x71x71" in message and "512x70x70" in message
 
 
 # --------------------------------------------------------------------------- details

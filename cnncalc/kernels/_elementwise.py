@@ -431,3 +431,14 @@ def cat(tensors, dim=1):
         ):
             raise ValueError("cat: tensors must match in every dimension except dim")
     return np.concatenate(arrs, axis=dim)
+
+
+def mul(*tensors):
+    """Element-wise product with NumPy/PyTorch broadcasting (squeeze-and-excitation gates)."""
+    if not tensors:
+        raise ValueError("mul: at least one tensor is required")
+    arrs = [as_float_array(t) for t in tensors]
+    out = arrs[0]
+    for a in arrs[1:]:
+        out = out * a
+    return np.ascontiguousarray(out)

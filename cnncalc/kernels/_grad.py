@@ -1129,3 +1129,21 @@ def cat_backward(grad_output, sizes, dim=1):
     if sum(sizes) != g.shape[dim]:
         raise ValueError(f"cat_backward: sizes {tuple(sizes)} do not add up to {g.shape[dim]}")
     return np.split(g, np.cumsum(sizes)[:-1], axis=dim)
+
+
+def mul_backward(grad_output, inputs):
+    """Gradient of ``mul`` w.r.t. each input: grad × the product of the others, summed over
+    the axes that input was broadcast along."""
+    g = as_float_array(grad_output, "grad_output")
+    arrs = [as_float_array(t) for t in inputs]
+    grads = []
+    for i, a in enumerate(arrs):
+        gi = g
+        for j, other in enumerate(arrs):
+            if j != i:
+                gi = gi * other
+        lead = gi.ndim - a.ndim
+        axes = tuple(range(lead)) + tuple(
+            lead + d for d, n in enumerate(a.shape) if n == 1 and gi.shape[lead + d] != 1)
+        grads.append(np.sum(gi, axis=axes, keepdims=True).reshape(a.shape) if axes else gi)
+    return grads
