@@ -503,9 +503,10 @@ class _Walker:
         sub = _join(path, "downsample")
         inner = blocks + (sub,)
         self.block_kinds[sub] = "shortcut"
-        y = self.apply(conv, f"{branch.where}[0] (conv{dims}d)", [x], f"{sub}.0", inner)
-        return self.apply(bn_cls(), f"{branch.where}[1] (batchnorm{dims}d)", [y], f"{sub}.1",
-                          inner)
+        # named as the table names the rows (torchvision's downsample.0/.1), then where
+        y = self.apply(conv, f"{sub}.0 (conv{dims}d) at {branch.where}", [x], f"{sub}.0", inner)
+        return self.apply(bn_cls(), f"{sub}.1 (batchnorm{dims}d) at {branch.where}", [y],
+                          f"{sub}.1", inner)
 
 
 def _compare_with_pytorch(layer: Layer, shapes: tuple[Shape, ...], facts: Facts) -> Facts:

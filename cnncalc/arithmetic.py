@@ -88,7 +88,14 @@ def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
 
 
 def dropped_by_floor(n: int, pad_before: int, k_eff: int, s: int, out: int) -> int:
-    """Real input elements after the last window that floor mode never reads."""
+    """Real input elements after the last window that floor mode never reads.
+
+    Only windows that tile the input (k ≥ s) can lose a tail: with k < s (a 1×1 stride-2
+    downsample) the gaps between windows are skipped by design, every window included, and
+    that is not the silent loss shapes, explain and solve warn about (0 then).
+    """
+    if k_eff < s:
+        return 0
     last_end = (out - 1) * s + k_eff  # in padded coordinates
     return max(0, n + pad_before - last_end)
 
@@ -153,16 +160,11 @@ def _x(values: tuple[int, ...] | list[int]) -> str:
 
 
 def _floor_notes(shape: Shape, outs, pads_before, k_effs, strides, what: str) -> list[str]:
-    """One note naming every axis whose last input rows floor mode never reads.
-
-    Only for windows that tile the input (k ≥ s): a 1×1 stride-2 conv skips every other row
-    by design, and that is not the silent loss this note is about.
-    """
+    """One note naming every axis whose last input rows floor mode never reads."""
     lost = []
     for axis, n, o, pb, k, s in zip(AXES[len(shape) - 1], shape[1:], outs, pads_before, k_effs,
                                     strides):
-        # with k < s gaps between windows are skipped by design; only flag a tiling's tail
-        count = dropped_by_floor(n, pb, k, s, o) if k >= s else 0
+        count = dropped_by_floor(n, pb, k, s, o)
         if count:
             lost.append(f"{count} of {n} on {axis}")
     if not lost:

@@ -566,11 +566,13 @@ def rf_lines(facts: Facts, before: ReceptiveField | None, after: ReceptiveField 
         return lines
     if before == after:
         return []
+    # per axis of the network input (a flat layer's own shape has no axes)
+    sizes = ", ".join(f"{a}: r = {n(r1)}" for a, r1 in zip(AXES[len(after.size)], after.size))
     if facts.rf == "dense":
-        return ["receptive field: each output reads every input position: "
-                + ", ".join(f"{a}: r = {n(r1)}" for a, r1 in zip(axes, after.size))]
-    return ["receptive field: " + ", ".join(f"{a}: r = {n(r1)}" for a, r1 in
-                                            zip(axes, after.size))]
+        return [f"receptive field: each output reads every input position: {sizes}"]
+    if facts.rf == "merge":
+        return [f"receptive field: the union of the branches' fields: {sizes}"]
+    return [f"receptive field: {sizes}"]
 
 
 # --------------------------------------------------------------------------- assembly

@@ -191,3 +191,38 @@ def test_final_sizes_equal_the_analysis(layer):
                 want -= 1
             assert row.output_shape[1] == want
             assert sizes[-1] == want, t
+
+
+# --------------------------------------------------------------------------- agrees with shapes
+
+
+def test_strided_1x1_is_not_a_floor_loss_in_explain_or_shapes():
+    # a 1×1 stride-2 downsample skips every other row by design: no "floor drops data"
+    spec = "conv2d(8, 1, stride=2)"
+    assert analyze(parse_text(spec), (4, 8, 8)).warnings == ()
+    assert "floor drops data" not in text_of(spec, (4, 8, 8))
+    # a 3×3 stride-2 window on 8 rows leaves row 7 unread: both say so
+    spec = "conv2d(8, 3, stride=2)"
+    assert analyze(parse_text(spec), (4, 8, 8)).warnings
+    assert "floor drops data on H" in text_of(spec, (4, 8, 8))
+
+
+def test_every_row_is_explained_and_auto_shortcuts_are_named_like_rows():
+    t = render(explain(parse_text("""
+input: [8, 8, 8]
+layers:
+  - name: block
+    residual: [{type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}]
+    shortcut: auto
+  - name: cat
+    concat: [[], []]
+  - {type: flatten}
+  - {type: linear, out_features: 10}
+""")))
+    assert "block.downsample.0 (conv2d) at layers[0].shortcut: 8×8×8 → 16×4×4" in t
+    assert "out = element-wise sum of 2 branches (16×4×4 and 16×4×4)" in t
+    assert "C_out = 16 + 16 = 32 (concatenated along channels" in t
+    # a dense layer's field line names the input's axes, no dangling colon
+    # the conv field (3, jump 2) widened over its 4×4 output: 3 + (4−1)·2 = 9
+    assert "each output reads every input position: H: r = 9, W: r = 9" in t
+    assert not re.search(r":\s*$", t, flags=re.M)

@@ -24,21 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("CNNCALC_REGEN_GOLDEN") == "1"
 
-LENET_INLINE = (
-    "conv2d(6, 5, name='c1') relu maxpool2d(2, name='s2') conv2d(16, 5, name='c3') "
-    "relu maxpool2d(2, name='s4') flatten linear(120, name='c5') relu "
-    "linear(84, name='f6') relu linear(10, name='output')"
-)
 
 
 def _spec(example: str) -> list[str]:
     path = ROOT / "examples" / f"{example}.yaml"
-    if path.exists():
-        return [str(path.relative_to(ROOT))]
-    if example == "lenet5":
-        return [LENET_INLINE, "--input", "1x32x32"]
-    pytest.skip(f"examples/{example}.yaml not shipped")
-    raise AssertionError
+    assert path.exists(), f"examples/{example}.yaml is missing (renamed?)"
+    return [str(path.relative_to(ROOT))]
 
 
 def render(capsys, monkeypatch, command: str, example: str) -> str:

@@ -102,19 +102,20 @@ def test_example3_cli(capsys):
 
 
 def test_example3_dense_vs_conv_example_file(capsys):
-    """The shipped example: a conv's dense equivalent on the same image is the article's kind
-    of number, and the dense layer after it costs in_volume*1000 + 1000."""
-    path = EXAMPLES / "dense_vs_conv.yaml"
-    if not path.exists():
-        pytest.skip("examples/dense_vs_conv.yaml not shipped")
-    a = analyze(load(str(path)))
-    conv, _, dense = a.rows
-    assert conv.params == 280
+    """The shipped example prints the article's 196,609,000 (a dense layer on the image) next
+    to the conv's 280, and the conv's dense equivalent on the same volumes."""
+    a = analyze(load(str(EXAMPLES / "dense_vs_conv.yaml")))
+    rows = {r.name: r for r in a.rows}
+    assert rows["dense.fc"].params == 3 * 256 * 256 * 1000 + 1000 == 196_609_000
+    conv = rows["conv"]
+    assert conv.params == 10 * 3 * 3 * 3 + 10 == 280
     assert conv.output_shape == (10, 254, 254)
     assert conv.fc_equivalent_params == (3 * 256 * 256) * (10 * 254 * 254) + 10 * 254 * 254
-    assert dense.params == 10 * 254 * 254 * 1000 + 1000
-    data = cli_json(capsys, str(path))
-    assert data["layers"][0]["params"] == 280
+    assert [(o.name, o.shape) for o in a.side_outputs] == [("dense", (1000,))]
+    code = main(["shapes", str(EXAMPLES / "dense_vs_conv.yaml"), "--format", "csv"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "196609000" in out and ",280," in out
 
 
 # --------------------------------------------------------------------------- example 4
@@ -159,8 +160,6 @@ def test_example5_cli(capsys):
 
 def test_example5_shipped_file(capsys):
     path = EXAMPLES / "article_conv.yaml"
-    if not path.exists():
-        pytest.skip("examples/article_conv.yaml not shipped")
     assert analyze(load(str(path))).rows[0].output_shape == (4, 102, 102)
     assert cli_json(capsys, str(path))["layers"][0]["output_shape"] == [4, 102, 102]
 
@@ -431,8 +430,6 @@ def test_lenet_1998_matches_the_paper():
     """LeNet-5 (1998): C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164: 60,000 trainable;
     the RBF output's 84·10 = 840 fixed centres are not trained."""
     path = EXAMPLES / "lenet5_1998.yaml"
-    if not path.exists():
-        pytest.skip("examples/lenet5_1998.yaml not shipped")
     a = analyze(load(str(path)))
     by_name = {r.name: r for r in a.rows if r.name}
     assert by_name["C1"].params == 156
