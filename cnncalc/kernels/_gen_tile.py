@@ -252,7 +252,8 @@ def gen_dw(tw):
     return "\n".join(L) + "\n"
 
 
-def main():
+def source():
+    """The text of ``_conv_tile.py`` before ``ruff format``."""
     src = HEADER + "\n\n".join(gen(o, t, h) for o, t, h in VARIANTS)
     src += "\n\n" + gen_dw(DW_WIDTH)
     src += f"\n\nDW_WIDTH = {DW_WIDTH}\nDW_KERNEL = conv_dw_{DW_WIDTH}\n"
@@ -262,8 +263,12 @@ def main():
     src += "}\n"
     src += "\n# variants with the half-width tail tile (HT may be 1)\n"
     src += "TILE_HALF = {" + ", ".join(f"({o}, {t}): {h}" for o, t, h in VARIANTS) + "}\n"
+    return src
+
+
+def main():
     path = pathlib.Path(__file__).with_name("_conv_tile.py")
-    path.write_text(src)
+    path.write_text(source())
 
 
 if __name__ == "__main__":
