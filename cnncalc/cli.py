@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 try:  # typer >= 0.20 vendors click
     from typer._click import exceptions as click_exc
@@ -32,6 +33,49 @@ app = typer.Typer(
     rich_markup_mode="markdown",  # docstrings wrap as paragraphs
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+class _Command(TyperCommand):
+    """Click's help conventions, whatever typer version is installed: ``SPEC`` (not
+    ``{SPEC}``) in usage lines, and N / X / TEXT / the choices instead of ``<int range>`` and
+    ``<bool>`` labels (a flag shows none)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            desc = getattr(param, "type_descriptor", None)  # typer >= 0.20; older: click's
+            if desc is not None and getattr(param, "param_type_name", "") == "argument":
+                param.display_type_rich = lambda ctx: None  # its metavar says it all
+            if desc is None or getattr(param, "param_type_name", "") != "option" \
+                    or param.metavar is not None:
+                continue
+            if getattr(param, "is_bool_flag", False) or getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif desc.is_choice:
+                param.metavar = "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+            else:
+                param.metavar = {int: "N", float: "X"}.get(desc.annotation, "TEXT")
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and getattr(option, "type_descriptor", None) is not None:
+            option.metavar = ""  # a flag: no <bool>
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p.replace("{", "").replace("}", "").replace("[[", "[").replace("]]", "]")
+                for p in pieces]
+
+
+_typer_command = app.command
+
+
+def _command(*args: Any, **kwargs: Any):
+    kwargs.setdefault("cls", _Command)  # every command gets the conventions above
+    return _typer_command(*args, **kwargs)
+
+
+app.command = _command  # type: ignore[method-assign]
 
 T = TypeVar("T")
 _state = {"traceback": False}
@@ -59,8 +103,19 @@ InputOpt = Annotated[
     typer.Option("--input", "-i", metavar="CxHxW",
                  help="Input shape without batch (overrides the spec's), e.g. 3x224x224."),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for MACs and "
-                                       "activation memory.")]
+BatchOpt = Annotated[str, typer.Option("--batch", "-b", metavar="N", help="Batch size for MACs "
+                                       "and activation memory.")]
+
+
+def one_batch(text: str) -> int:
+    """--batch of a command that takes one batch size (sweeps are for shapes/params)."""
+    from cnncalc.sweep import parse_batches
+
+    batches = parse_batches(text)
+    if len(batches) != 1:
+        raise UsageError(f"--batch={text}: takes one batch size here (lists and ranges sweep "
+                         "in `shapes` and `params`)")
+    return batches[0]
 BatchesOpt = Annotated[str, typer.Option(
     "--batch", "-b", metavar="N[,N…]", help="Batch size for MACs and activation memory; a list "
     "(1,8,32) or range (1..64:8) gives one summary row per batch.")]
@@ -103,6 +158,9 @@ def _guard(body: Callable[[], T]) -> T:
         _fail(str(exc), exc.exit_code)
     except typer.Exit:  # a deliberate exit (e.g. a failed run check): not a bug
         raise
+    except BrokenPipeError:  # `cnncalc ... | head`: handled here, before Click exits 1
+        _reader_left()
+        raise typer.Exit(0) from None
     except Exception as exc:  # a bug in cnncalc: one line, or the traceback on request
         if _state["traceback"]:
             raise
@@ -121,13 +179,21 @@ def warn(lines: tuple[str, ...] | list[str]) -> None:
         sys.stderr.write(f"cnncalc: warning: {line}\n")
 
 
-def stdout_console():
-    """A Rich console for stdout: colour on a terminal; plain and unwrapped when piped."""
+def stdout_console(**options: Any):
+    """A Rich console for stdout: colour on a terminal; plain and unwrapped when piped.
+
+    A reader that leaves (``| head``) is ours to handle (exit 0), not Rich's (exit 1)."""
     from rich.console import Console
 
+    class _Stdout(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    if options:
+        return _Stdout(**options)
     if sys.stdout.isatty():
-        return Console()
-    return Console(width=int(os.environ.get("COLUMNS", 0)) or 400, no_color=True,
+        return _Stdout()
+    return _Stdout(width=int(os.environ.get("COLUMNS", 0)) or 400, no_color=True,
                    highlight=False)
 
 
@@ -139,7 +205,6 @@ def print_table(table, lines: list[str]) -> None:
 def print_items(items: list) -> None:
     """Rich renderables and plain lines. A table wider than the terminal is printed at its
     natural width (the terminal wraps it) rather than squeezed: digits are never cut."""
-    from rich.console import Console
     from rich.measure import Measurement
     from rich.table import Table
 
@@ -148,8 +213,8 @@ def print_items(items: list) -> None:
     width = max([Measurement.get(console, wide, t).maximum for t in items
                  if isinstance(t, Table)] + [0])
     if width > console.width:
-        console = Console(width=width, no_color=console.no_color, highlight=False,
-                          force_terminal=console.is_terminal)
+        console = stdout_console(width=width, no_color=console.no_color, highlight=False,
+                                 force_terminal=console.is_terminal)
     for item in items:
         if isinstance(item, str):
             console.print(item, highlight=False, markup=False)
@@ -241,7 +306,7 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
 def run(
     spec: SpecArg,
     input: InputOpt = None,
-    batch: BatchOpt = 1,
+    batch: BatchOpt = "1",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random input and weights.")] = 0,
     threads: Annotated[int | None, typer.Option(
         "--threads", "-t", min=1, help="Kernel threads (default: all cores).")] = None,
@@ -266,8 +331,8 @@ def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt
     parsed, shape = load_spec(spec, input_shape)
     limit = None if max_memory is None else parse_bytes(max_memory, "--max-memory")
     with _progress() as step:
-        result = run_spec(parsed, shape, batch=batch, seed=seed, dtype=dtype, repeat=repeat,
-                          threads=threads, max_memory=limit, progress=step)
+        result = run_spec(parsed, shape, batch=one_batch(batch), seed=seed, dtype=dtype,
+                          repeat=repeat, threads=threads, max_memory=limit, progress=step)
     warn(result.analysis.warnings)
     if fmt is Format.table:
         print_table(run_table(result), run_summary(result))
@@ -357,7 +422,7 @@ def types() -> None:
 
 
 @app.command()
-def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
+def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = "1",
             layer: Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only row N "
                                                       "(numbered as in `cnncalc shapes`).")] = None
             ) -> None:
@@ -368,7 +433,7 @@ def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
     from cnncalc.explain import render
 
     def body() -> None:
-        result = run(*load_spec(spec, input), batch=batch, layer=layer)
+        result = run(*load_spec(spec, input), batch=one_batch(batch), layer=layer)
         if result.error is not None:  # nothing on stdout when the spec is refused
             raise result.error
         sys.stdout.write(render(result))
@@ -454,8 +519,10 @@ def _main(
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: Click usage errors become one line and exit code 2."""
+    _ascii_fallback()
     try:
         code = app(args=argv, prog_name="cnncalc", standalone_mode=False)
+        sys.stdout.flush()  # inside the try: a reader that left is seen here, not at exit
     except click_exc.NoArgsIsHelpError as exc:
         sys.stdout.write(exc.ctx.get_help() + "\n")
         return int(ExitCode.USAGE)
@@ -466,8 +533,43 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("cnncalc: aborted\n")
         return 130
-    except BrokenPipeError:  # `cnncalc ... | head`: the reader left; not an error of ours
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError:  # the reader left while the result was flushed
+        _reader_left()
         return 0
     return code if isinstance(code, int) else 0
+
+
+def _reader_left() -> None:
+    """`cnncalc ... | head`: the reader left; not an error of ours. Later writes (and the
+    flush at exit) go nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+# What a terminal or pipe that cannot encode our typography gets instead (PYTHONIOENCODING=
+# ascii, a C locale): readable ASCII, never a UnicodeEncodeError.
+_ASCII = {"×": "x", "→": "->", "←": "<-", "−": "-", "—": "-", "–": "-", "…": "...",
+          "·": "*", "⌊": "floor(", "⌋": ")", "⌈": "ceil(", "⌉": ")", "≥": ">=", "≤": "<=",
+          "≠": "!=", "⚠": "!", "✗": "x", "✓": "ok", "Σ": "sum", "⊙": "*", "½": "1/2",
+          "┏": "+", "┓": "+", "┗": "+", "┛": "+", "┳": "+", "┻": "+", "╋": "+", "┃": "|",
+          "━": "-", "│": "|", "─": "-", "┡": "+", "┩": "+", "╇": "+", "├": "+", "┤": "+",
+          "┼": "+", "└": "+", "┘": "+", "┴": "+", "┬": "+", "┌": "+", "┐": "+", "╭": "+",
+          "╮": "+", "╰": "+", "╯": "+", "γ": "gamma", "β": "beta", "█": "#", "▓": "#",
+          "▒": "+", "░": ".", "▀": "^", "▄": "_"}
+
+
+def _ascii_replace(exc: UnicodeError) -> tuple[str, int]:
+    text = exc.object[exc.start:exc.end]  # type: ignore[attr-defined]
+    return "".join(_ASCII.get(ch, "?") for ch in text), exc.end  # type: ignore[attr-defined]
+
+
+def _ascii_fallback() -> None:
+    import codecs
+
+    codecs.register_error("cnncalc-ascii", _ascii_replace)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "×→".encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="cnncalc-ascii")

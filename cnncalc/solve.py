@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.arithmetic import conv_out, conv_transpose_out, dropped_by_floor, pool_out
-from cnncalc.errors import ShapeError, UsageError
+from cnncalc.errors import ShapeError, SpecError, UsageError
 
 KINDS = ("conv2d", "maxpool2d", "avgpool2d", "conv_transpose2d")
 KERNELS, STRIDES, DILATIONS = range(1, 12), range(1, 5), range(1, 5)
@@ -224,14 +224,31 @@ def settings_report(found: list[Setting], kind: str, n: int, target: int, fmt: s
 # --------------------------------------------------------------------------- the CLI's entry
 
 
+def _one_size(text: str | None) -> int:
+    """--input N, or a CxHxW shape as every other command takes it (its spatial sizes must
+    agree: the layer settings solved for are the same on every axis)."""
+    from cnncalc.spec import parse_shape
+
+    usage = "solve without SPEC needs --input N (a spatial size, e.g. 56) or CxHxW"
+    if text is None:
+        raise UsageError(usage)
+    try:
+        shape = parse_shape(text, where="--input")
+    except SpecError:
+        raise UsageError(f"--input={text}: {usage}") from None
+    spatial = set(shape[1:] if len(shape) > 1 else shape)
+    if len(spatial) != 1:
+        raise UsageError(f"--input={text}: the spatial sizes differ; solve one axis at a time "
+                         "(--input N)")
+    return spatial.pop()
+
+
 def layer_command(input_text: str | None, target_text: str | None, kind: str, fmt: str,
                   limit: int = 20, **pins: Any) -> str:
     """``cnncalc solve --input 56 --target same [...]`` -> text for stdout."""
-    if input_text is None or not input_text.strip().isdigit() or int(input_text) < 1:
-        raise UsageError("solve without SPEC needs --input N (one spatial size, e.g. 56)")
+    n = _one_size(input_text)
     if target_text is None:
         raise UsageError("solve without SPEC needs --target same|half|double|N")
-    n = int(input_text)
     target = parse_target(target_text, n)
     found = solve_layer(n, target, kind, **pins)
     return settings_report(found, kind, n, target, fmt, limit)

@@ -1,0 +1,80 @@
+"""The whole command, as a shell sees it: pipes that close early, terminals that cannot
+encode our typography, help texts, one-batch commands, solve's --input forms."""
+
+import subprocess
+import sys
+
+import pytest
+
+from cnncalc.cli import main
+
+LENET = "examples/lenet5.yaml"
+
+
+def _cnncalc(*args: str, env: dict | None = None, pipe_to: str | None = None):
+    import os
+
+    cmd = [sys.executable, "-m", "cnncalc", *args]
+    full_env = {**os.environ, **(env or {})}
+    if pipe_to is None:
+        return subprocess.run(cmd, capture_output=True, text=True, env=full_env,
+                              cwd=_root())
+    # the reader exits at once: writing the rest must not be an error of ours
+    line = " ".join(f"'{c}'" for c in cmd) + f" | {pipe_to}; echo rc=${{PIPESTATUS[0]}} >&2"
+    return subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=full_env,
+                          cwd=_root())
+
+
+def _root() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent)
+
+
+@pytest.mark.parametrize("args", [
+    ("shapes", "examples/resnet50.yaml", "-f", "json"),
+    ("shapes", "examples/resnet50.yaml", "-f", "csv"),
+    ("shapes", "examples/resnet50.yaml", "-f", "markdown"),
+    ("explain", "examples/resnet50.yaml"),
+    ("shapes", "examples/resnet50.yaml"),
+])
+def test_a_reader_that_leaves_is_exit_0_without_a_traceback(args):
+    done = _cnncalc(*args, pipe_to="true")
+    assert "rc=0" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "error" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["shapes", "explain", "rf", "params"])
+def test_ascii_only_stdout_gets_ascii_not_an_error(command):
+    done = _cnncalc(command, LENET, env={"PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.isascii()
+    assert "c1" in done.stdout and "x" in done.stdout
+
+
+def test_help_uses_clicks_conventions(capsys):
+    for command in ("run", "rf", "shapes", "solve"):
+        assert main([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "<bool>" not in out and "<int" not in out and "<str>" not in out, command
+        assert "{SPEC}" not in out and "[[SPEC]]" not in out, command
+        assert "SPEC" in out
+
+
+def test_run_and_explain_take_one_batch(capsys):
+    for command in ("run", "explain"):
+        assert main([command, LENET, "-b", "1,8"]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == ("cnncalc: error: --batch=1,8: takes one batch size here (lists and "
+                       "ranges sweep in `shapes` and `params`)\n")
+
+
+def test_solve_takes_a_shape_like_every_command(capsys):
+    assert main(["solve", "-i", "3x56x56", "-t", "half", "-f", "csv"]) == 0
+    by_shape = capsys.readouterr().out
+    assert main(["solve", "-i", "56", "-t", "half", "-f", "csv"]) == 0
+    assert capsys.readouterr().out == by_shape
+    assert "3,2,1,1" in by_shape  # kernel 3, stride 2, padding 1: ⌊(56+2−3)/2⌋+1 = 28
+    assert main(["solve", "-i", "3x56x28", "-t", "half"]) == 2
+    assert "spatial sizes differ" in capsys.readouterr().err
