@@ -25,9 +25,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("CNNCALC_REGEN_GOLDEN") == "1"
 
 LENET_INLINE = (
-    "conv2d(6, 5, name='c1') relu maxpool2d(2, name='s2') conv2d(16, 5, name='c3') "
-    "relu maxpool2d(2, name='s4') flatten linear(120, name='c5') relu "
-    "linear(84, name='f6') relu linear(10, name='output')"
+    "conv2d(1, 6, 5, name='c1') relu maxpool2d(2, name='s2') conv2d(6, 16, 5, name='c3') "
+    "relu maxpool2d(2, name='s4') flatten linear(400, 120, name='c5') relu "
+    "linear(120, 84, name='f6') relu linear(84, 10, name='output')"
 )
 
 
