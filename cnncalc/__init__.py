@@ -3,7 +3,7 @@
 Library use::
 
     from cnncalc import load, analyze
-    result = analyze(load("conv2d(4, kernel_size=3, padding=2)"), (3, 100, 100))
+    result = analyze(load("Conv2d(3, 4, kernel_size=3, padding=2)"), (3, 100, 100))
     result.rows[0].output_shape  # (4, 102, 102)
 
 Heavy modules (numba kernels) are never imported from here, so `cnncalc shapes` starts fast.

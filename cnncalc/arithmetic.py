@@ -150,9 +150,17 @@ def _need_rank(layer: L.Layer, shape: Shape, dims: int) -> None:
         raise LayerProblem(f"expects a {want} input, got {got}{hint}")
 
 
-def _check_given(given: int | None, actual: int, field: str) -> None:
+def _check_given(layer: L.Layer, field: str, actual: int) -> None:
+    """in_channels / in_features / num_features, when given, must be what the input has."""
+    given = getattr(layer, field)
     if given is not None and given != actual:
-        raise LayerProblem(f"does not match the input, which has {actual}", field, given)
+        from cnncalc.inline import signature
+
+        noun = "feature" if field == "in_features" else "channel"
+        raise LayerProblem(f"does not match the input, which has {actual} {noun}"
+                           f"{'s' if actual != 1 else ''} — positional arguments follow "
+                           f"PyTorch: {signature(type(layer), defaults=False, limit=3)}",
+                           field, given)
 
 
 def _x(values: tuple[int, ...] | list[int]) -> str:
@@ -202,7 +210,7 @@ def _prelu(layer: L.PReLU, shape: Shape) -> Facts:
 def _conv_common(layer: L._ConvBase, shape: Shape) -> tuple[int, int]:
     _need_rank(layer, shape, layer.dims)
     c_in = shape[0]
-    _check_given(layer.in_channels, c_in, "in_channels")
+    _check_given(layer, "in_channels", c_in)
     g = layer.groups
     if c_in % g:
         raise LayerProblem(f"must divide in_channels {c_in}", "groups", g)
@@ -454,7 +462,7 @@ def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
 @rule("infer", L.Linear)
 def _linear(layer: L.Linear, shape: Shape) -> Facts:
     n = shape[-1]
-    _check_given(layer.in_features, n, "in_features")
+    _check_given(layer, "in_features", n)
     out = shape[:-1] + (layer.out_features,)
     rows = _prod(shape[:-1])
     notes = ()
@@ -477,7 +485,7 @@ def _linear(layer: L.Linear, shape: Shape) -> Facts:
 def _rbf(layer: L.RBF, shape: Shape) -> Facts:
     if len(shape) != 1:
         raise LayerProblem(f"expects a flat input, got {_x(shape)}")
-    _check_given(layer.in_features, shape[0], "in_features")
+    _check_given(layer, "in_features", shape[0])
     w = shape[0] * layer.out_features
     return Facts((layer.out_features,), weights=w, frozen=w, macs=w, dense_comparable=True,
                  rf="dense")
@@ -490,7 +498,7 @@ def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
     elif len(shape) not in (1, 2):
         raise LayerProblem(f"expects a C or C×L input, got {_x(shape)}")
     c = shape[0]
-    _check_given(layer.num_features, c, "num_features")
+    _check_given(layer, "num_features", c)
     affine = c if layer.affine else 0
     # running_mean, running_var and num_batches_tracked, as in PyTorch's state_dict
     buffers = 2 * c + 1 if layer.track_running_stats else 0

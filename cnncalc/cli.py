@@ -94,7 +94,8 @@ SpecArg = Annotated[
     typer.Argument(
         metavar="SPEC",
         help="A YAML/JSON file, '-' for stdin, or an inline spec such as "
-        "\"conv2d(6, 5) relu maxpool2d(2) flatten linear(10)\".",
+        "\"conv2d(1, 6, 5) relu maxpool2d(2) flatten linear(864, 10)\" or pasted PyTorch code "
+        "(\"nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), ...)\").",
         show_default=False,
     ),
 ]
@@ -413,12 +414,16 @@ def rf(
 
 @app.command()
 def types() -> None:
-    """List the layer types a spec may use, with their positional arguments."""
+    """List the layer types a spec may use, with their positional arguments in PyTorch's
+    order and defaults. In inline specs in_channels, in_features and num_features are checked
+    against the input; name the other arguments to leave them out (conv2d(out_channels=8,
+    kernel_size=3))."""
+    from cnncalc.inline import signature
     from cnncalc.layers import LAYER_TYPES, canonical_type
 
     for cls in LAYER_TYPES:
-        args = ", ".join(cls.positional)
-        sys.stdout.write(f"{canonical_type(cls)}({args})\n")
+        args = signature(cls).split("(", 1)[1]
+        sys.stdout.write(f"{canonical_type(cls)}({args}\n")
 
 
 @app.command()

@@ -3,7 +3,8 @@
 Field names and defaults are PyTorch's constructor arguments, so a spec can be copied from
 model code. ``int | tuple`` fields are turned into a tuple of the layer's dimensionality once,
 here; the arithmetic never branches on input types. ``positional`` lists the order of
-positional arguments in the inline syntax: PyTorch's, with the inferred input size left out.
+positional arguments in the inline syntax: exactly PyTorch's constructor order, the input size
+(``in_channels``, ``in_features``, ``num_features``) included.
 """
 
 # (no __future__ annotations: pydantic builds models faster from real annotations)
@@ -85,6 +86,7 @@ class _ConvNd(_ConvBase):
     padding: Size | Literal["same", "valid"] = 0
 
     positional: ClassVar = (
+        "in_channels",
         "out_channels",
         "kernel_size",
         "stride",
@@ -148,6 +150,7 @@ class _ConvTransposeNd(_ConvBase):
     output_padding: Size = 0
 
     positional: ClassVar = (
+        "in_channels",
         "out_channels",
         "kernel_size",
         "stride",
@@ -266,6 +269,7 @@ class _AvgPoolNd(_PoolBase):
 class AvgPool1d(_AvgPoolNd):
     type: Literal["avgpool1d"] = "avgpool1d"
     dims: ClassVar = 1
+    positional: ClassVar = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
 
 
 class AvgPool2d(_AvgPoolNd):
@@ -437,7 +441,7 @@ class Linear(Layer):
     in_features: int | None = Field(default=None, ge=1, description="Checked when given.")
     out_features: int = Field(ge=1)
     bias: bool = True
-    positional: ClassVar = ("out_features", "bias")
+    positional: ClassVar = ("in_features", "out_features", "bias")
 
 
 class RBF(Layer):
@@ -446,7 +450,7 @@ class RBF(Layer):
     type: Literal["rbf"] = "rbf"
     in_features: int | None = Field(default=None, ge=1)
     out_features: int = Field(ge=1)
-    positional: ClassVar = ("out_features",)
+    positional: ClassVar = ("in_features", "out_features")
 
 
 class _BatchNormNd(Layer):
@@ -455,7 +459,7 @@ class _BatchNormNd(Layer):
     momentum: float | None = 0.1
     affine: bool = True
     track_running_stats: bool = True
-    positional: ClassVar = ("eps", "momentum", "affine", "track_running_stats")
+    positional: ClassVar = ("num_features", "eps", "momentum", "affine", "track_running_stats")
 
 
 class BatchNorm1d(_BatchNormNd):

@@ -53,8 +53,9 @@ class Setting:
     output: int = 0
     unread: int = 0  # input elements after the last window (floor mode)
 
-    def call(self, kind: str, channels: str = "C") -> str:
-        """The layer in the inline syntax, e.g. ``conv2d(C, 3, stride=2, padding=1)``."""
+    def call(self, kind: str, channels: str = "C_in, C_out") -> str:
+        """The layer in PyTorch's (and the inline) syntax, e.g.
+        ``conv2d(C_in, C_out, 3, stride=2, padding=1)``."""
         args = [channels] if kind.startswith("conv") else []
         args.append(str(self.kernel))
         default_stride = self.kernel if "pool" in kind else 1

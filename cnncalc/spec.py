@@ -543,11 +543,19 @@ def parse_text(text: str, origin: str = "spec", inline: bool = True) -> Spec:
     return spec_from_data(data)
 
 
+_YAML_LINE = re.compile(r"^\s*(?:[\w-]+\s*:|-(?:\s|$)|---|\.\.\.|%)")
+
+
 def _looks_inline(text: str) -> bool:
-    """Inline specs are one line of calls (``conv2d(6, 5) relu``); documents have ':' keys."""
-    if "\n" in text or text.startswith(("{", "[", "#")):
+    """Inline specs are calls (``conv2d(3, 6, 5) relu``, or pasted ``nn.Sequential(...)`` over
+    several lines with ``#`` comments); documents start with '{' or '[', or have ``key:`` or
+    ``- item`` lines."""
+    from cnncalc.inline import strip_comments
+
+    body = strip_comments(text).strip()
+    if not body or body.startswith(("{", "[")):
         return False
-    return not re.match(r"^\s*[\w-]+\s*:", text)
+    return not any(_YAML_LINE.match(line) for line in body.splitlines())
 
 
 def load(source: str, stdin_text: str | None = None) -> Spec:
@@ -561,7 +569,7 @@ def load(source: str, stdin_text: str | None = None) -> Spec:
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {source}: {exc}") from None
         return parse_text(text, origin=source, inline=False)
-    if path.suffix.lower() in {".yaml", ".yml", ".json"} or "/" in source:
+    if path.suffix.lower() in {".yaml", ".yml", ".json"} or ("/" in source and "(" not in source):
         raise UsageError(f"no such file: {source}")
     try:
         return parse_text(source, origin="inline spec")

@@ -74,7 +74,7 @@ def test_conv_against_reference(dims, data):
     c_in, c_out, k, s, p, d, g, n, bias = cfg
     pad = repr(p) if isinstance(p, str) else tup(p)
     text = (
-        f"conv{dims}d({c_out}, kernel_size={tup(k)}, stride={tup(s)}, padding={pad}, "
+        f"conv{dims}d({c_in}, {c_out}, kernel_size={tup(k)}, stride={tup(s)}, padding={pad}, "
         f"dilation={tup(d)}, groups={g}, bias={bias})"
     )
     outs = _conv_expectation(cfg)
@@ -104,7 +104,7 @@ def test_conv_transpose_against_scatter(dims, data):
     op = tuple(data.draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d))
     n = tuple(data.draw(st.integers(1, 10)) for _ in range(dims))
     text = (
-        f"conv_transpose{dims}d({c_out}, kernel_size={tup(k)}, stride={tup(s)}, "
+        f"conv_transpose{dims}d({c_in}, {c_out}, kernel_size={tup(k)}, stride={tup(s)}, "
         f"padding={tup(p)}, output_padding={tup(op)}, dilation={tup(d)}, groups={g})"
     )
     outs = [ref.conv_transpose_out(*a) for a in zip(n, k, s, p, op, d)]
@@ -189,7 +189,7 @@ def test_floor_warning_when_real_input_is_never_read(n, k, s, p, d):
     input element after the last window is never read. (With span < stride the gaps between
     windows are skipped by design, so cnncalc does not flag the tail either.)"""
     assume(ref.conv_out(n, k, s, p, p, d) >= 1)
-    a = run(f"conv1d(1, {k}, stride={s}, padding={p}, dilation={d})", (1, n))
+    a = run(f"conv1d(1, 1, {k}, stride={s}, padding={p}, dilation={d})", (1, n))
     unread = ref.floor_unread(n, k, s, p, p, d)
     tiles = d * (k - 1) + 1 >= s
     assert any("floor" in w for w in a.warnings) == (tiles and unread > 0)
@@ -256,7 +256,7 @@ def test_batchnorm_counts(c, h, w):
 @given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=3), out=st.integers(1, 50))
 def test_linear_acts_on_last_dim(shape, out):
     shape = tuple(shape)
-    a = run(f"linear({out})", shape)
+    a = run(f"linear({shape[-1]}, {out})", shape)
     row = a.rows[0]
     assert row.output_shape == shape[:-1] + (out,)
     assert row.params == shape[-1] * out + out
@@ -306,7 +306,7 @@ def window_layer(draw):
 
 def _layer_text(kind: str, k, s, p, d, dims: int) -> str:
     if kind == "conv":
-        return f"conv{dims}d(2, {k}, stride={s}, padding={p}, dilation={d})"
+        return f"conv{dims}d(2, 2, {k}, stride={s}, padding={p}, dilation={d})"
     if kind == "max":
         return f"maxpool{dims}d({k}, stride={s}, padding={p}, dilation={d})"
     return f"avgpool{dims}d({k}, stride={s}, padding={p})"
@@ -356,7 +356,8 @@ def test_receptive_field_2d_brute_force(chain, h, w):
             _chain_fits(n, [(kd, k[axis], s[axis], p[axis], d[axis]) for kd, k, s, p, d in chain])
         )
     text = " ".join(
-        f"conv2d(2, {tup(k)}, stride={tup(s)}, padding={tup(p)}, dilation={tup(d)})"
+        f"conv2d(out_channels=2, kernel_size={tup(k)}, stride={tup(s)}, padding={tup(p)}, "
+        f"dilation={tup(d)})"
         if kind == "conv"
         else f"maxpool2d({tup(k)}, stride={tup(s)}, padding={tup(p)}, dilation={tup(d)})"
         for kind, k, s, p, d in chain
@@ -374,20 +375,20 @@ def test_receptive_field_2d_brute_force(chain, h, w):
 def test_same_padding_receptive_field_start(k, d, n):
     """padding='same' puts the smaller half on the left: start = -left."""
     assume(n >= 1)
-    rf = run(f"conv1d(1, {k}, padding='same', dilation={d})", (1, n)).rows[0].receptive_field
+    rf = run(f"conv1d(1, 1, {k}, padding='same', dilation={d})", (1, n)).rows[0].receptive_field
     left, _ = ref.same_pads(k, d)
     size, jump, start = ref.receptive_field_1d([ref.Win1d(k, 1, left, d)])
     assert (rf.size, rf.jump, rf.start) == ((size,), (jump,), (start,))
 
 
 def test_receptive_field_after_padding_layer_is_shifted():
-    rf = run("zeropad1d((2, 0)) conv1d(1, 3)", (1, 10)).rows[-1].receptive_field
+    rf = run("zeropad1d((2, 0)) conv1d(1, 1, 3)", (1, 10)).rows[-1].receptive_field
     assert rf.start == (-2,)
     assert rf.size == (3,)
 
 
 def test_receptive_field_after_dense_covers_whole_input():
-    a = run("conv2d(4, 3, padding=1) maxpool2d(2) flatten linear(10)", (1, 8, 8))
+    a = run("conv2d(1, 4, 3, padding=1) maxpool2d(2) flatten linear(4 * 4 * 4, 10)", (1, 8, 8))
     rf = a.rows[-1].receptive_field
     start, size = rf.start, rf.size
     for axis in range(2):
@@ -400,7 +401,7 @@ def test_receptive_field_after_dense_covers_whole_input():
 
 def test_huge_sizes_are_exact():
     n = 100_000
-    a = run("conv2d(8, 3, stride=2, padding=1) maxpool2d(2) conv2d(16, 5)", (3, n, n))
+    a = run("conv2d(3, 8, 3, stride=2, padding=1) maxpool2d(2) conv2d(8, 16, 5)", (3, n, n))
     h1 = ref.conv_out(n, 3, 2, 1)
     assert h1 == 50_000
     h2 = h1 // 2

@@ -24,8 +24,8 @@ from cnncalc.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[")
 LENET_INLINE = (
-    "conv2d(6, 5, name='c1') relu maxpool2d(2) conv2d(16, 5) relu maxpool2d(2) "
-    "flatten linear(120) relu linear(84) relu linear(10)"
+    "conv2d(1, 6, 5, name='c1') relu maxpool2d(2) conv2d(6, 16, 5) relu maxpool2d(2) "
+    "flatten linear(400, 120) relu linear(120, 84) relu linear(84, 10)"
 )
 LENET_YAML = """\
 name: lenet
@@ -166,13 +166,13 @@ def test_json_rows_sum_to_totals(capsys, lenet_file):
 
 
 def test_json_integers_exact_for_huge_numbers(capsys):
-    data = ok_json(capsys, "params", "flatten linear(1000000)", "--input", "1x1000x1000")
+    data = ok_json(capsys, "params", "flatten linear(10**6, 10**6)", "--input", "1x1000x1000")
     assert data["totals"]["params"] == 10**12 + 10**6
     assert '"params": 1000001000000' in json.dumps(data)
 
 
 def test_json_batchnorm_non_trainable(capsys):
-    data = ok_json(capsys, "params", "conv2d(8, 3) batchnorm2d", "--input", "3x8x8")
+    data = ok_json(capsys, "params", "conv2d(3, 8, 3) batchnorm2d(8)", "--input", "3x8x8")
     bn = data["layers"][1]
     assert bn["params"] == bn["trainable_params"] == 16
     assert bn["non_trainable_params"] == 17  # running mean, var (8 each) + batch counter
@@ -307,8 +307,8 @@ def test_inline_whole_lenet(capsys):
 
 
 def test_inline_aliases_and_spellings(capsys):
-    a = ok_json(capsys, "shapes", "-i", "3x32x32", "conv2d(8, k=3, s=2, p=1, d=1, g=1)")
-    b = ok_json(capsys, "shapes", "-i", "3x32x32", "Conv2d(8, kernel_size=3, stride=2, padding=1)")
+    a = ok_json(capsys, "shapes", "-i", "3x32x32", "conv2d(3, 8, k=3, s=2, p=1, d=1, g=1)")
+    b = ok_json(capsys, "shapes", "-i", "3x32x32", "nn.Conv2d(3, 8, 3, stride=2, padding=1)")
     assert a["layers"][0]["output_shape"] == b["layers"][0]["output_shape"] == [8, 16, 16]
     for spelling in ("maxpool2d(2)", "MaxPool2d(2)", "max_pool2d(2)"):
         data = ok_json(capsys, "shapes", "-i", "3x32x32", spelling)
@@ -344,9 +344,9 @@ def test_yaml_and_json_files_agree(capsys, tmp_path):
 @pytest.mark.parametrize(
     "spec,shape,word",
     [
-        ("conv2d(1, 2, stride=2, name='c')", "1x5x5", "floor"),  # row/column 4 never read
+        ("conv2d(1, 1, 2, stride=2, name='c')", "1x5x5", "floor"),  # row/column 4 never read
         ("maxpool1d(2, stride=2, padding=1, ceil_mode=True)", "1x5", "ceil"),  # start 6 dropped
-        ("linear(3, name='fc')", "5x5", "flat"),
+        ("linear(5, 3, name='fc')", "5x5", "flat"),
     ],
 )
 def test_warnings_on_stderr(capsys, spec, shape, word):
@@ -361,13 +361,13 @@ def test_warnings_on_stderr(capsys, spec, shape, word):
 
 def test_no_warning_when_nothing_is_lost(capsys):
     code, _, err = cli(
-        capsys, "shapes", "conv2d(1, 3, stride=2) maxpool2d(3, 1, 1)", "--input", "1x7x7"
+        capsys, "shapes", "conv2d(1, 1, 3, stride=2) maxpool2d(3, 1, 1)", "--input", "1x7x7"
     )
     assert code == 0 and err == ""
 
 
 def test_warnings_also_in_table_mode(capsys):
-    code, out, err = cli(capsys, "params", "linear(3)", "--input", "5x5")
+    code, out, err = cli(capsys, "params", "linear(5, 3)", "--input", "5x5")
     assert code == 0 and "cnncalc: warning:" in err and "warning" not in out
 
 
@@ -412,7 +412,12 @@ def test_types(capsys):
         "upsample",
     ):
         assert kind in names, kind
-    assert "conv2d(out_channels, kernel_size, stride, padding" in out
+    # PyTorch's constructor order and defaults, the input size first
+    assert "conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, " \
+        "groups=1, bias=True, padding_mode='zeros')" in out
+    assert "linear(in_features, out_features, bias=True)" in out
+    assert "batchnorm2d(num_features, eps=1e-05, momentum=0.1, affine=True, " \
+        "track_running_stats=True)" in out
 
 
 @pytest.mark.parametrize("command", ["shapes", "params", "types"])
@@ -439,7 +444,7 @@ def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 
 def test_python_m_cnncalc_table_and_json():
-    proc = _run("shapes", "--input", "3x100x100", "conv2d(4, kernel_size=3, padding=2)")
+    proc = _run("shapes", "--input", "3x100x100", "Conv2d(3, 4, kernel_size=3, padding=2)")
     assert proc.returncode == 0, proc.stderr
     assert "4×102×102" in proc.stdout or "4x102x102" in proc.stdout
     assert not ANSI.search(proc.stdout)
@@ -449,7 +454,7 @@ def test_python_m_cnncalc_table_and_json():
 
 
 def test_python_m_cnncalc_error():
-    proc = _run("shapes", "--input", "3x4x4", "conv2d(4, 5, name='big')")
+    proc = _run("shapes", "--input", "3x4x4", "conv2d(3, 4, 5, name='big')")
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
@@ -459,7 +464,7 @@ def test_python_m_cnncalc_error():
 
 
 def test_python_m_cnncalc_usage_error():
-    proc = _run("shapes", "--input", "3xx4", "conv2d(4, 3)")
+    proc = _run("shapes", "--input", "3xx4", "conv2d(3, 4, 3)")
     assert proc.returncode == 2
     assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1
 

@@ -32,7 +32,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 def test_example1_conv_3x5_kernel():
     # X (4, 2, 3, 5), Conv2d(2, 3, (3, 5), padding=(1, 2)) -> (4, 3, 3, 5); weight 3·2·3·5, bias 3
-    t = text_of("conv2d(3, kernel_size=(3, 5), stride=1, padding=(1, 2))", (2, 3, 5), batch=4)
+    t = text_of("Conv2d(2, 3, (3, 5), stride=1, padding=(1, 2))", (2, 3, 5), batch=4)
     assert "H_out = ⌊(3 + 2·1 − 1·(3−1) − 1) / 1⌋ + 1 = 3" in t
     assert "W_out = ⌊(5 + 2·2 − 1·(5−1) − 1) / 1⌋ + 1 = 5" in t
     assert "C_out = out_channels = 3" in t
@@ -52,7 +52,7 @@ def test_example2_maxpool_asymmetric_stride():
 
 
 def test_example4_params_280():
-    t = text_of("conv2d(10, 3)", (3, 32, 32))
+    t = text_of("conv2d(3, 10, 3)", (3, 32, 32))
     assert "params = out·(in/groups)·k_H·k_W + out = 10·(3/1)·3·3 + 10 = 280" in t
 
 
@@ -77,7 +77,7 @@ def test_example10_pool_20_by_10():
 
 
 def test_example6_receptive_field_two_3x3_is_5x5():
-    t = text_of("conv2d(1, 3) conv2d(1, 3)", (1, 5, 5))
+    t = text_of("conv2d(1, 1, 3) conv2d(1, 1, 3)", (1, 5, 5))
     assert "H: r = 3 + (3−1)·1 = 5" in t
     assert "1×3×3 → 1×1×1" in t
 
@@ -87,7 +87,7 @@ def test_example6_receptive_field_two_3x3_is_5x5():
 
 def test_floor_mode_names_unread_rows():
     # 32 with k3 s2: ⌊(32 − 3)/2⌋ + 1 = 15 windows, the last ends at 14·2 + 3 = 31: row 31 unread
-    t = text_of("conv2d(8, 3, stride=2)", (3, 32, 32))
+    t = text_of("conv2d(3, 8, 3, stride=2)", (3, 32, 32))
     assert "H_out = ⌊(32 + 2·0 − 1·(3−1) − 1) / 2⌋ + 1 = 15" in t
     assert "the last window ends at (15−1)·2 + 3 − 0 = 31 of 32" in t
     assert "input row 31 never reaches" in t
@@ -104,7 +104,7 @@ def test_ceil_mode_dropped_window():
 
 
 def test_refused_layer_is_one_error_line_and_no_stdout(capsys):
-    code, out, err = cli(capsys, "conv2d(4, 3) conv2d(2, 50)", "-i", "3x10x10")
+    code, out, err = cli(capsys, "conv2d(3, 4, 3) conv2d(4, 2, 50)", "-i", "3x10x10")
     assert code == 1
     assert out == ""  # never partial output on stdout
     assert err.startswith("cnncalc: error: layer 1 (conv2d)")
@@ -116,7 +116,7 @@ def test_refused_layer_is_explained_by_the_library():
     from cnncalc.explain import explain, render
     from cnncalc.spec import load
 
-    result = explain(load("conv2d(4, 3) conv2d(2, 50)"), (3, 10, 10))
+    result = explain(load("conv2d(3, 4, 3) conv2d(4, 2, 50)"), (3, 10, 10))
     text = render(result)
     assert result.error is not None
     assert "3×10×10 → 4×8×8" in text  # the accepted layer
@@ -126,7 +126,7 @@ def test_refused_layer_is_explained_by_the_library():
 
 def test_transposed_and_adaptive():
     # (4−1)·2 − 2·1 + 1·(3−1) + 1 + 1 = 8; adaptive 8 -> 3 bins [0,3) [2,6) [5,8)
-    t = text_of("conv_transpose2d(2, 3, stride=2, padding=1, output_padding=1) "
+    t = text_of("conv_transpose2d(4, 2, 3, stride=2, padding=1, output_padding=1) "
                 "adaptive_avgpool2d(3)", (4, 4, 4))
     assert "H_out = (4 − 1)·2 − 2·1 + 1·(3 − 1) + 1 + 1 = 8" in t
     assert "4·(2/1)·3·3 + 2 = 74" in t
@@ -135,7 +135,7 @@ def test_transposed_and_adaptive():
 
 def test_same_padding_split():
     # k=4: total 3, PyTorch puts 1 left and 2 right
-    t = text_of("conv2d(2, 4, padding='same')", (1, 9, 9))
+    t = text_of("conv2d(1, 2, 4, padding='same')", (1, 9, 9))
     assert "1+2" in t
     assert "H_out = ⌊(9 + 1 + 2 − 1·(4−1) − 1) / 1⌋ + 1 = 9" in t
 
@@ -179,7 +179,7 @@ def test_final_sizes_equal_the_analysis(layer):
             continue
         for ceil in ((False, True) if layer == "maxpool2d" else (False,)):
             extra = f", ceil_mode={ceil}" if layer == "maxpool2d" else ""
-            first = "2, " if layer == "conv2d" else ""
+            first = "1, 2, " if layer == "conv2d" else ""
             spec = parse_text(f"{layer}({first}{k}, stride={s}, padding={p}{extra})")
             row = analyze(spec, (1, n, n)).rows[0]
             t = render(explain(spec, (1, n, n)))

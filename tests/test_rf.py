@@ -47,10 +47,10 @@ def measure(text: str, shape=None, **kw) -> rf.Empirical:
 
 # ------------------------------------------------------------ analytic
 def test_article_two_stacked_3x3_convs_see_5x5():
-    result = rf.receptive_fields(load("conv2d(1, 3) conv2d(1, 3)"), (1, 5, 5))
+    result = rf.receptive_fields(load("conv2d(1, 1, 3) conv2d(1, 1, 3)"), (1, 5, 5))
     last = result.layers[-1]
     assert last.field.size == (5, 5) and last.centre == (2, 2)
-    e = measure("conv2d(1, 3) conv2d(1, 3)", (1, 5, 5))
+    e = measure("conv2d(1, 1, 3) conv2d(1, 1, 3)", (1, 5, 5))
     assert e.theoretical == rf.Box((0, 0), (4, 4)) and e.agrees
 
 
@@ -64,11 +64,11 @@ def test_centre_is_start_plus_half_size():
 
 # ------------------------------------------------------------ theoretical = analytic
 @pytest.mark.parametrize("spec", [
-    "conv2d(2, 3, padding=1) relu maxpool2d(2) conv2d(3, 3, stride=2) avgpool2d(3, 2, 1)",
-    "conv2d(2, (3, 5), dilation=(2, 1), padding=(1, 0)) maxpool2d(3, 2, 1, 2, ceil_mode=True)",
-    "conv2d(4, 5, stride=3) conv2d(4, 1, stride=2) maxpool2d(2, ceil_mode=True) relu6",
-    "zeropad2d((1, 2, 0, 3)) conv2d(2, 3, groups=1) leaky_relu conv2d(2, 3, groups=2) gelu",
-    "conv2d(3, 3, padding_mode='reflect', padding=1) maxpool2d(2) conv2d(3, 3)",
+    "conv2d(2, 2, 3, padding=1) relu maxpool2d(2) conv2d(2, 3, 3, stride=2) avgpool2d(3, 2, 1)",
+    "conv2d(2, 2, (3, 5), dilation=(2, 1), padding=(1, 0)) maxpool2d(3, 2, 1, 2, ceil_mode=True)",
+    "conv2d(2, 4, 5, stride=3) conv2d(4, 4, 1, stride=2) maxpool2d(2, ceil_mode=True) relu6",
+    "zeropad2d((1, 2, 0, 3)) conv2d(2, 2, 3, groups=1) leaky_relu conv2d(2, 2, 3, groups=2) gelu",
+    "conv2d(2, 3, 3, padding_mode='reflect', padding=1) maxpool2d(2) conv2d(3, 3, 3)",
 ])
 def test_theoretical_field_equals_the_formula(spec):
     e = measure(spec, (2, 23, 21))
@@ -84,20 +84,21 @@ def test_graph_spec_add_and_concat():
 
 
 def test_one_dimensional_spec():
-    e = measure("conv1d(4, 5, padding=2) relu maxpool1d(2) conv1d(4, 3, dilation=3)", (2, 40))
+    e = measure("conv1d(2, 4, 5, padding=2) relu maxpool1d(2) conv1d(4, 4, 3, dilation=3)", (2, 40))
     assert e.agrees and len(e.theoretical.lo) == 1
     assert e.gradient.ndim == 1
 
 
 def test_clipped_field_is_enlarged_and_said_so():
-    e = measure("conv2d(2, 7, padding=3) " * 3, (1, 12, 12))
+    e = measure("conv2d(1, 2, 7, padding=3) " + "conv2d(2, 2, 7, padding=3) " * 2, (1, 12, 12))
     assert e.enlarged_from == (1, 12, 12)
     assert e.input_shape[1] >= 19 and not any(e.clipped)
     assert any("enlarged" in n for n in e.notes) and e.agrees
 
 
 def test_explicit_unit_may_be_clipped():
-    e = measure("conv2d(2, 5, padding=2) conv2d(2, 5, padding=2)", (1, 10, 10), unit=(1, 0, 9))
+    e = measure("conv2d(1, 2, 5, padding=2) conv2d(2, 2, 5, padding=2)", (1, 10, 10),
+                unit=(1, 0, 9))
     assert e.enlarged_from is None and e.clipped == (True, True)
     assert e.theoretical == rf.Box((0, 5), (4, 9)) and e.agrees
     assert any("clipped" in n for n in e.notes)
@@ -107,7 +108,7 @@ def test_fractional_jump_units_agree_exactly():
     """After a stride-2 transposed conv, unit 7 reads input unit 3 only, whose field starts
     at 5: the recurrence's start + 7·jump (= 6) is off by half a step for odd units, so the
     comparison uses the exact per-unit field (analysis.unit_field) — measured 5, exact 5."""
-    e = measure("conv2d(1, 3, padding=1) maxpool2d(2) conv_transpose2d(1, 2, stride=2)",
+    e = measure("conv2d(1, 1, 3, padding=1) maxpool2d(2) conv_transpose2d(1, 1, 2, stride=2)",
                 (1, 16, 16))
     assert e.unit[1:] == (7, 7)
     assert e.analytic_lo == (5, 5)
@@ -115,7 +116,7 @@ def test_fractional_jump_units_agree_exactly():
     assert e.agrees and e.first_disagreement is None
 
 
-SPEC3 = "conv2d(1, 3, padding=1) maxpool2d(2) conv2d(1, 3, padding=1)"
+SPEC3 = "conv2d(1, 1, 3, padding=1) maxpool2d(2) conv2d(1, 1, 3, padding=1)"
 
 
 def _off_by_one_from_row(monkeypatch, first_bad: int):
@@ -141,7 +142,7 @@ def test_disagreement_names_the_first_layer(monkeypatch):
 
 # ------------------------------------------------------------ effective
 def test_effective_field_is_centred_inside_the_theoretical_one():
-    e = measure("conv2d(8, 3, padding=1) relu " * 6, (1, 33, 33), mass=0.9)
+    e = measure("conv2d(out_channels=8, kernel_size=3, padding=1) relu " * 6, (1, 33, 33), mass=0.9)
     t, f = e.theoretical, e.effective
     assert all(tl <= fl and fh <= th for tl, fl, fh, th in zip(t.lo, f.lo, f.hi, t.hi))
     assert e.mass_in_box >= 0.9 and all(r <= 1 for r in e.ratio)
@@ -150,8 +151,8 @@ def test_effective_field_is_centred_inside_the_theoretical_one():
 
 
 def test_measurement_is_reproducible():
-    a = measure("conv2d(4, 3) relu maxpool2d(2) conv2d(4, 3)", (1, 16, 16), seed=3)
-    b = measure("conv2d(4, 3) relu maxpool2d(2) conv2d(4, 3)", (1, 16, 16), seed=3)
+    a = measure("conv2d(1, 4, 3) relu maxpool2d(2) conv2d(4, 4, 3)", (1, 16, 16), seed=3)
+    b = measure("conv2d(1, 4, 3) relu maxpool2d(2) conv2d(4, 4, 3)", (1, 16, 16), seed=3)
     np.testing.assert_array_equal(a.gradient, b.gradient)
     assert a.unit == b.unit
 
@@ -164,7 +165,7 @@ def run_cli(capsys, *argv):
 
 
 def test_cli_analytic_json(capsys):
-    code, out, err = run_cli(capsys, "rf", "conv2d(2, 3) maxpool2d(2)", "-i", "1x8x8",
+    code, out, err = run_cli(capsys, "rf", "conv2d(1, 2, 3) maxpool2d(2)", "-i", "1x8x8",
                              "-f", "json")
     assert code == 0
     obj = json.loads(out)
@@ -193,7 +194,7 @@ def test_cli_empirical_json_and_table(capsys, tmp_path):
     (["--mass", "0"], 2), (["--mass", "1.5"], 2),
 ])
 def test_cli_usage_errors(capsys, args, code):
-    got, out, err = run_cli(capsys, "rf", "conv2d(2, 3)", "-i", "1x8x8", "--empirical", *args)
+    got, out, err = run_cli(capsys, "rf", "conv2d(1, 2, 3)", "-i", "1x8x8", "--empirical", *args)
     assert got == code and out == ""
     assert err.startswith("cnncalc: error:") and len(err.splitlines()) == 1
 
@@ -209,7 +210,7 @@ def test_cli_disagreement_is_exit_1(capsys, monkeypatch):
 
 def test_cli_png(capsys, tmp_path):
     target = tmp_path / "rf.png"
-    code, out, err = run_cli(capsys, "rf", "conv2d(2, 3) relu conv2d(2, 3)", "-i", "1x12x12",
+    code, out, err = run_cli(capsys, "rf", "conv2d(1, 2, 3) relu conv2d(2, 2, 3)", "-i", "1x12x12",
                              "--png", str(target), "-f", "json")
     try:
         import PIL  # noqa: F401

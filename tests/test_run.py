@@ -48,7 +48,7 @@ def test_same_seed_same_output_different_seed_differs(monkeypatch):
     """Input and weights come from default_rng(seed): the network's output is reproducible."""
     from cnncalc import kernels as K
 
-    spec = load("conv2d(4, 3, padding=1) relu maxpool2d(2) flatten linear(5)")
+    spec = load("conv2d(1, 4, 3, padding=1) relu maxpool2d(2) flatten linear(out_features=5)")
     outs = []
     real = K.linear
 
@@ -76,7 +76,7 @@ def test_mismatch_is_exit_1_naming_the_layer(monkeypatch, capsys):
         return y[..., :-1]  # one column short
 
     monkeypatch.setattr(K, "max_pool2d", wrong)
-    code = main(["run", "-i", "1x8x8", "conv2d(2, 3, padding=1) maxpool2d(2, name='p')",
+    code = main(["run", "-i", "1x8x8", "conv2d(1, 2, 3, padding=1) maxpool2d(2, name='p')",
                  "-f", "json"])
     out, err = capsys.readouterr()
     assert code == 1
@@ -104,7 +104,7 @@ def test_json_contract_of_run(capsys):
 
 def test_memory_guard_refuses_before_allocating(capsys):
     # 3×100000×100000 float32 input alone is 120 GB
-    code = main(["run", "-i", "3x100000x100000", "conv2d(4, 3)"])
+    code = main(["run", "-i", "3x100000x100000", "conv2d(3, 4, 3)"])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     assert err.count("\n") == 1
@@ -112,17 +112,17 @@ def test_memory_guard_refuses_before_allocating(capsys):
 
 
 def test_memory_guard_limit_option(capsys):
-    code = main(["run", "-i", "3x64x64", "conv2d(16, 3)", "--max-memory", "100k"])
+    code = main(["run", "-i", "3x64x64", "conv2d(3, 16, 3)", "--max-memory", "100k"])
     out, err = capsys.readouterr()
     assert code == 1 and out == "" and "97.7 KiB" in err  # 100k = 100,000 bytes
-    code = main(["run", "-i", "3x64x64", "conv2d(16, 3)", "--max-memory", "lots"])
+    code = main(["run", "-i", "3x64x64", "conv2d(3, 16, 3)", "--max-memory", "lots"])
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and err.count("\n") == 1
 
 
 def test_peak_estimate_counts_live_tensors():
     """Input + weights + the largest pair of live activations, computed by hand."""
-    spec = load("conv2d(8, 3, padding=1, bias=False) relu")
+    spec = load("conv2d(out_channels=8, kernel_size=3, padding=1, bias=False) relu")
     a = analyze(spec, (2, 10, 10))
     peak, name, size = peak_estimate(a)
     x = 2 * 10 * 10 * 4
@@ -140,7 +140,7 @@ def test_run_refuses_other_dtypes():
 
 
 def test_float64_run():
-    result = run(load("conv2d(2, 3) avgpool2d(2) flatten linear(3)"), (1, 9, 9),
+    result = run(load("conv2d(1, 2, 3) avgpool2d(2) flatten linear(2 * 3 * 3, 3)"), (1, 9, 9),
                  dtype="float64")
     assert result.all_match
 
@@ -149,15 +149,15 @@ def test_every_layer_family_runs():
     """Layer types no example uses: 3-D and 1-D convs, transposed, padding modes, upsample,
     adaptive max, zero-pad, prelu, softmax, the LeNet-1998 layers."""
     specs = [
-        ("conv3d(4, 3, padding=1) relu conv3d(2, (1, 3, 3), stride=2)", (2, 6, 8, 8)),
-        ("conv1d(4, 5, padding='same', padding_mode='reflect') maxpool1d(2, ceil_mode=True) "
+        ("conv3d(2, 4, 3, padding=1) relu conv3d(4, 2, (1, 3, 3), stride=2)", (2, 6, 8, 8)),
+        ("conv1d(3, 4, 5, padding='same', padding_mode='reflect') maxpool1d(2, ceil_mode=True) "
          "avgpool1d(3, 2, 1, count_include_pad=False) adaptive_maxpool1d(3) "
-         "conv_transpose1d(2, 3, stride=2, output_padding=1)", (3, 17)),
-        ("zeropad2d((1, 2, 0, 3)) conv2d(4, 3, groups=1, dilation=2, padding_mode='circular', "
+         "conv_transpose1d(4, 2, 3, stride=2, output_padding=1)", (3, 17)),
+        ("zeropad2d((1, 2, 0, 3)) conv2d(2, 4, 3, groups=1, dilation=2, padding_mode='circular', "
          "padding=2) prelu(4) upsample(scale_factor=2) adaptive_maxpool2d((2, 3)) flatten "
-         "linear(6) softmax(1) log_softmax(1)", (2, 9, 7)),
-        ("conv2d(6, 5) tanh subsample2d(2) conv2d(4, 3, connections=[[0, 1], [2, 3], [4, 5], "
-         "[0, 5]]) flatten rbf(3)", (1, 16, 16)),
+         "linear(4 * 2 * 3, 6) softmax(1) log_softmax(1)", (2, 9, 7)),
+        ("conv2d(1, 6, 5) tanh subsample2d(2) conv2d(6, 4, 3, connections=[[0, 1], [2, 3], "
+         "[4, 5], [0, 5]]) flatten rbf(4 * 4 * 4, 3)", (1, 16, 16)),
     ]
     for text, shape in specs:
         result = run(load(text), shape, batch=2)

@@ -39,7 +39,7 @@ def cli_json(capsys, *args: str) -> dict:
 # --------------------------------------------------------------------------- example 1
 
 
-EX1 = "conv2d(3, kernel_size=(3, 5), stride=1, padding=(1, 2), in_channels=2)"
+EX1 = "Conv2d(2, 3, kernel_size=(3, 5), stride=1, padding=(1, 2))"
 
 
 def test_example1_api():
@@ -83,7 +83,7 @@ def test_example2_cli(capsys):
 # --------------------------------------------------------------------------- example 3
 
 
-EX3 = "flatten linear(1000)"
+EX3 = "nn.Flatten() nn.Linear(3 * 256 * 256, 1000)"
 
 
 def test_example3_api():
@@ -121,7 +121,7 @@ def test_example3_dense_vs_conv_example_file(capsys):
 # --------------------------------------------------------------------------- example 4
 
 
-EX4 = "conv2d(10, 3)"
+EX4 = "conv2d(out_channels=10, kernel_size=3)"  # in_channels from the input
 
 
 def test_example4_api():
@@ -143,7 +143,7 @@ def test_example4_cli(capsys):
 # --------------------------------------------------------------------------- example 5
 
 
-EX5 = "conv2d(4, kernel_size=3, padding=2)"
+EX5 = "Conv2d(3, 4, kernel_size=3, padding=2)"  # the article's line
 
 
 def test_example5_api():
@@ -168,24 +168,24 @@ def test_example5_shipped_file(capsys):
 
 
 def test_example6_api():
-    two = run("conv2d(1, 3) conv2d(1, 3)", (1, 9, 9))
-    one = run("conv2d(1, 5)", (1, 9, 9))
+    two = run("conv2d(1, 1, 3) conv2d(1, 1, 3)", (1, 9, 9))
+    one = run("conv2d(1, 1, 5)", (1, 9, 9))
     assert two.rows[-1].receptive_field.size == (5, 5)
     assert one.rows[-1].receptive_field.size == (5, 5)
     assert two.rows[-1].output_shape == one.rows[-1].output_shape == (1, 5, 5)
     # on a 5x5 image
-    assert run("conv2d(1, 5)", (1, 5, 5)).rows[0].output_shape == (1, 1, 1)
-    a = run("conv2d(1, 3) conv2d(1, 3)", (1, 5, 5))
+    assert run("conv2d(1, 1, 5)", (1, 5, 5)).rows[0].output_shape == (1, 1, 1)
+    a = run("conv2d(1, 1, 3) conv2d(1, 1, 3)", (1, 5, 5))
     assert [r.output_shape for r in a.rows] == [(1, 3, 3), (1, 1, 1)]
     assert a.rows[1].receptive_field.size == (5, 5)
     assert a.rows[1].receptive_field.start == (0, 0)
 
 
 def test_example6_cli(capsys):
-    data = cli_json(capsys, "conv2d(1, 3) conv2d(1, 3)", "--input", "1x5x5")
+    data = cli_json(capsys, "conv2d(1, 1, 3) conv2d(1, 1, 3)", "--input", "1x5x5")
     assert [r["output_shape"] for r in data["layers"]] == [[1, 3, 3], [1, 1, 1]]
     assert data["layers"][1]["receptive_field"]["size"] == [5, 5]
-    data = cli_json(capsys, "conv2d(1, 5)", "--input", "1x5x5")
+    data = cli_json(capsys, "conv2d(1, 1, 5)", "--input", "1x5x5")
     assert data["layers"][0]["output_shape"] == [1, 1, 1]
     assert data["layers"][0]["receptive_field"]["size"] == [5, 5]
 
@@ -193,7 +193,7 @@ def test_example6_cli(capsys):
 # --------------------------------------------------------------------------- example 7
 
 
-EX7 = "conv2d(1, 2, name='Y') conv2d(1, 2, name='z')"
+EX7 = "conv2d(1, 1, 2, name='Y') conv2d(1, 1, 2, name='z')"
 
 
 def test_example7_api():
@@ -219,20 +219,20 @@ def test_example7_cli(capsys):
 
 
 def test_example8_api():
-    dense = run("flatten linear(1000000)", (1, 1000, 1000)).rows[1]
+    dense = run("flatten linear(1000 * 1000, 1000 * 1000)", (1, 1000, 1000)).rows[1]
     assert dense.weights == 10**12
     assert dense.bias == 10**6
-    conv = run("conv2d(100, 10)", (1, 1000, 1000)).rows[0]
+    conv = run("conv2d(1, 100, 10)", (1, 1000, 1000)).rows[0]
     assert conv.weights == 10_000
     assert conv.bias == 100
     assert conv.params == 10_100
 
 
 def test_example8_cli(capsys):
-    data = cli_json(capsys, "flatten linear(1000000)", "--input", "1x1000x1000")
+    data = cli_json(capsys, "flatten linear(1000 * 1000, 1000 * 1000)", "--input", "1x1000x1000")
     assert data["layers"][1]["params"] == 10**12 + 10**6
     assert isinstance(data["layers"][1]["params"], int)
-    code = main(["params", "conv2d(100, 10)", "--input", "1x1000x1000", "--format", "json"])
+    code = main(["params", "conv2d(1, 100, 10)", "--input", "1x1000x1000", "--format", "json"])
     out, _ = capsys.readouterr()
     assert code == 0
     layer = json.loads(out)["layers"][0]
@@ -244,7 +244,7 @@ def test_example8_cli(capsys):
 
 
 def test_example9_api():
-    a = run("conv2d(1, 3, bias=False)", (1, 5, 5))
+    a = run("conv2d(1, 1, 3, bias=False)", (1, 5, 5))
     assert a.rows[0].output_shape == (1, 3, 3)
     assert a.rows[0].params == 9
     # the reference cross-correlation gives a 3x3 result too
@@ -255,7 +255,7 @@ def test_example9_api():
 
 
 def test_example9_cli(capsys):
-    data = cli_json(capsys, "conv2d(1, 3, bias=False)", "--input", "1x5x5")
+    data = cli_json(capsys, "conv2d(1, 1, 3, bias=False)", "--input", "1x5x5")
     assert data["layers"][0]["output_shape"] == [1, 3, 3]
     assert data["layers"][0]["params"] == 9
 
@@ -290,7 +290,7 @@ def test_example11_api():
     assert analyze(spec, (3, 1, 1)).rows[0].output_shape == (4, 3, 3)
     # only when the padded input is smaller than the kernel does it fail
     with pytest.raises(ShapeError):
-        analyze(parse_text("conv2d(4, 5)"), (3, 4, 4))
+        analyze(parse_text("conv2d(3, 4, 5)"), (3, 4, 4))
 
 
 def test_example11_cli(capsys):
@@ -298,7 +298,7 @@ def test_example11_cli(capsys):
     big = cli_json(capsys, EX5, "--input", "3x256x256")
     assert big["layers"][0]["output_shape"] == [4, 258, 258]
     assert small["totals"]["params"] == big["totals"]["params"] == 112
-    code = main(["shapes", "conv2d(4, 5)", "--input", "3x4x4"])
+    code = main(["shapes", "conv2d(3, 4, 5)", "--input", "3x4x4"])
     _, err = capsys.readouterr()
     assert code == 1
     assert err.startswith("cnncalc: error:")
@@ -318,7 +318,7 @@ def test_article_formula_symmetric(n, k, pp, s):
     """PyTorch's per-side padding pp is the article's total padding 2·pp."""
     if n + 2 * pp < k:
         return
-    a = run(f"conv2d(2, {k}, stride={s}, padding={pp})", (1, n, n))
+    a = run(f"conv2d(1, 2, {k}, stride={s}, padding={pp})", (1, n, n))
     expected = article_out(n, k, 2 * pp, s)
     assert expected == ref.conv_out(n, k, s, pp)
     assert a.rows[0].output_shape == (2, expected, expected)
@@ -336,7 +336,7 @@ def test_article_formula_any_total_padding(n, k, pl, pr, s):
     """An odd total padding via an asymmetric zeropad2d before the conv."""
     if n + pl + pr < k:
         return
-    a = run(f"zeropad2d(({pl}, {pr}, 0, 0)) conv2d(1, ({1}, {k}), stride={s})", (1, 1, n))
+    a = run(f"zeropad2d(({pl}, {pr}, 0, 0)) conv2d(1, 1, ({1}, {k}), stride={s})", (1, 1, n))
     assert a.rows[-1].output_shape == (1, 1, article_out(n, k, pl + pr, s))
 
 
@@ -344,7 +344,7 @@ def test_article_formula_any_total_padding(n, k, pl, pr, s):
 @given(n=st.integers(1, 50), m=st.integers(0, 5))
 def test_odd_kernel_same_size(n, m):
     k = 2 * m + 1
-    a = run(f"conv2d(3, {k}, padding={m})", (2, n, n + 1))
+    a = run(f"conv2d(2, 3, {k}, padding={m})", (2, n, n + 1))
     assert a.rows[0].output_shape == (3, n, n + 1)
 
 
@@ -354,7 +354,8 @@ def test_total_padding_k_minus_1(n, k, s):
     """Total padding k−1 gives ⌊(n+s−1)/s⌋, i.e. n/s when s divides n."""
     left = (k - 1) // 2
     right = k - 1 - left
-    a = run(f"zeropad2d(({left}, {right}, {left}, {right})) conv2d(1, {k}, stride={s})", (1, n, n))
+    a = run(f"zeropad2d(({left}, {right}, {left}, {right})) conv2d(1, 1, {k}, stride={s})",
+            (1, n, n))
     expected = (n + s - 1) // s
     assert a.rows[-1].output_shape == (1, expected, expected)
     if n % s == 0:
@@ -362,7 +363,8 @@ def test_total_padding_k_minus_1(n, k, s):
 
 
 def test_total_padding_k_minus_1_cli(capsys):
-    data = cli_json(capsys, "zeropad2d((1, 1, 1, 1)) conv2d(1, 3, stride=4)", "--input", "1x12x12")
+    data = cli_json(capsys, "zeropad2d((1, 1, 1, 1)) conv2d(1, 1, 3, stride=4)",
+                    "--input", "1x12x12")
     assert data["layers"][-1]["output_shape"] == [1, 3, 3]
 
 
@@ -376,7 +378,7 @@ def test_total_padding_k_minus_1_cli(capsys):
     w=st.integers(5, 30),
 )
 def test_conv_vs_dense_counts(ci, co, kh, kw, h, w):
-    row = run(f"conv2d({co}, ({kh}, {kw}))", (ci, h, w)).rows[0]
+    row = run(f"conv2d({ci}, {co}, ({kh}, {kw}))", (ci, h, w)).rows[0]
     assert row.weights == ci * co * kh * kw  # independent of h, w
     assert row.bias == co
     h2, w2 = h - kh + 1, w - kw + 1
@@ -389,16 +391,16 @@ def test_conv_vs_dense_counts(ci, co, kh, kw, h, w):
 @FAST
 @given(ci=st.integers(1, 16), co=st.integers(1, 16), h=st.integers(1, 12), w=st.integers(1, 12))
 def test_one_by_one_conv_is_per_pixel_dense(ci, co, h, w):
-    conv = run(f"conv2d({co}, 1)", (ci, h, w)).rows[0]
-    dense = run(f"linear({co})", (ci,)).rows[0]
+    conv = run(f"conv2d({ci}, {co}, 1)", (ci, h, w)).rows[0]
+    dense = run(f"linear({ci}, {co})", (ci,)).rows[0]
     assert conv.output_shape == (co, h, w)  # only the channels change
     assert conv.params == dense.params == ci * co + co
     assert conv.macs == h * w * dense.macs == h * w * ci * co
 
 
 def test_one_by_one_conv_cli(capsys):
-    conv = cli_json(capsys, "conv2d(5, 1)", "--input", "3x7x7")
-    dense = cli_json(capsys, "linear(5)", "--input", "3")
+    conv = cli_json(capsys, "conv2d(3, 5, 1)", "--input", "3x7x7")
+    dense = cli_json(capsys, "linear(3, 5)", "--input", "3")
     assert conv["layers"][0]["output_shape"] == [5, 7, 7]
     assert conv["totals"]["params"] == dense["totals"]["params"] == 20
 
@@ -414,8 +416,8 @@ def test_pooling_has_no_params_and_keeps_channels(capsys):
 def test_lenet_shapes_and_params(capsys):
     """Modern LeNet-5: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706 parameters."""
     text = (
-        "conv2d(6, 5) relu maxpool2d(2) conv2d(16, 5) relu maxpool2d(2) flatten "
-        "linear(120) relu linear(84) relu linear(10)"
+        "conv2d(1, 6, 5) relu maxpool2d(2) conv2d(6, 16, 5) relu maxpool2d(2) flatten "
+        "linear(16 * 5 * 5, 120) relu linear(120, 84) relu linear(84, 10)"
     )
     a = run(text, (1, 32, 32))
     weighted = [r.params for r in a.rows if r.params]

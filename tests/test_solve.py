@@ -18,10 +18,10 @@ from cnncalc.spec import parse_text
 def out_size(kind: str, n: int, s) -> int:
     """Run one layer with setting ``s`` through the analysis; return the output H."""
     if kind == "conv_transpose2d":
-        text = (f"{kind}(2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
+        text = (f"{kind}(1, 2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
                 f"output_padding={s.output_padding}, dilation={s.dilation})")
     elif kind == "conv2d":
-        text = (f"{kind}(2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
+        text = (f"{kind}(1, 2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
                 f"dilation={s.dilation})")
     elif kind == "maxpool2d":
         text = f"{kind}({s.kernel}, stride={s.stride}, padding={s.padding}, dilation={s.dilation})"
@@ -38,7 +38,7 @@ def test_every_answer_gives_the_target(kind, n, target):
         assert out_size(kind, n, s) == target, s
     # the inline call it prints is the same layer
     for s in found[:5]:
-        text = s.call(kind, "2")
+        text = s.call(kind, "1, 2")
         assert analyze(parse_text(text), (1, n, n)).rows[0].output_shape[1] == target
 
 
