@@ -198,11 +198,11 @@ def test_final_sizes_equal_the_analysis(layer):
 
 def test_strided_1x1_is_not_a_floor_loss_in_explain_or_shapes():
     # a 1×1 stride-2 downsample skips every other row by design: no "floor drops data"
-    spec = "conv2d(8, 1, stride=2)"
+    spec = "conv2d(4, 8, 1, stride=2)"
     assert analyze(parse_text(spec), (4, 8, 8)).warnings == ()
     assert "floor drops data" not in text_of(spec, (4, 8, 8))
     # a 3×3 stride-2 window on 8 rows leaves row 7 unread: both say so
-    spec = "conv2d(8, 3, stride=2)"
+    spec = "conv2d(4, 8, 3, stride=2)"
     assert analyze(parse_text(spec), (4, 8, 8)).warnings
     assert "floor drops data on H" in text_of(spec, (4, 8, 8))
 

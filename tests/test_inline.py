@@ -254,7 +254,8 @@ def _torch_class(cls):
     return None
 
 
-CNNCALC_ONLY = {"subsample2d", "rbf"}  # LeNet-5 (1998) layers; no torch.nn class
+# LeNet-5 (1998) layers; narrow is the function torch.narrow(x, dim, start, length)
+CNNCALC_ONLY = {"subsample2d", "rbf", "narrow"}
 # cnncalc takes a prefix of PyTorch's arguments: those after it are not supported
 # (Upsample's align_corners/recompute_scale_factor; Hardtanh's deprecated min_value/max_value)
 PREFIX_ONLY = {"upsample", "hardtanh"}
