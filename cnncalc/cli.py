@@ -138,6 +138,8 @@ SemanticsOpt = Annotated[Semantics, typer.Option(
 DepthOpt = Annotated[int | None, typer.Option("--depth", "-d", min=1, help="Fold rows nested "
                                               "deeper than N into their block, with subtotals "
                                               "(1: top level only, as torchinfo).")]
+WideOpt = Annotated[bool, typer.Option("--wide", "-w", help="Every column in the table (the "
+                                       "default keeps to 80 columns).")]
 # CI assertions (cnncalc/checks.py): the report is printed, then a violation exits 1.
 ExpectOpt = Annotated[str | None, typer.Option(
     "--expect-output", metavar="SHAPE", help="Fail (exit 1) unless the output shape is SHAPE, "
@@ -254,10 +256,10 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
 
 def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
             fmt: Format, depth: int | None = None, checks: tuple = (),
-            semantics: Semantics = Semantics.pytorch) -> None:
+            semantics: Semantics = Semantics.pytorch, wide: bool = False) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
-    from cnncalc.report import render_text, summary, to_table
+    from cnncalc.report import WIDE_HINT, render_text, summary, to_table
     from cnncalc.sweep import parse_batches, parse_sweep
 
     limits = parse_limits(*checks)
@@ -272,7 +274,8 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
         result = collapse(result, depth)
     warn(result.warnings)
     if fmt is Format.table:
-        print_table(to_table(result, view), summary(result))
+        hint = [] if wide else [WIDE_HINT[view]]
+        print_table(to_table(result, view, wide), summary(result) + hint)
     else:
         sys.stdout.write(render_text(result, view, fmt))
     enforce([result], limits)
@@ -283,11 +286,12 @@ def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch) -> None:
+           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
+           wide: WideOpt = False) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
-                           semantics))
+                           semantics, wide))
 
 
 @app.command()
@@ -295,12 +299,13 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch) -> None:
+           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
+           wide: WideOpt = False) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
-                           semantics))
+                           semantics, wide))
 
 
 @app.command()

@@ -79,6 +79,7 @@ class Column:
     raw: Callable[[Row], Any]  # for CSV
     right: bool = True
     total: Callable[[Analysis], str] | None = None
+    short: str | None = None  # header in the default (80-column) table
 
 
 def _rf(attr: str, sep: str) -> Callable[[Row], str]:
@@ -112,10 +113,11 @@ COLUMNS: dict[str, Column] = {
                         total=lambda a: num(a.totals.trainable_params)),
     "non_trainable": Column("non-trainable", lambda r: num(r.non_trainable_params),
                             lambda r: r.non_trainable_params,
-                            total=lambda a: num(a.totals.non_trainable_params)),
+                            total=lambda a: num(a.totals.non_trainable_params),
+                            short="fixed"),
     "fc": Column("dense-equiv.", lambda r: num(r.fc_equivalent_params),
                  lambda r: "" if r.fc_equivalent_params is None else r.fc_equivalent_params,
-                 total=lambda a: num(a.totals.fc_equivalent_params)),
+                 total=lambda a: num(a.totals.fc_equivalent_params), short="dense-eq."),
     "sharing": Column("sharing", lambda r: "—" if r.sharing_ratio is None
                       else f"{r.sharing_ratio:,.1f}×",
                       lambda r: "" if r.sharing_ratio is None else f"{r.sharing_ratio:.6g}"),
@@ -124,10 +126,20 @@ COLUMNS: dict[str, Column] = {
                           total=lambda a: human_bytes(a.totals.param_bytes)),
 }
 
-VIEWS: dict[View, tuple[str, ...]] = {
+VIEWS: dict[View, tuple[str, ...]] = {  # every column: CSV, Markdown and --wide tables
     View.shapes: ("index", "name", "type", "output", "params", "rf", "jump", "start", "macs"),
     View.params: ("index", "name", "type", "weights", "bias", "trainable", "non_trainable", "fc",
                   "sharing", "param_bytes"),
+}
+# The default table keeps to 80 columns on the zoo's short names (LeNet, VGG, ...); the
+# line under it names what --wide adds.
+NARROW: dict[View, tuple[str, ...]] = {
+    View.shapes: ("index", "name", "type", "output", "params", "rf", "macs"),
+    View.params: ("index", "name", "type", "trainable", "non_trainable", "fc", "param_bytes"),
+}
+WIDE_HINT: dict[View, str] = {
+    View.shapes: "RF: receptive field size; --wide adds its jump and start",
+    View.params: "fixed: non-trainable; --wide adds weights, bias and the sharing ratio",
 }
 
 
@@ -254,14 +266,15 @@ def _approx(n: int) -> str:
     return f" ({human_count(n)})" if n >= 1000 else ""
 
 
-def to_table(a: Analysis, view: View):  # -> rich.table.Table (rich imported lazily)
+def to_table(a: Analysis, view: View, wide: bool = False):  # -> rich.table.Table (lazy rich)
     from rich.table import Table
 
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+    cols = [COLUMNS[c] for c in (VIEWS if wide else NARROW)[view]]
     title = f"{a.name} — {view.value}" if a.name else view.value
     table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
     for c in cols:
-        table.add_column(c.header, footer=c.total(a) if c.total else "",
+        header = c.header if wide else (c.short or c.header)
+        table.add_column(header, footer=c.total(a) if c.total else "",
                          justify="right" if c.right else "left", no_wrap=True)
     for row in a.rows:
         table.add_row(*(c.text(row) for c in cols))

@@ -186,11 +186,15 @@ def test_json_batchnorm_non_trainable(capsys):
     "command,headers",
     [
         ("shapes", ["#", "name", "type", "output", "params", "RF", "MACs"]),
-        ("params", ["weights", "bias", "trainable", "non-trainable", "dense-equiv.", "sharing"]),
+        ("params", ["trainable", "fixed", "dense-eq.", "memory"]),
+        ("params --wide", ["weights", "bias", "trainable", "non-trainable", "dense-equiv.",
+                           "sharing"]),
+        ("shapes --wide", ["RF", "jump", "start"]),
     ],
 )
 def test_table_piped_is_plain(capsys, lenet_file, command, headers):
-    code, out, err = cli(capsys, command, str(lenet_file))
+    name, *options = command.split()
+    code, out, err = cli(capsys, name, str(lenet_file), *options)
     assert code == 0 and err == ""
     assert not ANSI.search(out)
     for header in headers:

@@ -85,7 +85,7 @@ def test_table_total_row_is_sum_of_rows(capsys, monkeypatch, example):
     assert total[header.index("output")] == body[-1][header.index("output")]
     out = render(capsys, monkeypatch, "params", example)
     header, body, total = _cells(out)
-    for column in ("weights", "bias", "trainable", "non-trainable", "dense-equiv."):
+    for column in ("trainable", "fixed", "dense-eq."):
         i = header.index(column)
         assert sum(_int(r[i]) for r in body) == _int(total[i]), column
 
@@ -96,3 +96,11 @@ def test_lenet_table_numbers(capsys, monkeypatch):
     i = header.index("params")
     assert [_int(r[i]) for r in body if _int(r[i])] == [156, 2416, 48120, 10164, 850]
     assert total[i] == "61,706"
+
+
+@pytest.mark.parametrize("command", ["shapes", "params"])
+@pytest.mark.parametrize("example", ["lenet5", "lenet5_1998"])
+def test_default_tables_fit_80_columns(capsys, monkeypatch, command, example):
+    out = render(capsys, monkeypatch, command, example)
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "--wide" in out  # and say how to get the wide form
