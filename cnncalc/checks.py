@@ -17,9 +17,21 @@ from cnncalc.units import parse_bytes, parse_count
 Shape = tuple[int, ...]
 
 class CheckFailed(CnncalcError):
-    """A CI assertion does not hold (exit 1, like an invalid spec)."""
+    """A CI assertion does not hold (exit 1, like an invalid spec): one short line per
+    violation, at most :data:`SHOWN` of them, then how many more."""
 
     exit_code = ExitCode.INVALID
+    SHOWN = 5
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"check failed: {problems[0]}" + (
+            f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+
+    def lines(self) -> list[str]:
+        shown = [f"check failed: {p}" for p in self.problems[:self.SHOWN]]
+        rest = len(self.problems) - self.SHOWN
+        return shown + ([f"check failed: … and {rest} more"] if rest > 0 else [])
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,7 @@ def enforce(analyses, limits: Limits) -> None:
         where = f"{_x(a.input_shape)}, batch {a.batch}: " if len(analyses) > 1 else ""
         problems += [where + v for v in violations(a, limits)]
     if problems:
-        raise CheckFailed("check failed: " + "; ".join(problems))
+        raise CheckFailed(problems)
 
 
 def _x(shape) -> str:

@@ -158,7 +158,7 @@ def _guard(body: Callable[[], T]) -> T:
     try:
         return body()
     except CnncalcError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(exc.lines(), exc.exit_code)
     except typer.Exit:  # a deliberate exit (e.g. a failed run check): not a bug
         raise
     except BrokenPipeError:  # `cnncalc ... | head`: handled here, before Click exits 1
@@ -172,8 +172,9 @@ def _guard(body: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _fail(message: str, code: ExitCode) -> None:
-    sys.stderr.write(f"cnncalc: error: {' '.join(message.split())}\n")
+def _fail(message: str | list[str], code: ExitCode) -> None:
+    for line in [message] if isinstance(message, str) else message:
+        sys.stderr.write(f"cnncalc: error: {' '.join(line.split())}\n")
     raise typer.Exit(int(code))
 
 

@@ -19,6 +19,10 @@ class CnncalcError(Exception):
 
     exit_code: ExitCode = ExitCode.INVALID
 
+    def lines(self) -> list[str]:
+        """What the CLI prints, one ``cnncalc: error:`` line each (usually one)."""
+        return [str(self)]
+
 
 class UsageError(CnncalcError):
     """The command line itself is wrong (bad --input text, a SPEC path that does not exist)."""

@@ -72,7 +72,18 @@ def test_reason_names_the_numbers(capsys):
     assert "params 61,706 > --max-params 50,000" in err
     assert "MACs 416,520 > --max-macs 400,000" in err
     assert "output 10 is not the expected 84" in err
-    assert err.count("\n") == 1
+    assert err.count("\n") == 3  # one short line per violation
+
+
+def test_a_sweep_of_violations_is_a_few_short_lines(capsys):
+    code, _, err = run(capsys, "shapes", LENET, "-b", "1..64", "--max-memory", "100KiB",
+                       "-f", "csv")
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 6 and all(len(line) < 160 for line in lines)
+    # batch 1 is over already: 61,706 parameters × 4 B = 246,824 B > 100 KiB = 102,400 B
+    assert lines[0].startswith("cnncalc: error: check failed: 1x32x32, batch 1: memory ")
+    assert lines[-1] == "cnncalc: error: check failed: … and 59 more"
 
 
 def test_batch_scales_macs_and_memory(capsys):
