@@ -7,6 +7,8 @@
    that numba is never imported on that path.
 2. Scale: parse + analyse specs of 1,000 to 10,000 layers in-process (target: 10,000 layers
    in under a second, cost linear in layers — the per-layer time should stay flat).
+3. The whole command: ``cnncalc shapes -f json`` on a 10,000-layer YAML file against the same
+   command on a 10-layer one (read, validate, analyse, write JSON; target: < 1 s more).
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ def main() -> None:
              "print('numba' in sys.modules, file=sys.stderr)"],
             capture_output=True, text=True, check=True)
         print(f"numba imported by `cnncalc shapes`: {probe.stderr.strip().splitlines()[-1]}")
+        small, big = Path(tmp, "ten.yaml"), Path(tmp, "tenk.yaml")
+        small.write_text(spec_text(10))
+        big.write_text(spec_text(10_000))
+        cmd = [py, "-m", "cnncalc", "shapes", "--format", "json"]
+        t_small = wall([*cmd, str(small)], args.repeat)
+        t_big = wall([*cmd, str(big)], max(3, args.repeat // 2))
+        print(f"command  shapes -f json: 10 layers {t_small:5.2f} s, 10,000 layers {t_big:5.2f} s"
+              f" = {t_big - t_small:+.2f} s  (target: < +1 s)")
 
     from cnncalc.analysis import analyze
     from cnncalc.spec import parse_text

@@ -19,8 +19,9 @@ Number = int | float
 
 def exact(value: Fraction | int) -> Number:
     """Integers stay integers; a fractional jump/start (after upsampling) becomes a float."""
-    value = Fraction(value)
-    return int(value) if value.denominator == 1 else float(value)
+    if isinstance(value, int):
+        return value
+    return value.numerator if value.denominator == 1 else float(value)
 
 
 @dataclass(frozen=True)

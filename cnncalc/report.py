@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -201,14 +200,22 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
     }
 
 
-_SCALAR_LIST = re.compile(r"\[\s+([-+\d.eE,\s]*?)\s+\]")  # lists of numbers only
-
-
 def dump_json(obj: Any) -> str:
-    """Indented JSON with short lists of numbers (shapes, fields) kept on one line."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False)
-    return _SCALAR_LIST.sub(lambda m: "[" + ", ".join(
-        v.strip() for v in m.group(1).split(",")) + "]", text)
+    """Readable JSON that stays fast for 10,000 layers: the top level indented, each list of
+    objects (layers) one object per line, everything else compact on its line (json's C
+    encoder; ``indent=`` would switch to the pure-Python one)."""
+    compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+    def value(v: Any, pad: str) -> str:
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            inner = pad + "  "
+            return "[\n" + ",\n".join(inner + compact(x) for x in v) + "\n" + pad + "]"
+        return compact(v)
+
+    if not isinstance(obj, dict):
+        return compact(obj)
+    items = [f"  {compact(k)}: {value(v, '  ')}" for k, v in obj.items()]
+    return "{\n" + ",\n".join(items) + "\n}"
 
 
 def to_json(a: Analysis) -> str:
