@@ -217,8 +217,9 @@ def print_items(items: list) -> None:
     width = max([Measurement.get(console, wide, t).maximum for t in items
                  if isinstance(t, Table)] + [0])
     if width > console.width:
-        console = stdout_console(width=width, no_color=console.no_color, highlight=False,
-                                 force_terminal=console.is_terminal)
+        # height too: with only a width Rich still squeezes a TERM=dumb terminal to 80
+        console = stdout_console(width=width, height=console.height, no_color=console.no_color,
+                                 highlight=False, force_terminal=console.is_terminal)
     for item in items:
         if isinstance(item, str):
             console.print(item, highlight=False, markup=False)

@@ -78,3 +78,29 @@ def test_solve_takes_a_shape_like_every_command(capsys):
     assert "3,2,1,1" in by_shape  # kernel 3, stride 2, padding 1: ⌊(56+2−3)/2⌋+1 = 28
     assert main(["solve", "-i", "3x56x28", "-t", "half"]) == 2
     assert "spatial sizes differ" in capsys.readouterr().err
+
+
+def test_a_dumb_terminal_never_cuts_digits():
+    """TERM=dumb on a real terminal (a pty): Rich assumes 80 columns; digits still print."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "dumb"}
+    env.pop("COLUMNS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cnncalc", "shapes",
+                             "examples/resnet18.yaml", "--depth", "1"],
+                            stdout=follower, stderr=follower, cwd=_root(), env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode()
+    assert "11,689,512" in text and "1,814,073,344" in text and "…" not in text
