@@ -164,12 +164,31 @@ def _guard(body: Callable[[], T]) -> T:
     except BrokenPipeError:  # `cnncalc ... | head`: handled here, before Click exits 1
         _reader_left()
         raise typer.Exit(0) from None
+    except KeyboardInterrupt:  # Ctrl-C: one line, 130 (typer would exit 130 silently)
+        _abort()
     except Exception as exc:  # a bug in cnncalc: one line, or the traceback on request
+        if _interrupted(exc):  # Ctrl-C that a library (numba's compiler) wrapped
+            _abort()
         if _state["traceback"]:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --traceback and report "
               "it)", ExitCode.INTERNAL)
     raise AssertionError("unreachable")
+
+
+def _interrupted(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _abort() -> None:
+    sys.stderr.write("cnncalc: aborted\n")
+    raise typer.Exit(130)
 
 
 def _fail(message: str | list[str], code: ExitCode) -> None:

@@ -104,3 +104,21 @@ def test_a_dumb_terminal_never_cuts_digits():
     assert proc.wait(timeout=60) == 0
     text = b"".join(chunks).decode()
     assert "11,689,512" in text and "1,814,073,344" in text and "…" not in text
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_ctrl_c_is_one_line_and_130(capsys, monkeypatch, wrapped):
+    import cnncalc.analysis
+
+    def interrupted(*args, **kwargs):
+        if not wrapped:
+            raise KeyboardInterrupt
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:  # as numba's compiler reports it
+            raise RuntimeError("compilation failed") from exc
+
+    monkeypatch.setattr(cnncalc.analysis, "analyze", interrupted)
+    assert main(["shapes", LENET]) == 130
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "cnncalc: aborted\n")
