@@ -19,8 +19,8 @@ Number = int | float
 
 def exact(value: Fraction | int) -> Number:
     """Integers stay integers; a fractional jump/start (after upsampling) becomes a float."""
-    if isinstance(value, int):
-        return value
+    if not isinstance(value, Fraction):
+        return value  # int (or an already-float measurement)
     return value.numerator if value.denominator == 1 else float(value)
 
 

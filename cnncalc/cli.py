@@ -270,7 +270,8 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
     rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value,
                            semantics.value)
     warn(summary_warnings(rows))
-    sys.stdout.write(render_sweep(rows, fmt.value))
+    meta = {"name": parsed.name, "dtype": dtype.value, "semantics": semantics.value}
+    sys.stdout.write(render_sweep(rows, fmt.value, meta))
     check_refusals(rows)
     enforce(analyses, limits)
 

@@ -225,28 +225,62 @@ def to_json(a: Analysis) -> str:
 # --------------------------------------------------------------------------- text renderers
 
 
-def to_csv(a: Analysis, view: View) -> str:
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+# One home for every command's CSV, Markdown and plain-text tables (shapes, params, run, rf,
+# sweeps, solve): each command builds headers and rows, these write them.
+
+
+def csv_text(headers: list[str] | tuple[str, ...], rows) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([c.header for c in cols])
-    for row in a.rows:
-        writer.writerow([c.raw(row) for c in cols])
+    writer.writerow(headers)
+    writer.writerows(rows)
     return buf.getvalue()
+
+
+def markdown_text(headers, rows, right: list[bool] | None = None, notes=()) -> str:
+    """A Markdown table (``|`` in cells escaped) and, under it, ``notes`` as a list."""
+    align = right or [False] * len(headers)
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if r else ":---" for r in align) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
+              for row in rows]
+    text = "\n".join(lines) + "\n"
+    return text + ("\n" + "\n".join(f"- {n}" for n in notes) + "\n" if notes else "")
+
+
+def plain_table(headers, rows, title: str = "") -> str:
+    """Aligned columns without borders (numbers to the right), for sweeps and solve."""
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(headers)]
+    lines = [title] if title else []
+    lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    lines += ["  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w)
+                        for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def render_records(headers, rows, fmt: str, objects: Any = None, title: str = "") -> str:
+    """``rows`` as a plain table, CSV or Markdown; JSON writes ``objects`` (stable keys)."""
+    if fmt == "json":
+        return dump_json(objects) + "\n"
+    if fmt == "csv":
+        return csv_text(headers, rows)
+    if fmt == "markdown":
+        return markdown_text(headers, rows)
+    return plain_table(headers, rows, title)
+
+
+def to_csv(a: Analysis, view: View) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]]
+    return csv_text([c.header for c in cols], ([c.raw(r) for c in cols] for r in a.rows))
 
 
 def to_markdown(a: Analysis, view: View) -> str:
     cols = [COLUMNS[c] for c in VIEWS[view]]
-    lines = ["| " + " | ".join(c.header for c in cols) + " |",
-             "|" + "|".join("---:" if c.right else ":---" for c in cols) + "|"]
-    for row in a.rows:
-        lines.append("| " + " | ".join(_md(c.text(row)) for c in cols) + " |")
-    lines.append("| " + " | ".join(f"**{c.total(a)}**" if c.total else "" for c in cols) + " |")
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in summary(a)) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    rows = [[c.text(r) for c in cols] for r in a.rows]
+    rows.append([f"**{c.total(a)}**" if c.total else "" for c in cols])
+    return markdown_text([c.header for c in cols], rows, [c.right for c in cols], summary(a))
 
 
 def summary(a: Analysis) -> list[str]:
@@ -329,19 +363,16 @@ def render_run(result, fmt: Format) -> str:
     if fmt is Format.json:
         return dump_json(run_json_obj(result)) + "\n"
     if fmt is Format.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(RUN_HEADERS)
-        for rr in result.rows:
+        def raw(rr) -> list[str]:
             cells = _run_cells(rr)
             cells[3], cells[4] = dims(rr.row.output_shape, "x"), dims(rr.measured_shape, "x")
-            writer.writerow(cells)
-        return buf.getvalue()
+            return cells
+
+        return csv_text(RUN_HEADERS, (raw(rr) for rr in result.rows))
     if fmt is Format.markdown:
-        lines = ["| " + " | ".join(RUN_HEADERS) + " |",
-                 "|---:|:---|:---|---:|---:|:---:|---:|---:|"]
-        lines += ["| " + " | ".join(_run_cells(rr)) + " |" for rr in result.rows]
-        return "\n".join(lines + ["", *(f"- {x}" for x in run_summary(result))]) + "\n"
+        return markdown_text(RUN_HEADERS, [_run_cells(rr) for rr in result.rows],
+                             [True, False, False, True, True, False, True, True],
+                             run_summary(result))
     raise ValueError(f"{fmt} is rendered by run_table")
 
 

@@ -622,36 +622,19 @@ def summary_lines(e: Empirical) -> list[str]:
 
 def render(result: RFResult, fmt: str) -> str:
     """JSON, CSV or Markdown text (the Rich table is built by :func:`tables`)."""
-    import csv
-    import io
-
-    from cnncalc.report import dump_json
+    from cnncalc.report import csv_text, dump_json, markdown_text
 
     e = result.empirical
     if fmt == "json":
         return dump_json(to_json_obj(result)) + "\n"
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
         if e is None:
-            w.writerow(LAYER_HEADERS)
-            w.writerows(layer_cells(lf, "x") for lf in result.layers)
-        else:
-            w.writerow(AXIS_HEADERS)
-            w.writerows(axis_cells(e))
-        return buf.getvalue()
+            return csv_text(LAYER_HEADERS, (layer_cells(lf, "x") for lf in result.layers))
+        return csv_text(AXIS_HEADERS, axis_cells(e))
     if fmt == "markdown":
-        def table(headers, rows):
-            lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers)
-                     + "|"]
-            return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-                            for row in rows]
-
         if e is None:
-            return "\n".join(table(LAYER_HEADERS, [layer_cells(lf) for lf in result.layers]))\
-                + "\n"
-        return "\n".join(table(AXIS_HEADERS, axis_cells(e)) + [""] +
-                         [f"- {x}" for x in summary_lines(e)]) + "\n"
+            return markdown_text(LAYER_HEADERS, [layer_cells(lf) for lf in result.layers])
+        return markdown_text(AXIS_HEADERS, axis_cells(e), notes=summary_lines(e))
     raise ValueError(f"{fmt} is rendered by tables()")
 
 

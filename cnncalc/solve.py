@@ -170,7 +170,7 @@ def compact(values: list[int]) -> str:
 
 def sizes_report(checks: list[SizeCheck], fmt: str) -> str:
     """Valid sizes (compacted) and the smallest; JSON lists every size with its reason."""
-    from cnncalc.sweep import render_records
+    from cnncalc.report import render_records
 
     ok = [c.size for c in checks if c.ok]
     exact = [c.size for c in checks if c.exact]
@@ -201,7 +201,7 @@ def sizes_report(checks: list[SizeCheck], fmt: str) -> str:
 def settings_report(found: list[Setting], kind: str, n: int, target: int, fmt: str,
                     limit: int = 0) -> str:
     """The settings as a table (simplest first), CSV, Markdown or JSON."""
-    from cnncalc.sweep import render_records
+    from cnncalc.report import render_records
 
     transposed = kind == "conv_transpose2d"
     headers = ["kernel", "stride", "padding", "dilation"] + (

@@ -14,10 +14,7 @@ activation memory — or why PyTorch refuses that input. Nothing here prints.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,7 +109,7 @@ class SweepRow:
     macs: int | None = None
     param_bytes: int | None = None
     activation_bytes: int | None = None
-    warnings: int = 0
+    warnings: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -131,7 +128,7 @@ def sweep(spec, shapes: Sequence[Shape], batches: Sequence[int], dtype: str = "f
         t = a.totals
         analyses.append(a)
         rows.append(SweepRow(shape, batch, tuple(t.output_shape), t.params, t.macs,
-                             t.param_bytes, t.activation_bytes, len(a.warnings)))
+                             t.param_bytes, t.activation_bytes, a.warnings))
     return rows, analyses
 
 
@@ -146,34 +143,12 @@ def _x(shape: Shape | None, sep: str = "×") -> str:
     return "—" if shape is None else sep.join(map(str, shape))
 
 
-def render_records(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str,
-                   objects: Any = None, title: str = "") -> str:
-    """Plain-text table / CSV / Markdown of ``rows``; JSON of ``objects`` (for stable keys)."""
-    if fmt == "json":
-        return json.dumps(objects, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-        return buf.getvalue()
-    cells = [[str(c) for c in r] for r in rows]
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
-    lines = [title] if title else []
-    lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    lines += ["  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w)
-                        for c, w in zip(r, widths)).rstrip() for r in cells]
-    return "\n".join(lines) + "\n"
+def render_sweep(rows: Sequence[SweepRow], fmt: str, meta: dict[str, Any] | None = None) -> str:
+    """One line per (input, batch) in ``table``/``csv``/``markdown``/``json``.
 
-
-def render_sweep(rows: Sequence[SweepRow], fmt: str) -> str:
-    """One line per (input, batch) in ``table``/``csv``/``markdown``/``json``."""
-    from cnncalc.report import human_bytes
+    JSON is shaped like ``cnncalc shapes``'s: ``meta`` (name, dtype, semantics) first, the
+    runs (each with its ``warnings`` list), then the top-level ``warnings`` list."""
+    from cnncalc.report import human_bytes, render_records
 
     def text(r: SweepRow, raw: bool) -> list[Any]:
         sep = "x" if raw else "×"
@@ -182,17 +157,18 @@ def render_sweep(rows: Sequence[SweepRow], fmt: str) -> str:
         mem = (lambda b: b) if raw else human_bytes
         num = (lambda v: v) if raw else (lambda v: f"{v:,}")
         return [_x(r.input_shape, sep), r.batch, _x(r.output_shape, sep), num(r.params),
-                num(r.macs), mem(r.param_bytes), mem(r.activation_bytes), r.warnings]
+                num(r.macs), mem(r.param_bytes), mem(r.activation_bytes), len(r.warnings)]
 
     objects = [{
         "input_shape": list(r.input_shape), "batch": r.batch,
         "output_shape": None if r.output_shape is None else list(r.output_shape),
         "params": r.params, "macs": r.macs, "flops": None if r.macs is None else 2 * r.macs,
         "param_bytes": r.param_bytes, "activation_bytes": r.activation_bytes,
-        "warnings": r.warnings, "error": r.error,
+        "warnings": list(r.warnings), "error": r.error,
     } for r in rows]
     raw = fmt in ("csv", "json")
-    return render_records(HEADERS, [text(r, raw) for r in rows], fmt, {"runs": objects})
+    document = {**(meta or {}), "runs": objects, "warnings": summary_warnings(rows)}
+    return render_records(HEADERS, [text(r, raw) for r in rows], fmt, document)
 
 
 def summary_warnings(rows: Sequence[SweepRow]) -> list[str]:

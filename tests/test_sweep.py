@@ -89,3 +89,18 @@ def test_bad_batch_is_usage_error(capsys):
     code, out, err = run(capsys, "shapes", LENET, "-b", "1,x")
     assert (code, out) == (2, "")
     assert err.startswith("cnncalc: error:")
+
+
+def test_sweep_json_is_shaped_like_shapes_json(capsys):
+    from cnncalc.cli import main
+
+    assert main(["shapes", "examples/lenet5.yaml", "-b", "1,2", "-f", "json"]) == 0
+    sweep = json.loads(capsys.readouterr().out)
+    assert main(["shapes", "examples/lenet5.yaml", "-f", "json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    for key in ("name", "dtype", "semantics", "warnings"):
+        assert type(sweep[key]) is type(single[key]), key
+    assert sweep["name"] == single["name"] == "lenet5"
+    run = sweep["runs"][0]
+    assert run["warnings"] == [] and run["output_shape"] == single["totals"]["output_shape"]
+    assert run["params"] == single["totals"]["params"] == 61_706
