@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncalc.analysis import analyze
+from cnncalc.analysis import analyze, collapse
 from cnncalc.cli import main
 from cnncalc.errors import ShapeError
 from cnncalc.spec import load
@@ -271,6 +271,27 @@ def test_regnet_y_squeeze_excitation():
     assert rows[se.format(1, "fc2")].params == 26 * 104 + 104
     gate = rows[se.format(1, "mul")]
     assert gate.output_shape == (104, 28, 28)
+
+
+@pytest.mark.parametrize("model", ["inception_v3", "regnet_y_400mf", "resnext50_32x4d"])
+def test_depth_fold_keeps_totals(model):
+    """Folded at any depth, the rows (aux head and SE gates included) still sum to the totals."""
+    a = analysis(model)
+    for depth in range(1, 6):
+        folded = collapse(a, depth)
+        assert sum(r.params for r in folded.rows) == a.totals.params, depth
+        assert sum(r.macs for r in folded.rows) == a.totals.macs, depth
+
+
+def test_inception_v3_depth_1_reads_like_torchvision_children():
+    names = [r.name for r in collapse(analysis("inception_v3"), 1).rows]
+    # Inception3's children in forward order (AuxLogits where it is applied), then the
+    # functional flatten (unnamed) before fc
+    assert names == ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
+                     "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c",
+                     "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
+                     "AuxLogits", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool", "dropout", None,
+                     "fc"]
 
 
 # --------------------------------------------------------------------------- CLI: rf and run
