@@ -363,6 +363,7 @@ def _torchvision_models():
     return models
 
 
+@functools.cache  # eval mode on the meta device: the tests only read it
 def _build(model: str):
     import torch
 
