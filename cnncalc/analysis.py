@@ -586,11 +586,23 @@ def next_field(facts: Facts, states: list[RFState], shapes: tuple[Shape, ...]
         # a branch broadcast from size 1 (a squeeze-and-excitation gate) reads the whole map
         # for every unit: it widens the field but is not a misaligned path
         spatial = facts.output_shape[1:]
-        aligned = [st for st, sh in zip(states, shapes)
-                   if not (len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial)]
+        gates = [len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial
+                 for sh in shapes]
+        # nor is a branch whose units all share one field (jump 0: gated by such a gate, or
+        # after a whole-map norm): it is global context, centred nowhere in particular
+        aligned = [st for st, gate in zip(states, gates) if not gate and not _shared(st)]
         field, note = merged_field(states)
+        if any(gates) and field.field is not None:  # every unit reads the whole gated map
+            f = field.field
+            field = replace(field, field=replace(f, jump=tuple(Fraction(0) for _ in f.jump)))
         return field, note if note and merged_field(aligned or states)[1] else None
     return states[0].advance(facts, shapes[0]), None
+
+
+def _shared(state: RFState) -> bool:
+    """Every unit reads the same field (jump 0 on every axis)."""
+    f = state.field
+    return f is not None and bool(f.jump) and all(j == 0 for j in f.jump)
 
 
 def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
