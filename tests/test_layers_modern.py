@@ -303,3 +303,21 @@ def test_gradient_of_norms_is_dense_in_the_group():
     g = [1.0, 0.0, 0.0, 0.0]
     dx = [rstd * (g[j] - 0.25 - xhat[j] * xhat[0] / 4) for j in range(4)]
     assert all(abs(v) > 1e-3 for v in dx)
+
+
+# --------------------------------------------------------------------------- measured field
+
+
+@pytest.mark.parametrize("text", [
+    "conv2d(4, 3, padding=1) pixel_unshuffle(2) conv2d(8, 3) pixel_shuffle(2) conv2d(2, 3)",
+    "conv2d(4, 3) group_norm(2) conv2d(4, 3)",
+    "conv2d(4, 3) layer_norm2d conv2d(4, 3, stride=2) channel_shuffle(2) "
+    "instance_norm2d(track_running_stats=True) layer_scale conv2d(4, 3)",
+])
+def test_theoretical_field_equals_the_analytic_one(text):
+    """Back-propagated through the new backward kernels (cnncalc rf --empirical)."""
+    from cnncalc import rf
+    from cnncalc.spec import load
+
+    e = rf.receptive_fields(load(text), (2, 16, 16), empirical=True).empirical
+    assert e.agrees, e
