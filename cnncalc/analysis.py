@@ -8,7 +8,15 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
-from cnncalc.arithmetic import SEMANTICS, Facts, LayerProblem, Window, infer, input_span
+from cnncalc.arithmetic import (
+    NOT_FLAT,
+    SEMANTICS,
+    Facts,
+    LayerProblem,
+    Window,
+    infer,
+    input_span,
+)
 from cnncalc.errors import ShapeError, SpecError, bad_option
 from cnncalc.layers import Layer
 from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
@@ -58,6 +66,14 @@ class RFState:
     field: ReceptiveField | None
     layout: Layout = "spatial"
     pending: tuple[int, ...] = ()  # positions per axis folded into features by a flatten
+    # after a permute or an unflatten: which axis of the C×H×W start each tensor axis holds
+    # (0 the channels, k spatial axis k); None while they are in place
+    order: tuple[int, ...] | None = None
+
+    @property
+    def channels_last(self) -> bool:
+        """The last tensor axis holds the channels (ConvNeXt's LayerNorm and Linear)."""
+        return self.order is not None and self.order[-1] == 0
 
     @classmethod
     def initial(cls, input_shape: Shape) -> RFState:
@@ -71,10 +87,15 @@ class RFState:
         action = facts.rf
         if action == "keep":
             return self
+        if action in ("mix", "permute", "unflatten"):
+            return self._moved(facts, in_shape)
         if action == "windows":
-            if self.layout != "spatial" or len(facts.windows) != len(self.field.size):
+            if (self.layout != "spatial" or self.order is not None
+                    or len(facts.windows) != len(self.field.size)):
                 return RFState(None, "none")
             return RFState(self.field.step(facts.windows))
+        if self.order is not None:  # channels-last: a linear over the channels keeps positions
+            return self if action == "dense" and self.channels_last else RFState(None, "none")
         if action == "flatten":
             if self.layout == "spatial":
                 return RFState(self.field, "flat", in_shape[1:])
@@ -90,6 +111,32 @@ class RFState:
                 return RFState(self.field.step(wins), "none")
             return self
         return RFState(None, "none")
+
+    def _moved(self, facts: Facts, in_shape: Shape) -> RFState:
+        """A norm reading whole axes ("mix": those axes' fields become the whole map, jump 0,
+        every unit sharing it), a permute, an unflatten: followed through ``order``."""
+        if self.layout == "flat":
+            if facts.rf == "mix":  # a norm over the features of flattened maps: a dense read
+                return self.advance(replace(facts, rf="dense"), in_shape)
+            if facts.rf == "unflatten" and facts.output_shape[1:] == self.pending:
+                return RFState(self.field)  # the maps the flatten folded, restored
+            return RFState(None, "none")
+        if self.layout != "spatial":
+            return RFState(None, "none")
+        order = self.order or tuple(range(len(in_shape)))
+        if facts.rf == "permute":
+            new = tuple(order[p] for p in facts.axes)
+            return replace(self, order=None if new == tuple(range(len(new))) else new)
+        if facts.rf == "unflatten":
+            axis, parts = facts.axes
+            if order[axis] != 0:  # a spatial axis split: positions no longer line up
+                return RFState(None, "none")
+            return replace(self, order=order[:axis] + (0,) * parts + order[axis + 1:])
+        windows = [Window() for _ in self.field.size]
+        for a in facts.axes:
+            if order[a] > 0:
+                windows[order[a] - 1] = Window(in_shape[a], Fraction(0))
+        return replace(self, field=self.field.step(tuple(windows)))
 
 
 @dataclass(frozen=True)
@@ -397,6 +444,8 @@ class _Walker:
                              has_value=p.field is not None and p.value is not None) from None
         if SEMANTICS.get() != "pytorch":
             facts = _compare_with_pytorch(layer, shapes, facts)
+        if len(xs) == 1 and xs[0].rf.channels_last:  # a per-position linear, as in ConvNeXt
+            facts = replace(facts, notes=tuple(n for n in facts.notes if NOT_FLAT not in n))
         rf, note = next_field(facts, [v.rf for v in xs], shapes)
         if note:
             facts = replace(facts, notes=facts.notes + (note,))
@@ -539,11 +588,23 @@ def next_field(facts: Facts, states: list[RFState], shapes: tuple[Shape, ...]
         # a branch broadcast from size 1 (a squeeze-and-excitation gate) reads the whole map
         # for every unit: it widens the field but is not a misaligned path
         spatial = facts.output_shape[1:]
-        aligned = [st for st, sh in zip(states, shapes)
-                   if not (len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial)]
+        gates = [len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial
+                 for sh in shapes]
+        # nor is a branch whose units all share one field (jump 0: gated by such a gate, or
+        # after a whole-map norm): it is global context, centred nowhere in particular
+        aligned = [st for st, gate in zip(states, gates) if not gate and not _shared(st)]
         field, note = merged_field(states)
+        if any(gates) and field.field is not None:  # every unit reads the whole gated map
+            f = field.field
+            field = replace(field, field=replace(f, jump=tuple(Fraction(0) for _ in f.jump)))
         return field, note if note and merged_field(aligned or states)[1] else None
     return states[0].advance(facts, shapes[0]), None
+
+
+def _shared(state: RFState) -> bool:
+    """Every unit reads the same field (jump 0 on every axis)."""
+    f = state.field
+    return f is not None and bool(f.jump) and all(j == 0 for j in f.jump)
 
 
 def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
@@ -553,6 +614,8 @@ def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
     """
     fields = [s.field for s in states]
     if any(f is None for f in fields) or any(s.layout != states[0].layout for s in states):
+        return RFState(None, "none"), None
+    if any(s.order != states[0].order for s in states):
         return RFState(None, "none"), None
     n = len(fields[0].size)
     start = tuple(min(f.start[a] for f in fields) for a in range(n))
@@ -566,7 +629,7 @@ def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
         what = "jumps" if len(jumps) > 1 else "centres"
         note = (f"branches are not aligned (different {what}); the receptive field reported "
                 "is the union of their fields")
-    return RFState(merged, states[0].layout, states[0].pending), note
+    return RFState(merged, states[0].layout, states[0].pending, states[0].order), note
 
 
 def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:

@@ -118,7 +118,8 @@ class Window:
     pad: Fraction = Fraction(0)
 
 
-RFAction = Literal["keep", "windows", "flatten", "dense", "lost", "merge"]
+RFAction = Literal["keep", "windows", "flatten", "dense", "lost", "merge", "mix", "permute",
+                   "unflatten"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,9 @@ class Facts:
     windows: tuple[Window, ...] = ()
     notes: tuple[str, ...] = field(default=())  # where PyTorch silently loses data
     drops_input: bool = False  # floor mode leaves real input rows/columns unread
+    # tensor axes (no batch) for rf "mix": the axes every output reads whole (a norm's
+    # statistics); "permute": the new order; "unflatten": (the axis split, into how many)
+    axes: tuple[int, ...] = ()
 
 
 def _prod(values: tuple[int, ...] | list[int]) -> int:
@@ -459,6 +463,9 @@ def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
     return Facts(out, rf=action)
 
 
+NOT_FLAT = "is not flat: linear mixes only the last dimension"
+
+
 @rule("infer", L.Linear)
 def _linear(layer: L.Linear, shape: Shape) -> Facts:
     n = shape[-1]
@@ -467,7 +474,7 @@ def _linear(layer: L.Linear, shape: Shape) -> Facts:
     rows = _prod(shape[:-1])
     notes = ()
     if len(shape) > 1:
-        notes = (f"input {_x(shape)} is not flat: linear mixes only the last dimension "
+        notes = (f"input {_x(shape)} {NOT_FLAT} "
                  f"({n}), independently for each of the other {rows} positions "
                  "(add a flatten before it?)",)
     return Facts(
@@ -493,8 +500,8 @@ def _rbf(layer: L.RBF, shape: Shape) -> Facts:
 
 @rule("infer", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
-    if isinstance(layer, L.BatchNorm2d):
-        _need_rank(layer, shape, 2)
+    if isinstance(layer, (L.BatchNorm2d, L.BatchNorm3d)):
+        _need_rank(layer, shape, layer.dims)
     elif len(shape) not in (1, 2):
         raise LayerProblem(f"expects a C or C×L input, got {_x(shape)}")
     c = shape[0]
@@ -520,7 +527,9 @@ def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> 
 
 
 _BY_WINDOWS = (*L.ELEMENTWISE, L.PReLU, *L.CONV_ND, *L.MAX_POOLS, *L.AVG_POOLS, L.Subsample2d,
-               *L.ZERO_PADS, L.Flatten, L.Narrow, L.Linear, L.RBF, *L.BATCH_NORMS)
+               *L.ZERO_PADS, L.Flatten, L.Narrow, L.Linear, L.RBF, *L.BATCH_NORMS,
+               L.LayerNorm2d, L.StochasticDepth, L.LayerScale, L.ChannelShuffle,
+               L.PixelUnshuffle)
 
 
 @rule("span", *_BY_WINDOWS)
@@ -649,3 +658,175 @@ def _narrow(layer: L.Narrow, shape: Shape) -> Facts:
     windows = tuple(Window(1, Fraction(1), Fraction(-layer.start if a == dim - 2 else 0))
                     for a in range(len(shape) - 1))
     return Facts(out, rf="windows", windows=windows)
+
+
+# --------------------------------------------------------------------------- today's CNNs
+# Receptive-field convention for normalisations: a norm whose statistics span positions
+# (GroupNorm, InstanceNorm without running stats, LayerNorm over spatial sizes) makes every
+# output read every position of those axes: the field grows to the whole map and the jump
+# becomes 0 (all units share one field). A norm over channels only (LayerNorm2d, LayerNorm(C)
+# channels-last, batch-norm at inference) leaves positions untouched. MACs are 0 for all of
+# them, as in torch.utils.flop_counter (which counts only matmuls and convolutions).
+
+
+def _affine(count: int, weight: bool, bias: bool = True) -> dict[str, int]:
+    return {"weights": count if weight else 0, "bias": count if weight and bias else 0}
+
+
+@rule("infer", L.GroupNorm)
+def _group_norm(layer: L.GroupNorm, shape: Shape) -> Facts:
+    c, g = shape[0], layer.num_groups
+    _check_given(layer.num_channels, c, "num_channels")
+    if c % g:  # PyTorch: "num_channels (C) must be divisible by num_groups (G)"
+        raise LayerProblem(f"must divide the {c} input channels", "num_groups", g)
+    return Facts(shape, **_affine(c, layer.affine), rf="mix", axes=tuple(range(len(shape))))
+
+
+@rule("infer", L.LayerNorm)
+def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Facts:
+    ns = tuple(layer.normalized_shape)
+    if len(ns) > len(shape) or shape[len(shape) - len(ns):] != ns:
+        # PyTorch: "Given normalized_shape=[5], expected input with shape [*, 5], but got ..."
+        raise LayerProblem(f"expects an input ending in {_x(ns)}, got {_x(shape)}",
+                           "normalized_shape", layer.normalized_shape)
+    mixed = tuple(range(len(shape) - len(ns), len(shape)))
+    return Facts(shape, **_affine(_prod(ns), layer.elementwise_affine, layer.bias), rf="mix",
+                 axes=mixed)
+
+
+@rule("infer", L.LayerNorm2d)
+def _layer_norm2d(layer: L.LayerNorm2d, shape: Shape) -> Facts:
+    _need_rank(layer, shape, 2)
+    _check_given(layer.normalized_shape, shape[0], "normalized_shape")
+    return Facts(shape, **_affine(shape[0], layer.elementwise_affine, layer.bias))
+
+
+@rule("infer", *L.INSTANCE_NORMS)
+def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Facts:
+    _need_rank(layer, shape, layer.dims)
+    c, notes = shape[0], ()
+    if layer.num_features is not None and layer.num_features != c:
+        if layer.affine or layer.track_running_stats:  # PyTorch raises: weights would misfit
+            _check_given(layer.num_features, c, "num_features")
+        notes = (f"num_features {layer.num_features} does not match the input's {c} channels "
+                 "(PyTorch only warns: without affine or running stats nothing depends on it)",)
+    if layer.track_running_stats:  # at inference the running statistics normalise
+        return Facts(shape, **_affine(c, layer.affine), buffers=2 * c + 1, notes=notes)
+    if _prod(shape[1:]) == 1:  # F.instance_norm's _verify_spatial_size
+        raise LayerProblem(f"expects more than 1 spatial element, got {_x(shape)}")
+    return Facts(shape, **_affine(c, layer.affine), rf="mix", axes=tuple(range(1, len(shape))),
+                 notes=notes)
+
+
+@rule("infer", L.StochasticDepth)
+def _stochastic_depth(layer: L.StochasticDepth, shape: Shape) -> Facts:
+    return Facts(shape)  # the identity at inference
+
+
+@rule("infer", L.LayerScale)
+def _layer_scale(layer: L.LayerScale, shape: Shape) -> Facts:
+    _check_given(layer.dim, shape[0], "dim")
+    return Facts(shape, weights=shape[0])
+
+
+@rule("infer", L.ChannelShuffle)
+def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape) -> Facts:
+    if len(shape) < 2:
+        raise LayerProblem(f"expects C×L, C×H×W or C×D×H×W (more than 2 dims with the batch), "
+                           f"got {_x(shape)}")
+    if shape[0] % layer.groups:  # "Number of channels must be divisible by groups."
+        raise LayerProblem(f"must divide the {shape[0]} input channels", "groups", layer.groups)
+    return Facts(shape)
+
+
+def _dim(value: int, rank: int, field: str) -> int:
+    """A PyTorch dim (counting the batch) made non-negative; the batch itself is refused."""
+    d = value + rank if value < 0 else value
+    if not 0 <= d < rank:
+        raise LayerProblem(f"out of range for a {rank}-d batched input", field, value)
+    return d
+
+
+@rule("infer", L.Permute)
+def _permute(layer: L.Permute, shape: Shape) -> Facts:
+    rank, dims = len(shape) + 1, layer.order
+    if len(dims) != rank:
+        raise LayerProblem(f"has {len(dims)} entries for a {rank}-d batched input", "dims", dims)
+    norm = [_dim(d, rank, "dims") for d in dims]
+    if len(set(norm)) != rank:
+        raise LayerProblem("repeats a dimension (duplicate dims are not allowed)", "dims", dims)
+    if norm[0] != 0:
+        raise LayerProblem("must keep the batch (0) first: cnncalc's shapes carry no batch",
+                           "dims", dims)
+    perm = tuple(d - 1 for d in norm[1:])
+    out = tuple(shape[p] for p in perm)
+    if perm == tuple(range(len(shape))):
+        return Facts(out)
+    return Facts(out, rf="permute", axes=perm)
+
+
+@rule("infer", L.Unflatten)
+def _unflatten(layer: L.Unflatten, shape: Shape) -> Facts:
+    rank = len(shape) + 1
+    d = _dim(layer.dim, rank, "dim")
+    if d == 0:
+        raise LayerProblem("0 would split the batch; use 1 or more", "dim", layer.dim)
+    sizes, n = layer.unflattened_size, shape[d - 1]
+    known = _prod([v for v in sizes if v != -1])
+    if not sizes or sizes.count(-1) > 1 or any(v < 1 and v != -1 for v in sizes) or (
+            n % known if -1 in sizes else known != n):
+        raise LayerProblem(f"does not multiply up to the size {n} of dim {layer.dim}",
+                           "unflattened_size", sizes)
+    full = tuple(n // known if v == -1 else v for v in sizes)
+    out = shape[:d - 1] + full + shape[d:]
+    if len(full) == 1:
+        return Facts(out)
+    return Facts(out, rf="unflatten", axes=(d - 1, len(full)))
+
+
+@rule("infer", L.PixelShuffle)
+def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Facts:
+    _need_rank(layer, shape, 2)
+    r, c = layer.upscale_factor, shape[0]
+    if c % (r * r):
+        raise LayerProblem(f"needs channels divisible by {r}² = {r * r}, got {c}",
+                           "upscale_factor", r)
+    # output row y reads input row ⌊y/r⌋ (in the channel of its phase): nearest-like, step 1/r
+    return Facts((c // (r * r), shape[1] * r, shape[2] * r), rf="windows",
+                 windows=(Window(1, Fraction(1, r)),) * 2)
+
+
+@rule("infer", L.PixelUnshuffle)
+def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Facts:
+    _need_rank(layer, shape, 2)
+    r = layer.downscale_factor
+    for axis, n in zip(AXES[2], shape[1:]):
+        if n % r:
+            raise LayerProblem(f"needs {axis} divisible by it, got {n}", "downscale_factor", r)
+    # every position reads an r×r block (one element per output channel): a stride-r window
+    return Facts((shape[0] * r * r, shape[1] // r, shape[2] // r), rf="windows",
+                 windows=(Window(r, Fraction(r)),) * 2)
+
+
+@rule("span", L.GroupNorm, L.LayerNorm, *L.INSTANCE_NORMS)
+def _span_norm(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span:
+    facts = infer(layer, in_shape)
+    if facts.rf == "mix" and 1 + axis in facts.axes:  # statistics over the whole axis
+        return 0, in_shape[1 + axis] - 1
+    return lo, hi
+
+
+@rule("span", L.Permute, L.Unflatten)
+def _span_reshaped(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int
+                   ) -> Span | None:
+    facts = infer(layer, in_shape)
+    if facts.rf == "keep":
+        return lo, hi
+    return None  # positions left their axes: the walk cannot follow them
+
+
+@rule("span", L.PixelShuffle)
+def _span_pixel_shuffle(layer: L.PixelShuffle, in_shape: Shape, axis: int, lo: int, hi: int
+                        ) -> Span:
+    r = layer.upscale_factor
+    return lo // r, hi // r

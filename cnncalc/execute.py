@@ -425,6 +425,153 @@ def _(layer: L.Narrow, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: np.ascontiguousarray(xs[0][index]), backward)
 
 
+# --------------------------------------------------------------------------- today's CNNs
+
+
+def _affine_weights(ctx: Context, shape: tuple[int, ...], weight: bool, bias: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """γ ~ U(0.5, 1.5) and β ~ N(0, 0.1²), as the batch-norm step draws them."""
+    w = ctx.rng.uniform(0.5, 1.5, shape).astype(ctx.dtype) if weight else None
+    b = (ctx.rng.standard_normal(shape) * 0.1).astype(ctx.dtype) if weight and bias else None
+    return w, b
+
+
+def _spread(gy: np.ndarray, rows: tuple[int, ...]) -> np.ndarray:
+    """Theoretical backward of a norm: the gradient plus, at every element of a normalised
+    row, the row's total — positive wherever the statistics read (``rows``: the (M, K) view)."""
+    g = gy.reshape(rows)
+    return (g + g.sum(axis=1, keepdims=True)).reshape(gy.shape)
+
+
+def _norm_step(ctx: Context, fwd, bwd, rows) -> Step:
+    """A norm whose forward is ``fwd(x)``, backward ``bwd(gy, x)`` (w.r.t. the input) and whose
+    statistics read the ``rows(shape)`` view of a batched tensor."""
+    if ctx.theoretical:
+        return Step(None, lambda gy: [_spread(gy, rows(gy.shape))])
+    saved = ctx.memo()
+
+    def forward(xs):
+        saved["x"] = xs[0]
+        return fwd(xs[0])
+
+    return Step(forward, lambda gy: [bwd(gy, saved.pop("x"))])
+
+
+@rule("step", L.GroupNorm)
+def _(layer: L.GroupNorm, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    c, g, eps = node.in_shapes[0][0], layer.num_groups, layer.eps
+    w, b = _affine_weights(ctx, (c,), layer.affine)
+    return _norm_step(ctx, lambda x: K.group_norm(x, g, w, b, eps),
+                      lambda gy, x: K.group_norm_backward(gy, x, g, w, eps,
+                                                          (True, False, False))[0],
+                      lambda s: (s[0] * g, -1))
+
+
+@rule("step", L.LayerNorm)
+def _(layer: L.LayerNorm, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    ns, eps = tuple(layer.normalized_shape), layer.eps
+    w, b = _affine_weights(ctx, ns, layer.elementwise_affine, layer.bias)
+    k = math.prod(ns)
+    return _norm_step(ctx, lambda x: K.layer_norm(x, ns, w, b, eps),
+                      lambda gy, x: K.layer_norm_backward(gy, x, ns, w, eps,
+                                                          (True, False, False))[0],
+                      lambda s: (-1, k))
+
+
+@rule("step", L.LayerNorm2d)
+def _(layer: L.LayerNorm2d, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    c, eps = node.in_shapes[0][0], layer.eps
+    w, b = _affine_weights(ctx, (c,), layer.elementwise_affine, layer.bias)
+    if ctx.theoretical:  # channels at one position: spread over them, positions kept
+        return Step(None, lambda gy: [gy + gy.sum(axis=1, keepdims=True)])
+    return _norm_step(ctx, lambda x: K.layer_norm2d(x, w, b, eps),
+                      lambda gy, x: K.layer_norm2d_backward(gy, x, w, eps,
+                                                            (True, False, False))[0], None)
+
+
+@rule("step", *L.INSTANCE_NORMS)
+def _(layer: L._InstanceNormNd, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    c, eps, stats = node.in_shapes[0][0], layer.eps, not layer.track_running_stats
+    w, b = _affine_weights(ctx, (c,), layer.affine)
+    mean = None if stats else ctx.rng.standard_normal(c) * 0.1
+    var = None if stats else ctx.rng.uniform(0.5, 1.5, c)
+    if ctx.theoretical and not stats:  # running statistics: element-wise
+        return _identity()
+    return _norm_step(ctx, lambda x: K.instance_norm(x, mean, var, w, b, stats, eps),
+                      lambda gy, x: K.instance_norm_backward(gy, x, mean, var, w, stats, eps,
+                                                             (True, False, False))[0],
+                      lambda s: (s[0] * s[1], -1))
+
+
+@rule("step", L.StochasticDepth)
+def _(layer: L.StochasticDepth, node: Node, ctx: Context) -> Step:
+    return _identity()  # inference
+
+
+@rule("step", L.LayerScale)
+def _(layer: L.LayerScale, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    # γ at its initial value (ConvNeXt: 1e-6); 1 for the theoretical field, where a 1e-6
+    # factor per block would underflow float32 long before the input
+    value = 1.0 if ctx.theoretical else layer.init_value
+    gamma = np.full(node.in_shapes[0][0], value, dtype=ctx.dtype)
+    return Step(lambda xs: K.layer_scale(xs[0], gamma),
+                 lambda gy: [K.layer_scale_backward(gy, gy, gamma, (True, False))[0]])
+
+
+@rule("step", L.ChannelShuffle)
+def _(layer: L.ChannelShuffle, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    g = layer.groups
+    return Step(lambda xs: K.channel_shuffle(xs[0], g),
+                 lambda gy: [K.channel_shuffle_backward(gy, g)])
+
+
+@rule("step", L.Permute)
+def _(layer: L.Permute, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    dims = layer.order
+    return Step(lambda xs: K.permute(xs[0], dims), lambda gy: [K.permute_backward(gy, dims)])
+
+
+@rule("step", L.Unflatten)
+def _(layer: L.Unflatten, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    in_shape = batched(node.in_shapes[0], ctx.batch)
+    return Step(lambda xs: K.unflatten(xs[0], layer.dim, layer.unflattened_size),
+                 lambda gy: [K.unflatten_backward(gy, in_shape)])
+
+
+@rule("step", L.PixelShuffle)
+def _(layer: L.PixelShuffle, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    r = layer.upscale_factor
+    return Step(lambda xs: K.pixel_shuffle(xs[0], r),
+                 lambda gy: [K.pixel_shuffle_backward(gy, r)])
+
+
+@rule("step", L.PixelUnshuffle)
+def _(layer: L.PixelUnshuffle, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    r = layer.downscale_factor
+    return Step(lambda xs: K.pixel_unshuffle(xs[0], r),
+                 lambda gy: [K.pixel_unshuffle_backward(gy, r)])
+
+
 def steps_for(plan: dict[int, Node], rows: list[int], ctx: Context) -> dict[int, Step]:
     """One step per row, weights drawn in row order from ``ctx.rng``."""
     return {i: lookup("step", type(plan[i].row.layer))(plan[i].row.layer, plan[i], ctx)

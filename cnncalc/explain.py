@@ -702,3 +702,146 @@ def render(expl: Explanation) -> str:
         out += ["", f"total: output {dims(t.output_shape)}, params {total(t.params)}, "
                 f"MACs {total(t.macs)} (FLOPs = 2 × MACs = {total(t.flops)})"]
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- today's CNNs
+
+
+def _mixed_axes(facts: Facts | None, shape: Shape) -> str:
+    """The spatial axes a norm's statistics read whole, by name (H, W …), or ''."""
+    if facts is None or facts.rf != "mix":
+        return ""
+    names = _axes(None, shape) if len(shape) > 1 else ()
+    return ", ".join(names[a - 1] for a in facts.axes if a >= 1 and a - 1 < len(names))
+
+
+def _norm_rf(facts: Facts | None, shape: Shape, where: str) -> list[str]:
+    mixed = _mixed_axes(facts, shape)
+    if not mixed:
+        return [f"receptive field: unchanged ({where}: positions are normalised independently)"]
+    return [f"receptive field: the statistics span all of {mixed}, so every output reads every "
+            f"position there: the field becomes the whole map's, jump 0 (all units share it)"]
+
+
+def _affine_line(what: str, count: int, weight: bool, bias: bool = True) -> list[str]:
+    if not weight:
+        return []
+    if bias:
+        return [f"params = 2·{what} (γ and β) = 2·{count} = {2 * count}"]
+    return [f"params = {what} (γ; bias=False) = {count}"]
+
+
+@rule("explain", L.GroupNorm)
+def _explain_group_norm(layer: L.GroupNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                        batch: int) -> list[str]:
+    c, g = shapes[0][0], layer.num_groups
+    lines = [f"out = in = {dims(shapes[0])}; statistics over each of {g} groups of "
+             f"C/groups = {c}/{g} = {c // g if c % g == 0 else '✗'} channels and all positions"]
+    if row is None:
+        return lines
+    return (lines + _affine_line("C", c, layer.affine) + ["MACs = 0 (normalisation, as in "
+            "torch.utils.flop_counter)"] + _norm_rf(facts, shapes[0], "group norm"))
+
+
+@rule("explain", L.LayerNorm)
+def _explain_layer_norm(layer: L.LayerNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                        batch: int) -> list[str]:
+    ns = tuple(layer.normalized_shape)
+    lines = [f"out = in = {dims(shapes[0])}; statistics over the trailing normalized_shape "
+             f"{dims(ns)} of each sample"]
+    if row is None:
+        return lines
+    count = math.prod(ns)
+    what = f"Π normalized_shape = {prod_text(ns)}" if len(ns) > 1 else "normalized_shape"
+    return (lines + _affine_line(f"({what})" if len(ns) > 1 else what, count,
+                                 layer.elementwise_affine, layer.bias)
+            + ["MACs = 0 (normalisation, as in torch.utils.flop_counter)"]
+            + (["receptive field: where the normalised sizes are spatial, every output reads "
+                "every position of them (the field becomes the whole map's, jump 0); over the "
+                "channels alone (channels-last) it is unchanged"] if row else []))
+
+
+@rule("explain", L.LayerNorm2d)
+def _explain_layer_norm2d(layer: L.LayerNorm2d, shapes: tuple[Shape, ...], facts: Facts,
+                          row: Row, batch: int) -> list[str]:
+    c = shapes[0][0]
+    return ([f"out = in = {dims(shapes[0])}; LayerNorm over the {c} channels at each position "
+             "(permute to channels-last, layer_norm, permute back)"]
+            + _affine_line("C", c, layer.elementwise_affine, layer.bias)
+            + _norm_rf(None, shapes[0], "over channels only"))
+
+
+@rule("explain", *L.INSTANCE_NORMS)
+def _explain_instance_norm(layer: L._InstanceNormNd, shapes: tuple[Shape, ...], facts: Facts,
+                           row: Row, batch: int) -> list[str]:
+    c = shapes[0][0]
+    stats = ("running statistics at inference (track_running_stats)" if
+             layer.track_running_stats else "statistics over all positions of each channel")
+    lines = [f"out = in = {dims(shapes[0])}; {stats}"] + _affine_line("C", c, layer.affine)
+    if row is None:
+        return lines
+    if layer.track_running_stats:
+        lines.append(f"buffers = 2·C + 1 (running mean, running var, num_batches_tracked) = "
+                     f"2·{c} + 1 = {2 * c + 1}")
+    lines.append("MACs = 0 (normalisation, as in torch.utils.flop_counter)")
+    return lines + _norm_rf(facts, shapes[0], "running statistics")
+
+
+@rule("explain", L.StochasticDepth)
+def _explain_stochastic_depth(layer: L.StochasticDepth, shapes: tuple[Shape, ...], facts: Facts,
+                              row: Row, batch: int) -> list[str]:
+    return [f"out = in = {dims(shapes[0])} (identity at inference; in training a whole "
+            f"{'sample' if layer.mode == 'row' else 'batch'} is dropped with p = {layer.p})"]
+
+
+@rule("explain", L.LayerScale)
+def _explain_layer_scale(layer: L.LayerScale, shapes: tuple[Shape, ...], facts: Facts,
+                         row: Row, batch: int) -> list[str]:
+    c = shapes[0][0]
+    return [f"out = γ_c · in = {dims(shapes[0])} (one learned scale per channel, initialised "
+            f"to {layer.init_value})", f"params = C = {c}"]
+
+
+@rule("explain", L.ChannelShuffle)
+def _explain_channel_shuffle(layer: L.ChannelShuffle, shapes: tuple[Shape, ...], facts: Facts,
+                             row: Row, batch: int) -> list[str]:
+    c, g = shapes[0][0], layer.groups
+    return [f"out = in = {dims(shapes[0])}: channels viewed as groups×(C/groups) = {g}×"
+            f"{c // g if c % g == 0 else '✗'} and transposed (channel g·(C/groups)+i moves to "
+            f"i·groups+g)"]
+
+
+@rule("explain", L.Permute)
+def _explain_permute(layer: L.Permute, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                     batch: int) -> list[str]:
+    order = ", ".join(map(str, layer.order))
+    if row is None:
+        return [f"permute({order}) of the batched {dims(shapes[0])} (dims count the batch)"]
+    return [f"out = permute({order}) of N×{dims(shapes[0])} = N×{dims(row.output_shape)} "
+            "(dims count the batch)"]
+
+
+@rule("explain", L.Unflatten)
+def _explain_unflatten(layer: L.Unflatten, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                       batch: int) -> list[str]:
+    sizes = ", ".join(map(str, layer.unflattened_size))
+    if row is None:
+        return [f"unflatten dim {layer.dim} of {dims(shapes[0])} into ({sizes})"]
+    return [f"out = dim {layer.dim} (counting the batch) of {dims(shapes[0])} split into "
+            f"({sizes}) = {dims(row.output_shape)}"]
+
+
+@rule("explain", L.PixelShuffle)
+def _explain_pixel_shuffle(layer: L.PixelShuffle, shapes: tuple[Shape, ...], facts: Facts,
+                           row: Row, batch: int) -> list[str]:
+    r, (c, h, w) = layer.upscale_factor, shapes[0]
+    return [f"C_out = C/r² = {c}/{r}² = {c // (r * r) if c % (r * r) == 0 else '✗'}, "
+            f"H_out = H·r = {h}·{r} = {h * r}, W_out = W·r = {w}·{r} = {w * r}"]
+
+
+@rule("explain", L.PixelUnshuffle)
+def _explain_pixel_unshuffle(layer: L.PixelUnshuffle, shapes: tuple[Shape, ...], facts: Facts,
+                             row: Row, batch: int) -> list[str]:
+    r, (c, h, w) = layer.downscale_factor, shapes[0]
+    return [f"C_out = C·r² = {c}·{r}² = {c * r * r}, H_out = H/r = {h}/{r} = {h // r}, "
+            f"W_out = W/r = {w}/{r} = {w // r}"]

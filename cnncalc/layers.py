@@ -665,6 +665,185 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
 )
 
 
+# --------------------------------------------------------------------------- today's CNNs
+# Normalisations beyond batch-norm, ConvNeXt's layer scale, stochastic depth, and the shape
+# layers of ShuffleNet, ConvNeXt and sub-pixel upsampling. ``positional`` is PyTorch's order
+# *including* the inferred size (``num_channels``, ``num_features``), which is optional here
+# and checked against the input when given.
+
+
+class GroupNorm(Layer):
+    """``nn.GroupNorm``: statistics over each group of channels and all positions."""
+
+    type: Literal["group_norm"] = "group_norm"
+    num_groups: int = Field(ge=1)
+    num_channels: int | None = Field(default=None, ge=1, description="Checked when given.")
+    eps: float = Field(default=1e-5, gt=0)
+    affine: bool = True
+    positional: ClassVar = ("num_groups", "num_channels", "eps", "affine")
+
+    @model_validator(mode="after")
+    def _divisible(self) -> "GroupNorm":
+        c = self.num_channels
+        if c is not None and c % self.num_groups:
+            raise ValueError(f"num_channels ({c}) must be divisible by num_groups "
+                             f"({self.num_groups})")
+        return self
+
+
+class LayerNorm(Layer):
+    """``nn.LayerNorm``: statistics over the trailing ``normalized_shape`` dimensions of each
+    sample (``LayerNorm(C)`` after a permute to channels-last, as in ConvNeXt's block)."""
+
+    type: Literal["layer_norm"] = "layer_norm"
+    normalized_shape: int | tuple[int, ...]
+    eps: float = Field(default=1e-5, gt=0)
+    elementwise_affine: bool = True
+    bias: bool = True
+    positional: ClassVar = ("normalized_shape", "eps", "elementwise_affine", "bias")
+
+    @field_validator("normalized_shape")
+    @classmethod
+    def _sizes(cls, v: Any) -> Any:
+        values = (v,) if isinstance(v, int) else tuple(v)
+        if not values:
+            raise ValueError("must name at least one trailing size")
+        _check_min(values, 1, "every entry")
+        return values
+
+
+class LayerNorm2d(Layer):
+    """torchvision's ``convnext.LayerNorm2d``: LayerNorm over the channels of a C×H×W map,
+    at each position (permute, layer_norm, permute back). Constructor of ``nn.LayerNorm``."""
+
+    type: Literal["layer_norm2d"] = "layer_norm2d"
+    dims: ClassVar = 2
+    normalized_shape: int | None = Field(default=None, ge=1,
+                                         description="The channel count; checked when given.")
+    eps: float = Field(default=1e-5, gt=0)
+    elementwise_affine: bool = True
+    bias: bool = True
+    positional: ClassVar = ("normalized_shape", "eps", "elementwise_affine", "bias")
+
+
+class _InstanceNormNd(Layer):
+    num_features: int | None = Field(default=None, ge=1, description="Checked when given.")
+    eps: float = Field(default=1e-5, gt=0)
+    momentum: float | None = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    positional: ClassVar = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+
+
+class InstanceNorm1d(_InstanceNormNd):
+    type: Literal["instance_norm1d"] = "instance_norm1d"
+    dims: ClassVar = 1
+
+
+class InstanceNorm2d(_InstanceNormNd):
+    type: Literal["instance_norm2d"] = "instance_norm2d"
+    dims: ClassVar = 2
+
+
+class InstanceNorm3d(_InstanceNormNd):
+    type: Literal["instance_norm3d"] = "instance_norm3d"
+    dims: ClassVar = 3
+
+
+class BatchNorm3d(_BatchNormNd):
+    type: Literal["batchnorm3d"] = "batchnorm3d"
+    dims: ClassVar = 3
+    positional: ClassVar = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+
+
+class StochasticDepth(Layer):
+    """``torchvision.ops.StochasticDepth``: drops whole residual branches in training
+    (``row``: per sample, ``batch``: all at once); the identity at inference; no parameters."""
+
+    type: Literal["stochastic_depth"] = "stochastic_depth"
+    p: float = Field(ge=0, le=1, description="Drop probability.")
+    mode: Literal["batch", "row"]
+    positional: ClassVar = ("p", "mode")
+
+
+class LayerScale(Layer):
+    """ConvNeXt's learned per-channel scale (``CNBlock.layer_scale``, a C×1×1 parameter):
+    out = γ_c · in. Name the row ``layer_scale`` so its parameters land on
+    ``<block>.layer_scale``, as in torchvision's ``named_parameters()``."""
+
+    type: Literal["layer_scale"] = "layer_scale"
+    dim: int | None = Field(default=None, ge=1, description="The channel count; checked when "
+                            "given.")
+    init_value: float = 1e-6
+    positional: ClassVar = ("dim", "init_value")
+
+
+class ChannelShuffle(Layer):
+    """``nn.ChannelShuffle``: (g, C/g) channels transposed to (C/g, g) — ShuffleNet."""
+
+    type: Literal["channel_shuffle"] = "channel_shuffle"
+    groups: int = Field(ge=1)
+    positional: ClassVar = ("groups",)
+
+
+class Permute(Layer):
+    """``torchvision.ops.misc.Permute``: ``x.permute(dims)``; dims count the batch, which must
+    stay first (``[0, 2, 3, 1]``: channels-last)."""
+
+    type: Literal["permute"] = "permute"
+    # PyTorch's argument is `dims`; the attribute is `order` (Layer.dims is the spatial rank)
+    order: tuple[int, ...] = Field(alias="dims", description="The new order of the "
+                                   "dimensions, counting the batch (0 stays first).")
+    positional: ClassVar = ("dims",)
+
+
+class Unflatten(Layer):
+    """``nn.Unflatten(dim, unflattened_size)``: one dimension (counting the batch) split into
+    several; one size may be -1."""
+
+    type: Literal["unflatten"] = "unflatten"
+    dim: int
+    unflattened_size: tuple[int, ...]
+    positional: ClassVar = ("dim", "unflattened_size")
+
+
+class PixelShuffle(Layer):
+    """``nn.PixelShuffle(r)``: C·r²×H×W → C×rH×rW (sub-pixel convolution, Shi et al. 2016)."""
+
+    type: Literal["pixel_shuffle"] = "pixel_shuffle"
+    dims: ClassVar = 2
+    upscale_factor: int = Field(ge=1)
+    positional: ClassVar = ("upscale_factor",)
+
+
+class PixelUnshuffle(Layer):
+    """``nn.PixelUnshuffle(r)``: C×rH×rW → C·r²×H×W."""
+
+    type: Literal["pixel_unshuffle"] = "pixel_unshuffle"
+    dims: ClassVar = 2
+    downscale_factor: int = Field(ge=1)
+    positional: ClassVar = ("downscale_factor",)
+
+
+LAYER_TYPES += (
+    GroupNorm,
+    LayerNorm,
+    LayerNorm2d,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    BatchNorm3d,
+    StochasticDepth,
+    LayerScale,
+    ChannelShuffle,
+    Permute,
+    Unflatten,
+    PixelShuffle,
+    PixelUnshuffle,
+)
+INSTANCE_NORMS = (InstanceNorm1d, InstanceNorm2d, InstanceNorm3d)
+
+
 # Families: concrete types that share a rule. Rules name the types they serve explicitly, so a
 # new type gets no rule by inheritance (the registry test then names what it lacks).
 CONV_ND = (Conv1d, Conv2d, Conv3d)
@@ -674,7 +853,7 @@ AVG_POOLS = (AvgPool1d, AvgPool2d)
 ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d)
 ADAPTIVE_MAX = (AdaptiveMaxPool1d, AdaptiveMaxPool2d)
 ZERO_PADS = (ZeroPad1d, ZeroPad2d)
-BATCH_NORMS = (BatchNorm1d, BatchNorm2d)
+BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
 DROPOUTS = (Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout)
 ACTIVATIONS = (ReLU, ReLU6, LeakyReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Sigmoid, Tanh,
                Hardtanh, Hardswish, Hardsigmoid, Softplus)

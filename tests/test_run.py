@@ -33,6 +33,14 @@ SMALL = {
     "googlenet": (3, 32, 32),
     "densenet121": (3, 32, 32),
     "unet": (1, 32, 32),
+    # today's CNNs (total stride 32): 64×64 leaves a 2×2 map before the global pool
+    "efficientnet_b0": (3, 64, 64),
+    "efficientnet_b3": (3, 64, 64),
+    "efficientnet_v2_s": (3, 64, 64),
+    "convnext_tiny": (3, 64, 64),
+    "shufflenet_v2_x1_0": (3, 64, 64),
+    "mobilenet_v3_small": (3, 64, 64),
+    "mnasnet1_0": (3, 64, 64),
 }
 
 

@@ -128,6 +128,18 @@ from ._grad import (  # noqa: E402  (backward kernels, cnncalc/kernels/_grad.py)
     sum_pool2d_backward,
     tanh_backward,
 )
+from ._norm import (  # noqa: E402  (norms with their own statistics; layer scale)
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm2d,
+    layer_norm2d_backward,
+    layer_norm_backward,
+    layer_scale,
+    layer_scale_backward,
+)
 from ._pool import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -138,6 +150,20 @@ from ._pool import (  # noqa: E402
     max_pool1d,
     max_pool2d,
     subsample2d,
+)
+from ._shape import (  # noqa: E402  (layers that only move elements)
+    channel_shuffle,
+    channel_shuffle_backward,
+    permute,
+    permute_backward,
+    pixel_shuffle,
+    pixel_shuffle_backward,
+    pixel_unshuffle,
+    pixel_unshuffle_backward,
+    stochastic_depth,
+    stochastic_depth_backward,
+    unflatten,
+    unflatten_backward,
 )
 
 
@@ -220,3 +246,11 @@ __all__ += [
     "sum_pool2d_backward",
     "tanh_backward",
 ]  # backward kernels
+__all__ += [
+    "channel_shuffle", "channel_shuffle_backward", "group_norm", "group_norm_backward",
+    "instance_norm", "instance_norm_backward", "layer_norm", "layer_norm2d",
+    "layer_norm2d_backward", "layer_norm_backward", "layer_scale", "layer_scale_backward",
+    "permute", "permute_backward", "pixel_shuffle", "pixel_shuffle_backward", "pixel_unshuffle",
+    "pixel_unshuffle_backward", "stochastic_depth", "stochastic_depth_backward", "unflatten",
+    "unflatten_backward",
+]  # norms and element moves (cnncalc/kernels/_norm.py, _shape.py)
