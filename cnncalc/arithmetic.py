@@ -676,7 +676,7 @@ def _affine(count: int, weight: bool, bias: bool = True) -> dict[str, int]:
 @rule("infer", L.GroupNorm)
 def _group_norm(layer: L.GroupNorm, shape: Shape) -> Facts:
     c, g = shape[0], layer.num_groups
-    _check_given(layer.num_channels, c, "num_channels")
+    _check_given(layer, "num_channels", c)
     if c % g:  # PyTorch: "num_channels (C) must be divisible by num_groups (G)"
         raise LayerProblem(f"must divide the {c} input channels", "num_groups", g)
     return Facts(shape, **_affine(c, layer.affine), rf="mix", axes=tuple(range(len(shape))))
@@ -697,7 +697,7 @@ def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Facts:
 @rule("infer", L.LayerNorm2d)
 def _layer_norm2d(layer: L.LayerNorm2d, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
-    _check_given(layer.normalized_shape, shape[0], "normalized_shape")
+    _check_given(layer, "normalized_shape", shape[0])
     return Facts(shape, **_affine(shape[0], layer.elementwise_affine, layer.bias))
 
 
@@ -707,7 +707,7 @@ def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Facts:
     c, notes = shape[0], ()
     if layer.num_features is not None and layer.num_features != c:
         if layer.affine or layer.track_running_stats:  # PyTorch raises: weights would misfit
-            _check_given(layer.num_features, c, "num_features")
+            _check_given(layer, "num_features", c)
         notes = (f"num_features {layer.num_features} does not match the input's {c} channels "
                  "(PyTorch only warns: without affine or running stats nothing depends on it)",)
     if layer.track_running_stats:  # at inference the running statistics normalise
@@ -725,7 +725,7 @@ def _stochastic_depth(layer: L.StochasticDepth, shape: Shape) -> Facts:
 
 @rule("infer", L.LayerScale)
 def _layer_scale(layer: L.LayerScale, shape: Shape) -> Facts:
-    _check_given(layer.dim, shape[0], "dim")
+    _check_given(layer, "dim", shape[0])
     return Facts(shape, weights=shape[0])
 
 

@@ -293,7 +293,7 @@ class _Item:
             data[field] = value
         data.update(kwargs)
         missing = [f for f, info in cls.model_fields.items()
-                   if info.is_required() and f not in data]
+                   if info.is_required() and f not in data and info.alias not in data]
         if missing and args:
             raise SpecError(self._missing_hint(call, cls, func), where=where, field=missing[0])
         return data

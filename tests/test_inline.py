@@ -255,7 +255,11 @@ def _torch_class(cls):
 
 
 # LeNet-5 (1998) layers; narrow is the function torch.narrow(x, dim, start, length)
-CNNCALC_ONLY = {"subsample2d", "rbf", "narrow"}
+CNNCALC_ONLY = {"subsample2d", "rbf", "narrow",
+                # torchvision's, not torch.nn's: tests/test_layers_modern.py checks them
+                "layer_norm2d", "stochastic_depth", "permute",
+                # ConvNeXt's bare nn.Parameter, a cnncalc type of its own
+                "layer_scale"}
 # cnncalc takes a prefix of PyTorch's arguments: those after it are not supported
 # (Upsample's align_corners/recompute_scale_factor; Hardtanh's deprecated min_value/max_value)
 PREFIX_ONLY = {"upsample", "hardtanh"}

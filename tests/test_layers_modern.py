@@ -222,7 +222,7 @@ def _rows(text, shape):
 @pytest.mark.parametrize("text", ["group_norm(2)", "instance_norm2d",
                                   "layer_norm((8, 10))", "layer_norm((4, 8, 10))"])
 def test_norm_over_positions_reads_the_whole_map(text):
-    rows = _rows(f"conv2d(4, 3, padding=1) {text} conv2d(4, 3, padding=1)", (4, 8, 10))
+    rows = _rows(f"conv2d(out_channels=4, kernel_size=3, padding=1) {text} conv2d(out_channels=4, kernel_size=3, padding=1)", (4, 8, 10))
     f = rows[1].receptive_field
     # the conv's units cover −1..8 and −1..10; the norm's every unit reads all of them
     assert f.size == (10, 12) and f.jump == (0, 0) and f.start == (-1, -1)
@@ -231,11 +231,11 @@ def test_norm_over_positions_reads_the_whole_map(text):
 
 @pytest.mark.parametrize("text", ["layer_norm2d", "batchnorm2d",
                                   "instance_norm2d(track_running_stats=True)",
-                                  "permute((0, 2, 3, 1)) layer_norm(4) linear(8) gelu linear(4) "
+                                  "permute((0, 2, 3, 1)) layer_norm(4) linear(4, 8) gelu linear(8, 4) "
                                   "permute((0, 3, 1, 2))",
                                   "layer_scale stochastic_depth(0.5, 'row')", "channel_shuffle(2)"])
 def test_norm_over_channels_keeps_positions(text):
-    rows = _rows(f"conv2d(4, 3, padding=1) {text}", (4, 8, 10))
+    rows = _rows(f"conv2d(out_channels=4, kernel_size=3, padding=1) {text}", (4, 8, 10))
     assert rows[-1].receptive_field == rows[0].receptive_field
     assert rows[-1].notes == ()  # a per-position linear is not "a flatten missing"
 
@@ -246,7 +246,7 @@ def test_layer_norm_over_width_only():
 
 
 def test_pixel_shuffle_field_steps():
-    rows = _rows("conv2d(8, 3) pixel_shuffle(2) pixel_unshuffle(2)", (1, 9, 9))
+    rows = _rows("conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2) pixel_unshuffle(2)", (1, 9, 9))
     assert rows[1].receptive_field.jump == (Fraction(1, 2),) * 2
     assert rows[1].receptive_field.size == (3, 3)
     # unshuffle reads a 2×2 block of half-steps: 3 + (2−1)·½
@@ -255,20 +255,20 @@ def test_pixel_shuffle_field_steps():
 
 
 def test_unit_fields_are_exact():
-    a = analyze(parse_text("conv2d(8, 3) pixel_shuffle(2)"), (1, 9, 9))
+    a = analyze(parse_text("conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2)"), (1, 9, 9))
     # output row 5 reads conv row ⌊5/2⌋ = 2, which reads input rows 2..4
     assert unit_field(nodes_of(a), 1, (5, 0)) == ((2, 0), (4, 2))
-    a = analyze(parse_text("conv2d(2, 3) group_norm(1)"), (1, 9, 9))
+    a = analyze(parse_text("conv2d(out_channels=2, kernel_size=3) group_norm(1)"), (1, 9, 9))
     assert unit_field(nodes_of(a), 1, (3, 3)) == ((0, 0), (8, 8))
 
 
 def test_flatten_unflatten_round_trip_keeps_the_field():
-    rows = _rows("conv2d(4, 3) flatten unflatten(1, (4, 6, 6)) conv2d(4, 3)", (1, 8, 8))
+    rows = _rows("conv2d(out_channels=4, kernel_size=3) flatten unflatten(1, (4, 6, 6)) conv2d(out_channels=4, kernel_size=3)", (1, 8, 8))
     assert rows[3].receptive_field.size == (5, 5)
 
 
 def test_permuted_layout_loses_the_field_for_spatial_layers():
-    rows = _rows("permute((0, 2, 3, 1)) conv2d(4, 3)", (4, 8, 8))
+    rows = _rows("permute((0, 2, 3, 1)) conv2d(out_channels=4, kernel_size=3)", (4, 8, 8))
     assert rows[0].receptive_field is not None and rows[1].receptive_field is None
 
 
@@ -309,10 +309,10 @@ def test_gradient_of_norms_is_dense_in_the_group():
 
 
 @pytest.mark.parametrize("text", [
-    "conv2d(4, 3, padding=1) pixel_unshuffle(2) conv2d(8, 3) pixel_shuffle(2) conv2d(2, 3)",
-    "conv2d(4, 3) group_norm(2) conv2d(4, 3)",
-    "conv2d(4, 3) layer_norm2d conv2d(4, 3, stride=2) channel_shuffle(2) "
-    "instance_norm2d(track_running_stats=True) layer_scale conv2d(4, 3)",
+    "conv2d(out_channels=4, kernel_size=3, padding=1) pixel_unshuffle(2) conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2) conv2d(out_channels=2, kernel_size=3)",
+    "conv2d(out_channels=4, kernel_size=3) group_norm(2) conv2d(out_channels=4, kernel_size=3)",
+    "conv2d(out_channels=4, kernel_size=3) layer_norm2d conv2d(out_channels=4, kernel_size=3, stride=2) channel_shuffle(2) "
+    "instance_norm2d(track_running_stats=True) layer_scale conv2d(out_channels=4, kernel_size=3)",
 ])
 def test_theoretical_field_equals_the_analytic_one(text):
     """Back-propagated through the new backward kernels (cnncalc rf --empirical)."""
