@@ -237,9 +237,12 @@ def layer_command(input_text: str | None, target_text: str | None, kind: str, fm
     return settings_report(found, kind, n, target, fmt, limit)
 
 
+MAX_SIZES = 10_000  # each size is a whole analysis of the spec
+
+
 def sizes_command(spec, shape: tuple[int, ...] | None, sizes_text: str, fmt: str) -> str:
     """``cnncalc solve SPEC --sizes 32..512`` -> text for stdout."""
     from cnncalc.sweep import parse_items
 
-    sizes = sorted(set(parse_items(sizes_text.replace(" ", ""), "--sizes")))
+    sizes = sorted(set(parse_items(sizes_text.replace(" ", ""), "--sizes", MAX_SIZES)))
     return sizes_report(solve_sizes(spec, sizes, shape), fmt)
