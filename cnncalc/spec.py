@@ -162,8 +162,36 @@ def parse_shape(value: Any, where: str = "input") -> Shape:
 # --------------------------------------------------------------------------- layers
 
 
-def parse_layer(raw: Any, place: str) -> Layer:
-    """Validate one layer mapping; raise a one-line SpecError naming it on any problem."""
+def parse_layer(raw: Any, place: str, cache: dict | None = None) -> Layer:
+    """Validate one layer mapping; raise a one-line SpecError naming it on any problem.
+
+    With ``cache``, a mapping already validated returns the same (never modified) Layer:
+    repeats and templates write the same layer many times."""
+    key = None
+    if cache is not None and type(raw) is dict:
+        try:
+            key = _frozen(raw)
+            return cache[key]
+        except (KeyError, TypeError):
+            pass
+    layer = _parse_layer(raw, place)
+    if key is not None:
+        cache[key] = layer
+    return layer
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key for raw data that keeps types apart (1, 1.0 and True differ)."""
+    kind = type(value)
+    if kind is dict:
+        return (dict, tuple([(k, _frozen(v)) for k, v in value.items()]))
+    if kind is list or kind is tuple:
+        return (kind, tuple([_frozen(v) for v in value]))
+    hash(value)  # TypeError for anything unhashable: not cached
+    return (kind, value)
+
+
+def _parse_layer(raw: Any, place: str) -> Layer:
     if not isinstance(raw, Mapping):
         raise SpecError(
             f"expected a mapping such as {{type: conv2d, out_channels: 6, kernel_size: 5}}, "
@@ -280,6 +308,7 @@ class _Parser:
         self.depth = 0
         self.level = 0  # lists of layers inside one another (blocks, branches, templates)
         self.count = 0  # nodes made so far (layers, blocks, merges)
+        self.cache: dict = {}  # validated layers by content (parse_layer)
 
     def nodes(self, items: Any, path: str, scope: Mapping[str, Any], top: bool = False
               ) -> tuple[Node, ...]:
@@ -353,7 +382,7 @@ class _Parser:
             return Block(copies, f"{place} (repeat '{name}')", name)
         if "type" in raw or not kinds:
             data = _subst(dict(raw), scope, place)
-            layer = parse_layer(data, leaf or place)
+            layer = parse_layer(data, leaf or place, self.cache)
             return LayerNode(layer, label(leaf or place, layer.kind, layer.name),
                              layer.name or str(index), leaf or place)
         if len(kinds) > 1:
