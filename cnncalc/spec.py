@@ -779,7 +779,8 @@ def load(source: str, stdin_text: str | None = None) -> Spec:
     path = Path(source)
     if _is_file(path):
         return parse_text(read_spec_file(path, source), origin=source, inline=False)
-    if path.suffix.lower() in {".yaml", ".yml", ".json"} or "/" in source:
+    document = "\n" in source or source.lstrip().startswith(("{", "["))  # text, not a path
+    if not document and (path.suffix.lower() in {".yaml", ".yml", ".json"} or "/" in source):
         if _is_dir(path):
             raise UsageError(f"{printable(source, 200)}: is a directory, not a spec file")
         raise UsageError(f"{printable(source, 200)}: no such file")

@@ -177,6 +177,15 @@ def test_paths_that_are_not_spec_files(capsys, tmp_path):
         assert_one_error_line(rc, out, err, code, needles)
 
 
+def test_inline_json_with_a_slash_is_text_not_a_path(capsys):
+    text = json.dumps({"input": [4, 8, 8], "blocks": {"t": {"args": {"c": 4}, "layers": [
+        {"type": "conv2d", "out_channels": "${c // 2}", "kernel_size": 1}]}},
+        "layers": [{"use": "t"}]})
+    rc, out, err, _ = run_cli(capsys, ["shapes", text, "-f", "json"])
+    assert rc == 0, err
+    assert json.loads(out)["totals"]["output_shape"] == [2, 8, 8]
+
+
 def test_non_utf8_stdin(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe layers")))
     rc, out, err, _ = run_cli(capsys, ["shapes", "-", "-i", "3x8x8"])
@@ -501,3 +510,126 @@ def test_bombs_in_a_real_process(tmp_path):
         assert time.perf_counter() - start < 30
         assert proc.returncode in (1, 2) and proc.stdout == ""
         assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- 9. properties
+
+
+from contextlib import redirect_stderr, redirect_stdout  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cnncalc.errors import CnncalcError  # noqa: E402
+
+NAMES = st.sampled_from(["a", "b", "c", "layer${i}", "x\x1b[2J"])
+SMALL = st.integers(min_value=-1, max_value=4)
+BAD = st.sampled_from([True, "2", 2.5, None, -3, [1, 2, 3], {"k": 1}, "${c * 2}", "$c",
+                       "${nope}", "${c ** 99}"])
+
+
+def _maybe(value_strategy, bad_share: float = 0.1):
+    return st.one_of(value_strategy, BAD) if bad_share else value_strategy
+
+
+LEAVES = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("conv2d"), "out_channels": st.one_of(st.integers(1, 6), BAD),
+         "kernel_size": st.one_of(st.integers(1, 3), BAD)},
+        optional={"stride": st.integers(1, 2), "padding": st.integers(0, 1), "name": NAMES,
+                  "kernal_size": st.just(3)}),
+    st.fixed_dictionaries({"type": st.sampled_from(["relu", "batchnorm2d", "identity",
+                                                    "tanh"])}, optional={"name": NAMES}),
+    st.fixed_dictionaries({"type": st.just("maxpool2d"), "kernel_size": st.integers(1, 2)},
+                          optional={"ceil_mode": st.booleans(), "name": NAMES}),
+    st.fixed_dictionaries({"type": st.just("adaptive_avgpool2d"),
+                           "output_size": st.integers(1, 5)}),
+    st.fixed_dictionaries({"use": st.sampled_from(["t", "u", "t"])},
+                          optional={"c": st.one_of(st.integers(1, 6), BAD), "name": NAMES}),
+    st.sampled_from(["relu", 3, None]),  # not a mapping
+)
+
+
+def _items(children):
+    lists = st.lists(children, min_size=0, max_size=3)
+    branch = st.one_of(lists, NAMES, st.just([]))
+    return st.one_of(
+        st.fixed_dictionaries({"layers": lists}, optional={"name": NAMES, "repeat": SMALL}),
+        st.fixed_dictionaries({"residual": lists},
+                              optional={"shortcut": st.sampled_from(["identity", "auto", "odd"]),
+                                        "name": NAMES, "repeat": SMALL}),
+        st.fixed_dictionaries({"concat": st.lists(branch, min_size=1, max_size=3)},
+                              optional={"name": NAMES}),
+        st.fixed_dictionaries({"add": st.lists(branch, min_size=2, max_size=3)},
+                              optional={"name": NAMES}),
+        children.map(lambda item: {**item, "repeat": 2} if isinstance(item, dict) else item),
+    )
+
+
+ITEMS = st.recursive(LEAVES, _items, max_leaves=12)
+SPECS = st.fixed_dictionaries({
+    "input": st.just([3, 12, 12]),
+    "blocks": st.just({"t": {"args": {"c": 4}, "layers": [
+        {"type": "conv2d", "out_channels": "${max(1, c // 2)}", "kernel_size": 1,
+         "name": "tc"},
+        {"type": "relu"}]},
+        "u": {"args": {"c": 2}, "layers": [{"use": "t", "c": "${c * 2}"}]}}),
+    "layers": st.lists(ITEMS, min_size=1, max_size=4),
+})
+PROPS = settings(max_examples=300, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def check_analysis(a) -> None:
+    """A consistent report: rows add up to the totals, inputs point backwards."""
+    t = a.totals
+    assert t.params == sum(r.params for r in a.rows)
+    assert t.trainable_params == sum(r.trainable_params for r in a.rows)
+    assert t.buffers == sum(r.buffers for r in a.rows)
+    assert t.macs == sum(r.macs for r in a.rows)
+    assert t.activation_bytes == sum(r.activation_bytes for r in a.rows)
+    for i, r in enumerate(a.rows):
+        assert r.index == i and all(-1 <= j < i for j in r.inputs)
+        assert r.params == r.weights + r.bias
+    assert t.output_shape == (a.rows[-1].output_shape if a.rows else a.input_shape)
+
+
+@PROPS
+@given(SPECS, st.booleans())
+def test_nested_specs_give_a_report_or_one_line(data, as_json):
+    text = json.dumps(data) if as_json else _yaml(data)
+    start = time.perf_counter()
+    try:
+        check_analysis(analyze(parse_text(text, inline=False)))
+    except CnncalcError as exc:
+        message = str(exc)
+        assert message and "\n" not in message and "\x1b" not in message
+        assert len(message) <= 2100
+    assert time.perf_counter() - start < 5
+
+
+def _yaml(data) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(SPECS)
+def test_nested_specs_through_the_cli(data):
+    out, err = io.StringIO(), io.StringIO()
+    text = json.dumps(data)
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["shapes", text, "-f", "json"])
+    if code == 0:
+        report = json.loads(out.getvalue())
+        assert report["totals"]["params"] == sum(r["params"] for r in report["layers"])
+        assert all(line.startswith("cnncalc: warning: ")
+                   for line in err.getvalue().splitlines())
+    else:
+        assert code == 1, err.getvalue()
+        assert out.getvalue() == ""
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cnncalc: error: ")
+        assert "internal error" not in lines[0] and "\x1b" not in lines[0]
