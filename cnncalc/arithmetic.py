@@ -82,9 +82,11 @@ def tf_same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
-    """Adaptive pooling bins [⌊i·n/out⌋, ⌈(i+1)·n/out⌉) for i < out (PyTorch's start/end_index)."""
-    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+def adaptive_bins(n: int, out: int, limit: int | None = None) -> list[tuple[int, int]]:
+    """Adaptive pooling bins [⌊i·n/out⌋, ⌈(i+1)·n/out⌉) for i < out (PyTorch's start/end_index);
+    only the first ``limit`` when given (out may be 10**7)."""
+    count = out if limit is None else min(out, limit)
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(count)]
 
 
 def adaptive_widths(n: int, out: int) -> tuple[int, ...]:
