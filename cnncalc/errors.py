@@ -57,7 +57,9 @@ class SpecError(CnncalcError):
             parts.append(f"{name}={_show(value)}" if has_value else name)
         parts.append(reason)
         text = ": ".join(parts)
-        super().__init__(f"{where}: {text}" if where else text)
+        # a place may hold a user's text (an inline item, a long path): bounded apart from
+        # the reason, so the reason is never cut off
+        super().__init__(f"{printable(where, 1000)}: {text}" if where else text)
 
     def __str__(self) -> str:
         return printable(super().__str__(), MAX_MESSAGE)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.arithmetic import conv_out, conv_transpose_out, dropped_by_floor, pool_out
-from cnncalc.errors import ShapeError, UsageError
+from cnncalc.errors import ShapeError, UsageError, show
 
 KINDS = ("conv2d", "maxpool2d", "avgpool2d", "conv_transpose2d")
 KERNELS, STRIDES, DILATIONS = range(1, 12), range(1, 5), range(1, 5)
@@ -36,9 +36,10 @@ def parse_target(text: str, n: int) -> int:
         return -(-n // 2)
     if key == "double":
         return 2 * n
-    if key.isdigit() and int(key) >= 1:
+    if key.isascii() and key.isdigit() and len(key) <= 30 and int(key) >= 1:
         return int(key)
-    raise UsageError(f"--target {text!r}: expected same, half, double or a size >= 1")
+    raise UsageError(f"--target {show(text)}: expected same, half, double or a size >= 1 "
+                     "(at most 30 digits)")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Setting:
         return f"{kind}({', '.join(args)})"
 
 
+MAX_SEARCH = 1_000_000  # settings solve_layer tries
+
+
 def _pick(pinned: int | None, default: range) -> range | list[int]:
     return default if pinned is None else [pinned]
 
@@ -89,7 +93,16 @@ def solve_layer(n: int, target: int, kind: str = "conv2d", kernel: int | None = 
         raise UsageError("--output-padding applies to conv_transpose2d only")
     out: list[Setting] = []
     dilations = [1] if kind == "avgpool2d" else _pick(dilation, DILATIONS)
-    for k, s, d in itertools.product(_pick(kernel, KERNELS), _pick(stride, STRIDES), dilations):
+    combos = list(itertools.product(_pick(kernel, KERNELS), _pick(stride, STRIDES), dilations))
+    # a huge pinned kernel (paddings up to it) or stride/dilation (output paddings below it)
+    # would make the search below unbounded: count it first
+    count = sum(len(_pick(padding, range((k // 2 if "pool" in kind else k) + 1)))
+                * (len(_pick(output_padding, range(max(s, d))))
+                   if kind == "conv_transpose2d" else 1) for k, s, d in combos)
+    if count > MAX_SEARCH:
+        raise UsageError(f"the pinned values leave {count:,} settings to try; at most "
+                         f"{MAX_SEARCH:,} (pin --padding too, or smaller values)")
+    for k, s, d in combos:
         k_eff = d * (k - 1) + 1
         pad_max = k // 2 if "pool" in kind else k
         for p in _pick(padding, range(pad_max + 1)):
@@ -227,7 +240,8 @@ def settings_report(found: list[Setting], kind: str, n: int, target: int, fmt: s
 def layer_command(input_text: str | None, target_text: str | None, kind: str, fmt: str,
                   limit: int = 20, **pins: Any) -> str:
     """``cnncalc solve --input 56 --target same [...]`` -> text for stdout."""
-    if input_text is None or not input_text.strip().isdigit() or int(input_text) < 1:
+    text = (input_text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 30) or int(text) < 1:
         raise UsageError("solve without SPEC needs --input N (one spatial size, e.g. 56)")
     if target_text is None:
         raise UsageError("solve without SPEC needs --target same|half|double|N")

@@ -295,6 +295,11 @@ def test_auto_shortcut_on_a_huge_input():
      ["162,000 runs"]),
     (["shapes", "examples/lenet5.yaml", "-b", "9" * 5000], ["--batch", "cannot read"]),
     (["shapes", "relu", "-i", "1x1x" + "9" * 5000], ["--input", "more than 100 digits"]),
+    (["solve", "-i", "9" * 5000, "-t", "half"], ["--input N"]),
+    (["solve", "-i", "56", "-t", "9" * 5000], ["--target", "5,000 characters"]),
+    (["solve", "-i", "56", "-t", "half", "--kernel", "1000000000"], ["settings to try"]),
+    (["solve", "-i", "56", "-t", "half", "--type", "conv_transpose2d", "--dilation",
+      "1000000000"], ["settings to try"]),
 ])
 def test_ranges_are_measured_before_they_are_listed(capsys, monkeypatch, argv, needles):
     monkeypatch.chdir(ROOT)
@@ -324,6 +329,12 @@ def test_deeply_nested_blocks(capsys, tmp_path):
             ["blocks nest more than 100 levels deep"])
     deep = nested("{type: relu}", "{layers: [ITEM]}", 99)
     assert len(analyze(parse_text("input: [1, 4, 4]\nlayers:\n  - " + deep + "\n")).rows) == 1
+
+
+def test_the_reason_survives_a_long_place(capsys):
+    rc, out, err, _ = run_cli(capsys, ["shapes", "-i", "1x4x4", "conv2d(" + "9" * 5000 + ", 3)"])
+    line = assert_one_error_line(rc, out, err, 1, ["not a layer call"])
+    assert len(line) < 1200
 
 
 def test_huge_integer_literals(capsys, tmp_path):
