@@ -478,6 +478,99 @@ class _Parser:
                      f"{place} ({template_name})", name or str(index), template_name)
 
 
+class _Estimate:
+    """How many nodes :class:`_Parser` would make, found without making them: repeats multiply
+    and equal template uses are counted once (memoised), so 2**30 copies written in a few
+    hundred bytes are refused in milliseconds instead of after MAX_LAYERS nodes. It never counts
+    more than the parser makes; anything it cannot evaluate counts as one node (the parser
+    then reports it)."""
+
+    def __init__(self, templates: Mapping[str, Template]) -> None:
+        self.templates = templates
+        self.memo: dict[Any, int] = {}
+        self.dollar: dict[int, bool] = {}
+        self.active: set[str] = set()  # templates being counted (a template using itself)
+        self.keep: list[Any] = []
+
+    def items(self, items: Any, scope: Mapping[str, Any]) -> int:
+        total = 0
+        for raw in items if isinstance(items, list) else ():
+            total += self.item(raw, scope)
+            if total > MAX_LAYERS:
+                break
+        return total
+
+    def _uses_dollar(self, raw: Any) -> bool:
+        """Whether ``raw`` holds a ``$`` (its count may then depend on the scope)."""
+        if isinstance(raw, str):
+            return "$" in raw
+        if not isinstance(raw, (Mapping, list)):
+            return False
+        key = id(raw)
+        if key not in self.dollar:
+            values = list(raw.values()) + list(raw) if isinstance(raw, Mapping) else raw
+            self.dollar[key] = any(self._uses_dollar(v) for v in values)
+        return self.dollar[key]
+
+    def item(self, raw: Any, scope: Mapping[str, Any]) -> int:
+        if not isinstance(raw, Mapping):
+            return 1
+        try:
+            key: Any = (id(raw), _frozen(dict(scope)) if self._uses_dollar(raw) else None)
+        except TypeError:
+            key = None
+        if key is not None and key in self.memo:
+            return self.memo[key]
+        try:
+            count = self._item(raw, scope)
+        except Exception:  # noqa: BLE001 - an estimate: the parser reports the problem
+            count = 1
+        if key is not None:
+            self.memo[key] = count
+        return count
+
+    def _item(self, raw: Mapping, scope: Mapping[str, Any]) -> int:
+        if "repeat" in raw:
+            n = _subst(raw["repeat"], scope, "")
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_LAYERS:
+                return 1
+            spliced = _names_each_copy(raw)
+            body = {k: v for k, v in raw.items() if k != "repeat" and (spliced or k != "name")}
+            self.keep.append(body)  # alive, so that its id is not reused by the memos
+            total = 0 if spliced else 1
+            if not self._uses_dollar(body):
+                return total + n * self.item(body, {})
+            for k in range(n):
+                total += self.item(body, {**scope, "i": k})
+                if total > MAX_LAYERS:
+                    break
+            return total
+        if "type" in raw:
+            return 1
+        if "layers" in raw:
+            return 1 + self.items(raw["layers"], scope)
+        if "residual" in raw:
+            shortcut = raw.get("shortcut")
+            return 1 + self.items(raw["residual"], scope) + self.items(shortcut, scope)
+        for kind in ("concat", "add"):
+            if kind in raw:
+                branches = raw[kind]
+                branches = branches.values() if isinstance(branches, Mapping) else branches
+                return 1 + sum(self.items(b, scope) for b in branches)
+        if "use" in raw:
+            name = _subst(raw["use"], scope, "")
+            template = self.templates.get(name) if isinstance(name, str) else None
+            if template is None or name in self.active:
+                return 1
+            given = {k: _subst(v, scope, "") for k, v in raw.items() if k not in ("use", "name")}
+            self.active.add(name)
+            try:
+                return 1 + self.items(template.layers, {**template.args, **given})
+            finally:
+                self.active.discard(name)
+        return 1
+
+
 def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
     from cnncalc.templates import TemplateError, substitute
 
@@ -549,6 +642,13 @@ def spec_from_data(data: Any) -> Spec:
     if name is not None and not isinstance(name, str):
         name = str(name)
     parser = _Parser(_templates(data.get("blocks")))
+    estimate = _Estimate(parser.templates)
+    total = 0
+    for i, item in enumerate(layers):
+        total += estimate.item(item, {})
+        if total > MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
+                            f"by layers[{i}] (repeats and templates multiply)", where="spec")
     return Spec(
         nodes=parser.nodes(layers, "layers", {}, top=True),
         input=None if shape is None else parse_shape(shape),

@@ -226,6 +226,27 @@ def test_templates_that_use_each_other_twice_are_bounded(capsys, tmp_path):
             + "\nlayers:\n  - {use: t30}\n", [f"more than {MAX_LAYERS:,} layers and blocks"])
 
 
+@pytest.mark.parametrize("layers", [
+    "  - " + nested("{type: relu}", "{repeat: 2, layers: [ITEM]}", 30) + "\n",
+    "  - {repeat: 100000, layers: [{type: relu, repeat: 100000}]}\n",
+    "  - {repeat: 4000, use: t, n: '${i * 50}'}\n",  # a count that depends on the copy
+])
+def test_blowups_are_refused_before_they_are_built(layers):
+    text = ("input: [1, 4, 4]\nblocks:\n  t: {args: [n], layers: [{type: relu, repeat: $n}]}\n"
+            "layers:\n" + layers)
+    start = time.process_time()
+    with pytest.raises(SpecError, match="expands to more than 100,000 layers and blocks by "
+                       r"layers\[0\]"):
+        parse_text(text)
+    assert time.process_time() - start < 0.5
+
+
+def test_the_estimate_follows_copies_that_differ():
+    text = ("input: [1, 4, 4]\nblocks:\n  t: {args: [n], layers: [{type: relu, repeat: $n}]}\n"
+            "layers:\n  - {repeat: 60, use: t, n: '${i * 50}'}\n")  # 88,500 rows: allowed
+    assert len(parse_text(text).layers) == sum(i * 50 for i in range(60))
+
+
 def test_a_spec_of_many_layers_still_works():
     text = "input: [1, 8, 8]\nlayers:\n  - {type: relu, repeat: 20000}\n"
     assert len(analyze(parse_text(text)).rows) == 20_000
@@ -532,6 +553,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from cnncalc.errors import CnncalcError  # noqa: E402
+from cnncalc.spec import Block, Merge, _Estimate, _templates  # noqa: E402
 
 NAMES = st.sampled_from(["a", "b", "c", "layer${i}", "x\x1b[2J"])
 SMALL = st.integers(min_value=-1, max_value=4)
@@ -611,12 +633,28 @@ def test_nested_specs_give_a_report_or_one_line(data, as_json):
     text = json.dumps(data) if as_json else _yaml(data)
     start = time.perf_counter()
     try:
-        check_analysis(analyze(parse_text(text, inline=False)))
+        spec = parse_text(text, inline=False)
+        # the fast estimate that refuses blowups never counts more than the parser makes
+        estimate = _Estimate(_templates(data["blocks"])).items(data["layers"], {})
+        assert estimate <= made(spec.nodes)
+        check_analysis(analyze(spec))
     except CnncalcError as exc:
         message = str(exc)
         assert message and "\n" not in message and "\x1b" not in message
         assert len(message) <= 2100
     assert time.perf_counter() - start < 5
+
+
+def made(nodes) -> int:
+    """The nodes the parser made (the branches of a merge are not nodes of their own)."""
+    total = 0
+    for node in nodes:
+        total += 1
+        if isinstance(node, Block):
+            total += made(node.nodes)
+        elif isinstance(node, Merge):
+            total += sum(made(b.nodes) for b in node.branches if isinstance(b, Block))
+    return total
 
 
 def _yaml(data) -> str:
