@@ -433,7 +433,7 @@ class _Walker:
             raise SpecError(f"no earlier output is named '{target[:100]}' ({extra}named so far: "
                             f"{known[:500]})", where=ref.where)
         if len(found) > 1:
-            raise SpecError(f"'{target}' names {len(found)} outputs; use the full path "
+            raise SpecError(f"'{target[:100]}' names {len(found)} outputs; use the full path "
                             "(e.g. stage.block.name)", where=ref.where)
         return found[0]
 
