@@ -519,15 +519,17 @@ class _Walker:
         return out
 
     def _lookup(self, ref: Ref) -> _Value:
-        found = self.named.get(ref.target, [])
+        target = ref.target if isinstance(ref.target, str) else str(ref.target)
+        found = self.named.get(target, [])
         if not found:
             known = ", ".join(sorted(self.named)) or "none yet"
-            hint = difflib.get_close_matches(ref.target, list(self.named), n=1)
+            hint = difflib.get_close_matches(target, list(self.named), n=1) \
+                if len(target) <= 100 else []
             extra = f"did you mean '{hint[0]}'? " if hint else ""
-            raise SpecError(f"no earlier output is named '{ref.target}' ({extra}named so far: "
-                            f"{known})", where=ref.where)
+            raise SpecError(f"no earlier output is named '{target[:100]}' ({extra}named so far: "
+                            f"{known[:500]})", where=ref.where)
         if len(found) > 1:
-            raise SpecError(f"'{ref.target}' names {len(found)} outputs; use the full path "
+            raise SpecError(f"'{target[:100]}' names {len(found)} outputs; use the full path "
                             "(e.g. stage.block.name)", where=ref.where)
         return found[0]
 
@@ -542,8 +544,10 @@ class _Walker:
                              where=branch.where)
         strides = []
         for n, m in zip(x.shape[1:], want[1:]):
-            s = next((s for s in range(1, n + 1) if (n - 1) // s + 1 == m), None)
-            if s is None:
+            # the smallest s with ⌊(n−1)/s⌋ + 1 = m, i.e. (m−1)·s <= n−1 < m·s (closed form:
+            # the input may be 10**12 long)
+            s = (n - 1) // m + 1 if m >= 1 else None
+            if s is None or s * (m - 1) > n - 1:
                 raise ShapeError(f"no 1×1 stride maps {n} to {m}", where=branch.where)
             strides.append(s)
         from cnncalc import layers as L

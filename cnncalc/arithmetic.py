@@ -82,9 +82,24 @@ def tf_same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
-    """Adaptive pooling bins [⌊i·n/out⌋, ⌈(i+1)·n/out⌉) for i < out (PyTorch's start/end_index)."""
-    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+def adaptive_bins(n: int, out: int, limit: int | None = None) -> list[tuple[int, int]]:
+    """Adaptive pooling bins [⌊i·n/out⌋, ⌈(i+1)·n/out⌉) for i < out (PyTorch's start/end_index);
+    only the first ``limit`` when given (out may be 10**7)."""
+    count = out if limit is None else min(out, limit)
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(count)]
+
+
+def adaptive_widths(n: int, out: int) -> tuple[int, ...]:
+    """The distinct widths of :func:`adaptive_bins`, in closed form (out may be 10**7).
+
+    With n = q·out + r, bin i is q + ⌈(r + (i·r mod out))/out⌉ wide; i·r mod out takes every
+    multiple of g = gcd(r, out) below out, so the widths are q (r = 0), or q + 1 and, when
+    r > g, also q + 2 — the widest bin is the one a receptive field must cover.
+    """
+    q, r = divmod(n, out)
+    if r == 0:
+        return (q,)
+    return (q + 1, q + 2) if r > math.gcd(r, out) else (q + 1,)
 
 
 def dropped_by_floor(n: int, pad_before: int, k_eff: int, s: int, out: int) -> int:
@@ -286,15 +301,21 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
 def _transposed_window(k: int, s: int, p: int, d: int) -> Window:
     """Receptive-field step of a transposed conv: output o reads inputs i with i·s − p + t·d = o.
 
-    Size is the widest span over the s output phases; start is that of output 0.
+    Size is the widest span over the s output phases; start is that of output 0. In closed
+    form (s may be 10**9): taps t with t·d ≡ o + p (mod s) step by m = s/g, g = gcd(d, s),
+    and a phase whose first tap is t = 0 exists, so the widest span is ⌊(k−1)/m⌋·(d/g) + 1.
+    Output 0's taps solve t·(d/g) ≡ p/g (mod m): the last one, t_max, reads the first input.
     """
-    def contributors(o: int) -> list[int]:
-        return [(o + p - t * d) // s for t in range(k) if (o + p - t * d) % s == 0]
-
-    spans = [max(c) - min(c) + 1 for o in range(s) if (c := contributors(o))]
-    first = contributors(0)
-    start = min(first) if first else -((p + s - 1) // s)
-    return Window(max(spans) if spans else 1, Fraction(1, s), Fraction(-start))
+    g = math.gcd(d, s)
+    m = s // g
+    widest = (k - 1) // m * (d // g) + 1
+    start = -((p + s - 1) // s)  # output 0 reads no input (only its bias)
+    if p % g == 0:
+        t0 = (p // g) * pow(d // g, -1, m) % m if m > 1 else 0
+        if t0 <= k - 1:
+            t_max = t0 + (k - 1 - t0) // m * m
+            start = (p - t_max * d) // s
+    return Window(widest, Fraction(1, s), Fraction(-start))
 
 
 @rule("infer", *L.CONV_TRANSPOSE)
@@ -389,7 +410,7 @@ def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Facts:
     outs = [n if o is None else o for n, o in zip(shape[1:], layer.output_size)]
     windows = []
     for n, o in zip(shape[1:], outs):
-        widest = max(b - a for a, b in adaptive_bins(n, o))
+        widest = max(adaptive_widths(n, o))
         windows.append(Window(widest, Fraction(n, o)))
     return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
 

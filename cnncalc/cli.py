@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - older typer depends on click
     from click import exceptions as click_exc
 
 from cnncalc import __version__
-from cnncalc.errors import CnncalcError, ExitCode, SpecError, UsageError
+from cnncalc.errors import CnncalcError, ExitCode, SpecError, UsageError, printable
 from cnncalc.report import Format, View
 
 app = typer.Typer(
@@ -193,13 +193,13 @@ def _abort() -> None:
 
 def _fail(message: str | list[str], code: ExitCode) -> None:
     for line in [message] if isinstance(message, str) else message:
-        sys.stderr.write(f"cnncalc: error: {' '.join(line.split())}\n")
+        sys.stderr.write(f"cnncalc: error: {' '.join(printable(line, 4000).split())}\n")
     raise typer.Exit(int(code))
 
 
 def warn(lines: tuple[str, ...] | list[str]) -> None:
     for line in lines:
-        sys.stderr.write(f"cnncalc: warning: {line}\n")
+        sys.stderr.write(f"cnncalc: warning: {printable(line, 4000)}\n")
 
 
 def stdout_console(**options: Any):
@@ -256,7 +256,7 @@ def load_spec(spec: str, input_shape: str | None):
             shape = spec_mod.parse_shape(input_shape, where="--input")
         except SpecError as exc:
             raise UsageError(str(exc)) from None
-    stdin_text = sys.stdin.read() if spec == "-" else None
+    stdin_text = spec_mod.read_stdin() if spec == "-" else None
     return spec_mod.load(spec, stdin_text=stdin_text), shape
 
 

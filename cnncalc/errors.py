@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+MAX_SHOWN = 120  # characters of a user's value echoed in a message
+MAX_MESSAGE = 2000  # characters of a whole message line
+
 
 class ExitCode(IntEnum):
     """Process exit codes of the ``cnncalc`` command (Click's convention: 2 = usage)."""
@@ -54,19 +57,49 @@ class SpecError(CnncalcError):
         self.where, self.field, self.value, self.reason = where, field, value, reason
         parts = []
         if field is not None:
-            parts.append(f"{field}={_show(value)}" if has_value else field)
+            name = printable(field, MAX_SHOWN)
+            parts.append(f"{name}={_show(value)}" if has_value else name)
         parts.append(reason)
         text = ": ".join(parts)
-        super().__init__(f"{where}: {text}" if where else text)
+        # a place may hold a user's text (an inline item, a long path): bounded apart from
+        # the reason, so the reason is never cut off
+        super().__init__(f"{printable(where, 1000)}: {text}" if where else text)
+
+    def __str__(self) -> str:
+        return printable(super().__str__(), MAX_MESSAGE)
 
 
 class ShapeError(SpecError):
     """The spec is well-formed but a layer cannot be applied to its input shape."""
 
 
-def _show(value: object) -> str:
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe to show on a terminal: control and format characters (escape sequences,
+    newlines, bidi overrides) written as ``\\x1b``, ``\\n``, ``\\u202e``; cut to ``limit``
+    characters with the full length noted. Use it wherever a user's string enters a message."""
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text):,} characters)"
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape", "replace")
+                   .decode("ascii") for c in text)
+
+
+def show(value: object, limit: int = MAX_SHOWN) -> str:
+    """A user's value as it appears in a message: strings quoted, tuples in parentheses, every
+    part escaped (:func:`printable`) and bounded to about ``limit`` characters."""
     if isinstance(value, str):
-        return repr(value)
+        if len(value) > limit:
+            return repr(value[:limit]) + f"… ({len(value):,} characters)"
+        return repr(value)  # repr escapes control characters
     if isinstance(value, (list, tuple)):
-        return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return str(value)
+        items = [show(v, limit) for v in value[:8]]
+        more = [f"… {len(value) - 8:,} more"] if len(value) > 8 else []
+        text = "(" + ", ".join(items + more) + ("," if len(value) == 1 else "") + ")"
+        return printable(text, limit)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length():,} bits"
+    return printable(str(value), limit)
+
+
+_show = show

@@ -22,6 +22,7 @@ from cnncalc.arithmetic import (
     Facts,
     LayerProblem,
     adaptive_bins,
+    adaptive_widths,
     conv_out,
     conv_transpose_out,
     dropped_by_floor,
@@ -227,13 +228,12 @@ def _adaptive_size(layer: L._AdaptiveNd, shape: Shape) -> list[str]:
             o = n_in
         else:
             lines.append(f"  {axis}_out = {o}")
-        bins = adaptive_bins(n_in, o)
-        shown = ", ".join(f"[{a},{b})" for a, b in bins[:6]) + (", …" if len(bins) > 6 else "")
-        widths = sorted({b - a for a, b in bins})
+        bins = adaptive_bins(n_in, o, limit=6)  # closed forms below: o may be 10**7
+        shown = ", ".join(f"[{a},{b})" for a, b in bins) + (", …" if o > 6 else "")
+        widths = adaptive_widths(n_in, o)
         lines.append(f"    bins on {axis}: {shown}; window "
                      f"{' or '.join(map(str, widths))} wide"
-                     + (" (bins overlap)" if any(b > a2 for (_, b), (a2, _) in
-                                                zip(bins, bins[1:])) else ""))
+                     + (" (bins overlap)" if n_in % o else ""))  # bin i ends past i+1's start
     lines.append(f"  C_out = C_in = {shape[0]}")
     return lines
 

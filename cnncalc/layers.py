@@ -21,7 +21,10 @@ class Layer(BaseModel):
 
     # defer_build: a validator is built on first use, so `cnncalc shapes` pays only for the
     # layer types a spec actually uses.
-    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True)
+    # strict: an int field refuses True, "6" and 6.0 (YAML's `yes`, a quoted number) instead
+    # of converting them; a float field still takes an int.
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True,
+                              strict=True)
 
     name: str | None = Field(default=None, description="Optional label shown in reports.")
 

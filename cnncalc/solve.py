@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.arithmetic import conv_out, conv_transpose_out, dropped_by_floor, pool_out
-from cnncalc.errors import ShapeError, SpecError, UsageError
+from cnncalc.errors import ShapeError, SpecError, UsageError, show
 
 KINDS = ("conv2d", "maxpool2d", "avgpool2d", "conv_transpose2d")
 KERNELS, STRIDES, DILATIONS = range(1, 12), range(1, 5), range(1, 5)
@@ -36,9 +36,10 @@ def parse_target(text: str, n: int) -> int:
         return -(-n // 2)
     if key == "double":
         return 2 * n
-    if key.isdigit() and int(key) >= 1:
+    if key.isascii() and key.isdigit() and len(key) <= 30 and int(key) >= 1:
         return int(key)
-    raise UsageError(f"--target {text!r}: expected same, half, double or a size >= 1")
+    raise UsageError(f"--target {show(text)}: expected same, half, double or a size >= 1 "
+                     "(at most 30 digits)")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class Setting:
         return f"{kind}({', '.join(args)})"
 
 
+MAX_SEARCH = 1_000_000  # settings solve_layer tries
+
+
 def _pick(pinned: int | None, default: range) -> range | list[int]:
     return default if pinned is None else [pinned]
 
@@ -90,7 +94,16 @@ def solve_layer(n: int, target: int, kind: str = "conv2d", kernel: int | None = 
         raise UsageError("--output-padding applies to conv_transpose2d only")
     out: list[Setting] = []
     dilations = [1] if kind == "avgpool2d" else _pick(dilation, DILATIONS)
-    for k, s, d in itertools.product(_pick(kernel, KERNELS), _pick(stride, STRIDES), dilations):
+    combos = list(itertools.product(_pick(kernel, KERNELS), _pick(stride, STRIDES), dilations))
+    # a huge pinned kernel (paddings up to it) or stride/dilation (output paddings below it)
+    # would make the search below unbounded: count it first
+    count = sum(len(_pick(padding, range((k // 2 if "pool" in kind else k) + 1)))
+                * (len(_pick(output_padding, range(max(s, d))))
+                   if kind == "conv_transpose2d" else 1) for k, s, d in combos)
+    if count > MAX_SEARCH:
+        raise UsageError(f"the pinned values leave {count:,} settings to try; at most "
+                         f"{MAX_SEARCH:,} (pin --padding too, or smaller values)")
+    for k, s, d in combos:
         k_eff = d * (k - 1) + 1
         pad_max = k // 2 if "pool" in kind else k
         for p in _pick(padding, range(pad_max + 1)):
@@ -255,9 +268,12 @@ def layer_command(input_text: str | None, target_text: str | None, kind: str, fm
     return settings_report(found, kind, n, target, fmt, limit)
 
 
+MAX_SIZES = 10_000  # each size is a whole analysis of the spec
+
+
 def sizes_command(spec, shape: tuple[int, ...] | None, sizes_text: str, fmt: str) -> str:
     """``cnncalc solve SPEC --sizes 32..512`` -> text for stdout."""
     from cnncalc.sweep import parse_items
 
-    sizes = sorted(set(parse_items(sizes_text.replace(" ", ""), "--sizes")))
+    sizes = sorted(set(parse_items(sizes_text.replace(" ", ""), "--sizes", MAX_SIZES)))
     return sizes_report(solve_sizes(spec, sizes, shape), fmt)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cnncalc.errors import SpecError, UsageError
+from cnncalc.errors import SpecError, UsageError, printable, show
 from cnncalc.layers import (
     BY_KEY,
     FIELD_ALIASES,
@@ -27,6 +27,14 @@ from cnncalc.layers import (
 )
 
 Shape = tuple[int, ...]
+
+# Bounds on what a small spec may make cnncalc do (each refusal is one line, exit 1).
+MAX_SPEC_CHARS = 16 * 1024 * 1024  # a spec file, stdin or inline text
+MAX_NESTING = 256  # YAML/JSON collections inside one another
+MAX_ALIAS_NODES = 100_000  # nodes that YAML aliases (*a) may add when expanded
+MAX_DIGITS = 100  # digits of an integer written in a spec
+MAX_LAYERS = 100_000  # layers once templates and repeats are expanded
+MAX_BLOCK_DEPTH = 100  # blocks, branches and template uses inside one another
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,9 @@ def label(place: str, layer_type: str, name: str | None) -> str:
     ``place`` is ``layer N`` at the top level and a path such as
     ``layers[4].residual[2]`` inside blocks.
     """
-    return f"{place} ({layer_type} '{name}')" if name else f"{place} ({layer_type})"
+    layer_type = printable(layer_type, 60)
+    return (f"{place} ({layer_type} '{printable(name, 60)}')" if name else
+            f"{place} ({layer_type})")
 
 
 # --------------------------------------------------------------------------- shapes
@@ -143,36 +153,69 @@ def parse_shape(value: Any, where: str = "input") -> Shape:
                 where=where,
                 field=None,
             )
-        dims = tuple(int(v) for v in re.split(r"[x×,*]", value.replace(" ", "")))
+        parts = re.split(r"[x×,*]", value.replace(" ", ""))
+        if any(len(v) > MAX_DIGITS for v in parts):
+            raise SpecError(f"a size has more than {MAX_DIGITS} digits", where=where)
+        dims = tuple(int(v) for v in parts)
     elif isinstance(value, Sequence) and all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
         dims = tuple(value)
     else:
-        raise SpecError(f"expected a list of integers or text such as 3x32x32, got {value!r}",
+        raise SpecError(f"expected a list of integers or text such as 3x32x32, got {show(value)}",
                         where=where)
     if not dims:
         raise SpecError("the shape is empty", where=where)
-    if any(d < 1 for d in dims):
-        raise SpecError(f"every size must be >= 1, got {'x'.join(map(str, dims))}", where=where)
     if len(dims) > 4:
         raise SpecError(
             f"{len(dims)} dimensions given; cnncalc takes C,L / C,H,W / C,D,H,W "
             "without the batch (use --batch for it)",
             where=where,
         )
+    if any(d.bit_length() > 256 for d in dims):
+        raise SpecError(f"a size has more than {MAX_DIGITS} digits", where=where)
+    if any(d < 1 for d in dims):
+        raise SpecError(f"every size must be >= 1, got {'x'.join(map(str, dims))}", where=where)
     return dims
 
 
 # --------------------------------------------------------------------------- layers
 
 
-def parse_layer(raw: Any, place: str) -> Layer:
-    """Validate one layer mapping; raise a one-line SpecError naming it on any problem."""
+def parse_layer(raw: Any, place: str, cache: dict | None = None) -> Layer:
+    """Validate one layer mapping; raise a one-line SpecError naming it on any problem.
+
+    With ``cache``, a mapping already validated returns the same (never modified) Layer:
+    repeats and templates write the same layer many times."""
+    key = None
+    if cache is not None and type(raw) is dict:
+        try:
+            key = _frozen(raw)
+            return cache[key]
+        except (KeyError, TypeError):
+            pass
+    layer = _parse_layer(raw, place)
+    if key is not None:
+        cache[key] = layer
+    return layer
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key for raw data that keeps types apart (1, 1.0 and True differ)."""
+    kind = type(value)
+    if kind is dict:
+        return (dict, tuple([(k, _frozen(v)) for k, v in value.items()]))
+    if kind is list or kind is tuple:
+        return (kind, tuple([_frozen(v) for v in value]))
+    hash(value)  # TypeError for anything unhashable: not cached
+    return (kind, value)
+
+
+def _parse_layer(raw: Any, place: str) -> Layer:
     if not isinstance(raw, Mapping):
         raise SpecError(
             f"expected a mapping such as {{type: conv2d, out_channels: 6, kernel_size: 5}}, "
-            f"got {raw!r}",
+            f"got {show(raw)}",
             where=place,
         )
     data = dict(raw)
@@ -184,7 +227,7 @@ def parse_layer(raw: Any, place: str) -> Layer:
                         where=label(place, "?", name))
     cls = BY_KEY.get(type_key(given))
     if cls is None:
-        hint = difflib.get_close_matches(type_key(given), list(BY_KEY), n=1)
+        hint = _close(type_key(given), list(BY_KEY))
         suffix = f" (did you mean {canonical_type(BY_KEY[hint[0]])}?)" if hint else ""
         raise SpecError(
             f"unknown layer type{suffix}; `cnncalc types` lists them",
@@ -204,6 +247,11 @@ def parse_layer(raw: Any, place: str) -> Layer:
         raise _one_line(exc, cls, label(place, kind, name)) from None
 
 
+def _close(word: str, options: Sequence[str]) -> list[str]:
+    """The closest option to a misspelt ``word`` (difflib), skipped for absurdly long words."""
+    return difflib.get_close_matches(word, options, n=1) if len(word) <= 100 else []
+
+
 def _tuples(value: Any) -> Any:
     """YAML/JSON lists become tuples (sizes are tuples) — except the connection table."""
     if isinstance(value, list) and not any(isinstance(v, list) for v in value):
@@ -212,18 +260,29 @@ def _tuples(value: Any) -> Any:
 
 
 def _one_line(exc: ValidationError, cls: type[Layer], where: str) -> SpecError:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # a typo in a required field gives "missing" and "extra_forbidden": the typo explains both
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    if err["type"] == "tuple_type":  # int | tuple given a bool or a string: say integer
+        same = [e for e in errors if e["loc"][:1] == err["loc"][:1]]
+        err = next((e for e in same if e["type"] == "int_type"), err)
     loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
     field = loc[0] if loc else None
     if err["type"] == "extra_forbidden":
         options = [f for f in cls.model_fields if f != "type"]
-        hint = difflib.get_close_matches(field or "", options, n=1)
+        hint = _close(field or "", options)
         reason = f"unknown field (did you mean '{hint[0]}'?)" if hint else (
             "unknown field; known fields: " + ", ".join(options))
         return SpecError(reason, where=where, field=field)
     if err["type"] == "missing":
         return SpecError("required field is missing", where=where, field=field)
     msg = err["msg"]
+    given = err.get("input")
+    if err["type"] in ("int_type", "bool_type", "float_type") and isinstance(given, (bool, str)):
+        want = {"int_type": "an integer", "bool_type": "true or false",
+                "float_type": "a number"}[err["type"]]
+        what = "a boolean" if isinstance(given, bool) else "a string"
+        msg = f"must be {want}, not {what}"
     msg = msg.removeprefix("Value error, ")
     msg = msg[0].lower() + msg[1:]
     if field is None:  # a model-level rule (e.g. 'same' with stride 2)
@@ -266,9 +325,29 @@ class _Parser:
     def __init__(self, templates: Mapping[str, Template]) -> None:
         self.templates = templates
         self.depth = 0
+        self.level = 0  # lists of layers inside one another (blocks, branches, templates)
+        self.count = 0  # nodes made so far (layers, blocks, merges)
+        self.cache: dict = {}  # validated layers by content (parse_layer)
 
     def nodes(self, items: Any, path: str, scope: Mapping[str, Any], top: bool = False
               ) -> tuple[Node, ...]:
+        self.level += 1
+        try:
+            if self.level > MAX_BLOCK_DEPTH:
+                raise SpecError(f"blocks nest more than {MAX_BLOCK_DEPTH} levels deep",
+                                where=path)
+            return self._nodes(items, path, scope, top)
+        finally:
+            self.level -= 1
+
+    def _grow(self, place: str) -> None:
+        self.count += 1
+        if self.count > MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
+                            "(repeats and templates multiply)", where=place)
+
+    def _nodes(self, items: Any, path: str, scope: Mapping[str, Any], top: bool
+               ) -> tuple[Node, ...]:
         if not isinstance(items, list):
             raise SpecError("must be a list of layers", where=path)
         out: list[Node] = []
@@ -287,6 +366,9 @@ class _Parser:
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise SpecError("must be a whole number >= 0", where=place, field="repeat",
                             value=count, has_value=True)
+        if count > MAX_LAYERS:
+            raise SpecError(f"would make more than {MAX_LAYERS:,} layers", where=place,
+                            field="repeat", value=count, has_value=True)
         return count
 
     def _spliced_repeat(self, raw: Mapping, place: str, scope: Mapping[str, Any],
@@ -304,10 +386,11 @@ class _Parser:
 
     def node(self, raw: Any, place: str, scope: Mapping[str, Any], index: int,
              leaf: str | None = None) -> Node:
+        self._grow(place)
         if not isinstance(raw, Mapping):
             raise SpecError(
                 "expected a layer such as {type: conv2d, out_channels: 6, kernel_size: 5} "
-                f"or a block (layers/residual/concat/add/use), got {raw!r}", where=place)
+                f"or a block (layers/residual/concat/add/use), got {show(raw)}", where=place)
         kinds = [k for k in _CONTAINER_KEYS if k in raw]
         if "repeat" in raw:  # named: a block holding the copies, numbered 0..n-1
             count = self._repeat_count(raw, place, scope)
@@ -318,7 +401,7 @@ class _Parser:
             return Block(copies, f"{place} (repeat '{name}')", name)
         if "type" in raw or not kinds:
             data = _subst(dict(raw), scope, place)
-            layer = parse_layer(data, leaf or place)
+            layer = parse_layer(data, leaf or place, self.cache)
             return LayerNode(layer, label(leaf or place, layer.kind, layer.name),
                              layer.name or str(index), leaf or place)
         if len(kinds) > 1:
@@ -377,7 +460,11 @@ class _Parser:
         for i, (key, branch) in enumerate(named):
             place = f"{sub}[{key if key is not None else i}]"
             if isinstance(branch, str):
-                out.append(Ref(_subst(branch, scope, place), place))
+                target = _subst(branch, scope, place)
+                if not isinstance(target, str):
+                    raise SpecError("a branch given as text names an earlier output; this one "
+                                    f"evaluates to {show(target)}", where=place)
+                out.append(Ref(target, place))
             elif isinstance(branch, list):
                 # a named branch is a level of its own; a list branch is transparent: its
                 # layers are named as children of the merge (SqueezeNet's expand1x1)
@@ -385,7 +472,7 @@ class _Parser:
                                  str(key) if key is not None and branch else None))
             else:
                 raise SpecError("a branch is a list of layers, [] (identity) or the name of "
-                                f"an earlier output; got {branch!r}", where=place)
+                                f"an earlier output; got {show(branch)}", where=place)
         return tuple(out)
 
     def _use(self, raw: Mapping, place: str, where: str, scope: Mapping[str, Any],
@@ -393,14 +480,14 @@ class _Parser:
         template_name = _subst(raw["use"], scope, place)
         template = self.templates.get(template_name) if isinstance(template_name, str) else None
         if template is None:
-            hint = difflib.get_close_matches(str(template_name), list(self.templates), n=1)
+            hint = _close(str(template_name), list(self.templates))
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise SpecError(f"no such block template{extra}; define it under 'blocks:'",
                             where=place, field="use", value=template_name, has_value=True)
         given = {k: _subst(v, scope, place) for k, v in raw.items() if k not in ("use", "name")}
         for key in given:
             if key not in template.args:
-                hint = difflib.get_close_matches(key, list(template.args), n=1)
+                hint = _close(key, list(template.args))
                 extra = f" (did you mean '{hint[0]}'?)" if hint else ""
                 raise SpecError(f"block '{template_name}' has no such argument{extra}",
                                 where=where, field=key)
@@ -421,6 +508,99 @@ class _Parser:
                      f"{place} ({template_name})", name or str(index), template_name)
 
 
+class _Estimate:
+    """How many nodes :class:`_Parser` would make, found without making them: repeats multiply
+    and equal template uses are counted once (memoised), so 2**30 copies written in a few
+    hundred bytes are refused in milliseconds instead of after MAX_LAYERS nodes. It never counts
+    more than the parser makes; anything it cannot evaluate counts as one node (the parser
+    then reports it)."""
+
+    def __init__(self, templates: Mapping[str, Template]) -> None:
+        self.templates = templates
+        self.memo: dict[Any, int] = {}
+        self.dollar: dict[int, bool] = {}
+        self.active: set[str] = set()  # templates being counted (a template using itself)
+        self.keep: list[Any] = []
+
+    def items(self, items: Any, scope: Mapping[str, Any]) -> int:
+        total = 0
+        for raw in items if isinstance(items, list) else ():
+            total += self.item(raw, scope)
+            if total > MAX_LAYERS:
+                break
+        return total
+
+    def _uses_dollar(self, raw: Any) -> bool:
+        """Whether ``raw`` holds a ``$`` (its count may then depend on the scope)."""
+        if isinstance(raw, str):
+            return "$" in raw
+        if not isinstance(raw, (Mapping, list)):
+            return False
+        key = id(raw)
+        if key not in self.dollar:
+            values = list(raw.values()) + list(raw) if isinstance(raw, Mapping) else raw
+            self.dollar[key] = any(self._uses_dollar(v) for v in values)
+        return self.dollar[key]
+
+    def item(self, raw: Any, scope: Mapping[str, Any]) -> int:
+        if not isinstance(raw, Mapping):
+            return 1
+        try:
+            key: Any = (id(raw), _frozen(dict(scope)) if self._uses_dollar(raw) else None)
+        except TypeError:
+            key = None
+        if key is not None and key in self.memo:
+            return self.memo[key]
+        try:
+            count = self._item(raw, scope)
+        except Exception:  # noqa: BLE001 - an estimate: the parser reports the problem
+            count = 1
+        if key is not None:
+            self.memo[key] = count
+        return count
+
+    def _item(self, raw: Mapping, scope: Mapping[str, Any]) -> int:
+        if "repeat" in raw:
+            n = _subst(raw["repeat"], scope, "")
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_LAYERS:
+                return 1
+            spliced = _names_each_copy(raw)
+            body = {k: v for k, v in raw.items() if k != "repeat" and (spliced or k != "name")}
+            self.keep.append(body)  # alive, so that its id is not reused by the memos
+            total = 0 if spliced else 1
+            if not self._uses_dollar(body):
+                return total + n * self.item(body, {})
+            for k in range(n):
+                total += self.item(body, {**scope, "i": k})
+                if total > MAX_LAYERS:
+                    break
+            return total
+        if "type" in raw:
+            return 1
+        if "layers" in raw:
+            return 1 + self.items(raw["layers"], scope)
+        if "residual" in raw:
+            shortcut = raw.get("shortcut")
+            return 1 + self.items(raw["residual"], scope) + self.items(shortcut, scope)
+        for kind in ("concat", "add"):
+            if kind in raw:
+                branches = raw[kind]
+                branches = branches.values() if isinstance(branches, Mapping) else branches
+                return 1 + sum(self.items(b, scope) for b in branches)
+        if "use" in raw:
+            name = _subst(raw["use"], scope, "")
+            template = self.templates.get(name) if isinstance(name, str) else None
+            if template is None or name in self.active:
+                return 1
+            given = {k: _subst(v, scope, "") for k, v in raw.items() if k not in ("use", "name")}
+            self.active.add(name)
+            try:
+                return 1 + self.items(template.layers, {**template.args, **given})
+            finally:
+                self.active.discard(name)
+        return 1
+
+
 def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
     from cnncalc.templates import TemplateError, substitute
 
@@ -428,7 +608,7 @@ def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
         return substitute(value, scope)
     except TemplateError as exc:
         raise SpecError(str(exc), where=place) from None
-    except (TypeError, ZeroDivisionError) as exc:
+    except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
         raise SpecError(f"cannot evaluate: {exc}", where=place) from None
 
 
@@ -455,7 +635,7 @@ def _split(value: Any, branches: int, where: str) -> int | tuple[int, ...] | Non
 def _check_keys(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
     for key in raw:
         if key not in allowed:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = _close(str(key), allowed)
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise SpecError(f"unknown field{extra}", where=where, field=str(key))
 
@@ -499,7 +679,7 @@ def spec_from_data(data: Any) -> Spec:
                         "'blocks')")
     for key in data:
         if key not in _TOP_FIELDS:
-            hint = difflib.get_close_matches(str(key), _TOP_FIELDS, n=1)
+            hint = _close(str(key), _TOP_FIELDS)
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise SpecError(f"unknown top-level field{extra}", where="spec", field=str(key))
     layers = data.get("layers")
@@ -512,6 +692,13 @@ def spec_from_data(data: Any) -> Spec:
     if name is not None and not isinstance(name, str):
         name = str(name)
     parser = _Parser(_templates(data.get("blocks")))
+    estimate = _Estimate(parser.templates)
+    total = 0
+    for i, item in enumerate(layers):
+        total += estimate.item(item, {})
+        if total > MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
+                            f"by layers[{i}] (repeats and templates multiply)", where="spec")
     return Spec(
         nodes=parser.nodes(layers, "layers", {}, top=True),
         input=None if shape is None else parse_shape(shape),
@@ -523,6 +710,9 @@ def parse_text(text: str, origin: str = "spec", inline: bool = True) -> Spec:
     """YAML or JSON (JSON is YAML) text, or else (when allowed) the inline syntax."""
     import yaml  # deferred: only when text is parsed
 
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"the spec is {len(text):,} characters; at most {MAX_SPEC_CHARS:,} are "
+                        "read", where=origin)
     stripped = text.strip()
     if not stripped:
         raise SpecError("the spec is empty", where=origin)
@@ -531,8 +721,11 @@ def parse_text(text: str, origin: str = "spec", inline: bool = True) -> Spec:
 
         return spec_from_data(parse_inline(stripped))
     try:
-        # libyaml's C loader is ~5x faster on big specs; same safe subset of YAML
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=_loader())
+    except _Refused as exc:
+        mark = exc.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise SpecError(f"{exc.problem}{at}", where=origin) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -544,6 +737,185 @@ def parse_text(text: str, origin: str = "spec", inline: bool = True) -> Spec:
 
 
 _YAML_LINE = re.compile(r"^\s*(?:[\w-]+\s*:|-(?:\s|$)|---|\.\.\.|%)")
+
+
+# --------------------------------------------------------------------------- YAML 1.2
+
+
+# YAML 1.2 core schema (yaml.org/spec/1.2.2, 10.3.2): `010` is ten, not eight; `yes`, `on`,
+# `1:30` and `1_000` are strings, not a boolean and numbers as YAML 1.1 (PyYAML) reads them.
+_CORE_RESOLVERS = [
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
+     list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789")),
+]
+
+
+class _Refused(Exception):
+    """A document cnncalc will not read (duplicate key, alias bomb, …), at a position."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+_LOADER: Any = None
+
+
+def _loader() -> Any:
+    """A safe YAML loader (libyaml's C parser when present) with YAML 1.2 core-schema scalars
+    that refuses duplicate keys, keys that are not strings, merge keys, nesting deeper than
+    MAX_NESTING and aliases that expand to more than MAX_ALIAS_NODES nodes — all checked
+    while the document is composed, before anything walks the data."""
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = _make_loader()
+    return _LOADER
+
+
+def _make_loader() -> Any:
+    import yaml
+    from yaml import events as ev
+    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    starts = {ev.SequenceStartEvent: SequenceNode, ev.MappingStartEvent: MappingNode}
+
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc,valid-type]
+        yaml_implicit_resolvers: dict = {}
+
+        def get_single_node(self) -> Any:
+            self.get_event()  # stream start
+            node = None
+            if not self.check_event(ev.StreamEndEvent):
+                self.get_event()  # document start
+                node = self._compose()
+                self.get_event()  # document end
+            if not self.check_event(ev.StreamEndEvent):
+                event = self.get_event()
+                raise yaml.composer.ComposerError(
+                    "expected a single document in the stream", None,
+                    "but found another document", event.start_mark)
+            self.get_event()
+            return node
+
+        def _compose(self) -> Any:
+            """PyYAML's composer made iterative (libyaml's recursive one crashes on deep
+            nesting), with the nesting and alias bounds."""
+            anchors: dict[str, Any] = {}
+            sizes: dict[int, int] = {}  # expanded size of anchored nodes
+            open_ids: set[int] = set()
+            stack: list[list[Any]] = []  # [node, expanded size, pending key node, anchor]
+            extra = 0
+            while True:
+                event = self.get_event()
+                kind = type(event)
+                if kind is ev.AliasEvent:
+                    node = anchors.get(event.anchor)
+                    if node is None:
+                        raise _Refused(f"undefined alias *{printable(event.anchor, 60)}",
+                                       event.start_mark)
+                    if id(node) in open_ids:
+                        raise _Refused(f"alias *{printable(event.anchor, 60)} is inside the "
+                                       "collection it names", event.start_mark)
+                    size = sizes[id(node)]
+                    extra += size
+                    if extra > MAX_ALIAS_NODES:
+                        raise _Refused(f"aliases expand to more than {MAX_ALIAS_NODES:,} "
+                                       "values (use blocks:/repeat: to repeat layers)",
+                                       event.start_mark)
+                elif kind is ev.ScalarEvent:
+                    tag = event.tag
+                    if tag is None or tag == "!":
+                        tag = self.resolve(ScalarNode, event.value, event.implicit)
+                    node = ScalarNode(tag, event.value, event.start_mark, event.end_mark,
+                                      style=event.style)
+                    size = 1
+                    if event.anchor is not None:
+                        anchors[event.anchor] = node
+                        sizes[id(node)] = 1
+                elif kind in starts:
+                    cls = starts[kind]
+                    tag = event.tag
+                    if tag is None or tag == "!":
+                        tag = self.resolve(cls, None, event.implicit)
+                    node = cls(tag, [], event.start_mark, None, flow_style=event.flow_style)
+                    if len(stack) >= MAX_NESTING:
+                        raise _Refused(f"nested more than {MAX_NESTING} levels deep",
+                                       event.start_mark)
+                    if event.anchor is not None:
+                        anchors[event.anchor] = node
+                    stack.append([node, 1, None, event.anchor])
+                    open_ids.add(id(node))
+                    continue
+                else:  # the end of a sequence or mapping
+                    node, size, _, anchor = stack.pop()
+                    node.end_mark = event.end_mark
+                    open_ids.discard(id(node))
+                    if anchor is not None:
+                        sizes[id(node)] = size
+                if not stack:
+                    return node
+                parent = stack[-1]
+                parent[1] += size
+                if type(parent[0]) is SequenceNode:
+                    parent[0].value.append(node)
+                elif parent[2] is None:
+                    parent[2] = node
+                else:
+                    parent[0].value.append((parent[2], node))
+                    parent[2] = None
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            if not isinstance(node, MappingNode):
+                raise _Refused(f"expected a mapping, found {node.id}", node.start_mark)
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, str):
+                    raise _Refused(f"keys should be strings; {show(key)} is not",
+                                   key_node.start_mark)
+                if key == "<<":
+                    raise _Refused("merge keys (<<) are YAML 1.1, not 1.2; use a template "
+                                   "(blocks:) to share settings", key_node.start_mark)
+                if key in mapping:
+                    raise _Refused(f"duplicate key '{printable(key, 60)}'", key_node.start_mark)
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            return mapping
+
+        def construct_yaml_int(self, node: Any) -> int:
+            text = str(self.construct_scalar(node)).replace("_", "") if node.tag else ""
+            sign = -1 if text.startswith("-") else 1
+            text = text.lstrip("+-")
+            if len(text) > MAX_DIGITS:
+                raise _Refused(f"an integer of {len(text):,} digits (at most {MAX_DIGITS})",
+                               node.start_mark)
+            try:
+                if text[:2] in ("0o", "0x"):
+                    return sign * int(text[2:], 8 if text[1] == "o" else 16)
+                return sign * int(text, 10)
+            except ValueError:
+                raise _Refused(f"not an integer: {show(node.value)}", node.start_mark) from None
+
+        def construct_yaml_float(self, node: Any) -> float:
+            text = str(self.construct_scalar(node)).lower()
+            if text.lstrip("+-") == ".inf":
+                return float("-inf" if text.startswith("-") else "inf")
+            if text == ".nan":
+                return float("nan")
+            try:
+                return float(text)
+            except ValueError:
+                raise _Refused(f"not a number: {show(node.value)}", node.start_mark) from None
+
+    for tag, pattern, first in _CORE_RESOLVERS:
+        Loader.add_implicit_resolver(tag, re.compile(pattern), first)
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", Loader.construct_yaml_float)
+    return Loader
 
 
 def _looks_inline(text: str) -> bool:
@@ -561,22 +933,71 @@ def _looks_inline(text: str) -> bool:
 def load(source: str, stdin_text: str | None = None) -> Spec:
     """Read SPEC as the CLI takes it: ``-`` (stdin), a file path, or inline text."""
     if source == "-":
-        return parse_text(stdin_text or "", origin="stdin")
+        return parse_text(read_stdin() if stdin_text is None else stdin_text, origin="stdin")
     path = Path(source)
     if _is_file(path):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {source}: {exc}") from None
-        return parse_text(text, origin=source, inline=False)
-    if path.suffix.lower() in {".yaml", ".yml", ".json"} or ("/" in source and "(" not in source):
-        raise UsageError(f"no such file: {source}")
+        return parse_text(read_spec_file(path, source), origin=source, inline=False)
+    document = "\n" in source or source.lstrip().startswith(("{", "["))  # text, not a path
+    if not document and (path.suffix.lower() in {".yaml", ".yml", ".json"}
+                         or ("/" in source and "(" not in source)):
+        if _is_dir(path):
+            raise UsageError(f"{printable(source, 200)}: is a directory, not a spec file")
+        raise UsageError(f"{printable(source, 200)}: no such file")
     try:
         return parse_text(source, origin="inline spec")
     except SpecError as exc:
         if " " not in source and "(" not in source and type_key(source) not in BY_KEY:
-            raise UsageError(f"{source} is neither a file nor an inline spec ({exc})") from None
+            raise UsageError(f"{printable(source, 200)} is neither a file nor an inline spec "
+                             f"({exc})") from None
         raise
+
+
+def read_spec_file(path: Path, source: str) -> str:
+    """A spec file's text: at most MAX_SPEC_CHARS bytes of UTF-8 without NUL bytes."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_CHARS:
+            raise SpecError(f"the file is {size:,} bytes; a spec is at most {MAX_SPEC_CHARS:,}",
+                            where=source)
+        with path.open("rb") as f:
+            data = f.read(MAX_SPEC_CHARS + 1)
+    except OSError as exc:
+        raise UsageError(f"{printable(source, 200)}: cannot read it: "
+                         f"{exc.strerror or exc}") from None
+    return decode_spec(data, source)
+
+
+def read_stdin() -> str:
+    """The spec piped on stdin (``cnncalc shapes -``), bounded and checked like a file."""
+    import sys
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream (tests replace stdin with StringIO)
+        return sys.stdin.read(MAX_SPEC_CHARS + 1)
+    return decode_spec(buffer.read(MAX_SPEC_CHARS + 1), "stdin")
+
+
+def decode_spec(data: bytes, origin: str) -> str:
+    """Bytes -> text, refusing binary data in one line (exit 1: an invalid spec)."""
+    if len(data) > MAX_SPEC_CHARS:
+        raise SpecError(f"more than {MAX_SPEC_CHARS:,} bytes; a spec is at most that",
+                        where=origin)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise SpecError(f"not a YAML/JSON spec: binary data (a NUL byte at offset {nul:,})",
+                        where=origin)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not a YAML/JSON spec: not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                        f"at offset {exc.start:,})", where=origin) from None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _is_file(path: Path) -> bool:

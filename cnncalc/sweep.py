@@ -20,38 +20,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnncalc.errors import CnncalcError, ExitCode, ShapeError, UsageError
+from cnncalc.errors import CnncalcError, ExitCode, ShapeError, UsageError, show
 
 Shape = tuple[int, ...]
 MAX_SHAPES = 100_000
 
 _PLAIN = re.compile(r"^\s*\d+(\s*[x×,*]\s*\d+)*\s*$")
-_RANGE = re.compile(r"^(\d+)\.\.(\d+)(?::(\d+))?$")
+_RANGE = re.compile(r"^([0-9]{1,30})\.\.([0-9]{1,30})(?::([0-9]{1,30}))?$")
 SYNTAX = "sizes such as 224, 224..512, 224..512:32 or {224,256,320} on each axis"
 
 
-def parse_items(text: str, where: str = "--input") -> list[int]:
-    """One axis: ``224``, ``224..512``, ``224..512:32`` or ``{a,b,c..d:s}`` -> sizes."""
+def parse_items(text: str, where: str = "--input", limit: int = MAX_SHAPES) -> list[int]:
+    """One axis: ``224``, ``224..512``, ``224..512:32`` or ``{a,b,c..d:s}`` -> sizes.
+
+    At most ``limit`` sizes: a range is measured before it is listed."""
     text = text.strip()
     if text.startswith("{") and text.endswith("}"):
         parts = [p.strip() for p in text[1:-1].split(",")]
         if not all(parts):
-            raise UsageError(f"{where}: empty item in {text!r}; expected {SYNTAX}")
-        out: list[int] = []
+            raise UsageError(f"{where}: empty item in {show(text)}; expected {SYNTAX}")
+        out: dict[int, None] = {}  # ordered, without repeats
         for part in parts:
-            out += [v for v in parse_items(part, where) if v not in out]
-        return out
-    if text.isdigit():
+            out.update(dict.fromkeys(parse_items(part, where, limit)))
+            if len(out) > limit:
+                raise UsageError(f"{where}: {show(text)} names more than {limit:,} values")
+        return list(out)
+    if text.isascii() and text.isdigit() and len(text) <= 30:
         values = [int(text)]
     elif m := _RANGE.match(text):
         lo, hi, step = int(m[1]), int(m[2]), int(m[3] or 1)
         if step < 1 or hi < lo:
-            raise UsageError(f"{where}: {text!r} is empty (needs low <= high and step >= 1)")
-        values = list(range(lo, hi + 1, step))
+            raise UsageError(f"{where}: {show(text)} is empty (needs low <= high and step >= 1)")
+        span = range(lo, hi + 1, step)
+        if len(span) > limit:
+            raise UsageError(f"{where}: {show(text)} names {len(span):,} values; at most "
+                             f"{limit:,}")
+        values = list(span)
     else:
-        raise UsageError(f"{where}: cannot read {text!r}; expected {SYNTAX}")
+        raise UsageError(f"{where}: cannot read {show(text)}; expected {SYNTAX}")
     if any(v < 1 for v in values):
-        raise UsageError(f"{where}: every size must be >= 1, got {text!r}")
+        raise UsageError(f"{where}: every size must be >= 1, got {show(text)}")
     return values
 
 
@@ -63,14 +71,14 @@ def _split_axes(text: str, where: str) -> list[str]:
         elif ch == "}":
             depth -= 1
             if depth < 0:
-                raise UsageError(f"{where}: unbalanced '}}' in {text!r}")
+                raise UsageError(f"{where}: unbalanced '}}' in {show(text)}")
         if depth == 0 and ch in "x×":
             axes.append(current)
             current = ""
         else:
             current += ch
     if depth:
-        raise UsageError(f"{where}: unbalanced '{{' in {text!r}")
+        raise UsageError(f"{where}: unbalanced '{{' in {show(text)}")
     return axes + [current]
 
 
@@ -118,6 +126,9 @@ def sweep(spec, shapes: Sequence[Shape], batches: Sequence[int], dtype: str = "f
     """One row per (shape, batch), and the analyses of the inputs PyTorch accepts."""
     from cnncalc.analysis import analyze
 
+    if len(shapes) * len(batches) > MAX_SHAPES:
+        raise UsageError(f"{len(shapes):,} inputs × {len(batches):,} batch sizes make "
+                         f"{len(shapes) * len(batches):,} runs; at most {MAX_SHAPES:,}")
     rows, analyses = [], []
     for shape, batch in itertools.product(shapes, batches):
         try:
