@@ -244,13 +244,15 @@ def _one_size(text: str | None) -> int:
     from cnncalc.spec import parse_shape
 
     usage = "solve without SPEC needs --input N (a spatial size, e.g. 56) or CxHxW"
-    if text is None:
+    if text is None or len(text) > 100:  # sizes beyond 30 digits are not sizes
         raise UsageError(usage)
     try:
         shape = parse_shape(text, where="--input")
     except SpecError:
         raise UsageError(f"--input={text}: {usage}") from None
     spatial = set(shape[1:] if len(shape) > 1 else shape)
+    if max(spatial) >= 10**30:
+        raise UsageError(usage)
     if len(spatial) != 1:
         raise UsageError(f"--input={text}: the spatial sizes differ; solve one axis at a time "
                          "(--input N)")

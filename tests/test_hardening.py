@@ -140,7 +140,7 @@ def test_booleans_and_tuples_are_checked_too(capsys, tmp_path):
 
 
 def test_inline_specs_are_strict_too(capsys):
-    rc, out, err, _ = run_cli(capsys, ["shapes", "-i", "3x8x8", "conv2d(True, 3)"])
+    rc, out, err, _ = run_cli(capsys, ["shapes", "-i", "3x8x8", "conv2d(3, True, 3)"])
     assert_one_error_line(rc, out, err, 1, ["out_channels=True", "not a boolean"])
 
 
@@ -289,7 +289,7 @@ def test_strings_cannot_double_through_templates(capsys, tmp_path):
 
 @pytest.mark.parametrize("spec,shape,want", [
     ("adaptive_avgpool2d(10000000)", "1x4x4", [1, 10_000_000, 10_000_000]),
-    ("conv_transpose2d(1, 3, stride=1000000000)", "1x4x4", [1, 3_000_000_003, 3_000_000_003]),
+    ("conv_transpose2d(1, 1, 3, stride=1000000000)", "1x4x4", [1, 3_000_000_003, 3_000_000_003]),
     ("adaptive_maxpool1d(999999937)", "2x1000000007", [2, 999_999_937]),
 ])
 def test_huge_sizes_are_closed_form(capsys, spec, shape, want):
@@ -353,7 +353,7 @@ def test_deeply_nested_blocks(capsys, tmp_path):
 
 
 def test_the_reason_survives_a_long_place(capsys):
-    rc, out, err, _ = run_cli(capsys, ["shapes", "-i", "1x4x4", "conv2d(" + "9" * 5000 + ", 3)"])
+    rc, out, err, _ = run_cli(capsys, ["shapes", "-i", "1x4x4", "conv2d(1, " + "9" * 5000 + ", 3)"])
     line = assert_one_error_line(rc, out, err, 1, ["not a layer call"])
     assert len(line) < 1200
 
@@ -457,9 +457,9 @@ def test_printable():
 
 
 @pytest.mark.parametrize("spec,shape,code", [
-    ("conv2d(1, 9, name='{}')", "1x4x4", 1),  # an error naming the layer
-    ("conv2d(1, 2, stride=2, name='{}')", "1x5x5", 0),  # a warning naming it
-    ("conv2d(1, 3, padding='{}')", "1x5x5", 1),  # an error echoing a value
+    ("conv2d(1, 1, 9, name='{}')", "1x4x4", 1),  # an error naming the layer
+    ("conv2d(1, 1, 2, stride=2, name='{}')", "1x5x5", 0),  # a warning naming it
+    ("conv2d(1, 1, 3, padding='{}')", "1x5x5", 1),  # an error echoing a value
     ("{}", "1x5x5", 2),  # neither a file nor an inline spec
 ])
 def test_control_characters_never_reach_the_terminal(capsys, spec, shape, code):
@@ -481,7 +481,7 @@ def test_control_characters_in_yaml_names(capsys, tmp_path):
 
 def test_library_messages_are_printable():
     with pytest.raises(SpecError) as info:
-        analyze(load("conv2d(1, 9, name='\x1b[31mred')"), (1, 4, 4))
+        analyze(load("conv2d(1, 1, 9, name='\x1b[31mred')"), (1, 4, 4))
     assert "\x1b" not in str(info.value)
 
 
