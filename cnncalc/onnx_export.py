@@ -26,7 +26,7 @@ from cnncalc.analysis import analyze, input_shapes
 from cnncalc.arithmetic import same_padding
 from cnncalc.errors import SpecError
 from cnncalc.export_torch import module_paths
-from cnncalc.registry import lookup, rule
+from cnncalc.registry import is_merge, lookup, rule
 from cnncalc.spec import Shape, Spec
 
 OPSET = 17
@@ -104,7 +104,9 @@ def export_onnx(spec: Spec, input_shape: Shape | None = None, weights: str = "ra
     g = Graph(weights, seed)
     values: dict[int, str] = {-1: "input"}
     for row, path in zip(a.rows, module_paths(a)):
-        g.scope = path
+        # a merge is an op of its block's forward, as PyTorch scopes it: /layer1/0/Add
+        kind = row.layer.kind
+        g.scope = path.removesuffix(f".{kind}") if is_merge(type(row.layer)) else path
         try:
             values[row.index] = emit(g, row.layer, [values[i] for i in row.inputs],
                                      *input_shapes(a, row))
@@ -190,11 +192,14 @@ _PAD_MODES = {"reflect": "reflect", "replicate": "edge"}
 
 @rule("onnx", *L.CONV_ND)
 def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
-    if getattr(layer, "connections", None) is not None:
-        raise Unsupported("connections (LeNet-5's partial connection table) has no ONNX "
-                          "operator")
     before, after = _conv_pads(layer)
     x = xs[0]
+    if getattr(layer, "connections", None) is not None:
+        w = _partial_weight(g, layer, shape[0])
+        inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
+        return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=_pads(before, after),
+                      dilations=list(layer.dilation))
     if layer.padding_mode != "zeros":
         if layer.padding_mode not in _PAD_MODES:
             raise Unsupported(f"padding_mode={layer.padding_mode!r} needs opset 19")
@@ -206,6 +211,23 @@ def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
     return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
                   strides=list(layer.stride), pads=_pads(before, after),
                   dilations=list(layer.dilation), group=layer.groups)
+
+
+def _partial_weight(g: Graph, layer: L.Conv2d, c_in: int) -> str:
+    """LeNet-5's C3: only the connected kernels are parameters (one flat tensor); a constant
+    index gathers them into the full kernel, zero where a map is not connected."""
+    k = tuple(layer.kernel_size)
+    area = math.prod(k)
+    fan = sum(len(row) for row in layer.connections)
+    index = np.full((layer.out_channels, c_in, *k), fan * area, dtype=np.int64)
+    i = 0
+    for j, row in enumerate(layer.connections):
+        for c in row:
+            index[j, c] = np.arange(i * area, (i + 1) * area).reshape(k)
+            i += 1
+    w = g.weight("weight", (fan * area,))
+    padded = g.node("Concat", [w, g.const([0.0], np.float32)], axis=0)
+    return g.node("Gather", [padded, g.const(index)], axis=0)
 
 
 @rule("onnx", *L.CONV_TRANSPOSE)
