@@ -212,7 +212,13 @@ class _Importer:
         name = self._name(node, suffix)
         data = {"type": data["type"], "name": name,
                 **{k: v for k, v in data.items() if k != "type"}}
-        if type_key(data["type"]) in BY_KEY:
+        known = type_key(data["type"]) in BY_KEY
+        if known and shape is not None:  # a setting this version may lack (bilinear mode)
+            try:
+                parse_layer(data, "")
+            except SpecError:
+                known = False
+        if known:
             layer = parse_layer(data, f"layer {len(self.items)} (node '{node.name}')")
             try:
                 out = infer(layer, x.shape).output_shape
@@ -246,6 +252,19 @@ class _Importer:
         self.items.append({"name": name, kind: [t.ref for t in tensors]})
         self.current = name
         return Tensor(name, out)
+
+    def source_name(self, c: Const) -> str | None:
+        """The parameter name behind a constant (through Identity nodes), if it reads like a
+        PyTorch state_dict key."""
+        name = c.name
+        for key, v in self.values.items():
+            if v is c:
+                name = key
+                break
+        while name in self.producer and self.producer[name].op_type == "Identity":
+            name = self.producer[name].input[0]
+        ok = re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)*", name or "")
+        return name if ok and not name.startswith("onnx") else None
 
     def tensor(self, node: Any, x: Value) -> Tensor:
         if not isinstance(x, Tensor):
@@ -498,7 +517,7 @@ def _global_pool(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]
     x = imp.tensor(node, ins[0])
     kind = "avg" if node.op_type == "GlobalAveragePool" else "max"
     return imp.layer(node, x, {"type": f"adaptive_{kind}pool{len(x.shape) - 1}d",
-                               "output_size": 1})
+                               "output_size": 1}, shape=(x.shape[0],) + (1,) * (len(x.shape) - 1))
 
 
 def _reduce(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -515,7 +534,8 @@ def _reduce(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> 
         raise imp.fail(node, f"reduces axes {axes}; only the spatial axes (global pooling) "
                        "map to a layer")
     kind = "avg" if node.op_type == "ReduceMean" else "max"
-    y = imp.layer(node, x, {"type": f"adaptive_{kind}pool{rank - 2}d", "output_size": 1})
+    y = imp.layer(node, x, {"type": f"adaptive_{kind}pool{rank - 2}d", "output_size": 1},
+                  shape=(x.shape[0],) + (1,) * (rank - 2))
     if not at.get("keepdims", 1):
         y = imp.layer(node, y, {"type": "flatten"}, "flatten")
     return y
@@ -553,7 +573,7 @@ def _batchnorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
         raise imp.fail(node, f"a {len(x.shape) + 1}-d input has no PyTorch batch-norm")
     data: dict[str, Any] = {"type": f"batchnorm{n}d"}
     _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5))
-    return imp.layer(node, x, data)
+    return imp.layer(node, x, data, shape=x.shape)
 
 
 def _simple(kind: str, **fields: str) -> Callable[..., Value]:
@@ -636,12 +656,29 @@ def _cast(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Va
 
 def _join(kind: str) -> Callable[..., Value]:
     def convert(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
+        if kind == "mul" and len(ins) == 2 and any(isinstance(v, Const) for v in ins):
+            return _layer_scale(imp, node, ins)
         if any(isinstance(v, Const) for v in ins):
             raise imp.fail(node, f"{node.op_type} with a constant operand (a bias or scale "
                            "outside a layer) has no spec layer")
+        if len(ins) == 1:  # torch.cat([x], 1): x itself
+            return ins[0]
         return imp.merge(node, kind, ins)
 
     return convert
+
+
+def _layer_scale(imp: _Importer, node: Any, ins: list[Value]) -> Value:
+    """x · γ with γ a C×1×1 parameter: ConvNeXt's layer scale."""
+    gamma = next(v for v in ins if isinstance(v, Const))
+    x = imp.tensor(node, next(v for v in ins if not isinstance(v, Const)))
+    if gamma.shape != (x.shape[0],) + (1,) * (len(x.shape) - 1):
+        raise imp.fail(node, f"a product with a constant of shape {list(gamma.shape)} has no "
+                       "spec layer (a per-channel C×1×1 scale is layer_scale)")
+    source = imp.source_name(gamma)
+    suffix = source.rpartition(".")[2] if source else ""
+    return imp.layer(node, x, {"type": "layer_scale", "dim": x.shape[0]}, suffix or "",
+                     shape=x.shape)
 
 
 def _concat(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -786,7 +823,17 @@ def _transpose(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
     return imp.layer(node, x, {"type": "permute", "dims": perm}, shape=out)
 
 
-_PAD_TYPES = {"reflect": "reflectionpad", "edge": "replicationpad", "wrap": "circularpad"}
+def _layer_norm2d(imp: _Importer, first: Any, ln: Any) -> Value:
+    """Transpose → LayerNormalization(last axis) → Transpose back: torchvision's LayerNorm2d."""
+    x = imp.tensor(ln, imp.values[first.input[0]])
+    at = {a.name: imp.helper.get_attribute_value(a) for a in ln.attribute}
+    data: dict[str, Any] = {"type": "layer_norm2d", "normalized_shape": x.shape[0]}
+    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
+         bias=(len(ln.input) > 2 and bool(ln.input[2]), True))
+    return imp.layer(ln, x, data, shape=x.shape)
+
+
+_PAD_TYPES = {"reflect": "reflection_pad", "edge": "replication_pad", "wrap": "circular_pad"}
 
 
 def _pad(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -814,7 +861,7 @@ def _pad(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Val
     if mode == "constant" and value == 0:
         return imp.layer(node, x, {"type": f"zeropad{dims}d", "padding": pairs}, shape=out)
     if mode == "constant":
-        return imp.layer(node, x, {"type": f"constantpad{dims}d", "padding": pairs,
+        return imp.layer(node, x, {"type": f"constant_pad{dims}d", "padding": pairs,
                                    "value": value}, shape=out)
     return imp.layer(node, x, {"type": f"{_PAD_TYPES[mode]}{dims}d", "padding": pairs},
                      shape=out)
@@ -858,7 +905,7 @@ def _layernorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
     x = imp.tensor(node, ins[0])
     rank = len(x.shape) + 1
     axis = _axis(at.get("axis", -1), rank)
-    data: dict[str, Any] = {"type": "layernorm", "normalized_shape": list(x.shape[axis - 1:])}
+    data: dict[str, Any] = {"type": "layer_norm", "normalized_shape": list(x.shape[axis - 1:])}
     _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
          bias=(len(ins) > 2 and ins[2] is not None, True))
     return imp.layer(node, x, data, shape=x.shape)
@@ -866,7 +913,7 @@ def _layernorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
 
 def _groupnorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
-    data: dict[str, Any] = {"type": "groupnorm", "num_groups": int(at["num_groups"]),
+    data: dict[str, Any] = {"type": "group_norm", "num_groups": int(at["num_groups"]),
                             "num_channels": x.shape[0]}
     _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5))
     return imp.layer(node, x, data, shape=x.shape)
@@ -955,11 +1002,19 @@ def _patterns(imp: _Importer) -> None:
     def only_read_by(name: str, node: Any) -> bool:
         return all(r is node for r in imp.readers.get(name, []))
 
+    memo: dict[str, bool] = {}
+
     def static(name: str) -> bool:
-        if name in imp.values and isinstance(imp.values[name], Const):
-            return True
-        p = prod.get(name)
-        return p is not None and p.op_type == "Constant"
+        """A constant: an initializer, or computed from constants only."""
+        if name not in memo:
+            p = prod.get(name)
+            if name in imp.values:
+                memo[name] = isinstance(imp.values[name], Const)
+            elif p is None or p.op_type == "Shape":
+                memo[name] = False
+            else:
+                memo[name] = all(static(i) for i in p.input if i)
+        return memo[name]
 
     def value(name: str) -> float | None:
         v = imp.values.get(name)
@@ -1052,6 +1107,18 @@ def _patterns(imp: _Importer) -> None:
 
                     absorb(node, [p, q], sub)
                     break
+        elif op == "Transpose":  # LayerNorm2d: Transpose → LayerNormalization → Transpose
+            ln = prod.get(node.input[0])
+            first = prod.get(ln.input[0]) if ln is not None else None
+            if ln is None or first is None or ln.op_type != "LayerNormalization" or \
+                    first.op_type != "Transpose" or not only_read_by(node.input[0], node) or \
+                    not only_read_by(ln.input[0], ln):
+                continue
+            perms = [list(next((a.ints for a in n.attribute if a.name == "perm"), []))
+                     for n in (first, node)]
+            axis = next((a.i for a in ln.attribute if a.name == "axis"), -1)
+            if perms == [[0, 2, 3, 1], [0, 3, 1, 2]] and axis in (-1, 3):
+                absorb(node, [ln, first], lambda first=first, ln=ln: _layer_norm2d(imp, first, ln))
         elif op == "ReduceSum":  # cnncalc's rbf: Σ (unsqueeze(x) − W)²
             m = prod.get(node.input[0])
             if m is None or m.op_type != "Mul" or m.input[0] != m.input[1]:
