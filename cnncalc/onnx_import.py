@@ -88,6 +88,21 @@ def import_onnx(path: str, input_shape: Shape | None = None) -> dict[str, Any]:
     return _Importer(model, input_shape, Path(path).stem).run()
 
 
+def to_yaml(data: dict[str, Any], origin: str) -> str:
+    """The imported spec as readable YAML: one layer per line, in flow style."""
+    import yaml
+
+    def line(value: Any) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
+        return text.removesuffix("\n...\n").strip()
+
+    out = [f"# Imported by cnncalc from {origin}. Parameters are what the graph holds: a",
+           "# BatchNormalization the exporter folded into its Conv counts as the conv's bias.",
+           f"name: {line(data['name'])}", f"input: {line(data['input'])}", "layers:"]
+    out += [f"  - {line(item)}" for item in data["layers"]]
+    return "\n".join(out) + "\n"
+
+
 # --------------------------------------------------------------------------- the walk
 
 
@@ -331,7 +346,9 @@ class _Importer:
             self._goto(v)
         if not self.items:
             self.items.append({"type": "identity", "name": "input"})
-        return {"name": self.graph.name or self.stem, "input": list(self.input_shape),
+        generic = {"", "main_graph", "torch_jit", "torch-jit-export", "graph"}
+        name = self.stem if self.graph.name in generic else self.graph.name
+        return {"name": name, "input": list(self.input_shape),
                 "layers": self.items}
 
     def _live(self, outputs: list[str]) -> set[int]:
