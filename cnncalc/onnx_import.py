@@ -205,14 +205,27 @@ class _Importer:
         self.used.add(name)
         return name
 
+    def _ref(self, x: Tensor) -> str:
+        """The name of ``x``; the network input is named by an identity row ``input``, put
+        first the first time it is read again."""
+        if x.ref is not None:
+            return x.ref
+        if "input" not in self.used or self.items[:1] != [{"type": "identity",
+                                                           "name": "input"}]:
+            self.used.add("input")
+            self.items.insert(0, {"type": "identity", "name": "input"})
+            if self.current is None:
+                self.current = "input"
+        return "input"
+
     def _goto(self, x: Tensor) -> None:
-        if x.ref == self.current:
+        at_input = self.current is None or (self.current == "input" and x.ref is None)
+        if x.ref == self.current or (x.ref is None and at_input):
             return
-        if x.ref is None:
-            raise AssertionError("the input is read again but was not named")
+        ref = self._ref(x)
         self.jumps += 1
-        self.items.append({"name": f"~{self.jumps}", "from": x.ref, "layers": []})
-        self.current = x.ref
+        self.items.append({"name": f"~{self.jumps}", "from": ref, "layers": []})
+        self.current = ref
 
     def layer(self, node: Any, x: Value, data: dict[str, Any], suffix: str = "",
               shape: Shape | None = None) -> Tensor:
@@ -264,7 +277,7 @@ class _Importer:
             out = infer(op, *(t.shape for t in tensors)).output_shape
         except LayerProblem as p:
             raise self.fail(node, p.reason) from None
-        self.items.append({"name": name, kind: [t.ref for t in tensors]})
+        self.items.append({"name": name, kind: [self._ref(t) for t in tensors]})
         self.current = name
         return Tensor(name, out)
 
@@ -307,13 +320,6 @@ class _Importer:
             while p:
                 self.parents.add(p)
                 p = p.rpartition(".")[0]
-        reads = sum(1 for n in kept for i in n.input if i == self.input.name)
-        if reads > 1 or any(n.op_type in ("Add", "Sum", "Mul", "Concat") and
-                            self.input.name in n.input for n in kept):
-            self.items.append({"type": "identity", "name": "input"})
-            self.used.add("input")
-            self.current = "input"
-            self.values[self.input.name] = Tensor("input", self.input_shape)
         for node in self.nodes:
             if id(node) in self.absorbed:
                 continue
