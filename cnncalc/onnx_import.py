@@ -66,25 +66,29 @@ class Const:
 Value = Tensor | Const | None
 
 
-def load_onnx(path: str, input_shape: Shape | None = None) -> Spec:
-    """The spec of the ONNX model at ``path``; ``input_shape`` (C,H,W) sets symbolic sizes."""
+def load_onnx(path: Any, input_shape: Shape | None = None) -> Spec:
+    """The spec of the ONNX model at ``path`` (or a loaded ``ModelProto``); ``input_shape``
+    (C,H,W) sets the sizes the graph leaves symbolic."""
     from cnncalc.spec import spec_from_data
 
     return spec_from_data(import_onnx(path, input_shape))
 
 
-def import_onnx(path: str, input_shape: Shape | None = None) -> dict[str, Any]:
-    """The spec data (what a YAML file would hold) of the ONNX model at ``path``."""
+def import_onnx(path: Any, input_shape: Shape | None = None) -> dict[str, Any]:
+    """The spec data (what a YAML file would hold) of the ONNX model at ``path`` (or a loaded
+    ``ModelProto``)."""
+    if not isinstance(path, str | Path):
+        return _Importer(path, input_shape, path.graph.name or "network").run()
     try:
         import onnx
     except ImportError:
         raise UsageError(f"reading {path} needs the onnx package: "
                          "pip install 'cnncalc[onnx]'") from None
     try:
-        model = onnx.load(path, load_external_data=False)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise SpecError(f"not a readable ONNX model ({type(exc).__name__}: {exc})",
-                        where=path) from None
+                        where=str(path)) from None
     return _Importer(model, input_shape, Path(path).stem).run()
 
 

@@ -231,8 +231,14 @@ def _torchvision(name):
     }.get(name, lambda: getattr(tv.models, name)())()
 
 
-@pytest.mark.parametrize("fold", [False, True], ids=["bn", "folded"])
-@pytest.mark.parametrize("name", sorted(TORCHVISION))
+# exported as in training (batch-norms kept: torchvision's own parameter count) and, for a
+# few, as eval mode exports by default (batch-norms after convs folded into them)
+CASES = [(name, False) for name in sorted(TORCHVISION)] + [
+    (name, True) for name in ("resnet18", "mobilenet_v3_small", "densenet121", "r3d_18")]
+
+
+@pytest.mark.parametrize(("name", "fold"), CASES,
+                         ids=[f"{n}-{'folded' if f else 'bn'}" for n, f in CASES])
 def test_torchvision_exports(name, fold, tmp_path):
     torch = pytest.importorskip("torch")
     shape, needs = TORCHVISION[name]
@@ -255,14 +261,15 @@ def test_torchvision_exports(name, fold, tmp_path):
     assert a.totals.output_shape == tuple(y.shape[1:])
     assert a.totals.macs == counter.get_total_flops() // 2  # conv + linear, as flop_counter
     params = sum(p.numel() for p in model.parameters())
-    if fold:  # each folded batch-norm drops its weight and bias and gives its conv a bias
-        folded = sum(m.num_features for m in model.modules()
-                     if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
-        convs_with_bias = sum(1 for r in a.rows if r.type.startswith("conv") and r.bias)
-        assert a.totals.params < params and convs_with_bias > 0
-        assert a.totals.params == params - 2 * folded + sum(
-            r.bias for r in a.rows if r.type.startswith("conv")) - sum(
-            m.bias.numel() for m in model.modules()
-            if isinstance(m, torch.nn.modules.conv._ConvNd) and m.bias is not None)
+    if fold:  # a batch-norm after a conv is folded: its weight and bias go, the conv gains a bias
+        torch_bn = sum(2 * m.num_features for m in model.modules()
+                       if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+        torch_conv_bias = sum(m.bias.numel() for m in model.modules()
+                              if isinstance(m, torch.nn.modules.conv._ConvNd)
+                              and m.bias is not None)
+        kept_bn = sum(r.params for r in a.rows if r.type.startswith("batchnorm"))
+        conv_bias = sum(r.bias for r in a.rows if r.type.startswith("conv"))
+        assert conv_bias > torch_conv_bias
+        assert a.totals.params == params - (torch_bn - kept_bn) + (conv_bias - torch_conv_bias)
     else:
         assert a.totals.params == params
