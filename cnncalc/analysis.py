@@ -230,6 +230,7 @@ class Analysis:
     block_kinds: dict[str, str] = field(default_factory=dict)  # path -> template/'block'/mode
     semantics: str = "pytorch"
     side_outputs: tuple[Output, ...] = ()  # auxiliary heads; the main output is the totals'
+    output_row: int = -1  # the row whose output is the network's (-1: the input itself)
 
 
 
@@ -312,6 +313,7 @@ def _analyze(spec: Spec, input_shape: Shape | None, batch: int, dtype: str) -> A
         block_kinds=walker.block_kinds,
         semantics=SEMANTICS.get(),
         side_outputs=tuple(Output(name, v.shape, v.row) for name, v in walker.side_outputs),
+        output_row=out.row,
     )
 
 

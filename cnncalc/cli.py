@@ -257,7 +257,7 @@ def load_spec(spec: str, input_shape: str | None):
         except SpecError as exc:
             raise UsageError(str(exc)) from None
     stdin_text = spec_mod.read_stdin() if spec == "-" else None
-    return spec_mod.load(spec, stdin_text=stdin_text), shape
+    return spec_mod.load(spec, stdin_text=stdin_text, input_shape=shape), shape
 
 
 def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
@@ -531,6 +531,90 @@ def solve(
         return lib.sizes_command(*load_spec(spec, input), sizes, format.value)
 
     sys.stdout.write(_guard(body))
+
+
+class Target(str, Enum):
+    pytorch = "pytorch"
+    onnx = "onnx"
+
+
+class Weights(str, Enum):
+    random = "random"
+    zeros = "zeros"
+
+
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
+                                                help="Write to FILE (default: stdout).")]
+
+
+@app.command("import")
+def import_(
+    model: Annotated[str, typer.Argument(metavar="MODEL.onnx", help="An ONNX model file.",
+                                         show_default=False)],
+    output: OutputOpt = None,
+    input: InputOpt = None,
+) -> None:
+    """Write the spec of an ONNX model as YAML: layers named from the exporter's scopes
+    (`layer1.0.conv1`), joins as add/concat/mul merges. `cnncalc shapes model.onnx` analyses
+    the model directly. Needs the onnx extra."""
+    from pathlib import Path
+
+    def body() -> str:
+        from cnncalc.onnx_import import import_onnx, to_yaml
+        from cnncalc.spec import parse_shape, spec_from_data
+
+        if not Path(model).is_file():
+            raise UsageError(f"no such file: {model}")
+        shape = None if input is None else parse_shape(input, where="--input")
+        data = import_onnx(model, shape)
+        spec_from_data(data)  # every layer valid, or the one-line error
+        return to_yaml(data, Path(model).name)
+
+    _write(_guard(body), output)
+
+
+@app.command()
+def export(
+    spec: SpecArg,
+    to: Annotated[Target, typer.Option("--to", help="pytorch: a standalone .py file with an "
+                                       "nn.Module; onnx: an ONNX graph (needs -o).")],
+    output: OutputOpt = None,
+    input: InputOpt = None,
+    weights: Annotated[Weights, typer.Option("--weights", help="ONNX weights: seeded random "
+                                             "or zeros.")] = Weights.random,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
+) -> None:
+    """Write SPEC as PyTorch code (`build()` returns the nn.Module; its named_parameters() are
+    the rows of `cnncalc shapes`) or as an ONNX graph that opens in Netron and runs in
+    onnxruntime."""
+    if to is Target.onnx and output is None:
+        _fail("export --to onnx needs -o FILE (ONNX is binary)", ExitCode.USAGE)
+
+    def body() -> str | None:
+        parsed, shape = load_spec(spec, input)
+        if to is Target.pytorch:
+            from cnncalc.export_torch import export_pytorch
+
+            return export_pytorch(parsed, shape, origin=spec if len(spec) < 80 else "")
+        from cnncalc.onnx_export import export_onnx, save_onnx
+
+        save_onnx(export_onnx(parsed, shape, weights=weights.value, seed=seed), output)
+        return None
+
+    text = _guard(body)
+    if text is not None:
+        _write(text, output)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}", ExitCode.USAGE)
 
 
 def _version(value: bool) -> None:

@@ -26,6 +26,8 @@ PARTS: dict[str, str] = {
     "span": "cnncalc.arithmetic",  # exact input positions a unit reads
     "explain": "cnncalc.explain",  # the formulas with numbers substituted
     "step": "cnncalc.execute",  # forward and backward kernel binding
+    "torch": "cnncalc.export_torch",  # how it is written as PyTorch (module or expression)
+    "onnx": "cnncalc.onnx_export",  # how it is emitted as ONNX nodes and initializers
 }
 
 ALL_TYPES: tuple[type[Layer], ...] = LAYER_TYPES + MERGE_TYPES

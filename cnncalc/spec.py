@@ -930,11 +930,19 @@ def _looks_inline(text: str) -> bool:
     return not any(_YAML_LINE.match(line) for line in body.splitlines())
 
 
-def load(source: str, stdin_text: str | None = None) -> Spec:
-    """Read SPEC as the CLI takes it: ``-`` (stdin), a file path, or inline text."""
+def load(source: str, stdin_text: str | None = None, input_shape: Shape | None = None) -> Spec:
+    """Read SPEC as the CLI takes it: ``-`` (stdin), a file path, or inline text.
+
+    An ONNX model (``.onnx``, or a file starting like one) is imported
+    (:mod:`cnncalc.onnx_import`, which needs the ``onnx`` extra); ``input_shape`` gives the
+    sizes its graph leaves symbolic."""
     if source == "-":
         return parse_text(read_stdin() if stdin_text is None else stdin_text, origin="stdin")
     path = Path(source)
+    if _is_file(path) and _is_onnx(path):
+        from cnncalc.onnx_import import load_onnx
+
+        return load_onnx(source, input_shape)
     if _is_file(path):
         return parse_text(read_spec_file(path, source), origin=source, inline=False)
     document = "\n" in source or source.lstrip().startswith(("{", "["))  # text, not a path
@@ -1004,4 +1012,18 @@ def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
     except OSError:  # e.g. a name too long to be a path: it is inline text
+        return False
+
+
+def _is_onnx(path: Path) -> bool:
+    """``.onnx``, or a binary file that starts as an ONNX ModelProto (field 1, a varint)."""
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return True
+    if suffix in {".yaml", ".yml", ".json"}:
+        return False
+    try:
+        with path.open("rb") as f:
+            return f.read(1) == b"\x08"
+    except OSError:
         return False

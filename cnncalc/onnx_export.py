@@ -1,0 +1,447 @@
+"""A spec as an ONNX graph: ``cnncalc export SPEC --to onnx -o model.onnx``.
+
+The graph has random (seeded) or zero weights, so a design opens in Netron and runs in
+onnxruntime; the batch dimension is symbolic (``N``). Node names follow the PyTorch
+exporter's scopes (``/layer1/0/conv1/Conv``) and initializers are named like
+``state_dict()`` keys (``layer1.0.conv1.weight``), so ``cnncalc shapes model.onnx`` reads
+the same rows back. ``onnx`` is imported only here (the ``onnx`` extra).
+
+The "onnx" part of the registry: one rule per layer type and merge,
+``rule(g, layer, xs, *in_shapes) -> str``: ``g`` is the :class:`Graph` being built with the
+row's scope set, ``xs`` the names of the input values (one per branch for a merge), shapes
+without the batch. The rule adds nodes with ``g.node(op, inputs, **attributes)``, weights
+with ``g.weight("weight", shape)`` and constants (shapes, pads) with ``g.const(values)``, and
+returns the name of its output value. Opset :data:`OPSET`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cnncalc import layers as L
+from cnncalc.analysis import analyze, input_shapes
+from cnncalc.arithmetic import same_padding
+from cnncalc.errors import SpecError
+from cnncalc.export_torch import module_paths
+from cnncalc.registry import is_merge, lookup, rule
+from cnncalc.spec import Shape, Spec
+
+OPSET = 17
+
+
+class Unsupported(Exception):
+    """A layer setting ONNX has no operator for; the exporter names the row."""
+
+
+class Graph:
+    """Nodes and initializers under construction; ``scope`` is the current row's path."""
+
+    def __init__(self, weights: str = "random", seed: int = 0) -> None:
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.rng = np.random.default_rng(seed)
+        self.zeros = weights == "zeros"
+        self.scope = ""
+        self._names: dict[str, int] = {}
+
+    def _unique(self, name: str) -> str:
+        n = self._names.get(name, 0)
+        self._names[name] = n + 1
+        return name if n == 0 else f"{name}_{n}"
+
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        """Add one node in the current scope; returns its output's name."""
+        from onnx import helper
+
+        parts = [p for p in self.scope.split(".") if p]
+        name = self._unique("/" + "/".join(parts + [op]))
+        out = f"{name}_output_0"
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(helper.make_node(op, inputs, [out], name=name, **attrs))
+        return out
+
+    def weight(self, what: str, shape: tuple[int, ...], fill: float | None = None) -> str:
+        """A parameter or buffer ``<scope>.<what>``: random normal (σ 0.1), or ``fill``."""
+        if fill is not None:
+            values = np.full(shape, fill, dtype=np.float32)
+        elif self.zeros:
+            values = np.zeros(shape, dtype=np.float32)
+        else:
+            values = (self.rng.standard_normal(shape) * 0.1).astype(np.float32)
+        return self._add(f"{self.scope}.{what}" if self.scope else what, values)
+
+    def const(self, values: Any, dtype: Any = np.int64) -> str:
+        """A constant input (a shape, pads, scales): not a parameter."""
+        name = self._unique(f"{self.scope or 'const'}.const")
+        return self._add(name, np.asarray(values, dtype=dtype))
+
+    def _add(self, name: str, values: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(values, name=name))
+        return name
+
+
+def emit(g: Graph, layer: L.Layer, xs: list[str], *shapes: Shape) -> str:
+    return lookup("onnx", type(layer))(g, layer, xs, *shapes)
+
+
+def export_onnx(spec: Spec, input_shape: Shape | None = None, weights: str = "random",
+                seed: int = 0):
+    """The ONNX ``ModelProto`` of ``spec`` (checked with ``onnx.checker``)."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError:
+        from cnncalc.errors import UsageError
+
+        raise UsageError("ONNX export needs the onnx package: pip install 'cnncalc[onnx]'"
+                         ) from None
+    a = analyze(spec, input_shape)
+    g = Graph(weights, seed)
+    values: dict[int, str] = {-1: "input"}
+    for row, path in zip(a.rows, module_paths(a)):
+        # a merge is an op of its block's forward, as PyTorch scopes it: /layer1/0/Add
+        kind = row.layer.kind
+        g.scope = path.removesuffix(f".{kind}") if is_merge(type(row.layer)) else path
+        try:
+            values[row.index] = emit(g, row.layer, [values[i] for i in row.inputs],
+                                     *input_shapes(a, row))
+        except Unsupported as exc:
+            raise SpecError(f"cannot be written in ONNX: {exc}", where=row.where) from None
+
+    def info(name: str, shape: Shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", *shape])
+
+    outputs = [(values[a.output_row], a.totals.output_shape)]
+    outputs += [(values[o.row], o.shape) for o in a.side_outputs]
+    renamed = []
+    for k, (value, shape) in enumerate(outputs):
+        name = "output" if k == 0 else f"output_{k}"
+        if value == "input" or any(info.name == value for info in renamed):
+            g.nodes.append(helper.make_node("Identity", [value], [name], name=f"/{name}"))
+        else:  # the producing node's output takes the name
+            _rename(g.nodes, value, name)
+        renamed.append(info(name, shape))
+    graph = helper.make_graph(g.nodes, a.name or "network", [info("input", a.input_shape)],
+                              renamed, g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="cnncalc")
+    model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime >= 1.10
+    if _weight_bytes(model) < _PROTO_LIMIT:  # larger models are checked when saved
+        onnx.checker.check_model(model)
+    return model
+
+
+_PROTO_LIMIT = 1_800_000_000  # protobuf refuses messages over 2 GiB
+
+
+def _weight_bytes(model) -> int:
+    return sum(4 * math.prod(t.dims) for t in model.graph.initializer)
+
+
+def save_onnx(model, path: str) -> None:
+    """Write ``model``; weights over ~1.8 GB go to ``<path>.data`` beside it (external data),
+    which ``cnncalc shapes`` does not need."""
+    import onnx
+
+    if _weight_bytes(model) < _PROTO_LIMIT:
+        onnx.save_model(model, path)
+        return
+    from pathlib import Path
+
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=Path(path).name + ".data", size_threshold=1024)
+    onnx.checker.check_model(path)
+
+
+def _rename(nodes: list[Any], old: str, new: str) -> None:
+    for node in nodes:
+        for seq in (node.input, node.output):
+            for i, name in enumerate(seq):
+                if name == old:
+                    seq[i] = new
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _pads(before: list[int], after: list[int]) -> list[int]:
+    """ONNX order: every axis's start, then every axis's end."""
+    return list(before) + list(after)
+
+
+def _conv_pads(layer: L._ConvNd) -> tuple[list[int], list[int]]:
+    if layer.padding == "same":
+        pairs = [same_padding(k, d) for k, d in zip(layer.kernel_size, layer.dilation)]
+    elif layer.padding == "valid":
+        pairs = [(0, 0)] * layer.dims
+    else:
+        pairs = [(p, p) for p in layer.padding]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge"}
+
+
+# --------------------------------------------------------------------------- rules: layers
+
+
+@rule("onnx", *L.CONV_ND)
+def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
+    before, after = _conv_pads(layer)
+    x = xs[0]
+    if getattr(layer, "connections", None) is not None:
+        w = _partial_weight(g, layer, shape[0])
+        inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
+        return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=_pads(before, after),
+                      dilations=list(layer.dilation))
+    if layer.padding_mode != "zeros":
+        if layer.padding_mode not in _PAD_MODES:
+            raise Unsupported(f"padding_mode={layer.padding_mode!r} needs opset 19")
+        x = g.node("Pad", [x, g.const(_pads([0, 0, *before], [0, 0, *after]))],
+                   mode=_PAD_MODES[layer.padding_mode])
+        before, after = [0] * layer.dims, [0] * layer.dims
+    w = g.weight("weight", (layer.out_channels, shape[0] // layer.groups, *layer.kernel_size))
+    inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
+    return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
+                  strides=list(layer.stride), pads=_pads(before, after),
+                  dilations=list(layer.dilation), group=layer.groups)
+
+
+def _partial_weight(g: Graph, layer: L.Conv2d, c_in: int) -> str:
+    """LeNet-5's C3: only the connected kernels are parameters (one flat tensor); a constant
+    index gathers them into the full kernel, zero where a map is not connected."""
+    k = tuple(layer.kernel_size)
+    area = math.prod(k)
+    fan = sum(len(row) for row in layer.connections)
+    index = np.full((layer.out_channels, c_in, *k), fan * area, dtype=np.int64)
+    i = 0
+    for j, row in enumerate(layer.connections):
+        for c in row:
+            index[j, c] = np.arange(i * area, (i + 1) * area).reshape(k)
+            i += 1
+    w = g.weight("weight", (fan * area,))
+    padded = g.node("Concat", [w, g.const([0.0], np.float32)], axis=0)
+    return g.node("Gather", [padded, g.const(index)], axis=0)
+
+
+@rule("onnx", *L.CONV_TRANSPOSE)
+def _conv_transpose(g: Graph, layer: L._ConvTransposeNd, xs: list[str], shape: Shape) -> str:
+    w = g.weight("weight", (shape[0], layer.out_channels // layer.groups, *layer.kernel_size))
+    inputs = [xs[0], w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
+    return g.node("ConvTranspose", inputs, kernel_shape=list(layer.kernel_size),
+                  strides=list(layer.stride), pads=_pads(layer.padding, layer.padding),
+                  output_padding=list(layer.output_padding), dilations=list(layer.dilation),
+                  group=layer.groups)
+
+
+@rule("onnx", *L.MAX_POOLS)
+def _maxpool(g: Graph, layer: L._MaxPoolNd, xs: list[str], shape: Shape) -> str:
+    return g.node("MaxPool", xs, kernel_shape=list(layer.kernel_size),
+                  strides=list(layer.stride), pads=_pads(layer.padding, layer.padding),
+                  dilations=list(layer.dilation), ceil_mode=int(layer.ceil_mode))
+
+
+@rule("onnx", *L.AVG_POOLS)
+def _avgpool(g: Graph, layer: L._AvgPoolNd, xs: list[str], shape: Shape) -> str:
+    if layer.divisor_override is not None:
+        raise Unsupported("divisor_override has no ONNX attribute")
+    return g.node("AveragePool", xs, kernel_shape=list(layer.kernel_size),
+                  strides=list(layer.stride), pads=_pads(layer.padding, layer.padding),
+                  ceil_mode=int(layer.ceil_mode),
+                  count_include_pad=int(layer.count_include_pad))
+
+
+@rule("onnx", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
+def _adaptive(g: Graph, layer: L._AdaptiveNd, xs: list[str], shape: Shape) -> str:
+    avg = isinstance(layer, L.ADAPTIVE_AVG)
+    outs = [n if o is None else o for n, o in zip(shape[1:], layer.output_size)]
+    if all(o == 1 for o in outs):
+        return g.node("GlobalAveragePool" if avg else "GlobalMaxPool", xs)
+    if any(n % o for n, o in zip(shape[1:], outs)):
+        sizes = "x".join(map(str, shape[1:]))
+        raise Unsupported(f"adaptive pooling of {sizes} to {'x'.join(map(str, outs))} has "
+                          "uneven bins (ONNX pools only by a fixed window)")
+    k = [n // o for n, o in zip(shape[1:], outs)]  # even bins: a plain pool is the same
+    return g.node("AveragePool" if avg else "MaxPool", xs, kernel_shape=k, strides=k)
+
+
+@rule("onnx", L.Subsample2d)
+def _subsample(g: Graph, layer: L.Subsample2d, xs: list[str], shape: Shape) -> str:
+    # window mean × coefficient + bias: the sum's k² is absorbed by the coefficient
+    y = g.node("AveragePool", xs, kernel_shape=list(layer.kernel_size),
+               strides=list(layer.stride))
+    y = g.node("Mul", [y, g.weight("weight", (shape[0], 1, 1))])
+    return g.node("Add", [y, g.weight("bias", (shape[0], 1, 1))])
+
+
+@rule("onnx", *L.ZERO_PADS)
+def _zeropad(g: Graph, layer: L._ZeroPadNd, xs: list[str], shape: Shape) -> str:
+    pairs = layer.per_axis()
+    pads = _pads([0, 0, *(a for a, _ in pairs)], [0, 0, *(b for _, b in pairs)])
+    return g.node("Pad", [xs[0], g.const(pads)], mode="constant")
+
+
+@rule("onnx", L.Upsample)
+def _upsample(g: Graph, layer: L.Upsample, xs: list[str], shape: Shape) -> str:
+    # PyTorch's legacy nearest: src = ⌊dst · in/out⌋ ("asymmetric", "floor")
+    mode = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                nearest_mode="floor")
+    dims = len(shape) - 1
+    if layer.size is None:
+        f = layer.scale_factor
+        factors = f if isinstance(f, tuple) else (f,) * dims
+        return g.node("Resize", [xs[0], "", g.const([1, 1, *factors], np.float32)], **mode)
+    size = layer.size if isinstance(layer.size, tuple) else (layer.size,) * dims
+    nc = g.node("Slice", [g.node("Shape", xs), g.const([0]), g.const([2])])
+    sizes = g.node("Concat", [nc, g.const(list(size))], axis=0)
+    return g.node("Resize", [xs[0], "", "", sizes], **mode)
+
+
+@rule("onnx", L.Flatten)
+def _flatten(g: Graph, layer: L.Flatten, xs: list[str], shape: Shape) -> str:
+    rank = len(shape) + 1
+    start = layer.start_dim % rank
+    end = layer.end_dim % rank
+    if start == 1 and end == rank - 1:
+        return g.node("Flatten", xs, axis=1)
+    out = shape[:start - 1] + (math.prod(shape[start - 1:end]),) + shape[end:]
+    return g.node("Reshape", [xs[0], g.const([0, *out])])
+
+
+@rule("onnx", L.Narrow)
+def _narrow(g: Graph, layer: L.Narrow, xs: list[str], shape: Shape) -> str:
+    return g.node("Slice", [xs[0], g.const([layer.start]), g.const([layer.start + layer.length]),
+                            g.const([layer.dim])])
+
+
+@rule("onnx", L.Linear)
+def _linear(g: Graph, layer: L.Linear, xs: list[str], shape: Shape) -> str:
+    if len(shape) == 1:  # nn.Linear on a flat input: Gemm with transB, as PyTorch exports it
+        inputs = [xs[0], g.weight("weight", (layer.out_features, shape[0]))]
+        if layer.bias:
+            inputs.append(g.weight("bias", (layer.out_features,)))
+        return g.node("Gemm", inputs, transB=1)
+    y = g.node("MatMul", [xs[0], g.weight("weight", (shape[-1], layer.out_features))])
+    return g.node("Add", [y, g.weight("bias", (layer.out_features,))]) if layer.bias else y
+
+
+@rule("onnx", L.RBF)
+def _rbf(g: Graph, layer: L.RBF, xs: list[str], shape: Shape) -> str:
+    # y_j = Σ_i (x_i − w_ji)²: [N, 1, F] − [out, F] → square → sum over F
+    x = g.node("Unsqueeze", [xs[0], g.const([1])])
+    d = g.node("Sub", [x, g.weight("weight", (layer.out_features, shape[0]))])
+    return g.node("ReduceSum", [g.node("Mul", [d, d]), g.const([2])], keepdims=0)
+
+
+@rule("onnx", *L.BATCH_NORMS)
+def _batchnorm(g: Graph, layer: L._BatchNormNd, xs: list[str], shape: Shape) -> str:
+    c = shape[0]
+    scale = g.weight("weight", (c,)) if layer.affine else g.weight("scale", (c,), fill=1.0)
+    bias = g.weight("bias", (c,)) if layer.affine else g.weight("shift", (c,), fill=0.0)
+    mean = g.weight("running_mean", (c,), fill=0.0)
+    var = g.weight("running_var", (c,), fill=1.0)
+    momentum = None if layer.momentum is None else 1 - layer.momentum
+    return g.node("BatchNormalization", [xs[0], scale, bias, mean, var], epsilon=layer.eps,
+                  momentum=momentum)
+
+
+@rule("onnx", *L.DROPOUTS)
+def _dropout(g: Graph, layer: L._DropoutBase, xs: list[str], shape: Shape) -> str:
+    return g.node("Dropout", [xs[0], g.const(layer.p, np.float32)])
+
+
+_UNARY = {L.Identity: "Identity", L.ReLU: "Relu", L.SELU: "Selu", L.Sigmoid: "Sigmoid",
+          L.Tanh: "Tanh", L.Hardswish: "HardSwish"}
+
+
+@rule("onnx", *_UNARY)
+def _unary(g: Graph, layer: L.Layer, xs: list[str], shape: Shape) -> str:
+    return g.node(_UNARY[type(layer)], xs)
+
+
+@rule("onnx", L.ReLU6, L.Hardtanh)
+def _clip(g: Graph, layer: L.ReLU6 | L.Hardtanh, xs: list[str], shape: Shape) -> str:
+    low, high = (0.0, 6.0) if isinstance(layer, L.ReLU6) else (layer.min_val, layer.max_val)
+    return g.node("Clip", [xs[0], g.const(low, np.float32), g.const(high, np.float32)])
+
+
+@rule("onnx", L.Hardsigmoid)
+def _hardsigmoid(g: Graph, layer: L.Hardsigmoid, xs: list[str], shape: Shape) -> str:
+    return g.node("HardSigmoid", xs, alpha=1 / 6, beta=0.5)
+
+
+@rule("onnx", L.LeakyReLU)
+def _leaky(g: Graph, layer: L.LeakyReLU, xs: list[str], shape: Shape) -> str:
+    return g.node("LeakyRelu", xs, alpha=layer.negative_slope)
+
+
+@rule("onnx", L.ELU, L.CELU)
+def _elu(g: Graph, layer: L.ELU | L.CELU, xs: list[str], shape: Shape) -> str:
+    return g.node("Elu" if isinstance(layer, L.ELU) else "Celu", xs, alpha=layer.alpha)
+
+
+@rule("onnx", L.PReLU)
+def _prelu(g: Graph, layer: L.PReLU, xs: list[str], shape: Shape) -> str:
+    n = layer.num_parameters
+    slope = g.weight("weight", (n,) + (1,) * (len(shape) - 1) if n > 1 else (1,))
+    return g.node("PRelu", [xs[0], slope])
+
+
+@rule("onnx", L.SiLU, L.Mish)
+def _gated(g: Graph, layer: L.SiLU | L.Mish, xs: list[str], shape: Shape) -> str:
+    # x · σ(x) and x · tanh(softplus(x)), as the PyTorch exporter writes them
+    if isinstance(layer, L.SiLU):
+        gate = g.node("Sigmoid", xs)
+    else:
+        gate = g.node("Tanh", [g.node("Softplus", xs)])
+    return g.node("Mul", [xs[0], gate])
+
+
+@rule("onnx", L.GELU)
+def _gelu(g: Graph, layer: L.GELU, xs: list[str], shape: Shape) -> str:
+    if layer.approximate != "none":
+        raise Unsupported("approximate='tanh' GELU needs opset 20")
+    # x · ½(1 + erf(x/√2)), as the PyTorch exporter writes it below opset 20
+    e = g.node("Erf", [g.node("Div", [xs[0], g.const(math.sqrt(2), np.float32)])])
+    y = g.node("Mul", [xs[0], g.node("Add", [e, g.const(1.0, np.float32)])])
+    return g.node("Mul", [y, g.const(0.5, np.float32)])
+
+
+@rule("onnx", L.Softplus)
+def _softplus(g: Graph, layer: L.Softplus, xs: list[str], shape: Shape) -> str:
+    if layer.beta != 1:
+        raise Unsupported("Softplus with beta != 1 has no ONNX attribute")
+    return g.node("Softplus", xs)
+
+
+@rule("onnx", *L.SOFTMAXES)
+def _softmax(g: Graph, layer: L.Softmax | L.LogSoftmax, xs: list[str], shape: Shape) -> str:
+    dim = layer.dim if layer.dim is not None else (0 if len(shape) + 1 in (0, 1, 3) else 1)
+    return g.node("Softmax" if isinstance(layer, L.Softmax) else "LogSoftmax", xs, axis=dim)
+
+
+# --------------------------------------------------------------------------- rules: merges
+
+
+@rule("onnx", L.Add)
+def _add(g: Graph, layer: L.Add, xs: list[str], *shapes: Shape) -> str:
+    return g.node("Add" if len(xs) == 2 else "Sum", xs)
+
+
+@rule("onnx", L.Concat)
+def _concat(g: Graph, layer: L.Concat, xs: list[str], *shapes: Shape) -> str:
+    return g.node("Concat", xs, axis=1)
+
+
+@rule("onnx", L.Mul)
+def _mul(g: Graph, layer: L.Mul, xs: list[str], *shapes: Shape) -> str:
+    y = xs[0]
+    for x in xs[1:]:
+        y = g.node("Mul", [y, x])
+    return y
