@@ -14,10 +14,11 @@ unit dimensions added in front.  Paths (chosen by ``_select_path``):
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, chunked, conv_weight, is_int, like, ntuple, scratch
 from ._conv_tile import DW_KERNEL, DW_WIDTH, TILE_HALF, TILE_KERNELS
+from ._jit import njit
 
 U = np.uint64
 

@@ -2,9 +2,10 @@
 """Dense layers: linear (BLAS), LeNet's rbf, inference batch_norm."""
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, chunked, like
+from ._jit import njit
 
 LINEAR_SMALL_ROWS = 16
 

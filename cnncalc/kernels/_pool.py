@@ -7,9 +7,10 @@ have no bounds tests and vectorise; padding never has to be materialised.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, chunked, is_int, like, ntuple
+from ._jit import njit
 
 U1 = np.uint64(1)
 U2 = np.uint64(2)
