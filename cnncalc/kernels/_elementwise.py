@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._common import as_float_array, is_int, like
+from ._common import as_float_array, is_int, like, serial_if_small
 from ._jit import njit
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -151,7 +151,8 @@ def _unary(kernel, input, *args):
     xf = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(xf)
     if xf.size:
-        kernel(xf, out, *args)
+        with serial_if_small(xf.size):
+            kernel(xf, out, *args)
     return out.reshape(x.shape)
 
 
