@@ -503,6 +503,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: Click usage errors become one line and exit code 2."""
     warnings.showwarning = _show_warning
+    if argv is None:  # the `cnncalc` process: numba need not load scipy (cnncalc/kernels)
+        os.environ.setdefault("CNNCALC_NUMBA_BLAS", "0")
     try:
         code = app(args=argv, prog_name="cnncalc", standalone_mode=False)
     except click_exc.NoArgsIsHelpError as exc:

@@ -34,6 +34,7 @@ Notes:
 
 import contextlib as _contextlib
 import os as _os
+import sys as _sys
 
 from .. import cache as _cache
 
@@ -70,6 +71,15 @@ import numba as _numba  # noqa: E402
 from numba.core import config as _config  # noqa: E402
 
 _config.SLP_VECTORIZE = int(_os.environ["NUMBA_SLP_VECTORIZE"])
+if _os.environ.get("CNNCALC_NUMBA_BLAS") == "0" and "numba.np.arraymath" not in _sys.modules:
+    # Set by the `cnncalc` process, which runs nothing but these kernels: numba's CPU target
+    # imports scipy.linalg on start-up (0.3-1 s of a 1 s warm `cnncalc run`) only to offer
+    # np.dot & co. inside jitted code, which no kernel here uses.
+    _sys.modules["scipy.linalg.cython_blas"] = None  # ImportError: numba goes without
+    try:
+        import numba.np.arraymath  # noqa: E402, F401
+    finally:
+        del _sys.modules["scipy.linalg.cython_blas"]
 if _cache_setting.directory is not None:  # numba may have been imported before us
     _config.CACHE_DIR = str(_cache_setting.directory)
 
