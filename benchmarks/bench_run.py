@@ -1,18 +1,28 @@
-"""Compile cost and cached start-up of `cnncalc run` (issue 3), measured in fresh processes.
+"""Cold start, warm start and threading of `cnncalc run` (issue 12), in fresh processes.
 
-    python benchmarks/bench_run.py
+    python benchmarks/bench_run.py [--repeat 5] [--skip-all]
 
-1. Cold compile: every spec in examples/ run once (small inputs) in a process whose numba
-   cache directory is empty, then again in a second process on the now-warm cache; the
-   difference is the compile time of every kernel the examples need (target: within 60 s).
-2. Cached start-up: `cnncalc run examples/lenet5.yaml` in a fresh process on a warm cache,
-   median of several (target: <= 1.5 s), beside a bare `python -c "import numpy, numba"`.
+Each figure is printed against its goal, with the CPU time of the child processes beside the
+wall time (on a shared machine the wall time also counts the waits for a core) and the load
+average before the measurement:
+
+1. Cold: `cnncalc run examples/lenet5.yaml` and `examples/resnet18.yaml` in a process whose
+   kernel cache (CNNCALC_CACHE_DIR) is empty (goals: 10 s and 20 s wall on 2 cores).
+2. Every kernel examples/ needs: every spec in examples/ run once (small inputs) on an empty
+   cache, then again on the now-warm cache; the difference is the compile time (goal: 30 s).
+3. Warm: `cnncalc run examples/lenet5.yaml` in a fresh process on a warm cache, median of
+   --repeat (goal: 1.0 s), beside a bare `python -c "import numpy, numba"`.
+4. Contention: with one busy-looping process per core, the kernel time (sum of the layers'
+   medians) of a 1-thread and a 2-thread run of the same spec (goal: 2 threads never slower).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,10 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 SMALL = {"unet": "1x64x64", "lenet5": None, "lenet5_1998": None}
 
 RUN_ALL = """
-import sys
 from pathlib import Path
 from cnncalc.run import run
 from cnncalc.spec import load, parse_shape
@@ -36,33 +46,117 @@ for path in sorted(Path({examples!r}).glob("*.yaml")):
 """
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def verdict(value: float, goal: float) -> str:
+    return f"goal {goal:g} s: {'met' if value <= goal else 'MISSED'} ({value / goal:.2f}×)"
+
+
+def cnncalc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cnncalc", *args]
+
+
+def cold(env: dict[str, str]) -> None:
+    for spec, goal in (("lenet5", 10.0), ("resnet18", 20.0)):
+        with tempfile.TemporaryDirectory() as cache:
+            state = load()
+            wall, cpu = timed(cnncalc("run", str(EXAMPLES / f"{spec}.yaml"), "-q"),
+                              {**env, "CNNCALC_CACHE_DIR": cache})
+        print(f"cold  cnncalc run examples/{spec}.yaml: {wall:5.1f} s wall, {cpu:5.1f} s CPU "
+              f"({state}); {verdict(wall, goal)}")
+
+
+def all_examples(env: dict[str, str]) -> None:
+    script = RUN_ALL.format(small=SMALL, examples=str(EXAMPLES))
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**env, "CNNCALC_CACHE_DIR": cache}
+        state = load()
+        cold_wall, cold_cpu = timed([sys.executable, "-c", script], env)
+        warm_wall, warm_cpu = timed([sys.executable, "-c", script], env)
+    n = len(list(EXAMPLES.glob("*.yaml")))
+    print(f"cold  all {n} examples: empty cache {cold_wall:.1f} s wall ({cold_cpu:.1f} s CPU), "
+          f"warm {warm_wall:.1f} s ({warm_cpu:.1f} s CPU) -> compiling {cold_wall - warm_wall:.1f} "
+          f"s wall, {cold_cpu - warm_cpu:.1f} s CPU ({state}); "
+          f"{verdict(cold_wall - warm_wall, 30.0)}")
+
+
+def warm(env: dict[str, str], repeat: int) -> None:
+    lenet = cnncalc("run", str(EXAMPLES / "lenet5.yaml"), "-q")
+    timed(lenet, env)  # fills the cache if needed
+    state = load()
+    runs = [timed(lenet, env) for _ in range(repeat)]
+    base = statistics.median(timed([sys.executable, "-c", "import numpy, numba"], env)[0]
+                             for _ in range(repeat))
+    t = statistics.median(w for w, _ in runs)
+    cpu = statistics.median(c for _, c in runs)
+    print(f"warm  cnncalc run examples/lenet5.yaml, fresh process: {t:.2f} s wall, {cpu:.2f} s "
+          f"CPU (median of {repeat}; {state}); {verdict(t, 1.0)}; bare `import numpy, numba`: "
+          f"{base:.2f} s")
+
+
+def _spin(stop) -> None:
+    while not stop.is_set():
+        pass
+
+
+def kernel_ms(env: dict[str, str], spec: str, threads: int, extra: list[str]) -> float:
+    out = subprocess.run(cnncalc("run", spec, "-q", "-f", "json", "-t", str(threads), "-r",
+                                 "5", *extra), check=True, env=env, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)["totals"]["ms"]
+
+
+def contention(env: dict[str, str], rounds: int = 3) -> None:
+    cases = [(str(EXAMPLES / "lenet5.yaml"), ["-b", "8"]),
+             (str(EXAMPLES / "resnet18.yaml"), ["-i", "3x64x64"])]
+    for spec, extra in cases:
+        kernel_ms(env, spec, 2, extra)  # compile outside the measurement
+    stop = multiprocessing.Event()
+    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
+            for _ in range(os.cpu_count() or 2)]
+    for h in hogs:
+        h.start()
+    try:
+        for spec, extra in cases:
+            one = statistics.median(kernel_ms(env, spec, 1, extra) for _ in range(rounds))
+            two = statistics.median(kernel_ms(env, spec, 2, extra) for _ in range(rounds))
+            name = f"{Path(spec).stem} {' '.join(extra)}"
+            print(f"contention ({len(hogs)} busy processes) {name}: 1 thread {one:.2f} ms, "
+                  f"2 threads {two:.2f} ms (kernel time, median of {rounds} runs × 5 calls); "
+                  f"goal 2 threads <= 1 thread: {'met' if two <= one else 'MISSED'} "
+                  f"({two / one:.2f}×)")
+    finally:
+        stop.set()
+        for h in hogs:
+            h.join()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-all", action="store_true",
+                        help="skip the all-examples compile measurement (the slowest)")
     args = parser.parse_args()
-    py = sys.executable
-    script = RUN_ALL.format(small=SMALL, examples=str(ROOT / "examples"))
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        cold = timed([py, "-c", script], env)
-        warm = timed([py, "-c", script], env)
-        print(f"all {len(list((ROOT / 'examples').glob('*.yaml')))} examples: cold cache "
-              f"{cold:.1f} s, warm cache {warm:.1f} s -> compiling took {cold - warm:.1f} s "
-              f"({(cold - warm) / 60:.2f}× the 60 s budget)")
-        lenet = [py, "-m", "cnncalc", "run", str(ROOT / "examples" / "lenet5.yaml")]
-        runs = [timed(lenet, env) for _ in range(args.repeat)]
-        base = statistics.median(timed([py, "-c", "import numpy, numba"], env)
-                                 for _ in range(args.repeat))
-        t = statistics.median(runs)
-        print(f"cnncalc run examples/lenet5.yaml, warm cache, fresh process: {t:.2f} s "
-              f"(median of {args.repeat}; {t / 1.5:.2f}× the 1.5 s budget); "
-              f"bare `import numpy, numba`: {base:.2f} s (ratio {t / base:.1f})")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    print(f"cnncalc run benchmark: {os.cpu_count()} cores, {load()}")
+    cold(env)
+    if not args.skip_all:
+        all_examples(env)
+    warm(env, args.repeat)
+    contention(env)
 
 
 if __name__ == "__main__":

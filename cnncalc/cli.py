@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any, TypeVar
@@ -78,6 +79,7 @@ def _command(*args: Any, **kwargs: Any):
 app.command = _command  # type: ignore[method-assign]
 
 T = TypeVar("T")
+_python_showwarning = warnings.showwarning
 _state = {"traceback": False}
 
 
@@ -151,6 +153,10 @@ MaxMacsOpt = Annotated[str | None, typer.Option(
 MaxMemoryOpt = Annotated[str | None, typer.Option(
     "--max-memory", metavar="BYTES", help="Fail (exit 1) if parameter + activation memory "
     "exceeds BYTES (512MiB, 4G, 2GiB).")]
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on "
+                                        "stderr (warnings and errors still show).")]
 
 
 def _guard(body: Callable[[], T]) -> T:
@@ -345,22 +351,27 @@ def run(
                           help="Refuse runs whose peak estimate exceeds this (e.g. 4G; "
                           "default: half the available RAM).")] = None,
     format: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
 ) -> None:
     """Execute SPEC on random input with cnncalc's numba kernels and check every predicted
-    shape against the measured one (exit 1 on any mismatch)."""
-    _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format))
+    shape against the measured one (exit 1 on any mismatch). The first run compiles the
+    kernels it needs (cached afterwards, see `cnncalc cache`); progress goes to stderr."""
+    _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format,
+                        quiet))
 
 
-def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt) -> None:
+def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt,
+         quiet=False) -> None:
+    from cnncalc.progress import reporter
     from cnncalc.report import render_run, run_summary, run_table
     from cnncalc.run import run as run_spec
     from cnncalc.units import parse_bytes
 
     parsed, shape = load_spec(spec, input_shape)
     limit = None if max_memory is None else parse_bytes(max_memory, "--max-memory")
-    with _progress() as step:
+    with reporter(quiet) as progress:
         result = run_spec(parsed, shape, batch=one_batch(batch), seed=seed, dtype=dtype,
-                          repeat=repeat, threads=threads, max_memory=limit, progress=step)
+                          repeat=repeat, threads=threads, max_memory=limit, progress=progress)
     warn(result.analysis.warnings)
     if fmt is Format.table:
         print_table(run_table(result), run_summary(result))
@@ -371,28 +382,6 @@ def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt
         _fail(f"{bad.row.where}: measured shape {'×'.join(map(str, bad.measured_shape))} "
               f"differs from the predicted {'×'.join(map(str, bad.row.output_shape))} "
               f"({len(result.mismatches)} layer(s) differ)", ExitCode.INVALID)
-
-
-class _progress:
-    """A Rich status line on stderr while layers run (and compile, on first use)."""
-
-    def __enter__(self):
-        if not sys.stderr.isatty():
-            return None
-        from rich.console import Console
-
-        self.status = Console(stderr=True).status("compiling kernels — first run only")
-        self.status.start()
-
-        def step(i: int, n: int, row) -> None:
-            self.status.update(f"layer {i + 1}/{n} ({row.type}) — the first run compiles "
-                               "kernels; later runs use the cache")
-
-        return step
-
-    def __exit__(self, *exc) -> None:
-        if hasattr(self, "status"):
-            self.status.stop()
 
 
 @app.command()
@@ -410,17 +399,22 @@ def rf(
     png: Annotated[str | None, typer.Option("--png", metavar="FILE", help="Write the input "
                    "gradient with the theoretical box as a PNG (needs Pillow).")] = None,
     format: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
 ) -> None:
     """Receptive field per layer (size, jump, start, centre); with --empirical, measured by
     back-propagating a unit gradient with cnncalc's kernels (exit 1 if it parts from the
-    formula)."""
+    formula; the first use compiles kernels, with progress on stderr)."""
     from cnncalc import rf as lib
+    from cnncalc.progress import SILENT, reporter
+
+    measured = empirical or png is not None
 
     def body():
         parsed, shape = load_spec(spec, input)
         chosen = None if unit is None else lib.parse_unit(unit, len(shape or parsed.input) - 1)
-        return lib.receptive_fields(parsed, shape, empirical=empirical or png is not None,
-                                    unit=chosen, mass=mass, seed=seed)
+        with reporter(quiet) if measured else SILENT as progress:
+            return lib.receptive_fields(parsed, shape, empirical=measured, unit=chosen,
+                                        mass=mass, seed=seed, progress=progress)
 
     result = _guard(body)
     e = result.empirical
@@ -437,6 +431,49 @@ def rf(
     if e is not None and not e.agrees:
         _fail(f"{e.first_disagreement.where}: the measured theoretical receptive field differs "
               "from the analytic one (see the table)", ExitCode.INVALID)
+
+
+@app.command()
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every compiled kernel.")] = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Where the compiled kernels are cached (CNNCALC_CACHE_DIR moves it), its size and which
+    kernels are compiled; --clear empties it (the next `run` compiles again)."""
+    from cnncalc import cache as lib
+    from cnncalc.report import human_bytes
+
+    found = lib.contents()
+    if clear:
+        lib.clear()
+        sys.stdout.write(f"cleared {found.directory}: {human_bytes(found.bytes)} freed\n")
+        return
+    if format is Format.json:
+        import json
+
+        obj = {"directory": str(found.directory), "exists": found.exists, "bytes": found.bytes,
+               "stale_files": found.stale,
+               "kernels": [{"kernel": e.kernel, "signatures": e.signatures, "bytes": e.bytes}
+                           for e in found.entries]}
+        sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    sigs = sum(e.signatures for e in found.entries)
+    lines = [f"kernel cache: {found.directory}" + ("" if found.exists else " (empty: not "
+                                                       "created yet)"),
+             f"{human_bytes(found.bytes)}: {len(found.entries)} kernels, {sigs} compiled "
+             "signatures" + (f", {found.stale} leftovers of interrupted writes"
+                             if found.stale else "")]
+    if not found.entries:
+        print_items(lines)
+        return
+    table = Table("kernel", "signatures", "size", title="compiled kernels")
+    for column in table.columns[1:]:
+        column.justify = "right"
+    for e in found.entries:
+        table.add_row(e.kernel, str(e.signatures), human_bytes(e.bytes))
+    print_items([*lines, table])
 
 
 @app.command()
@@ -633,9 +670,23 @@ def _main(
     _state["traceback"] = traceback
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """cnncalc's own warnings (e.g. an unusable kernel cache) as one ``cnncalc: warning:``
+    line; others as Python prints them."""
+    from cnncalc.cache import CacheWarning
+
+    if issubclass(category, CacheWarning):
+        warn([str(message)])
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: Click usage errors become one line and exit code 2."""
     _ascii_fallback()
+    warnings.showwarning = _show_warning
+    if argv is None:  # the `cnncalc` process: numba need not load scipy (cnncalc/kernels)
+        os.environ.setdefault("CNNCALC_NUMBA_BLAS", "0")
     try:
         code = app(args=argv, prog_name="cnncalc", standalone_mode=False)
         sys.stdout.flush()  # inside the try: a reader that left is seen here, not at exit

@@ -39,6 +39,7 @@ from cnncalc.analysis import (
 from cnncalc.arithmetic import LayerProblem, infer
 from cnncalc.errors import SpecError, UsageError
 from cnncalc.execute import Context, Node, Step, batched, plan_from, steps_for
+from cnncalc.progress import SILENT, Progress
 from cnncalc.spec import Shape, Spec
 
 # --------------------------------------------------------------------------- analytic
@@ -132,7 +133,7 @@ class RFResult:
 
 def receptive_fields(spec: Spec, input_shape: Shape | None = None, *, empirical: bool = False,
                      unit: tuple[int, ...] | None = None, mass: float = 0.95, seed: int = 0,
-                     ) -> RFResult:
+                     progress: Progress = SILENT) -> RFResult:
     """The analytic field per layer and, with ``empirical``, the measured one (see module doc).
 
     ``unit`` is (channel, *position) in the last spatial row's output; by default the centre
@@ -143,7 +144,8 @@ def receptive_fields(spec: Spec, input_shape: Shape | None = None, *, empirical:
     result = RFResult(a, analytic(a))
     if not empirical:
         return result
-    return RFResult(a, result.layers, measure(a, unit=unit, mass=mass, seed=seed))
+    return RFResult(a, result.layers, measure(a, unit=unit, mass=mass, seed=seed,
+                                              progress=progress))
 
 
 # --------------------------------------------------------------------------- plan
@@ -244,12 +246,13 @@ def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int
 
 
 def _forward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step],
-             x: np.ndarray, target: int) -> np.ndarray:
+             x: np.ndarray, target: int, progress: Progress = SILENT) -> np.ndarray:
     """Run the rows in order so every step records what its backward needs; the target's
     output is returned."""
     values = {-1: x}
     last_use = {j: i for i in rows for j in plan[i].row.inputs}
-    for i in rows:
+    for k, i in enumerate(rows):
+        progress.step(k, _label(plan[i].row))
         ins = plan[i].row.inputs
         values[i] = steps[i].forward([values[j] for j in ins])
         for j in ins:
@@ -258,8 +261,12 @@ def _forward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step],
     return values[target]
 
 
+def _label(row: Row) -> str:
+    return f"{row.type} {row.name or ''}".strip()
+
+
 def _backward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step], target: int,
-              unit: tuple, dtype, normalise: bool) -> np.ndarray:
+              unit: tuple, dtype, normalise: bool, progress: Progress = SILENT) -> np.ndarray:
     """d(output unit)/d(input): a one-hot gradient at ``unit`` (channel None: every channel)
     of row ``target``, walked back through every row that feeds it (gradients of rows read
     twice add up)."""
@@ -267,9 +274,10 @@ def _backward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step], ta
     gy[(0, slice(None) if unit[0] is None else unit[0], *unit[1:])] = 1
     grads: dict[int, np.ndarray] = {target: gy}
     feeding = set(_ancestor_rows(plan, target))
-    for i in reversed(rows):
+    for k, i in enumerate(reversed(rows)):
         if i not in feeding or i not in grads:
             continue
+        progress.step(k, _label(plan[i].row))
         g = grads.pop(i)
         for j, gx in zip(plan[i].row.inputs, steps[i].backward(g)):
             if normalise:  # positive values: keep the largest at 1 (no overflow/underflow)
@@ -317,14 +325,16 @@ def _agrees(box: Box | None, lo, hi, spatial) -> bool:
     return box is not None and box.lo == elo and box.hi == ehi
 
 
-def _theoretical_box(plan, rows, target, unit, seed) -> tuple[Box | None, dict[int, Step]]:
+def _theoretical_box(plan, rows, target, unit, seed, progress: Progress = SILENT
+                     ) -> tuple[Box | None, dict[int, Step]]:
     """The non-zero box of the positive network's input gradient from every channel at the
     unit's position: the analytic field is per position (through a concat each channel sees
     only its own branch; the formula gives the union)."""
     ctx = Context(True, np.random.default_rng(seed), np.float64)
     sub = _ancestor_rows(plan, target)
     steps = steps_for(plan, sub, ctx)
-    g = _backward(plan, sub, steps, target, (None, *unit[1:]), np.float64, normalise=True)
+    g = _backward(plan, sub, steps, target, (None, *unit[1:]), np.float64, normalise=True,
+                  progress=progress)
     return _support(g), steps
 
 
@@ -406,8 +416,9 @@ def parse_unit(text: str, rank: int) -> tuple[int, ...]:
 
 
 def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0.95,
-            seed: int = 0) -> Empirical:
-    """Back-propagate from one unit of the last spatial row (see the module docstring)."""
+            seed: int = 0, progress: Progress = SILENT) -> Empirical:
+    """Back-propagate from one unit of the last spatial row (see the module docstring);
+    ``progress`` hears of each pass, layer and kernel compile."""
     if not 0 < mass <= 1:
         raise UsageError(f"--mass={mass}: must be in (0, 1]")
     spatial_rank = len(a.input_shape) - 1
@@ -445,30 +456,46 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
                 unit = _centre_unit(plan[target].out_shape)
                 notes.append(f"input enlarged from {'×'.join(map(str, enlarged_from))} to "
                              f"{'×'.join(map(str, shape))} so that the field is not clipped")
-    node = plan[target]
     lo, hi = _unit_box(plan, target, unit[1:])
     clipped = _clipped(lo, hi, shape[1:])
     if any(clipped):
         notes.append("the field is clipped by the input's border; the measured boxes are "
                      "compared with the analytic one clipped to the input")
     _guard_memory(plan, rows, shape)
+    from cnncalc import kernels as K
+
+    with K.on_compile(progress.compiling):
+        return _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_from,
+                        mass, seed, notes, progress)
+
+
+def _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_from, mass,
+             seed, notes, progress: Progress) -> Empirical:
+    node = plan[target]
     seconds = {}
+    progress.phase("preparing weights")
     rng = np.random.default_rng(seed)
     steps = steps_for(plan, rows, Context(False, rng, np.float32))
     x = rng.standard_normal(batched(shape)).astype(np.float32)
     t0 = time.perf_counter()
-    y = _forward(plan, rows, steps, x, target)
+    progress.phase("forward pass", len(rows))
+    y = _forward(plan, rows, steps, x, target, progress)
     seconds["forward"] = time.perf_counter() - t0
     if chosen is None:  # the most active channel at the centre: a dead unit has no gradient
         unit = (int(np.argmax(y[(0, slice(None), *unit[1:])])), *unit[1:])
     t0 = time.perf_counter()
-    tbox, _ = _theoretical_box(plan, rows, target, unit, seed)
+    progress.phase("theoretical field: backward pass (float64)",
+                   len(_ancestor_rows(plan, target)))
+    tbox, _ = _theoretical_box(plan, rows, target, unit, seed, progress)
     seconds["theoretical"] = time.perf_counter() - t0
     first = None
     if not _agrees(tbox, lo, hi, shape[1:]):
+        progress.phase("locating the first layer that disagrees")
         first = _first_disagreement(plan, rows, target, shape[1:], seed)
     t0 = time.perf_counter()
-    g = _backward(plan, rows, steps, target, unit, np.float32, normalise=False)
+    progress.phase("effective field: backward pass", len(rows))
+    g = _backward(plan, rows, steps, target, unit, np.float32, normalise=False,
+                  progress=progress)
     seconds["effective"] = time.perf_counter() - t0
     gmap = np.abs(g[0]).astype(np.float64).sum(axis=0)
     centre = tuple((low + h) / 2 for low, h in zip(lo, hi))

@@ -12,7 +12,6 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from cnncalc.analysis import DTYPE_BYTES, Analysis, Row, analyze
 from cnncalc.errors import CnncalcError, SpecError, bad_option
 from cnncalc.execute import Context, plan_from, steps_for
+from cnncalc.progress import SILENT, Progress
 from cnncalc.spec import Shape, Spec
 
 
@@ -147,13 +147,14 @@ def run(
     repeat: int = 1,
     threads: int | None = None,
     max_memory: int | None = None,
-    progress: Callable[[int, int, Row], None] | None = None,
+    progress: Progress = SILENT,
 ) -> RunResult:
     """Run ``spec`` on seeded random input; every row gets its measured shape and time.
 
     Weights are drawn from ``numpy.random.default_rng(seed)`` in row order, so a run is
     reproducible. The time of a row is the median of ``repeat`` calls after one warm-up
     call (which also compiles the kernel on first use; compiled code is cached on disk).
+    ``progress`` hears of each layer and of each kernel compile (:mod:`cnncalc.progress`).
     """
     if dtype not in DTYPES:
         raise bad_option("--dtype", dtype, "cnncalc run computes in float32 or float64")
@@ -168,17 +169,25 @@ def run(
             raise bad_option("--threads", threads, "must be at least 1")
         K.set_num_threads(threads)
     np_dtype = DTYPES[dtype]
+    with K.on_compile(progress.compiling):
+        rows = _execute(analysis, np_dtype, seed, batch, repeat, progress)
+    return RunResult(analysis, rows, peak, seed, K.get_num_threads())
+
+
+def _execute(analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int,
+             progress: Progress) -> tuple[RunRow, ...]:
     rng = np.random.default_rng(seed)
     ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
+    progress.phase("preparing weights")
     steps = steps_for(plan_from(analysis), [r.index for r in analysis.rows], ctx)
     calls = [steps[r.index].forward for r in analysis.rows]
     x = rng.standard_normal((batch, *analysis.input_shape)).astype(np_dtype)
     values: dict[int, np.ndarray] = {-1: x}
     last_use = {i: r.index for r in analysis.rows for i in r.inputs}
     out_rows = []
-    for r, call in zip(analysis.rows, calls):
-        if progress is not None:
-            progress(r.index, len(analysis.rows), r)
+    progress.phase("running layer", len(analysis.rows))
+    for k, (r, call) in enumerate(zip(analysis.rows, calls)):
+        progress.step(k, f"{r.type} {r.name or ''}".strip())
         inputs = [values[i] for i in r.inputs]
         try:
             y = call(inputs)  # warm-up (and compile on first use)
@@ -196,4 +205,5 @@ def run(
             if last_use.get(i) == r.index:
                 values.pop(i, None)
         out_rows.append(RunRow(r, tuple(int(d) for d in y.shape[1:]), statistics.median(times)))
-    return RunResult(analysis, tuple(out_rows), peak, seed, K.get_num_threads())
+    progress.step(len(analysis.rows), "")
+    return tuple(out_rows)

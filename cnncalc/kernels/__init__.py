@@ -9,13 +9,22 @@ features + "-prefer-256-bit") unless NUMBA_CPU_FEATURES is set.  Both are
 process-wide numba settings, applied only if numba has not compiled anything
 before ``cnncalc.kernels`` is imported.
 
+Compiled kernels are cached in the user's cache directory (``cnncalc.cache``:
+``$CNNCALC_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnncalc`` or the platform's equivalent), never
+inside the installed package: importing this module sets numba's ``NUMBA_CACHE_DIR`` (and
+``numba.config.CACHE_DIR``) for the process.  An unusable directory turns caching off with
+one ``cnncalc.cache.CacheWarning``.
+
 Notes:
 
 * float32 and float64 inputs are supported; the output has the input's dtype
   (weights and biases are cast to it).
-* Threads: ``set_num_threads(n)``.  1x1 convolutions and ``linear`` with more
-  than 16 rows use numpy's BLAS, whose own threads spin for a moment after
-  each call and slow down numba kernels run right after.
+* Threads: ``set_num_threads(n)``; the threading layer is OpenMP with
+  ``OMP_WAIT_POLICY=PASSIVE`` unless those are set (see below); kernels touching
+  fewer than ``_common.SERIAL_WORK`` elements run on one thread.  1x1
+  convolutions and ``linear`` with more than 16 rows use numpy's BLAS, whose own
+  threads spin for a moment after each call and slow down numba kernels run
+  right after.
 * Convolutions keep a per-thread scratch buffer (the padded, stride-phase
   split input) between calls; ``clear_scratch()`` releases it.
 * Do not call the kernels concurrently from several Python threads (numba's
@@ -23,7 +32,24 @@ Notes:
   regions).
 """
 
+import contextlib as _contextlib
 import os as _os
+import sys as _sys
+
+from .. import cache as _cache
+
+_cache_setting = _cache.configure()
+if _cache_setting.directory is not None:  # before numba reads its environment
+    _os.environ["NUMBA_CACHE_DIR"] = str(_cache_setting.directory)
+
+# Threads (unless set by the user): numba's OpenMP layer, whose idle threads sleep instead of
+# spinning. With GNU OpenMP's default (spin, then sleep) a parallel kernel under CPU
+# contention waits for a spinning or descheduled worker: measured on 2 busy cores, LeNet-5
+# took 267 ms with 2 threads against 0.21 ms with 1; with the passive policy, 0.31 ms (the
+# rest is removed by running kernels under SERIAL_WORK elements on one thread). On an idle
+# machine the passive policy costs a few microseconds per kernel call.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
 
 if "NUMBA_SLP_VECTORIZE" not in _os.environ:
     _os.environ["NUMBA_SLP_VECTORIZE"] = "1"
@@ -45,6 +71,17 @@ import numba as _numba  # noqa: E402
 from numba.core import config as _config  # noqa: E402
 
 _config.SLP_VECTORIZE = int(_os.environ["NUMBA_SLP_VECTORIZE"])
+if _os.environ.get("CNNCALC_NUMBA_BLAS") == "0" and "numba.np.arraymath" not in _sys.modules:
+    # Set by the `cnncalc` process, which runs nothing but these kernels: numba's CPU target
+    # imports scipy.linalg on start-up (0.3-1 s of a 1 s warm `cnncalc run`) only to offer
+    # np.dot & co. inside jitted code, which no kernel here uses.
+    _sys.modules["scipy.linalg.cython_blas"] = None  # ImportError: numba goes without
+    try:
+        import numba.np.arraymath  # noqa: E402, F401
+    finally:
+        del _sys.modules["scipy.linalg.cython_blas"]
+if _cache_setting.directory is not None:  # numba may have been imported before us
+    _config.CACHE_DIR = str(_cache_setting.directory)
 
 from ._common import clear_scratch  # noqa: E402
 from ._conv import (  # noqa: E402
@@ -166,6 +203,48 @@ from ._shape import (  # noqa: E402  (layers that only move elements)
     unflatten_backward,
 )
 
+_FAMILY = {"_conv": "convolution", "_conv_tile": "convolution", "_dense": "dense",
+           "_pool": "pooling", "_elementwise": "element-wise", "_grad": "backward"}
+
+
+def kernel_name(dispatcher):
+    """``convolution kernel conv_tile_16x16`` for a kernel dispatcher (family from its module)."""
+    func = getattr(dispatcher, "py_func", None)
+    module = getattr(func, "__module__", "").rsplit(".", 1)[-1]
+    name = getattr(func, "__name__", "?").lstrip("_")
+    family = _FAMILY.get(module)
+    return f"{family} kernel {name}" if family else f"kernel {name}"
+
+
+@_contextlib.contextmanager
+def on_compile(callback):
+    """Within the block, ``callback(name, cached)`` when numba starts compiling a kernel
+    (outermost compile only: the helpers it compiles on the way are part of it) and
+    ``callback(None, cached)`` when it is done; ``cached``: the result is kept on disk.
+    Loading a kernel from the cache is not a compile and is not reported."""
+    from numba.core import event
+
+    depth = [0]
+    cached = _cache_setting.directory is not None
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            depth[0] += 1
+            if depth[0] == 1:
+                callback(kernel_name(ev.data.get("dispatcher")), cached)
+
+        def on_end(self, ev):
+            depth[0] -= 1
+            if depth[0] == 0:
+                callback(None, cached)
+
+    listener = Listener()
+    event.register("numba:compile", listener)
+    try:
+        yield
+    finally:
+        event.unregister("numba:compile", listener)
+
 
 def set_num_threads(n):
     """Set the number of numba threads used by the kernels (1..NUMBA_NUM_THREADS).
@@ -195,7 +274,8 @@ __all__ = [
     "celu", "clear_scratch", "conv1d", "conv2d", "conv2d_table", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "elu", "gelu", "get_num_threads",
     "hardsigmoid", "hardswish", "hardtanh", "interpolate", "leaky_relu", "linear",
-    "log_softmax", "max_pool1d", "max_pool2d", "mish", "mul", "pad", "prelu", "rbf", "relu",
+    "log_softmax", "max_pool1d", "max_pool2d", "mish", "mul", "on_compile", "pad", "prelu",
+    "rbf", "relu",
     "relu6", "selu", "set_num_threads", "sigmoid", "silu", "softmax", "softplus",
     "subsample2d", "tanh",
 ]  # fmt: skip

@@ -97,11 +97,44 @@ def clear_scratch():
     _local.cache = {}
 
 
-def chunked(items, per_thread=8):
+# below this many elements touched, a kernel runs on the calling thread alone: waking a
+# worker costs more than it saves, and under CPU contention (another process busy on every
+# core) a parallel region waits for a worker that may not be scheduled for milliseconds
+SERIAL_WORK = 1 << 17
+
+
+class _Serial:
+    """Context manager: numba runs the next kernels on one thread (thread-local setting)."""
+
+    def __enter__(self):
+        import numba
+
+        self.saved = numba.get_num_threads()
+        if self.saved > 1:
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.saved > 1:
+            import numba
+
+            numba.set_num_threads(self.saved)
+
+
+def chunked(items, per_thread=8, work=None):
     """Context manager: dynamic scheduling of the next prange loops with about
     ``per_thread`` chunks per thread, so that a thread slowed down by another
-    process (or by BLAS threads) does not hold up the whole kernel."""
+    process (or by BLAS threads) does not hold up the whole kernel; one thread
+    when ``work`` (elements touched) is below ``SERIAL_WORK``."""
     import numba
 
+    if work is not None and work < SERIAL_WORK:
+        return _Serial()
     n = numba.get_num_threads()
     return numba.parallel_chunksize(max(1, int(items) // (n * per_thread)) if n > 1 else 0)
+
+
+def serial_if_small(work):
+    """``_Serial()`` when ``work`` (elements touched) is below ``SERIAL_WORK``, else a no-op."""
+    import contextlib
+
+    return _Serial() if work < SERIAL_WORK else contextlib.nullcontext()

@@ -5,6 +5,9 @@ Every convolution is computed internally as a 3-D one (N, C, D, H, W) with
 unit dimensions added in front.  Paths (chosen by ``_select_path``):
 
 * ``"matmul"``    -- all kernel sizes 1: strided view + BLAS matmul per group;
+* ``"gemm"``      -- small convolutions (at most ``_GEMM_MACS`` multiply-adds): im2col
+  copy + BLAS matmul, in numpy: no kernel to compile, so a small network (LeNet) runs
+  without the ~10 s first-use compile of a tile kernel, as fast as the tile kernel would;
 * ``"depthwise"`` -- groups == C_in > 1, 1-D/2-D: per-channel kernel with a
   padded plane in a local scratch buffer;
 * ``"tile"``      -- everything else: register-tiled direct convolution
@@ -13,11 +16,14 @@ unit dimensions added in front.  Paths (chosen by ``_select_path``):
   never chosen automatically (reference / fallback path, used by tests).
 """
 
+import math
+
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, chunked, conv_weight, is_int, like, ntuple, scratch
 from ._conv_tile import DW_KERNEL, DW_WIDTH, TILE_HALF, TILE_KERNELS
+from ._jit import njit
 
 U = np.uint64
 
@@ -180,13 +186,19 @@ def _to5d(a, nd):
     return a.reshape(a.shape[:2] + (1,) * (3 - nd) + a.shape[2:])
 
 
-def _select_path(x5, w5, groups, nd):
-    C = x5.shape[1]
-    KD, KH, KW = w5.shape[2:]
+# convolutions with at most this many multiply-adds take the numpy im2col path
+_GEMM_MACS = 1 << 23
+
+
+def _select_path(x5, w5, groups, nd, osz=None):
+    N, C = x5.shape[:2]
+    O, Cg, KD, KH, KW = w5.shape
     if KD == 1 and KH == 1 and KW == 1:
         return "matmul"
     if groups == C and groups > 1 and nd <= 2:
         return "depthwise"
+    if osz is not None and N * O * math.prod(osz) * Cg * KD * KH * KW <= _GEMM_MACS:
+        return "gemm"
     return "tile"
 
 
@@ -279,7 +291,7 @@ def _conv_tile(
     buf = scratch("conv_xph", (size + slack,), dt)
     xph = buf[:size].reshape(N, C, Dp, SH, SW, Hq, Wq)
     buf[size:] = 0.0
-    with chunked(N * C * Dp * SH * Hq):
+    with chunked(N * C * Dp * SH * Hq, work=size):
         _pack_phase(x5, xph, pads[0][0], pads[1][0], pads[2][0])
     # packed weights (NB, T, ob), zero for padding channels
     wg = np.zeros((groups, NBG * ob, Cg * KD * KH * KW), dt)
@@ -320,7 +332,7 @@ def _conv_tile(
         )  # fmt: skip
     if flat:
         res = np.empty((N, O, OD, OH, OW), dt)
-        with chunked(N * O * OD):
+        with chunked(N * O * OD, work=res.size):
             _crop_cols(out.reshape(N, O, OD, KOH * KOW), res, Wq)
         out = res
     return out
@@ -366,6 +378,27 @@ def _conv_matmul(x5, w5, b, stride, pads, groups, osz):
     return out.reshape(N, O, OD, OH, OW)
 
 
+def _conv_gemm(x5, w5, b, stride, dilation, pads, groups, osz):
+    """im2col (a strided view of the padded input, copied once) + one BLAS matmul per
+    group; numpy only."""
+    N, C = x5.shape[:2]
+    O, Cg, KD, KH, KW = w5.shape
+    if any(lo or hi for lo, hi in pads):
+        x5 = np.pad(x5, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+    OD, OH, OW = osz
+    sn, sc, sd, sh, sw = x5.strides
+    (SD, SH, SW), (DD, DH, DW) = stride, dilation
+    cols = np.lib.stride_tricks.as_strided(
+        x5, shape=(N, groups, Cg, KD, KH, KW, OD, OH, OW),
+        strides=(sn, Cg * sc, sc, DD * sd, DH * sh, DW * sw, SD * sd, SH * sh, SW * sw),
+        writeable=False,
+    ).reshape(N, groups, Cg * KD * KH * KW, OD * OH * OW)
+    out = np.matmul(w5.reshape(groups, O // groups, -1), cols)  # (N, G, Og, S)
+    if b is not None:
+        out += b.reshape(1, groups, O // groups, 1)
+    return out.reshape(N, O, OD, OH, OW)
+
+
 def _conv_nd(
     input, weight, bias, stride, padding, dilation, groups, nd, path=None, tile=None,
     bmajor=None, flat=None, chunk=None,
@@ -406,9 +439,11 @@ def _conv_nd(
     pads3 = [(0, 0)] * fill + pads
     osz3 = (1,) * fill + tuple(osz)
     if path is None:
-        path = _select_path(x5, w5, groups, nd)
+        path = _select_path(x5, w5, groups, nd, osz3)
     if path == "matmul":
         out = _conv_matmul(x5, w5, b, stride3, pads3, groups, osz3)
+    elif path == "gemm":
+        out = _conv_gemm(x5, w5, b, stride3, dil3, pads3, groups, osz3)
     elif path == "tile":
         out = _conv_tile(x5, w5, b, stride3, dil3, pads3, groups, osz3, tile, bmajor, flat, chunk)
     elif path == "depthwise":

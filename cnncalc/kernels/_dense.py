@@ -2,9 +2,10 @@
 """Dense layers: linear (BLAS), LeNet's rbf, inference batch_norm."""
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, chunked, like
+from ._jit import njit
 
 LINEAR_SMALL_ROWS = 16
 
@@ -145,7 +146,7 @@ def linear(input, weight, bias=None):
         x2 = np.ascontiguousarray(x.reshape(M, w.shape[1]))
         out = np.empty((M, w.shape[0]), x.dtype)
         bb = b if b is not None else np.zeros(w.shape[0], x.dtype)
-        with chunked((w.shape[0] + 3) // 4):
+        with chunked((w.shape[0] + 3) // 4, work=w.size * M):
             _linear_small(x2, np.ascontiguousarray(w), bb, out)
         return out.reshape(lead + (w.shape[0],))
     out = np.matmul(x, w.T)

@@ -7,9 +7,10 @@ scalar maths is done in float64 and stored in the input dtype.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._common import as_float_array, is_int, like
+from ._common import as_float_array, is_int, like, serial_if_small
+from ._jit import njit
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -150,7 +151,8 @@ def _unary(kernel, input, *args):
     xf = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(xf)
     if xf.size:
-        kernel(xf, out, *args)
+        with serial_if_small(xf.size):
+            kernel(xf, out, *args)
     return out.reshape(x.shape)
 
 

@@ -33,146 +33,150 @@ chunks), so that the chunk's weights stay in L1.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._jit import njit
 
 '''
 
 
+def _u(k):
+    """The module constant holding ``np.uint64(k)`` (see ``constants``)."""
+    return f"_u{k}"
+
+
+def constants(n):
+    """``_u0 = np.uint64(0)`` ... : numba freezes module-level numpy scalars as typed
+    constants, so an index ``acc[ab + _u17]`` costs type inference one cached uint64
+    addition instead of resolving a call ``np.uint64(17)`` (one per literal value)."""
+    return "".join(f"{_u(k)} = np.uint64({k})\n" for k in range(n))
+
+
 def gen(ob, tw, half=True):
     name = f"conv_tile_{ob}x{tw}"
-    L = []
-    a = L.append
-    a("@njit(parallel=True, cache=True, fastmath={'contract'})")
-    a(
-        f"def {name}(xph, wpk, toff, bias, out, N, NB, OD, OH, OW, OWT, HT, "
-        "sz_n, sz_z, sz_y, gstride, NBG, SD, SH, Og, BMAJOR, TC):"
+    args = (
+        "xph, wpk, toff, bias, out, N, NB, OD, OH, OW, OWT, HT, "
+        "sz_n, sz_z, sz_y, gstride, NBG, SD, SH, Og, BMAJOR, TC"
     )
+    # The parallel loop only calls the work-item function, so numba's parfor passes
+    # (which copy and re-type the loop body) see a few statements instead of the
+    # unrolled tile: measured 30-40% less compile time per variant.
+    L = [
+        "@njit(parallel=True, cache=True)",
+        f"def {name}({args}):",
+        "    for item in prange(np.int64(N * OD * OH * NB)):",
+        f"        {name}_item(np.uint64(item), {args})",
+        "    return _u0",
+        "",
+        "",
+        "@njit(cache=True, nogil=True, fastmath={'contract'})",
+        f"def {name}_item(item, {args}):",
+        '    """One work item: OWT tiles of one output row of one block of OB channels."""',
+    ]
+    a = L.append
     a("    T = np.uint64(toff.shape[0])")
-    a("    z0 = np.uint64(0)")
-    a(f"    TWU = np.uint64({tw})")
-    a(f"    OBU = np.uint64({ob})")
+    a(f"    TWU = {_u(tw)}")
+    a(f"    OBU = {_u(ob)}")
     a("    O = Og * (NB // NBG)")
     a("    ostride = OD * OH * OW")
-    a("    total = np.int64(N * OD * OH * NB)")
-    a("    for item_ in prange(total):")
-    a("        item = np.uint64(item_)")
-    a("        if BMAJOR:  # consecutive items share a weight block (large weights)")
-    a("            oy = item % OH")
-    a("            r = item // OH")
-    a("            oz = r % OD")
-    a("            r = r // OD")
-    a("            n = r % N")
-    a("            b = r // N")
-    a("        else:  # consecutive items share input rows (small weights)")
-    a("            b = item % NB")
-    a("            r = item // NB")
-    a("            oy = r % OH")
-    a("            r = r // OH")
-    a("            oz = r % OD")
-    a("            n = r // OD")
-    a("        g = b // NBG")
-    a("        bg = b % NBG")
-    a("        cbase = g * Og + bg * OBU")
-    a("        nvalid = Og - bg * OBU  # channels of this block that exist (may exceed OB)")
-    a("        base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y")
-    a("        wb0 = b * T * OBU")
-    a("        obase0 = ((n * O + cbase) * OD + oz) * OH * OW + oy * OW")
-    for o in range(ob):
-        a(f"        bias{o} = bias[b * OBU + np.uint64({o})]")
-    if half:
-        a(f"        edge = np.empty({ob * tw}, out.dtype)")
+    a("    if BMAJOR:  # consecutive items share a weight block (large weights)")
+    a("        oy = item % OH")
+    a("        r = item // OH")
+    a("        oz = r % OD")
+    a("        r = r // OD")
+    a("        n = r % N")
+    a("        b = r // N")
+    a("    else:  # consecutive items share input rows (small weights)")
+    a("        b = item % NB")
+    a("        r = item // NB")
+    a("        oy = r % OH")
+    a("        r = r // OH")
+    a("        oz = r % OD")
+    a("        n = r // OD")
+    a("    g = b // NBG")
+    a("    bg = b % NBG")
+    a("    cbase = g * Og + bg * OBU")
+    a("    nvalid = Og - bg * OBU  # channels of this block that exist (may exceed OB)")
+    a("    base0 = n * sz_n + g * gstride + oz * SD * sz_z + oy * SH * sz_y")
+    a("    wb0 = b * T * OBU")
+    a("    obase0 = ((n * O + cbase) * OD + oz) * OH * OW + oy * OW")
     # full tiles: taps in chunks of TC (a chunk's weights stay in L1 across
     # the row's tiles); accumulators kept in ``acc`` between chunks
-    a(f"        acc = np.empty(OWT * {ob * tw}, out.dtype)")
+    a(f"    acc = np.empty(OWT * {_u(ob * tw)}, out.dtype)")
+    a("    for t in range(OWT):")
+    a("        for o in range(OBU):")
+    a("            bo = bias[b * OBU + o]")
+    a("            for j in range(TWU):")
+    a("                acc[(t * OBU + o) * TWU + j] = bo")
+    a(f"    nch = (T + TC - {_u(1)}) // TC")
+    a("    for ci in range(nch):")
+    a("        k0 = ci * TC")
+    a("        k1 = k0 + TC if k0 + TC < T else T")
     a("        for t in range(OWT):")
-    for o in range(ob):
-        a(f"            for j in range({tw}):")
-        a(f"                acc[t * {ob * tw} + {o * tw} + j] = bias{o}")
-    a("        nch = (T + TC - np.uint64(1)) // TC")
-    a("        for ci in range(nch):")
-    a("            k0 = ci * TC")
-    a("            k1 = k0 + TC if k0 + TC < T else T")
-    a("            for t in range(OWT):")
-    a("                xbase = base0 + t * TWU")
-    a(f"                ab = t * np.uint64({ob * tw})")
+    a("            xbase = base0 + t * TWU")
+    a(f"            ab = t * {_u(ob * tw)}")
     for o in range(ob):
         for j in range(tw):
-            a(f"                a{o}_{j} = acc[ab + np.uint64({o * tw + j})]")
-    a("                wb = wb0 + k0 * OBU")
-    a("                for k in range(k0, k1):")
-    a("                    xb = xbase + toff[k]")
+            a(f"            a{o}_{j} = acc[ab + {_u(o * tw + j)}]")
+    a("            wb = wb0 + k0 * OBU")
+    a("            for k in range(k0, k1):")
+    a("                xb = xbase + toff[k]")
     for j in range(tw):
-        a(
-            f"                    x{j} = xph[xb + np.uint64({j})]"
-            if j
-            else "                    x0 = xph[xb]"
-        )
+        a(f"                x{j} = xph[xb + {_u(j)}]")
     for o in range(ob):
-        a(
-            f"                    w{o} = wpk[wb + np.uint64({o})]"
-            if o
-            else "                    w0 = wpk[wb]"
-        )
+        a(f"                w{o} = wpk[wb + {_u(o)}]")
         for j in range(tw):
-            a(f"                    a{o}_{j} += w{o} * x{j}")
-    a("                    wb += OBU")
+            a(f"                a{o}_{j} += w{o} * x{j}")
+    a("                wb += OBU")
     for o in range(ob):
         for j in range(tw):
-            a(f"                acc[ab + np.uint64({o * tw + j})] = a{o}_{j}")
-    a("        for t in range(OWT):")
-    a(f"            ab = t * np.uint64({ob * tw})")
-    a("            ob_ = obase0 + t * TWU")
-    a("            rem = OW - t * TWU")
-    a("            if rem >= TWU and nvalid >= OBU:")
-    a("                for o in range(OBU):")
-    a("                    for j in range(TWU):")
-    a("                        out[ob_ + o * ostride + j] = acc[ab + o * TWU + j]")
-    a("            else:  # edge tile: mask columns >= OW, channels >= Og")
-    a("                nv = nvalid if nvalid < OBU else OBU")
-    a("                nr = rem if rem < TWU else TWU")
-    a("                for o in range(nv):")
-    a("                    for j in range(nr):")
-    a("                        out[ob_ + o * ostride + j] = acc[ab + o * TWU + j]")
+            a(f"            acc[ab + {_u(o * tw + j)}] = a{o}_{j}")
+    a("    for t in range(OWT):")
+    a(f"        ab = t * {_u(ob * tw)}")
+    a("        ob_ = obase0 + t * TWU")
+    a("        rem = OW - t * TWU")
+    a("        if rem >= TWU and nvalid >= OBU:")
+    a("            for o in range(OBU):")
+    a("                for j in range(TWU):")
+    a("                    out[ob_ + o * ostride + j] = acc[ab + o * TWU + j]")
+    a("        else:  # edge tile: mask columns >= OW, channels >= Og")
+    a("            nv = nvalid if nvalid < OBU else OBU")
+    a("            nr = rem if rem < TWU else TWU")
+    a("            for o in range(nv):")
+    a("                for j in range(nr):")
+    a("                    out[ob_ + o * ostride + j] = acc[ab + o * TWU + j]")
     # half-width tail tile (columns OWT*TW ... OWT*TW + TW/2), masked store;
     # left out of the large variants (HT must be 0): it adds a third to their
     # cold compile time
     if not half:
-        a("    return z0")
         return "\n".join(L) + "\n"
     ht = tw // 2
-    a("        if HT:")
-    a("            xbase = base0 + OWT * TWU")
+    a("    if HT:")
+    a("        xbase = base0 + OWT * TWU")
+    a("        wb = wb0")
     for o in range(ob):
-        a("            " + " = ".join(f"c{o}_{j}" for j in range(ht)) + " = bias" + str(o))
-    a("            wb = wb0")
-    a("            for k in range(T):")
-    a("                xb = xbase + toff[k]")
+        a(f"        bias{o} = bias[b * OBU + {_u(o)}]")
+        a("        " + " = ".join(f"c{o}_{j}" for j in range(ht)) + f" = bias{o}")
+    a("        for k in range(T):")
+    a("            xb = xbase + toff[k]")
     for j in range(ht):
-        a(
-            f"                x{j} = xph[xb + np.uint64({j})]"
-            if j
-            else "                x0 = xph[xb]"
-        )
+        a(f"            x{j} = xph[xb + {_u(j)}]")
     for o in range(ob):
-        a(
-            f"                w{o} = wpk[wb + np.uint64({o})]"
-            if o
-            else "                w0 = wpk[wb]"
-        )
+        a(f"            w{o} = wpk[wb + {_u(o)}]")
         for j in range(ht):
-            a(f"                c{o}_{j} += w{o} * x{j}")
-    a("                wb += OBU")
+            a(f"            c{o}_{j} += w{o} * x{j}")
+    a("            wb += OBU")
+    a(f"        edge = np.empty({_u(ob * tw)}, out.dtype)")
     for o in range(ob):
         for j in range(ht):
-            a(f"            edge[np.uint64({o * tw + j})] = c{o}_{j}")
-    a("            ob_ = obase0 + OWT * TWU")
-    a("            rem = OW - OWT * TWU")
-    a("            nv = nvalid if nvalid < OBU else OBU")
-    a(f"            nr = rem if rem < np.uint64({ht}) else np.uint64({ht})")
-    a("            for o in range(nv):")
-    a("                for j in range(nr):")
-    a("                    out[ob_ + o * ostride + j] = edge[o * TWU + j]")
-    a("    return z0")
+            a(f"        edge[{_u(o * tw + j)}] = c{o}_{j}")
+    a("        ob_ = obase0 + OWT * TWU")
+    a("        rem = OW - OWT * TWU")
+    a("        nv = nvalid if nvalid < OBU else OBU")
+    a(f"        nr = rem if rem < {_u(ht)} else {_u(ht)}")
+    a("        for o in range(nv):")
+    a("            for j in range(nr):")
+    a("                out[ob_ + o * ostride + j] = edge[o * TWU + j]")
     return "\n".join(L) + "\n"
 
 
@@ -254,7 +258,8 @@ def gen_dw(tw):
 
 def source():
     """The text of ``_conv_tile.py`` before ``ruff format``."""
-    src = HEADER + "\n\n".join(gen(o, t, h) for o, t, h in VARIANTS)
+    nconst = max(o * t for o, t, _h in VARIANTS) + 1
+    src = HEADER + constants(nconst) + "\n\n" + "\n\n".join(gen(o, t, h) for o, t, h in VARIANTS)
     src += "\n\n" + gen_dw(DW_WIDTH)
     src += f"\n\nDW_WIDTH = {DW_WIDTH}\nDW_KERNEL = conv_dw_{DW_WIDTH}\n"
     src += "\n\nTILE_KERNELS = {\n"

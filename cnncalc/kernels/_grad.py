@@ -27,11 +27,12 @@ How the gradients are computed:
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, conv_weight, is_int, like, ntuple
 from ._conv import conv2d as _conv2d_forward
 from ._elementwise import pad as _pad_forward
+from ._jit import njit
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946

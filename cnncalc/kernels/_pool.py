@@ -7,9 +7,10 @@ have no bounds tests and vectorise; padding never has to be materialised.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._common import as_float_array, chunked, is_int, like, ntuple
+from ._jit import njit
 
 U1 = np.uint64(1)
 U2 = np.uint64(2)
@@ -296,7 +297,7 @@ def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mod
         return _finish(out, x, nd, unb), _finish(idx, x, nd, unb)
     H, W = x4.shape[2:]
     Wq = _row_len(W, o[1], k[1], s[1], p[1], d[1])
-    with chunked(N * C):
+    with chunked(N * C, work=x4.size + out.size):
         _max_pool2d(
         x4.reshape(-1), out.reshape(-1), N * C, H, W, o[0], o[1],
         k[0], s[0], p[0], d[0], k[1], s[1], p[1], d[1], Wq,
@@ -340,7 +341,7 @@ def _avg_pool(fname, nd, input, kernel_size, stride, padding, ceil_mode, cip, di
     N, C = x4.shape[:2]
     out = np.empty((N, C) + o, x.dtype)
     Wq = _row_len(W, o[1], k[1], s[1], p[1], 1)
-    with chunked(N * C):
+    with chunked(N * C, work=x4.size + out.size):
         _avg_pool2d(
         x4.reshape(-1), out.reshape(-1), N * C, H, W, o[0], o[1], k[0], s[0], p[0],
         k[1], s[1], p[1], Wq, hc.astype(x.dtype), wc.astype(x.dtype),
