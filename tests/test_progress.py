@@ -104,21 +104,21 @@ def test_run_reports_each_layer():
     from cnncalc.spec import load
 
     rec = Recorder()
-    run(load("conv2d(4, 3, name='c1') relu"), (1, 8, 8), progress=rec)
+    run(load("conv2d(1, 4, 3, name='c1') relu"), (1, 8, 8), progress=rec)
     assert ("phase", "running layer", 2) in rec.events
     steps = [e[1:] for e in rec.events if e[0] == "step"]
     assert steps == [(0, "conv2d c1"), (1, "relu"), (2, "")]
 
 
 def test_quiet_run_leaves_stderr_empty_and_stdout_exactly_the_result(capsys):
-    assert main(["run", "-i", "1x8x8", "conv2d(4, 3) relu", "-f", "json", "--quiet"]) == 0
+    assert main(["run", "-i", "1x8x8", "conv2d(1, 4, 3) relu", "-f", "json", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
     assert json.loads(captured.out)["totals"]["all_match"]
 
 
 def test_rf_empirical_accepts_quiet(capsys):
-    assert main(["rf", "-i", "1x16x16", "conv2d(2, 3) relu conv2d(2, 3)", "--empirical",
+    assert main(["rf", "-i", "1x16x16", "conv2d(1, 2, 3) relu conv2d(2, 2, 3)", "--empirical",
                  "-f", "json", "-q"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
