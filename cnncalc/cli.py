@@ -346,6 +346,71 @@ def rf(
               "from the analytic one (see the table)", ExitCode.INVALID)
 
 
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Amp(str, Enum):
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+@app.command()
+def memory(
+    spec: SpecArg,
+    input: InputOpt = None,
+    batch: BatchesOpt = "1",
+    dtype: DTypeOpt = DType.float32,
+    optimizer: Annotated[Optimizer, typer.Option(
+        "--optimizer", help="Optimizer state as torch.optim stores it: sgd (none), momentum "
+        "(one buffer per parameter), adam/adamw (two, plus a step counter per tensor).")
+    ] = Optimizer.adam,
+    amp: Annotated[Amp | None, typer.Option(
+        "--amp", help="Mixed precision: autocast to float16/bfloat16 over float32 master "
+        "weights.")] = None,
+    fit: Annotated[str | None, typer.Option(
+        "--fit", metavar="BYTES", help="Find the largest batch whose training peak fits "
+        "(24GiB, 8G) and show the table at that batch.")] = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Training memory per layer and in total, counted as PyTorch holds it: parameters,
+    buffers, gradients, optimizer state, the activations autograd saves for backward, outputs,
+    and the training and inference peaks. --batch 1,8,32 sweeps; --fit finds the largest
+    batch."""
+    _guard(lambda: _memory(spec, input, batch, dtype, optimizer, amp, fit, format))
+
+
+def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt) -> None:
+    from cnncalc import memory as lib
+    from cnncalc.analysis import analyze
+    from cnncalc.report import memory_summary, memory_table, render_memory, render_memory_sweep
+    from cnncalc.sweep import parse_batches
+    from cnncalc.units import parse_bytes
+
+    batches = parse_batches(batch)
+    amp_value = None if amp is None else amp.value
+    lib.check_memory_options(optimizer.value, dtype.value, amp_value)
+    parsed, shape = load_spec(spec, input_shape)
+    a = analyze(parsed, shape, batch=batches[0], dtype=dtype.value)
+    warn(a.warnings)
+    found = None
+    if fit_text is not None:
+        found = lib.fit(a, parse_bytes(fit_text, "--fit"), optimizer.value, amp_value)
+        a = analyze(parsed, shape, batch=found.batch, dtype=dtype.value)
+    elif len(batches) > 1:
+        sys.stdout.write(render_memory_sweep(lib.sweep(a, batches, optimizer.value, amp_value),
+                                             fmt))
+        return
+    m = lib.memory(a, optimizer=optimizer.value, amp=amp_value)
+    if fmt is Format.table:
+        print_table(memory_table(m), memory_summary(m, found))
+    else:
+        sys.stdout.write(render_memory(m, fmt, found))
+
+
 @app.command()
 def types() -> None:
     """List the layer types a spec may use, with their positional arguments."""

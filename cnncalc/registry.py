@@ -26,6 +26,7 @@ PARTS: dict[str, str] = {
     "span": "cnncalc.arithmetic",  # exact input positions a unit reads
     "explain": "cnncalc.explain",  # the formulas with numbers substituted
     "step": "cnncalc.execute",  # forward and backward kernel binding
+    "saved": "cnncalc.memory",  # what autograd keeps for backward (training memory)
 }
 
 ALL_TYPES: tuple[type[Layer], ...] = LAYER_TYPES + MERGE_TYPES

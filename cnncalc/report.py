@@ -349,3 +349,128 @@ def run_table(result):
         cells[5] = "[green]✓[/]" if rr.match else "[bold red]✗[/]"
         table.add_row(*cells)
     return table
+
+
+# --------------------------------------------------------------------------- cnncalc memory
+
+
+MEMORY_KEYS = ("parameter_bytes", "buffer_bytes", "gradient_bytes", "optimizer_bytes",
+               "saved_activation_bytes", "output_bytes", "peak_bytes", "inference_peak_bytes")
+MEMORY_HEADERS = ("#", "name", "type", "output", "params", "buffers", "grads", "optimizer",
+                  "saved", "out", "peak")
+
+
+def memory_json_obj(m, fit=None) -> dict[str, Any]:
+    """The analysis contract plus, per layer and in the totals, the training-memory keys."""
+    obj = to_json_obj(m.analysis)
+    for layer, mr in zip(obj["layers"], m.rows):
+        layer.update({k: getattr(mr, k) for k in MEMORY_KEYS}, output_dtype=mr.output_dtype)
+    obj["totals"].update({k: getattr(m.totals, k) for k in MEMORY_KEYS},
+                         input_bytes=m.totals.input_bytes)
+    obj.update(batch=m.batch, optimizer=m.optimizer, amp=m.amp)
+    if fit is not None:
+        obj["fit"] = {"budget_bytes": fit.budget, "batch": fit.batch,
+                      "peak_bytes": fit.memory.totals.peak_bytes,
+                      "next_batch_peak_bytes": fit.next_peak}
+    return obj
+
+
+def _memory_cells(mr, text: bool = True) -> list[Any]:
+    r = mr.row
+    b = human_bytes if text else (lambda n: n)
+    return [str(r.index) if text else r.index, r.name or "", r.type,
+            dims(r.output_shape) if text else dims(r.output_shape, "x"),
+            b(mr.parameter_bytes), b(mr.buffer_bytes), b(mr.gradient_bytes),
+            b(mr.optimizer_bytes), b(mr.saved_activation_bytes), b(mr.output_bytes),
+            b(mr.peak_bytes)]
+
+
+def memory_summary(m, fit=None) -> list[str]:
+    t, a = m.totals, m.analysis
+    precision = (f"autocast {m.amp} over float32 master weights" if m.amp else m.dtype)
+    lines = [
+        f"input {dims(a.input_shape)} → output {dims(a.totals.output_shape)} (batch {m.batch}, "
+        f"{precision}, optimizer {m.optimizer})",
+        f"training step: parameters {human_bytes(t.parameter_bytes)} + buffers "
+        f"{human_bytes(t.buffer_bytes)} + gradients {human_bytes(t.gradient_bytes)} + "
+        f"optimizer state {human_bytes(t.optimizer_bytes)} + saved activations "
+        f"{human_bytes(t.saved_activation_bytes)}",
+        f"training peak {human_bytes(t.peak_bytes)} ({t.peak_bytes:,} bytes: the tensors "
+        "alive at the busiest moment of forward or backward; allocator caching and kernel "
+        "workspace come on top)",
+        f"inference peak {human_bytes(t.inference_peak_bytes)} (no autograd: weights and the "
+        "activations alive at once)",
+    ]
+    if fit is not None:
+        lines.append(f"--fit {human_bytes(fit.budget)}: the largest batch is {fit.batch} "
+                     f"(peak {human_bytes(fit.memory.totals.peak_bytes)}); batch "
+                     f"{fit.batch + 1} would need {human_bytes(fit.next_peak)}")
+    return lines
+
+
+def memory_table(m):
+    from rich.table import Table
+
+    a = m.analysis
+    table = Table(title=f"{a.name} — memory" if a.name else "memory", header_style="bold",
+                  show_footer=True, footer_style="bold")
+    t = m.totals
+    foot = ["", "", "total", dims(a.totals.output_shape)] + [
+        human_bytes(v) for v in (t.parameter_bytes, t.buffer_bytes, t.gradient_bytes,
+                                 t.optimizer_bytes, t.saved_activation_bytes, t.output_bytes,
+                                 t.peak_bytes)]
+    for h, f in zip(MEMORY_HEADERS, foot):
+        table.add_column(h, footer=f, justify="left" if h in ("name", "type") else "right",
+                         no_wrap=True)
+    for mr in m.rows:
+        table.add_row(*_memory_cells(mr))
+    return table
+
+
+def render_memory(m, fmt: Format, fit=None) -> str:
+    """Every format except the Rich table (:func:`memory_table`)."""
+    if fmt is Format.json:
+        return dump_json(memory_json_obj(m, fit)) + "\n"
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(MEMORY_HEADERS)
+        for mr in m.rows:
+            writer.writerow(_memory_cells(mr, text=False))
+        return buf.getvalue()
+    if fmt is Format.markdown:
+        lines = ["| " + " | ".join(MEMORY_HEADERS) + " |",
+                 "|---:|:---|:---|" + "---:|" * (len(MEMORY_HEADERS) - 3)]
+        lines += ["| " + " | ".join(_md(c) for c in _memory_cells(mr)) + " |" for mr in m.rows]
+        return "\n".join(lines + ["", *(f"- {x}" for x in memory_summary(m, fit))]) + "\n"
+    raise ValueError(f"{fmt} is rendered by memory_table")
+
+
+SWEEP_MEMORY_KEYS = ("batch", "saved_activation_bytes", "gradient_bytes", "optimizer_bytes",
+                     "peak_bytes", "inference_peak_bytes")
+
+
+def render_memory_sweep(ms: list, fmt: Format) -> str:
+    """One row per batch size: what grows with it, and the peaks."""
+    rows = [{"batch": m.batch, **{k: getattr(m.totals, k) for k in SWEEP_MEMORY_KEYS[1:]}}
+            for m in ms]
+    if fmt is Format.json:
+        return dump_json({"name": ms[0].analysis.name, "optimizer": ms[0].optimizer,
+                          "amp": ms[0].amp, "dtype": ms[0].dtype, "rows": rows}) + "\n"
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(SWEEP_MEMORY_KEYS)
+        writer.writerows([row[k] for k in SWEEP_MEMORY_KEYS] for row in rows)
+        return buf.getvalue()
+    headers = ("batch", "saved activations", "gradients", "optimizer", "training peak",
+               "inference peak")
+    cells = [[str(row["batch"])] + [human_bytes(row[k]) for k in SWEEP_MEMORY_KEYS[1:]]
+             for row in rows]
+    if fmt is Format.markdown:
+        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---:|" * len(headers)]
+                         + ["| " + " | ".join(c) + " |" for c in cells]) + "\n"
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines) + "\n"
