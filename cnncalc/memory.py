@@ -114,7 +114,8 @@ def _conv(layer: L._ConvNd, in_shapes, out_shape) -> Saves:
     else:
         pads = [2 * p for p in layer.padding]
     padded = Keep("new", shape=(shape[0], *(n + p for n, p in zip(shape[1:], pads))))
-    pad_keeps = () if layer.padding_mode == "circular" else (Keep("input", dtype="float32"),)
+    pad_keeps = () if layer.padding_mode == "circular" else (
+        Keep("input", dtype="float32", if_grad=0),)
     return Saves((*pad_keeps, padded, WEIGHT), autocast="lower")
 
 
