@@ -387,8 +387,9 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
     weights = sum(p + b for p, b, _, _ in owned)
     final = sid[a.rows[-1].index] if a.rows else "input"
     train = _training_live(a, storages, sid, grads, dtypes, owned, final, nbytes)
-    infer = live_bytes(a, {i: st.bytes for i, st in storages.items() if isinstance(i, int)},
-                       sid, storages["input"].bytes)
+    # inference: the caller holds the input and gets the output; no tensor is kept
+    infer = live_bytes(a, {k: st.bytes for k, st in storages.items()
+                           if k == "input" or isinstance(k, int)}, sid, ("input", final))
     rows = tuple(
         MemoryRow(r, p, b, g, o, first, storages[sid[r.index]].bytes
                   if not saves_alias(sid, r) else 0,
@@ -431,29 +432,31 @@ def _last_reads(a: Analysis, sid: dict[int, object]) -> dict[object, int]:
     return last
 
 
-def live_bytes(a: Analysis, sizes: dict[int, int], sid: dict[int, object] | None = None,
-               input_bytes: int = 0) -> dict[int, int]:
-    """Inference liveness: per row, the bytes of the tensors alive while it runs — the input
-    (the caller holds it), every earlier output still to be read, its own output, and the
-    final output. ``sizes``: bytes of each row's own storage; ``sid``: the storage each row's
-    output lives in (an in-place op or a view shares its input's; default: its own)."""
+def live_bytes(a: Analysis, sizes: dict[object, int], sid: dict[int, object] | None = None,
+               held: tuple[object, ...] = (), workspace: bool = False) -> dict[int, int]:
+    """The one liveness walk (inference; ``cnncalc run``'s memory guard uses it too): per row,
+    the bytes alive while it runs — every earlier tensor still to be read (a tensor lives until
+    its last reader has run), its own output, and the ``held`` storages (never freed).
+
+    ``sizes``: bytes per storage, the network input under ``sid[-1]``; ``sid``: the storage
+    each row's output lives in (an in-place op or a view shares its input's; default: its
+    own, and ``-1`` for the input). ``workspace``: add a copy of the row's inputs (a padded
+    copy, a merge's gather), as cnncalc's kernels need.
+    """
     sid = sid or {-1: -1, **{r.index: r.index for r in a.rows}}
     last = _last_reads(a, sid)
-    final = sid[a.rows[-1].index] if a.rows else -1
-    out, live = {}, 0
-    alive: dict[object, int] = {}
+    alive: dict[object, int] = {sid[-1]: sizes[sid[-1]]}
+    out, live = {}, sizes[sid[-1]]
     for r in a.rows:
         key = sid[r.index]
-        if key not in alive and key in sizes:
+        if key not in alive:
             alive[key] = sizes[key]
             live += sizes[key]
-        out[r.index] = input_bytes + live
-        for i in r.inputs:  # free what no later row reads
-            k = sid[i]
-            if k in alive and last.get(k) == r.index and k != final:
+        extra = sum(alive.get(k, 0) for k in {sid[i] for i in r.inputs}) if workspace else 0
+        out[r.index] = live + extra
+        for k in {sid[i] for i in r.inputs} | {key}:  # free what no later row reads
+            if k in alive and k not in held and last.get(k, r.index) <= r.index:
                 live -= alive.pop(k)
-        if key in alive and key != final and last.get(key, -1) < r.index:
-            live -= alive.pop(key)  # nobody reads it (a dead end)
     return out
 
 
