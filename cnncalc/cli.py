@@ -411,6 +411,51 @@ def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt) -> N
         sys.stdout.write(render_memory(m, fmt, found))
 
 
+class DrawFormat(str, Enum):
+    svg = "svg"
+    png = "png"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+class DrawStyle(str, Enum):
+    auto = "auto"
+    maps = "maps"
+    graph = "graph"
+
+
+@app.command()
+def draw(
+    spec: SpecArg,
+    input: InputOpt = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write here (.svg, .png, .mmd, .dot); without "
+        "it the text formats go to stdout.")] = None,
+    format: Annotated[DrawFormat | None, typer.Option(
+        "--format", "-f", help="svg, png (needs Pillow), mermaid or dot; default: from "
+        "-o's suffix, else svg.")] = None,
+    style: Annotated[DrawStyle, typer.Option(
+        "--style", help="maps: feature-map boxes scaled by C×H×W (chains); graph: a layered "
+        "graph (branches); auto: maps for chains, graph otherwise.")] = DrawStyle.auto,
+    depth: DepthOpt = None,
+) -> None:
+    """Draw the network: feature maps as boxes scaled by channels × height × width for
+    chains (LeNet/AlexNet style), a layered graph for branches; each box names the layer, its
+    type and output shape. Mermaid and DOT text for docs."""
+
+    def body() -> None:
+        from cnncalc import draw as lib
+        from cnncalc.analysis import analyze
+
+        fmt = lib.format_for(output, None if format is None else format.value)
+        a = analyze(*load_spec(spec, input))
+        text = lib.render(a, fmt, output, style.value, depth)
+        if text is not None:
+            sys.stdout.write(text)
+
+    _guard(body)
+
+
 @app.command()
 def types() -> None:
     """List the layer types a spec may use, with their positional arguments."""
