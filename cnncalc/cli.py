@@ -95,6 +95,13 @@ MaxMemoryOpt = Annotated[str | None, typer.Option(
     "exceeds BYTES (512MiB, 4G, 2GiB).")]
 
 
+ShareOpt = Annotated[bool, typer.Option(
+    "--share", help="Add each layer's % of the total parameters and MACs.")]
+TopOpt = Annotated[int | None, typer.Option(
+    "--top", metavar="N", min=1, help="Only the N heaviest layers, heaviest first (by MACs "
+    "for shapes, by parameters for params), with their shares.")]
+
+
 def _guard(body: Callable[[], T]) -> T:
     """Run a command body; library errors become one stderr line and their exit code."""
     try:
@@ -188,10 +195,11 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
 
 def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
             fmt: Format, depth: int | None = None, checks: tuple = (),
-            semantics: Semantics = Semantics.pytorch) -> None:
+            semantics: Semantics = Semantics.pytorch, share: bool = False,
+            top_n: int | None = None) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
-    from cnncalc.report import render_text, summary, to_table
+    from cnncalc.report import render_text, share_columns, summary, to_table, top
     from cnncalc.sweep import parse_batches, parse_sweep
 
     limits = parse_limits(*checks)
@@ -205,10 +213,12 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
     if depth is not None:
         result = collapse(result, depth)
     warn(result.warnings)
+    extra = share_columns(result) if share or top_n is not None else ()
+    shown = result if top_n is None else top(result, top_n, view)
     if fmt is Format.table:
-        print_table(to_table(result, view), summary(result))
+        print_table(to_table(shown, view, extra), summary(result))
     else:
-        sys.stdout.write(render_text(result, view, fmt))
+        sys.stdout.write(render_text(shown, view, fmt, extra))
     enforce([result], limits)
 
 
@@ -217,11 +227,12 @@ def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch) -> None:
+           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
+           share: ShareOpt = False, top: TopOpt = None) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
-                           semantics))
+                           semantics, share, top))
 
 
 @app.command()
@@ -229,12 +240,13 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch) -> None:
+           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
+           share: ShareOpt = False, top: TopOpt = None) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
-                           semantics))
+                           semantics, share, top))
 
 
 @app.command()

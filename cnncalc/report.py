@@ -168,6 +168,8 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
                 "depth": r.depth,
                 "inputs": list(r.inputs),
                 "differs_from_pytorch": r.differs_from_pytorch,
+                "params_share": _share(r.params, t.params),
+                "macs_share": _share(r.macs, t.macs),
             }
             for r in a.rows
         ],
@@ -206,8 +208,8 @@ def to_json(a: Analysis) -> str:
 # --------------------------------------------------------------------------- text renderers
 
 
-def to_csv(a: Analysis, view: View) -> str:
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+def to_csv(a: Analysis, view: View, extra: tuple[Column, ...] = ()) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]] + list(extra)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([c.header for c in cols])
@@ -216,8 +218,8 @@ def to_csv(a: Analysis, view: View) -> str:
     return buf.getvalue()
 
 
-def to_markdown(a: Analysis, view: View) -> str:
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+def to_markdown(a: Analysis, view: View, extra: tuple[Column, ...] = ()) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]] + list(extra)
     lines = ["| " + " | ".join(c.header for c in cols) + " |",
              "|" + "|".join("---:" if c.right else ":---" for c in cols) + "|"]
     for row in a.rows:
@@ -254,10 +256,10 @@ def _approx(n: int) -> str:
     return f" ({human_count(n)})" if n >= 1000 else ""
 
 
-def to_table(a: Analysis, view: View):  # -> rich.table.Table (rich imported lazily)
+def to_table(a: Analysis, view: View, extra: tuple[Column, ...] = ()):  # -> rich Table
     from rich.table import Table
 
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+    cols = [COLUMNS[c] for c in VIEWS[view]] + list(extra)
     title = f"{a.name} — {view.value}" if a.name else view.value
     table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
     for c in cols:
@@ -268,14 +270,14 @@ def to_table(a: Analysis, view: View):  # -> rich.table.Table (rich imported laz
     return table
 
 
-def render_text(a: Analysis, view: View, fmt: Format) -> str:
+def render_text(a: Analysis, view: View, fmt: Format, extra: tuple[Column, ...] = ()) -> str:
     """Every format except the Rich table, as text ready for stdout."""
     if fmt is Format.json:
         return to_json(a) + "\n"
     if fmt is Format.csv:
-        return to_csv(a, view)
+        return to_csv(a, view, extra)
     if fmt is Format.markdown:
-        return to_markdown(a, view)
+        return to_markdown(a, view, extra)
     raise ValueError(f"{fmt} is rendered by to_table")
 
 
@@ -474,3 +476,40 @@ def render_memory_sweep(ms: list, fmt: Format) -> str:
     lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- --share, --top
+
+
+def _share(part: int, whole: int) -> float:
+    """A row's fraction of a total (0 when the total is 0)."""
+    return part / whole if whole else 0.0
+
+
+def share_columns(a: Analysis) -> tuple[Column, ...]:
+    """Each row's % of the network's parameters and MACs (``--share``)."""
+    t = a.totals
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.1f}%"
+
+    return (
+        Column("params %", lambda r: pct(_share(r.params, t.params)),
+               lambda r: f"{100 * _share(r.params, t.params):.4f}", total=lambda a: "100%"),
+        Column("MACs %", lambda r: pct(_share(r.macs, t.macs)),
+               lambda r: f"{100 * _share(r.macs, t.macs):.4f}", total=lambda a: "100%"),
+    )
+
+
+def top(a: Analysis, n: int, view: View) -> Analysis:
+    """The ``n`` heaviest rows, heaviest first: by MACs for ``shapes``, by parameters for
+    ``params`` (ties keep table order). Totals stay those of the whole network."""
+    from dataclasses import replace
+
+    from cnncalc.errors import bad_option
+
+    if n < 1:
+        raise bad_option("--top", n, "must be at least 1")
+    key = (lambda r: r.macs) if view is View.shapes else (lambda r: r.params)
+    rows = sorted(a.rows, key=lambda r: -key(r))[:n]
+    return replace(a, rows=tuple(rows))
