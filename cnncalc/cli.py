@@ -95,6 +95,10 @@ MaxMemoryOpt = Annotated[str | None, typer.Option(
     "exceeds BYTES (512MiB, 4G, 2GiB).")]
 
 
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="PATH=VALUE", help="Override a spec value or template argument before "
+    "validation: width=64, layers.3.out_channels=128, layers.fc.out_features=10 (repeatable; "
+    "32,64 or 16..64:16 sweeps).")]
 ShareOpt = Annotated[bool, typer.Option(
     "--share", help="Add each layer's % of the total parameters and MACs.")]
 TopOpt = Annotated[int | None, typer.Option(
@@ -164,8 +168,18 @@ def print_items(items: list) -> None:
             console.print(item)
 
 
-def load_spec(spec: str, input_shape: str | None):
-    """SPEC and --input -> (Spec, shape or None); --input problems are usage errors."""
+def load_spec(spec: str, input_shape: str | None, sets: list[str] | None = None):
+    """SPEC and --input -> (Spec, shape or None); --input problems are usage errors.
+    ``sets``: --set overrides (one value each here; sweeps go through :func:`load_specs`)."""
+    specs, shape = load_specs(spec, input_shape, sets)
+    if len(specs) > 1:
+        raise UsageError("--set with several values sweeps only in shapes and params (and "
+                         "diff compares two)")
+    return specs[0][1], shape
+
+
+def load_specs(spec: str, input_shape: str | None, sets: list[str] | None = None):
+    """Like :func:`load_spec`, with a (label, Spec) per combination of --set values."""
     from cnncalc import spec as spec_mod
 
     shape = None
@@ -175,16 +189,21 @@ def load_spec(spec: str, input_shape: str | None):
         except SpecError as exc:
             raise UsageError(str(exc)) from None
     stdin_text = sys.stdin.read() if spec == "-" else None
-    return spec_mod.load(spec, stdin_text=stdin_text), shape
+    if sets:
+        from cnncalc import overrides
+
+        return overrides.load(spec, sets, stdin_text), shape
+    return [("", spec_mod.load(spec, stdin_text=stdin_text))], shape
 
 
 def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
-           fmt: Format, limits, semantics: Semantics = Semantics.pytorch) -> None:
+           fmt: Format, limits, semantics: Semantics = Semantics.pytorch,
+           sets: list[str] | None = None) -> None:
     """One row per (input, batch): output, params, MACs, memory (cnncalc/sweep.py)."""
     from cnncalc.checks import enforce
     from cnncalc.sweep import check_refusals, render_sweep, summary_warnings, sweep
 
-    parsed, shape = load_spec(spec, input_shape)
+    parsed, shape = load_spec(spec, input_shape, sets)
     rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value,
                            semantics.value)
     warn(summary_warnings(rows))
@@ -193,10 +212,26 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
     enforce(analyses, limits)
 
 
+def _set_sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
+               fmt: Format, limits, semantics: Semantics, sets: list[str]) -> None:
+    """One row per (--set values, input, batch) (cnncalc/overrides.py)."""
+    from cnncalc.checks import enforce
+    from cnncalc.overrides import sweep_rows
+    from cnncalc.sweep import check_refusals, summary_warnings
+
+    specs, shape = load_specs(spec, None if shapes else input_shape, sets)
+    text, rows, analyses = sweep_rows(specs, shapes or [shape], batches, dtype.value,
+                                      semantics.value, fmt.value)
+    warn(summary_warnings(rows))
+    sys.stdout.write(text)
+    check_refusals(rows)
+    enforce(analyses, limits)
+
+
 def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
             fmt: Format, depth: int | None = None, checks: tuple = (),
             semantics: Semantics = Semantics.pytorch, share: bool = False,
-            top_n: int | None = None) -> None:
+            top_n: int | None = None, sets: list[str] | None = None) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
     from cnncalc.report import render_text, share_columns, summary, to_table, top
@@ -204,10 +239,16 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
 
     limits = parse_limits(*checks)
     shapes, batches = parse_sweep(input_shape), parse_batches(batch)
+    if sets:
+        from cnncalc.overrides import parse
+
+        if any(len(parse(t).values) > 1 for t in sets):
+            return _set_sweep(spec, input_shape, shapes, batches, dtype, fmt, limits,
+                              semantics, sets)
     if shapes is not None or len(batches) > 1:
         return _sweep(spec, None if shapes else input_shape, shapes, batches, dtype, fmt, limits,
-                      semantics)
-    parsed, shape = load_spec(spec, input_shape)
+                      semantics, sets)
+    parsed, shape = load_spec(spec, input_shape, sets)
     result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value,
                      semantics=semantics.value)
     if depth is not None:
@@ -228,11 +269,11 @@ def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
            max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           share: ShareOpt = False, top: TopOpt = None) -> None:
+           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
-                           semantics, share, top))
+                           semantics, share, top, set))
 
 
 @app.command()
@@ -241,12 +282,12 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
            max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           share: ShareOpt = False, top: TopOpt = None) -> None:
+           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
-                           semantics, share, top))
+                           semantics, share, top, set))
 
 
 @app.command()
@@ -264,18 +305,21 @@ def run(
                           help="Refuse runs whose peak estimate exceeds this (e.g. 4G; "
                           "default: half the available RAM).")] = None,
     format: FormatOpt = Format.table,
+    set: SetOpt = None,
 ) -> None:
     """Execute SPEC on random input with cnncalc's numba kernels and check every predicted
     shape against the measured one (exit 1 on any mismatch)."""
-    _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format))
+    _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format,
+                        set))
 
 
-def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt) -> None:
+def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt,
+         sets=None) -> None:
     from cnncalc.report import render_run, run_summary, run_table
     from cnncalc.run import run as run_spec
     from cnncalc.units import parse_bytes
 
-    parsed, shape = load_spec(spec, input_shape)
+    parsed, shape = load_spec(spec, input_shape, sets)
     limit = None if max_memory is None else parse_bytes(max_memory, "--max-memory")
     with _progress() as step:
         result = run_spec(parsed, shape, batch=batch, seed=seed, dtype=dtype, repeat=repeat,
@@ -329,6 +373,7 @@ def rf(
     png: Annotated[str | None, typer.Option("--png", metavar="FILE", help="Write the input "
                    "gradient with the theoretical box as a PNG (needs Pillow).")] = None,
     format: FormatOpt = Format.table,
+    set: SetOpt = None,
 ) -> None:
     """Receptive field per layer (size, jump, start, centre); with --empirical, measured by
     back-propagating a unit gradient with cnncalc's kernels (exit 1 if it parts from the
@@ -336,7 +381,7 @@ def rf(
     from cnncalc import rf as lib
 
     def body():
-        parsed, shape = load_spec(spec, input)
+        parsed, shape = load_spec(spec, input, set)
         chosen = None if unit is None else lib.parse_unit(unit, len(shape or parsed.input) - 1)
         return lib.receptive_fields(parsed, shape, empirical=empirical or png is not None,
                                     unit=chosen, mass=mass, seed=seed)
@@ -387,15 +432,16 @@ def memory(
         "--fit", metavar="BYTES", help="Find the largest batch whose training peak fits "
         "(24GiB, 8G) and show the table at that batch.")] = None,
     format: FormatOpt = Format.table,
+    set: SetOpt = None,
 ) -> None:
     """Training memory per layer and in total, counted as PyTorch holds it: parameters,
     buffers, gradients, optimizer state, the activations autograd saves for backward, outputs,
     and the training and inference peaks. --batch 1,8,32 sweeps; --fit finds the largest
     batch."""
-    _guard(lambda: _memory(spec, input, batch, dtype, optimizer, amp, fit, format))
+    _guard(lambda: _memory(spec, input, batch, dtype, optimizer, amp, fit, format, set))
 
 
-def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt) -> None:
+def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt, sets=None) -> None:
     from cnncalc import memory as lib
     from cnncalc.analysis import analyze
     from cnncalc.report import memory_summary, memory_table, render_memory, render_memory_sweep
@@ -405,7 +451,7 @@ def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt) -> N
     batches = parse_batches(batch)
     amp_value = None if amp is None else amp.value
     lib.check_memory_options(optimizer.value, dtype.value, amp_value)
-    parsed, shape = load_spec(spec, input_shape)
+    parsed, shape = load_spec(spec, input_shape, sets)
     a = analyze(parsed, shape, batch=batches[0], dtype=dtype.value)
     warn(a.warnings)
     found = None
@@ -450,6 +496,7 @@ def draw(
         "--style", help="maps: feature-map boxes scaled by C×H×W (chains); graph: a layered "
         "graph (branches); auto: maps for chains, graph otherwise.")] = DrawStyle.auto,
     depth: DepthOpt = None,
+    set: SetOpt = None,
 ) -> None:
     """Draw the network: feature maps as boxes scaled by channels × height × width for
     chains (LeNet/AlexNet style), a layered graph for branches; each box names the layer, its
@@ -460,7 +507,7 @@ def draw(
         from cnncalc.analysis import analyze
 
         fmt = lib.format_for(output, None if format is None else format.value)
-        a = analyze(*load_spec(spec, input))
+        a = analyze(*load_spec(spec, input, set))
         text = lib.render(a, fmt, output, style.value, depth)
         if text is not None:
             sys.stdout.write(text)
@@ -481,8 +528,8 @@ def types() -> None:
 @app.command()
 def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
             layer: Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only row N "
-                                                      "(numbered as in `cnncalc shapes`).")] = None
-            ) -> None:
+                                                      "(numbered as in `cnncalc shapes`).")] = None,
+            set: SetOpt = None) -> None:
     """Per layer, the formulas with the numbers substituted: output size, parameters, dense
     equivalent, MACs, receptive field; and why PyTorch loses data or refuses a layer (a refused
     layer is the one-line error, exit 1)."""
@@ -490,7 +537,7 @@ def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = 1,
     from cnncalc.explain import render
 
     def body() -> None:
-        result = run(*load_spec(spec, input), batch=batch, layer=layer)
+        result = run(*load_spec(spec, input, set), batch=batch, layer=layer)
         if result.error is not None:  # nothing on stdout when the spec is refused
             raise result.error
         sys.stdout.write(render(result))
@@ -540,6 +587,7 @@ def solve(
                      "on every spatial axis: 32..512, 32..512:32 or {224,256}.")] = "1..1024",
     limit: Annotated[int, typer.Option("--limit", min=0, help="Rows shown (0: all).")] = 20,
     format: FormatOpt = Format.table,
+    set: SetOpt = None,
 ) -> None:
     """Inverse questions. Without SPEC: every (kernel, stride, padding, dilation) — or
     output_padding — giving --target from --input, simplest first (kernel <= 11, stride <= 4,
@@ -553,7 +601,7 @@ def solve(
                                      kernel=kernel, stride=stride, padding=padding,
                                      dilation=dilation, output_padding=output_padding,
                                      ceil_mode=ceil_mode)
-        return lib.sizes_command(*load_spec(spec, input), sizes, format.value)
+        return lib.sizes_command(*load_spec(spec, input, set), sizes, format.value)
 
     sys.stdout.write(_guard(body))
 
