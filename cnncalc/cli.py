@@ -516,6 +516,48 @@ def draw(
 
 
 @app.command()
+def diff(
+    spec: SpecArg,
+    other: Annotated[str | None, typer.Argument(
+        metavar="[SPEC_B]", help="The second design; without it, --set with two values "
+        "gives the two (diff net.yaml --set width=32,64).", show_default=False)] = None,
+    input: InputOpt = None,
+    batch: BatchOpt = 1,
+    dtype: DTypeOpt = DType.float32,
+    depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="Compare blocks at this "
+                                       "depth (1: top level).")] = 1,
+    format: FormatOpt = Format.table,
+    set: SetOpt = None,
+) -> None:
+    """Compare two specs (or one spec at two --set values): totals, blocks at --depth, and
+    the rows whose shape, parameters or MACs differ. Exit 0 only when they are equal, 1 when
+    they differ (scriptable)."""
+
+    def body() -> bool:
+        from cnncalc.analysis import analyze
+        from cnncalc.diff import diff as compare
+        from cnncalc.diff import render
+
+        if other is None:
+            specs, shape = load_specs(spec, input, set)
+            if len(specs) != 2:
+                raise UsageError("give two specs, or one spec and a --set with two values "
+                                 "(e.g. --set width=32,64)")
+            (la, a), (lb, b) = specs
+        else:
+            a, shape = load_spec(spec, input, set)
+            b, _ = load_spec(other, input, set)
+            la, lb = spec, other
+        d = compare(analyze(a, shape, batch=batch, dtype=dtype.value),
+                    analyze(b, shape, batch=batch, dtype=dtype.value), la, lb, depth)
+        sys.stdout.write(render(d, format.value))
+        return d.equal
+
+    if not _guard(body):
+        raise typer.Exit(int(ExitCode.INVALID))
+
+
+@app.command()
 def types() -> None:
     """List the layer types a spec may use, with their positional arguments."""
     from cnncalc.layers import LAYER_TYPES, canonical_type

@@ -3,6 +3,7 @@ PNG; Mermaid and DOT list every node and edge."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -77,3 +78,28 @@ def test_cli_writes_files_and_refuses_bad_requests(tmp_path, capsys):
         assert main(["draw", "examples/resnet18.yaml", *args]) == 2
         out_text, err = capsys.readouterr()
         assert out_text == "" and len(err.splitlines()) == 1 and text in err
+
+
+# --------------------------------------------------------------------------- --share, --top
+
+
+def test_share_columns_and_json_shares(capsys):
+    assert main(["params", "examples/vgg16.yaml", "--share", "-f", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("params %,MACs %")
+    # classifier.0: 25088·4096 + 4096 of 138,357,544 parameters
+    row = next(line for line in out if ",classifier.0," in line)
+    assert float(row.split(",")[-2]) == pytest.approx(100 * 102_764_544 / 138_357_544, abs=1e-4)
+    assert main(["shapes", "examples/lenet5.yaml", "-f", "json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert layers[0]["macs_share"] == pytest.approx(117_600 / 416_520)
+    assert sum(r["params_share"] for r in layers) == pytest.approx(1)
+
+
+def test_top_lists_the_heaviest_rows(capsys):
+    assert main(["params", "examples/vgg16.yaml", "--top", "2", "-f", "json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in obj["layers"]] == ["classifier.0", "classifier.3"]
+    assert obj["totals"]["params"] == 138_357_544  # totals of the whole network
+    assert main(["shapes", "examples/lenet5.yaml", "--top", "1", "-f", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split(",")[1] == "c3"  # 240,000 MACs
