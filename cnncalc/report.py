@@ -404,9 +404,9 @@ def memory_summary(m, fit=None) -> list[str]:
         "activations alive at once)",
     ]
     if fit is not None:
-        lines.append(f"--fit {human_bytes(fit.budget)}: the largest batch is {fit.batch} "
-                     f"(peak {human_bytes(fit.memory.totals.peak_bytes)}); batch "
-                     f"{fit.batch + 1} would need {human_bytes(fit.next_peak)}")
+        lines.append(f"--fit {human_bytes(fit.budget)} ({fit.budget:,} bytes): the largest "
+                     f"batch is {fit.batch} (peak {fit.memory.totals.peak_bytes:,} bytes); "
+                     f"batch {fit.batch + 1} would need {fit.next_peak:,}")
     return lines
 
 
