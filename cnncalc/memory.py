@@ -392,7 +392,7 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
                            if k == "input" or isinstance(k, int)}, sid, ("input", final))
     rows = tuple(
         MemoryRow(r, p, b, g, o, first, storages[sid[r.index]].bytes
-                  if not saves_alias(sid, r) else 0,
+                  if not _aliases(sid, r) else 0,
                   state + train[r.index], weights + infer[r.index], dtypes[r.index])
         for r, (p, b, g, o), first in zip(a.rows, owned, firsts))
     totals = MemoryTotals(
@@ -409,7 +409,8 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
     return Memory(a, batch, a.dtype, amp, optimizer, rows, totals)
 
 
-def saves_alias(sid: dict[int, object], r: Row) -> bool:
+def _aliases(sid: dict[int, object], r: Row) -> bool:
+    """Whether the row's output shares an earlier storage (a view, an in-place op)."""
     return sid[r.index] != r.index
 
 
