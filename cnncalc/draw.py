@@ -365,7 +365,9 @@ def to_png(d: Drawing, path: str, scale: float = 2.0) -> None:
     except ImportError:
         raise UsageError("PNG output needs Pillow: pip install 'cnncalc[png]' (or write .svg)"
                          ) from None
-    s = scale
+    # very tall graphs (DenseNet-121: ~430 boxes) are drawn at a lower scale: at most ~40
+    # megapixels, so the image stays a few megabytes and opens in any viewer
+    s = min(scale, math.sqrt(40e6 / max(1.0, d.width * d.height)))
     img = Image.new("RGB", (max(1, round(d.width * s)), max(1, round(d.height * s))), "white")
     draw = ImageDraw.Draw(img)
     fonts: dict[tuple[float, bool], object] = {}

@@ -37,9 +37,10 @@ def test_every_example_draws_to_svg_and_png(path, tmp_path):
     shapes = {"×".join(map(str, r.output_shape)) for r in a.rows}
     assert shapes & set(texts)
     pytest.importorskip("PIL")
-    png = tmp_path / f"{path.stem}.png"
-    render(a, "png", str(png), depth=2)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for depth in (None, 2):
+        png = tmp_path / f"{path.stem}.png"
+        render(a, "png", str(png), depth=depth)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_chains_use_feature_maps_and_fold_activations():
