@@ -99,6 +99,9 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", metavar="PATH=VALUE", help="Override a spec value or template argument before "
     "validation: width=64, layers.3.out_channels=128, layers.fc.out_features=10 (repeatable; "
     "32,64 or 16..64:16 sweeps).")]
+TrainingOpt = Annotated[bool, typer.Option(
+    "--training", help="Add training-memory columns (saved activations, gradients + Adam "
+    "state, training peak) and JSON keys; `cnncalc memory` has every option.")]
 ShareOpt = Annotated[bool, typer.Option(
     "--share", help="Add each layer's % of the total parameters and MACs.")]
 TopOpt = Annotated[int | None, typer.Option(
@@ -231,7 +234,8 @@ def _set_sweep(spec: str, input_shape: str | None, shapes, batches: list[int], d
 def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
             fmt: Format, depth: int | None = None, checks: tuple = (),
             semantics: Semantics = Semantics.pytorch, share: bool = False,
-            top_n: int | None = None, sets: list[str] | None = None) -> None:
+            top_n: int | None = None, sets: list[str] | None = None,
+            training: bool = False) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
     from cnncalc.report import render_text, share_columns, summary, to_table, top
@@ -251,15 +255,25 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
     parsed, shape = load_spec(spec, input_shape, sets)
     result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value,
                      semantics=semantics.value)
+    full = result
     if depth is not None:
         result = collapse(result, depth)
     warn(result.warnings)
     extra = share_columns(result) if share or top_n is not None else ()
     shown = result if top_n is None else top(result, top_n, view)
+    figures, lines = None, summary(result)
+    if training:
+        from cnncalc.memory import memory
+        from cnncalc.report import memory_summary, training_columns, training_figures
+
+        m = memory(full)
+        figures = training_figures(m, result)
+        extra += training_columns(figures)
+        lines += memory_summary(m)[1:]
     if fmt is Format.table:
-        print_table(to_table(shown, view, extra), summary(result))
+        print_table(to_table(shown, view, extra), lines)
     else:
-        sys.stdout.write(render_text(shown, view, fmt, extra))
+        sys.stdout.write(render_text(shown, view, fmt, extra, figures))
     enforce([result], limits)
 
 
@@ -269,11 +283,12 @@ def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
            max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None) -> None:
+           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None,
+           training: TrainingOpt = False) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
-                           semantics, share, top, set))
+                           semantics, share, top, set, training))
 
 
 @app.command()
@@ -282,12 +297,13 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
            max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None) -> None:
+           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None,
+           training: TrainingOpt = False) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
-                           semantics, share, top, set))
+                           semantics, share, top, set, training))
 
 
 @app.command()

@@ -270,10 +270,20 @@ def to_table(a: Analysis, view: View, extra: tuple[Column, ...] = ()):  # -> ric
     return table
 
 
-def render_text(a: Analysis, view: View, fmt: Format, extra: tuple[Column, ...] = ()) -> str:
-    """Every format except the Rich table, as text ready for stdout."""
+def render_text(a: Analysis, view: View, fmt: Format, extra: tuple[Column, ...] = (),
+                training=None) -> str:
+    """Every format except the Rich table, as text ready for stdout. ``training``: the
+    ``--training`` figures (:func:`training_figures`), added to the JSON."""
     if fmt is Format.json:
-        return to_json(a) + "\n"
+        if training is None:
+            return to_json(a) + "\n"
+        obj = to_json_obj(a)
+        per_row, m = training
+        for layer in obj["layers"]:
+            layer.update(per_row[layer["index"]])
+        obj["totals"].update({k: getattr(m.totals, k) for k in MEMORY_KEYS})
+        obj.update(optimizer=m.optimizer, amp=m.amp)
+        return dump_json(obj) + "\n"
     if fmt is Format.csv:
         return to_csv(a, view, extra)
     if fmt is Format.markdown:
@@ -513,3 +523,39 @@ def top(a: Analysis, n: int, view: View) -> Analysis:
     key = (lambda r: r.macs) if view is View.shapes else (lambda r: r.params)
     rows = sorted(a.rows, key=lambda r: -key(r))[:n]
     return replace(a, rows=tuple(rows))
+
+
+# --------------------------------------------------------------------------- --training
+
+
+def training_figures(m, shown: Analysis):
+    """Per shown row (a layer, or a block folded by --depth: the sum over its layers), the
+    training-memory keys of ``m`` (computed on the unfolded analysis); and ``m`` itself."""
+    by_index = {mr.row.index: mr for mr in m.rows}
+    starts = [r.index for r in shown.rows]
+    ends = sorted(starts)[1:] + [len(m.rows)]
+    per_row = {}
+    for start in starts:
+        end = min(e for e in ends if e > start)
+        members = [by_index[i] for i in range(start, end) if i in by_index]
+        per_row[start] = {k: (max if k.endswith("peak_bytes") else sum)(
+            getattr(mr, k) for mr in members) for k in MEMORY_KEYS}
+    return per_row, m
+
+
+def training_columns(figures) -> tuple[Column, ...]:
+    """``--training``: saved activations, gradients + optimizer state, and the training peak
+    while the row runs."""
+    per_row, m = figures
+    t = m.totals
+
+    def col(header: str, get, total: int) -> Column:
+        return Column(header, lambda r: human_bytes(get(per_row[r.index])),
+                      lambda r: get(per_row[r.index]), total=lambda a: human_bytes(total))
+
+    return (
+        col("saved", lambda f: f["saved_activation_bytes"], t.saved_activation_bytes),
+        col("grads + optim", lambda f: f["gradient_bytes"] + f["optimizer_bytes"],
+            t.gradient_bytes + t.optimizer_bytes),
+        col("train peak", lambda f: f["peak_bytes"], t.peak_bytes),
+    )

@@ -268,3 +268,17 @@ def test_cli_bad_input_is_one_line(capsys, args, code, text):
     assert got == code
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and text in err
+
+
+def test_cli_training_columns_on_shapes_and_params(capsys):
+    code, out, err = run(capsys, "shapes", "examples/resnet18.yaml", "--training", "-d", "1",
+                         "-f", "json")
+    assert code == 0, err
+    obj = json.loads(out)
+    full = memory(analyze(load("examples/resnet18.yaml")))
+    # folded blocks sum their layers: the rows still add up to the totals
+    assert sum(r["saved_activation_bytes"] for r in obj["layers"]) == \
+        obj["totals"]["saved_activation_bytes"] == full.totals.saved_activation_bytes
+    assert obj["totals"]["peak_bytes"] == full.totals.peak_bytes
+    code, out, err = run(capsys, "params", "examples/lenet5.yaml", "--training", "-f", "csv")
+    assert code == 0 and out.splitlines()[0].endswith("saved,grads + optim,train peak")
