@@ -157,6 +157,18 @@ MaxMemoryOpt = Annotated[str | None, typer.Option(
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on "
                                         "stderr (warnings and errors still show).")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="PATH=VALUE", help="Override a spec value or template argument before "
+    "validation: width=64, layers.3.out_channels=128, layers.fc.out_features=10 (repeatable; "
+    "32,64 or 16..64:16 sweeps).")]
+TrainingOpt = Annotated[bool, typer.Option(
+    "--training", help="Add training-memory columns (saved activations, gradients + Adam "
+    "state, training peak) and JSON keys; `cnncalc memory` has every option.")]
+ShareOpt = Annotated[bool, typer.Option(
+    "--share", help="Add each layer's % of the total parameters and MACs.")]
+TopOpt = Annotated[int | None, typer.Option(
+    "--top", metavar="N", min=1, help="Only the N heaviest layers, heaviest first (by MACs "
+    "for shapes, by parameters for params), with their shares.")]
 
 
 def _guard(body: Callable[[], T]) -> T:
@@ -252,8 +264,18 @@ def print_items(items: list) -> None:
             console.print(item)
 
 
-def load_spec(spec: str, input_shape: str | None):
-    """SPEC and --input -> (Spec, shape or None); --input problems are usage errors."""
+def load_spec(spec: str, input_shape: str | None, sets: list[str] | None = None):
+    """SPEC and --input -> (Spec, shape or None); --input problems are usage errors.
+    ``sets``: --set overrides (one value each here; sweeps go through :func:`load_specs`)."""
+    specs, shape = load_specs(spec, input_shape, sets)
+    if len(specs) > 1:
+        raise UsageError("--set with several values sweeps only in shapes and params (and "
+                         "diff compares two)")
+    return specs[0][1], shape
+
+
+def load_specs(spec: str, input_shape: str | None, sets: list[str] | None = None):
+    """Like :func:`load_spec`, with a (label, Spec) per combination of --set values."""
     from cnncalc import spec as spec_mod
 
     shape = None
@@ -263,16 +285,21 @@ def load_spec(spec: str, input_shape: str | None):
         except SpecError as exc:
             raise UsageError(str(exc)) from None
     stdin_text = spec_mod.read_stdin() if spec == "-" else None
-    return spec_mod.load(spec, stdin_text=stdin_text, input_shape=shape), shape
+    if sets:
+        from cnncalc import overrides
+
+        return overrides.load(spec, sets, stdin_text), shape
+    return [("", spec_mod.load(spec, stdin_text=stdin_text, input_shape=shape))], shape
 
 
 def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
-           fmt: Format, limits, semantics: Semantics = Semantics.pytorch) -> None:
+           fmt: Format, limits, semantics: Semantics = Semantics.pytorch,
+           sets: list[str] | None = None) -> None:
     """One row per (input, batch): output, params, MACs, memory (cnncalc/sweep.py)."""
     from cnncalc.checks import enforce
     from cnncalc.sweep import check_refusals, render_sweep, summary_warnings, sweep
 
-    parsed, shape = load_spec(spec, input_shape)
+    parsed, shape = load_spec(spec, input_shape, sets)
     rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value,
                            semantics.value)
     warn(summary_warnings(rows))
@@ -282,30 +309,66 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
     enforce(analyses, limits)
 
 
+def _set_sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
+               fmt: Format, limits, semantics: Semantics, sets: list[str]) -> None:
+    """One row per (--set values, input, batch) (cnncalc/overrides.py)."""
+    from cnncalc.checks import enforce
+    from cnncalc.overrides import sweep_rows
+    from cnncalc.sweep import check_refusals, summary_warnings
+
+    specs, shape = load_specs(spec, None if shapes else input_shape, sets)
+    text, rows, analyses = sweep_rows(specs, shapes or [shape], batches, dtype.value,
+                                      semantics.value, fmt.value)
+    warn(summary_warnings(rows))
+    sys.stdout.write(text)
+    check_refusals(rows)
+    enforce(analyses, limits)
+
+
 def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
             fmt: Format, depth: int | None = None, checks: tuple = (),
-            semantics: Semantics = Semantics.pytorch, wide: bool = False) -> None:
+            semantics: Semantics = Semantics.pytorch, share: bool = False,
+            top_n: int | None = None, sets: list[str] | None = None,
+            training: bool = False, wide: bool = False) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
-    from cnncalc.report import WIDE_HINT, render_text, summary, to_table
+    from cnncalc.report import WIDE_HINT, render_text, share_columns, summary, to_table, top
     from cnncalc.sweep import parse_batches, parse_sweep
 
     limits = parse_limits(*checks)
     shapes, batches = parse_sweep(input_shape), parse_batches(batch)
+    if sets:
+        from cnncalc.overrides import parse
+
+        if any(len(parse(t).values) > 1 for t in sets):
+            return _set_sweep(spec, input_shape, shapes, batches, dtype, fmt, limits,
+                              semantics, sets)
     if shapes is not None or len(batches) > 1:
         return _sweep(spec, None if shapes else input_shape, shapes, batches, dtype, fmt, limits,
-                      semantics)
-    parsed, shape = load_spec(spec, input_shape)
+                      semantics, sets)
+    parsed, shape = load_spec(spec, input_shape, sets)
     result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value,
                      semantics=semantics.value)
+    full = result
     if depth is not None:
         result = collapse(result, depth)
     warn(result.warnings)
+    extra = share_columns(result) if share or top_n is not None else ()
+    shown = result if top_n is None else top(result, top_n, view)
+    figures, lines = None, summary(result)
+    if training:
+        from cnncalc.memory import memory
+        from cnncalc.report import memory_summary, training_columns, training_figures
+
+        m = memory(full)
+        figures = training_figures(m, result)
+        extra += training_columns(figures)
+        lines += memory_summary(m)[1:]
     if fmt is Format.table:
-        hint = [] if wide else [WIDE_HINT[view]]
-        print_table(to_table(result, view, wide), summary(result) + hint)
+        hint = [] if wide or extra else [WIDE_HINT[view]]
+        print_table(to_table(shown, view, extra, wide), lines + hint)
     else:
-        sys.stdout.write(render_text(result, view, fmt))
+        sys.stdout.write(render_text(shown, view, fmt, extra, figures))
     enforce([result], limits)
 
 
@@ -315,11 +378,12 @@ def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
            max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           wide: WideOpt = False) -> None:
+           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None,
+           training: TrainingOpt = False, wide: WideOpt = False) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
-                           semantics, wide))
+                           semantics, share, top, set, training, wide))
 
 
 @app.command()
@@ -328,12 +392,13 @@ def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
            depth: DepthOpt = None, expect_output: ExpectOpt = None,
            max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
            max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           wide: WideOpt = False) -> None:
+           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None,
+           training: TrainingOpt = False, wide: WideOpt = False) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
     _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
-                           semantics, wide))
+                           semantics, share, top, set, training, wide))
 
 
 @app.command()
@@ -352,22 +417,23 @@ def run(
                           "default: half the available RAM).")] = None,
     format: FormatOpt = Format.table,
     quiet: QuietOpt = False,
+    set: SetOpt = None,
 ) -> None:
     """Execute SPEC on random input with cnncalc's numba kernels and check every predicted
     shape against the measured one (exit 1 on any mismatch). The first run compiles the
     kernels it needs (cached afterwards, see `cnncalc cache`); progress goes to stderr."""
     _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format,
-                        quiet))
+                        quiet, set))
 
 
 def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt,
-         quiet=False) -> None:
+         quiet=False, sets=None) -> None:
     from cnncalc.progress import reporter
     from cnncalc.report import render_run, run_summary, run_table
     from cnncalc.run import run as run_spec
     from cnncalc.units import parse_bytes
 
-    parsed, shape = load_spec(spec, input_shape)
+    parsed, shape = load_spec(spec, input_shape, sets)
     limit = None if max_memory is None else parse_bytes(max_memory, "--max-memory")
     with reporter(quiet) as progress:
         result = run_spec(parsed, shape, batch=one_batch(batch), seed=seed, dtype=dtype,
@@ -400,6 +466,7 @@ def rf(
                    "gradient with the theoretical box as a PNG (needs Pillow).")] = None,
     format: FormatOpt = Format.table,
     quiet: QuietOpt = False,
+    set: SetOpt = None,
 ) -> None:
     """Receptive field per layer (size, jump, start, centre); with --empirical, measured by
     back-propagating a unit gradient with cnncalc's kernels (exit 1 if it parts from the
@@ -410,7 +477,7 @@ def rf(
     measured = empirical or png is not None
 
     def body():
-        parsed, shape = load_spec(spec, input)
+        parsed, shape = load_spec(spec, input, set)
         chosen = None if unit is None else lib.parse_unit(unit, len(shape or parsed.input) - 1)
         with reporter(quiet) if measured else SILENT as progress:
             return lib.receptive_fields(parsed, shape, empirical=measured, unit=chosen,
@@ -431,6 +498,160 @@ def rf(
     if e is not None and not e.agrees:
         _fail(f"{e.first_disagreement.where}: the measured theoretical receptive field differs "
               "from the analytic one (see the table)", ExitCode.INVALID)
+
+
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Amp(str, Enum):
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+@app.command()
+def memory(
+    spec: SpecArg,
+    input: InputOpt = None,
+    batch: BatchesOpt = "1",
+    dtype: DTypeOpt = DType.float32,
+    optimizer: Annotated[Optimizer, typer.Option(
+        "--optimizer", help="Optimizer state as torch.optim stores it: sgd (none), momentum "
+        "(one buffer per parameter), adam/adamw (two, plus a step counter per tensor).")
+    ] = Optimizer.adam,
+    amp: Annotated[Amp | None, typer.Option(
+        "--amp", help="Mixed precision: autocast to float16/bfloat16 over float32 master "
+        "weights.")] = None,
+    fit: Annotated[str | None, typer.Option(
+        "--fit", metavar="BYTES", help="Find the largest batch whose training peak fits "
+        "(24GiB, 8G) and show the table at that batch.")] = None,
+    format: FormatOpt = Format.table,
+    set: SetOpt = None,
+) -> None:
+    """Training memory per layer and in total, counted as PyTorch holds it: parameters,
+    buffers, gradients, optimizer state, the activations autograd saves for backward, outputs,
+    and the training and inference peaks. --batch 1,8,32 sweeps; --fit finds the largest
+    batch."""
+    _guard(lambda: _memory(spec, input, batch, dtype, optimizer, amp, fit, format, set))
+
+
+def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt, sets=None) -> None:
+    from cnncalc import memory as lib
+    from cnncalc.analysis import analyze
+    from cnncalc.report import memory_summary, memory_table, render_memory, render_memory_sweep
+    from cnncalc.sweep import parse_batches
+    from cnncalc.units import parse_bytes
+
+    batches = parse_batches(batch)
+    amp_value = None if amp is None else amp.value
+    lib.check_memory_options(optimizer.value, dtype.value, amp_value)
+    parsed, shape = load_spec(spec, input_shape, sets)
+    a = analyze(parsed, shape, batch=batches[0], dtype=dtype.value)
+    warn(a.warnings)
+    found = None
+    if fit_text is not None:
+        found = lib.fit(a, parse_bytes(fit_text, "--fit"), optimizer.value, amp_value)
+        a = analyze(parsed, shape, batch=found.batch, dtype=dtype.value)
+    elif len(batches) > 1:
+        sys.stdout.write(render_memory_sweep(lib.sweep(a, batches, optimizer.value, amp_value),
+                                             fmt))
+        return
+    m = lib.memory(a, optimizer=optimizer.value, amp=amp_value)
+    if fmt is Format.table:
+        print_table(memory_table(m), memory_summary(m, found))
+    else:
+        sys.stdout.write(render_memory(m, fmt, found))
+
+
+class DrawFormat(str, Enum):
+    svg = "svg"
+    png = "png"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+class DrawStyle(str, Enum):
+    auto = "auto"
+    maps = "maps"
+    graph = "graph"
+
+
+@app.command()
+def draw(
+    spec: SpecArg,
+    input: InputOpt = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write here (.svg, .png, .mmd, .dot); without "
+        "it the text formats go to stdout.")] = None,
+    format: Annotated[DrawFormat | None, typer.Option(
+        "--format", "-f", help="svg, png (needs Pillow), mermaid or dot; default: from "
+        "-o's suffix, else svg.")] = None,
+    style: Annotated[DrawStyle, typer.Option(
+        "--style", help="maps: feature-map boxes scaled by C×H×W (chains); graph: a layered "
+        "graph (branches); auto: maps for chains, graph otherwise.")] = DrawStyle.auto,
+    depth: DepthOpt = None,
+    set: SetOpt = None,
+) -> None:
+    """Draw the network: feature maps as boxes scaled by channels × height × width for
+    chains (LeNet/AlexNet style), a layered graph for branches; each box names the layer, its
+    type and output shape. Mermaid and DOT text for docs."""
+
+    def body() -> None:
+        from cnncalc import draw as lib
+        from cnncalc.analysis import analyze
+
+        fmt = lib.format_for(output, None if format is None else format.value)
+        a = analyze(*load_spec(spec, input, set))
+        text = lib.render(a, fmt, output, style.value, depth)
+        if text is not None:
+            sys.stdout.write(text)
+
+    _guard(body)
+
+
+@app.command()
+def diff(
+    spec: SpecArg,
+    other: Annotated[str | None, typer.Argument(
+        metavar="[SPEC_B]", help="The second design; without it, --set with two values "
+        "gives the two (diff net.yaml --set width=32,64).", show_default=False)] = None,
+    input: InputOpt = None,
+    batch: BatchOpt = 1,
+    dtype: DTypeOpt = DType.float32,
+    depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="Compare blocks at this "
+                                       "depth (1: top level).")] = 1,
+    format: FormatOpt = Format.table,
+    set: SetOpt = None,
+) -> None:
+    """Compare two specs (or one spec at two --set values): totals, blocks at --depth, and
+    the rows whose shape, parameters or MACs differ. Exit 0 only when they are equal, 1 when
+    they differ (scriptable)."""
+
+    def body() -> bool:
+        from cnncalc.analysis import analyze
+        from cnncalc.diff import diff as compare
+        from cnncalc.diff import render
+
+        if other is None:
+            specs, shape = load_specs(spec, input, set)
+            if len(specs) != 2:
+                raise UsageError("give two specs, or one spec and a --set with two values "
+                                 "(e.g. --set width=32,64)")
+            (la, a), (lb, b) = specs
+        else:
+            a, shape = load_spec(spec, input, set)
+            b, _ = load_spec(other, input, set)
+            la, lb = spec, other
+        d = compare(analyze(a, shape, batch=batch, dtype=dtype.value),
+                    analyze(b, shape, batch=batch, dtype=dtype.value), la, lb, depth)
+        sys.stdout.write(render(d, format.value))
+        return d.equal
+
+    if not _guard(body):
+        raise typer.Exit(int(ExitCode.INVALID))
 
 
 @app.command()
@@ -493,8 +714,8 @@ def types() -> None:
 @app.command()
 def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = "1",
             layer: Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only row N "
-                                                      "(numbered as in `cnncalc shapes`).")] = None
-            ) -> None:
+                                                      "(numbered as in `cnncalc shapes`).")] = None,
+            set: SetOpt = None) -> None:
     """Per layer, the formulas with the numbers substituted: output size, parameters, dense
     equivalent, MACs, receptive field; and why PyTorch loses data or refuses a layer (a refused
     layer is the one-line error, exit 1)."""
@@ -502,7 +723,7 @@ def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = "1",
     from cnncalc.explain import render
 
     def body() -> None:
-        result = run(*load_spec(spec, input), batch=one_batch(batch), layer=layer)
+        result = run(*load_spec(spec, input, set), batch=one_batch(batch), layer=layer)
         if result.error is not None:  # nothing on stdout when the spec is refused
             raise result.error
         sys.stdout.write(render(result))
@@ -552,6 +773,7 @@ def solve(
                      "on every spatial axis: 32..512, 32..512:32 or {224,256}.")] = "1..1024",
     limit: Annotated[int, typer.Option("--limit", min=0, help="Rows shown (0: all).")] = 20,
     format: FormatOpt = Format.table,
+    set: SetOpt = None,
 ) -> None:
     """Inverse questions. Without SPEC: every (kernel, stride, padding, dilation) — or
     output_padding — giving --target from --input, simplest first (kernel <= 11, stride <= 4,
@@ -565,7 +787,7 @@ def solve(
                                      kernel=kernel, stride=stride, padding=padding,
                                      dilation=dilation, output_padding=output_padding,
                                      ceil_mode=ceil_mode)
-        return lib.sizes_command(*load_spec(spec, input), sizes, format.value)
+        return lib.sizes_command(*load_spec(spec, input, set), sizes, format.value)
 
     sys.stdout.write(_guard(body))
 

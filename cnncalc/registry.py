@@ -28,6 +28,7 @@ PARTS: dict[str, str] = {
     "step": "cnncalc.execute",  # forward and backward kernel binding
     "torch": "cnncalc.export_torch",  # how it is written as PyTorch (module or expression)
     "onnx": "cnncalc.onnx_export",  # how it is emitted as ONNX nodes and initializers
+    "saved": "cnncalc.memory",  # what autograd keeps for backward (training memory)
 }
 
 ALL_TYPES: tuple[type[Layer], ...] = LAYER_TYPES + MERGE_TYPES

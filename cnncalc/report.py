@@ -179,6 +179,8 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
                 "depth": r.depth,
                 "inputs": list(r.inputs),
                 "differs_from_pytorch": r.differs_from_pytorch,
+                "params_share": _share(r.params, t.params),
+                "macs_share": _share(r.macs, t.macs),
             }
             for r in a.rows
         ],
@@ -271,13 +273,13 @@ def render_records(headers, rows, fmt: str, objects: Any = None, title: str = ""
     return plain_table(headers, rows, title)
 
 
-def to_csv(a: Analysis, view: View) -> str:
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+def to_csv(a: Analysis, view: View, extra: tuple[Column, ...] = ()) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]] + list(extra)
     return csv_text([c.header for c in cols], ([c.raw(r) for c in cols] for r in a.rows))
 
 
-def to_markdown(a: Analysis, view: View) -> str:
-    cols = [COLUMNS[c] for c in VIEWS[view]]
+def to_markdown(a: Analysis, view: View, extra: tuple[Column, ...] = ()) -> str:
+    cols = [COLUMNS[c] for c in VIEWS[view]] + list(extra)
     rows = [[c.text(r) for c in cols] for r in a.rows]
     rows.append([f"**{c.total(a)}**" if c.total else "" for c in cols])
     return markdown_text([c.header for c in cols], rows, [c.right for c in cols], summary(a))
@@ -307,10 +309,10 @@ def _approx(n: int) -> str:
     return f" ({human_count(n)})" if n >= 1000 else ""
 
 
-def to_table(a: Analysis, view: View, wide: bool = False):  # -> rich.table.Table (lazy rich)
-    from rich.table import Table
+def to_table(a: Analysis, view: View, extra: tuple[Column, ...] = (), wide: bool = False):
+    from rich.table import Table  # -> rich.table.Table (rich imported lazily)
 
-    cols = [COLUMNS[c] for c in (VIEWS if wide else NARROW)[view]]
+    cols = [COLUMNS[c] for c in (VIEWS if wide else NARROW)[view]] + list(extra)
     title = f"{a.name} — {view.value}" if a.name else view.value
     table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
     for c in cols:
@@ -322,14 +324,24 @@ def to_table(a: Analysis, view: View, wide: bool = False):  # -> rich.table.Tabl
     return table
 
 
-def render_text(a: Analysis, view: View, fmt: Format) -> str:
-    """Every format except the Rich table, as text ready for stdout."""
+def render_text(a: Analysis, view: View, fmt: Format, extra: tuple[Column, ...] = (),
+                training=None) -> str:
+    """Every format except the Rich table, as text ready for stdout. ``training``: the
+    ``--training`` figures (:func:`training_figures`), added to the JSON."""
     if fmt is Format.json:
-        return to_json(a) + "\n"
+        if training is None:
+            return to_json(a) + "\n"
+        obj = to_json_obj(a)
+        per_row, m = training
+        for layer in obj["layers"]:
+            layer.update(per_row[layer["index"]])
+        obj["totals"].update({k: getattr(m.totals, k) for k in MEMORY_KEYS})
+        obj.update(optimizer=m.optimizer, amp=m.amp)
+        return dump_json(obj) + "\n"
     if fmt is Format.csv:
-        return to_csv(a, view)
+        return to_csv(a, view, extra)
     if fmt is Format.markdown:
-        return to_markdown(a, view)
+        return to_markdown(a, view, extra)
     raise ValueError(f"{fmt} is rendered by to_table")
 
 
@@ -400,3 +412,201 @@ def run_table(result):
         cells[5] = "[green]✓[/]" if rr.match else "[bold red]✗[/]"
         table.add_row(*cells)
     return table
+
+
+# --------------------------------------------------------------------------- cnncalc memory
+
+
+MEMORY_KEYS = ("parameter_bytes", "buffer_bytes", "gradient_bytes", "optimizer_bytes",
+               "saved_activation_bytes", "output_bytes", "peak_bytes", "inference_peak_bytes")
+MEMORY_HEADERS = ("#", "name", "type", "output", "params", "buffers", "grads", "optimizer",
+                  "saved", "out", "peak")
+
+
+def memory_json_obj(m, fit=None) -> dict[str, Any]:
+    """The analysis contract plus, per layer and in the totals, the training-memory keys."""
+    obj = to_json_obj(m.analysis)
+    for layer, mr in zip(obj["layers"], m.rows):
+        layer.update({k: getattr(mr, k) for k in MEMORY_KEYS}, output_dtype=mr.output_dtype)
+    obj["totals"].update({k: getattr(m.totals, k) for k in MEMORY_KEYS},
+                         input_bytes=m.totals.input_bytes)
+    obj.update(batch=m.batch, optimizer=m.optimizer, amp=m.amp)
+    if fit is not None:
+        obj["fit"] = {"budget_bytes": fit.budget, "batch": fit.batch,
+                      "peak_bytes": fit.memory.totals.peak_bytes,
+                      "next_batch_peak_bytes": fit.next_peak}
+    return obj
+
+
+def _memory_cells(mr, text: bool = True) -> list[Any]:
+    r = mr.row
+    b = human_bytes if text else (lambda n: n)
+    return [str(r.index) if text else r.index, r.name or "", r.type,
+            dims(r.output_shape) if text else dims(r.output_shape, "x"),
+            b(mr.parameter_bytes), b(mr.buffer_bytes), b(mr.gradient_bytes),
+            b(mr.optimizer_bytes), b(mr.saved_activation_bytes), b(mr.output_bytes),
+            b(mr.peak_bytes)]
+
+
+def memory_summary(m, fit=None) -> list[str]:
+    t, a = m.totals, m.analysis
+    precision = (f"autocast {m.amp} over float32 master weights" if m.amp else m.dtype)
+    lines = [
+        f"input {dims(a.input_shape)} → output {dims(a.totals.output_shape)} (batch {m.batch}, "
+        f"{precision}, optimizer {m.optimizer})",
+        f"training step: parameters {human_bytes(t.parameter_bytes)} + buffers "
+        f"{human_bytes(t.buffer_bytes)} + gradients {human_bytes(t.gradient_bytes)} + "
+        f"optimizer state {human_bytes(t.optimizer_bytes)} + saved activations "
+        f"{human_bytes(t.saved_activation_bytes)}",
+        f"training peak {human_bytes(t.peak_bytes)} ({t.peak_bytes:,} bytes: the tensors "
+        "alive at the busiest moment of forward or backward; allocator caching and kernel "
+        "workspace come on top)",
+        f"inference peak {human_bytes(t.inference_peak_bytes)} (no autograd: weights and the "
+        "activations alive at once)",
+    ]
+    if fit is not None:
+        lines.append(f"--fit {human_bytes(fit.budget)} ({fit.budget:,} bytes): the largest "
+                     f"batch is {fit.batch} (peak {fit.memory.totals.peak_bytes:,} bytes); "
+                     f"batch {fit.batch + 1} would need {fit.next_peak:,}")
+    return lines
+
+
+def memory_table(m):
+    from rich.table import Table
+
+    a = m.analysis
+    table = Table(title=f"{a.name} — memory" if a.name else "memory", header_style="bold",
+                  show_footer=True, footer_style="bold")
+    t = m.totals
+    foot = ["", "", "total", dims(a.totals.output_shape)] + [
+        human_bytes(v) for v in (t.parameter_bytes, t.buffer_bytes, t.gradient_bytes,
+                                 t.optimizer_bytes, t.saved_activation_bytes, t.output_bytes,
+                                 t.peak_bytes)]
+    for h, f in zip(MEMORY_HEADERS, foot):
+        table.add_column(h, footer=f, justify="left" if h in ("name", "type") else "right",
+                         no_wrap=True)
+    for mr in m.rows:
+        table.add_row(*_memory_cells(mr))
+    return table
+
+
+def render_memory(m, fmt: Format, fit=None) -> str:
+    """Every format except the Rich table (:func:`memory_table`)."""
+    if fmt is Format.json:
+        return dump_json(memory_json_obj(m, fit)) + "\n"
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(MEMORY_HEADERS)
+        for mr in m.rows:
+            writer.writerow(_memory_cells(mr, text=False))
+        return buf.getvalue()
+    if fmt is Format.markdown:
+        lines = ["| " + " | ".join(MEMORY_HEADERS) + " |",
+                 "|---:|:---|:---|" + "---:|" * (len(MEMORY_HEADERS) - 3)]
+        lines += ["| " + " | ".join(_md(c) for c in _memory_cells(mr)) + " |" for mr in m.rows]
+        return "\n".join(lines + ["", *(f"- {x}" for x in memory_summary(m, fit))]) + "\n"
+    raise ValueError(f"{fmt} is rendered by memory_table")
+
+
+SWEEP_MEMORY_KEYS = ("batch", "saved_activation_bytes", "gradient_bytes", "optimizer_bytes",
+                     "peak_bytes", "inference_peak_bytes")
+
+
+def render_memory_sweep(ms: list, fmt: Format) -> str:
+    """One row per batch size: what grows with it, and the peaks."""
+    rows = [{"batch": m.batch, **{k: getattr(m.totals, k) for k in SWEEP_MEMORY_KEYS[1:]}}
+            for m in ms]
+    if fmt is Format.json:
+        return dump_json({"name": ms[0].analysis.name, "optimizer": ms[0].optimizer,
+                          "amp": ms[0].amp, "dtype": ms[0].dtype, "rows": rows}) + "\n"
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(SWEEP_MEMORY_KEYS)
+        writer.writerows([row[k] for k in SWEEP_MEMORY_KEYS] for row in rows)
+        return buf.getvalue()
+    headers = ("batch", "saved activations", "gradients", "optimizer", "training peak",
+               "inference peak")
+    cells = [[str(row["batch"])] + [human_bytes(row[k]) for k in SWEEP_MEMORY_KEYS[1:]]
+             for row in rows]
+    if fmt is Format.markdown:
+        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---:|" * len(headers)]
+                         + ["| " + " | ".join(c) + " |" for c in cells]) + "\n"
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- --share, --top
+
+
+def _share(part: int, whole: int) -> float:
+    """A row's fraction of a total (0 when the total is 0)."""
+    return part / whole if whole else 0.0
+
+
+def share_columns(a: Analysis) -> tuple[Column, ...]:
+    """Each row's % of the network's parameters and MACs (``--share``)."""
+    t = a.totals
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.1f}%"
+
+    return (
+        Column("params %", lambda r: pct(_share(r.params, t.params)),
+               lambda r: f"{100 * _share(r.params, t.params):.4f}", total=lambda a: "100%"),
+        Column("MACs %", lambda r: pct(_share(r.macs, t.macs)),
+               lambda r: f"{100 * _share(r.macs, t.macs):.4f}", total=lambda a: "100%"),
+    )
+
+
+def top(a: Analysis, n: int, view: View) -> Analysis:
+    """The ``n`` heaviest rows, heaviest first: by MACs for ``shapes``, by parameters for
+    ``params`` (ties keep table order). Totals stay those of the whole network."""
+    from dataclasses import replace
+
+    from cnncalc.errors import bad_option
+
+    if n < 1:
+        raise bad_option("--top", n, "must be at least 1")
+    key = (lambda r: r.macs) if view is View.shapes else (lambda r: r.params)
+    rows = sorted(a.rows, key=lambda r: -key(r))[:n]
+    return replace(a, rows=tuple(rows))
+
+
+# --------------------------------------------------------------------------- --training
+
+
+def training_figures(m, shown: Analysis):
+    """Per shown row (a layer, or a block folded by --depth: the sum over its layers), the
+    training-memory keys of ``m`` (computed on the unfolded analysis); and ``m`` itself."""
+    by_index = {mr.row.index: mr for mr in m.rows}
+    starts = [r.index for r in shown.rows]
+    ends = sorted(starts)[1:] + [len(m.rows)]
+    per_row = {}
+    for start in starts:
+        end = min(e for e in ends if e > start)
+        members = [by_index[i] for i in range(start, end) if i in by_index]
+        per_row[start] = {k: (max if k.endswith("peak_bytes") else sum)(
+            getattr(mr, k) for mr in members) for k in MEMORY_KEYS}
+    return per_row, m
+
+
+def training_columns(figures) -> tuple[Column, ...]:
+    """``--training``: saved activations, gradients + optimizer state, and the training peak
+    while the row runs."""
+    per_row, m = figures
+    t = m.totals
+
+    def col(header: str, get, total: int) -> Column:
+        return Column(header, lambda r: human_bytes(get(per_row[r.index])),
+                      lambda r: get(per_row[r.index]), total=lambda a: human_bytes(total))
+
+    return (
+        col("saved", lambda f: f["saved_activation_bytes"], t.saved_activation_bytes),
+        col("grads + optim", lambda f: f["gradient_bytes"] + f["optimizer_bytes"],
+            t.gradient_bytes + t.optimizer_bytes),
+        col("train peak", lambda f: f["peak_bytes"], t.peak_bytes),
+    )

@@ -91,26 +91,20 @@ def peak_estimate(a: Analysis) -> tuple[int, str, int]:
     (a row's output lives until its last reader has run), plus one padded copy of the
     current input as kernel workspace.
     """
+    from cnncalc.memory import live_bytes
+
     itemsize = DTYPE_BYTES[a.dtype]
     input_bytes = math.prod(a.input_shape) * a.batch * itemsize
-    last_use: dict[int, int] = {}
-    for r in a.rows:
-        for i in r.inputs:
-            last_use[i] = r.index
-    live = {-1: input_bytes}
-    peak = largest = input_bytes
+    sizes = {-1: input_bytes, **{r.index: r.activation_bytes for r in a.rows}}
+    final = (a.rows[-1].index,) if a.rows else ()
+    peak = max([input_bytes, *live_bytes(a, sizes, held=final, workspace=True).values()])
+    largest = input_bytes
     largest_name = f"the input {'×'.join(map(str, (a.batch, *a.input_shape)))}"
     for r in a.rows:
-        live[r.index] = r.activation_bytes
-        workspace = sum(live.get(i, 0) for i in r.inputs)  # a padded copy, or a merge's
-        peak = max(peak, sum(live.values()) + workspace)
         if r.activation_bytes > largest:
             largest = r.activation_bytes
             shape = "×".join(map(str, (a.batch, *r.output_shape)))
             largest_name = f"the output of {r.where} ({shape})"
-        for i in r.inputs:
-            if last_use.get(i) == r.index:
-                live.pop(i, None)
     return peak + a.totals.param_bytes, largest_name, largest
 
 
