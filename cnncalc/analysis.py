@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -17,7 +16,7 @@ from cnncalc.arithmetic import (
     infer,
     input_span,
 )
-from cnncalc.errors import ShapeError, SpecError, bad_option
+from cnncalc.errors import ShapeError, SpecError, bad_option, closest
 from cnncalc.layers import Layer
 from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
 
@@ -525,8 +524,7 @@ class _Walker:
         found = self.named.get(target, [])
         if not found:
             known = ", ".join(sorted(self.named)) or "none yet"
-            hint = difflib.get_close_matches(target, list(self.named), n=1) \
-                if len(target) <= 100 else []
+            hint = closest(target, self.named)
             extra = f"did you mean '{hint[0]}'? " if hint else ""
             raise SpecError(f"no earlier output is named '{target[:100]}' ({extra}named so far: "
                             f"{known[:500]})", where=ref.where)

@@ -619,7 +619,7 @@ def diff(
         metavar="[SPEC_B]", help="The second design; without it, --set with two values "
         "gives the two (diff net.yaml --set width=32,64).", show_default=False)] = None,
     input: InputOpt = None,
-    batch: BatchOpt = 1,
+    batch: BatchOpt = "1",
     dtype: DTypeOpt = DType.float32,
     depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="Compare blocks at this "
                                        "depth (1: top level).")] = 1,
@@ -645,8 +645,8 @@ def diff(
             a, shape = load_spec(spec, input, set)
             b, _ = load_spec(other, input, set)
             la, lb = spec, other
-        d = compare(analyze(a, shape, batch=batch, dtype=dtype.value),
-                    analyze(b, shape, batch=batch, dtype=dtype.value), la, lb, depth)
+        d = compare(analyze(a, shape, batch=one_batch(batch), dtype=dtype.value),
+                    analyze(b, shape, batch=one_batch(batch), dtype=dtype.value), la, lb, depth)
         sys.stdout.write(render(d, format.value))
         return d.equal
 

@@ -157,26 +157,19 @@ def tables(d: Diff) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def render(d: Diff, fmt: str) -> str:
     """``json``, ``csv`` (the differing rows), ``markdown`` or plain ``table`` text."""
-    import csv
-    import io
-
-    from cnncalc.report import dump_json
+    from cnncalc.report import csv_text, dump_json, markdown_text, plain_table
 
     if fmt == "json":
         return dump_json(to_json_obj(d)) + "\n"
     parts = tables(d)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["name", "a_output", "b_output", "a_params", "b_params", "a_macs",
-                         "b_macs", "changes"])
-        for p in d.rows:
-            writer.writerow([p.name, *(("" if r is None else dims(r.output_shape, "x"))
-                                       for r in (p.a, p.b)),
-                             *(("" if r is None else r.params) for r in (p.a, p.b)),
-                             *(("" if r is None else r.macs) for r in (p.a, p.b)),
-                             " ".join(p.changes)])
-        return buf.getvalue()
+        return csv_text(["name", "a_output", "b_output", "a_params", "b_params", "a_macs",
+                         "b_macs", "changes"],
+                        ([p.name, *(("" if r is None else dims(r.output_shape, "x"))
+                                    for r in (p.a, p.b)),
+                          *(("" if r is None else r.params) for r in (p.a, p.b)),
+                          *(("" if r is None else r.macs) for r in (p.a, p.b)),
+                          " ".join(p.changes)] for p in d.rows))
     out = [f"A = {d.label_a}", f"B = {d.label_b}", ""]
     for title, headers, rows in parts:
         out.append(f"## {title}" if fmt == "markdown" else title)
@@ -184,17 +177,9 @@ def render(d: Diff, fmt: str) -> str:
             out += ["(none)", ""]
             continue
         if fmt == "markdown":
-            out.append("| " + " | ".join(headers) + " |")
-            out.append("|" + "|".join(":---" if i == 0 else "---:" for i in range(len(headers)))
-                       + "|")
-            out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+            out.append(markdown_text(headers, rows, [i > 0 for i in range(len(headers))]))
         else:
-            widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-            out.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                                 for i, (h, w) in enumerate(zip(headers, widths))).rstrip())
-            out += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                    for r in rows]
+            out.append(plain_table(headers, rows))
         out.append("")
     out.append("equal" if d.equal else "the designs differ")
     return "\n".join(out) + "\n"

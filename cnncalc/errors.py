@@ -103,3 +103,11 @@ def show(value: object, limit: int = MAX_SHOWN) -> str:
 
 
 _show = show
+
+
+def closest(word: str, options) -> list[str]:
+    """The option closest to a misspelt ``word`` (difflib), as a one-item list or empty: the
+    one "did you mean" of every message. Absurdly long words are not compared."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(options), n=1) if len(word) <= 100 else []

@@ -199,8 +199,8 @@ def sweep_rows(specs: list[tuple[str, Any]], shapes: list, batches: list[int], d
                semantics: str, fmt: str) -> tuple[str, list, list]:
     """The ``--input``/``--batch`` sweep table with a leading ``set`` column: one row per
     (--set values, input, batch). Returns (text, sweep rows, analyses)."""
-    from cnncalc.report import human_bytes
-    from cnncalc.sweep import HEADERS, render_records, sweep
+    from cnncalc.report import human_bytes, render_records
+    from cnncalc.sweep import HEADERS, sweep
 
     raw = fmt in ("csv", "json")
     sep = "x" if raw else "×"

@@ -495,17 +495,11 @@ def render_memory(m, fmt: Format, fit=None) -> str:
     if fmt is Format.json:
         return dump_json(memory_json_obj(m, fit)) + "\n"
     if fmt is Format.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(MEMORY_HEADERS)
-        for mr in m.rows:
-            writer.writerow(_memory_cells(mr, text=False))
-        return buf.getvalue()
+        return csv_text(MEMORY_HEADERS, (_memory_cells(mr, text=False) for mr in m.rows))
     if fmt is Format.markdown:
-        lines = ["| " + " | ".join(MEMORY_HEADERS) + " |",
-                 "|---:|:---|:---|" + "---:|" * (len(MEMORY_HEADERS) - 3)]
-        lines += ["| " + " | ".join(_md(c) for c in _memory_cells(mr)) + " |" for mr in m.rows]
-        return "\n".join(lines + ["", *(f"- {x}" for x in memory_summary(m, fit))]) + "\n"
+        right = [True, False, False] + [True] * (len(MEMORY_HEADERS) - 3)
+        return markdown_text(MEMORY_HEADERS, [_memory_cells(mr) for mr in m.rows], right,
+                             memory_summary(m, fit))
     raise ValueError(f"{fmt} is rendered by memory_table")
 
 
@@ -521,22 +515,14 @@ def render_memory_sweep(ms: list, fmt: Format) -> str:
         return dump_json({"name": ms[0].analysis.name, "optimizer": ms[0].optimizer,
                           "amp": ms[0].amp, "dtype": ms[0].dtype, "rows": rows}) + "\n"
     if fmt is Format.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(SWEEP_MEMORY_KEYS)
-        writer.writerows([row[k] for k in SWEEP_MEMORY_KEYS] for row in rows)
-        return buf.getvalue()
+        return csv_text(SWEEP_MEMORY_KEYS, ([row[k] for k in SWEEP_MEMORY_KEYS] for row in rows))
     headers = ("batch", "saved activations", "gradients", "optimizer", "training peak",
                "inference peak")
     cells = [[str(row["batch"])] + [human_bytes(row[k]) for k in SWEEP_MEMORY_KEYS[1:]]
              for row in rows]
     if fmt is Format.markdown:
-        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---:|" * len(headers)]
-                         + ["| " + " | ".join(c) + " |" for c in cells]) + "\n"
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines) + "\n"
+        return markdown_text(headers, cells, [True] * len(headers))
+    return plain_table(headers, cells)
 
 
 # --------------------------------------------------------------------------- --share, --top

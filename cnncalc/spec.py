@@ -6,7 +6,6 @@ layer (index and name), the field, the value and the reason.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cnncalc.errors import SpecError, UsageError, printable, show
+from cnncalc.errors import SpecError, UsageError, closest, printable, show
 from cnncalc.layers import (
     BY_KEY,
     FIELD_ALIASES,
@@ -227,7 +226,7 @@ def _parse_layer(raw: Any, place: str) -> Layer:
                         where=label(place, "?", name))
     cls = BY_KEY.get(type_key(given))
     if cls is None:
-        hint = _close(type_key(given), list(BY_KEY))
+        hint = closest(type_key(given), list(BY_KEY))
         suffix = f" (did you mean {canonical_type(BY_KEY[hint[0]])}?)" if hint else ""
         raise SpecError(
             f"unknown layer type{suffix}; `cnncalc types` lists them",
@@ -245,11 +244,6 @@ def _parse_layer(raw: Any, place: str) -> Layer:
         return cls.model_validate(data)
     except ValidationError as exc:
         raise _one_line(exc, cls, label(place, kind, name)) from None
-
-
-def _close(word: str, options: Sequence[str]) -> list[str]:
-    """The closest option to a misspelt ``word`` (difflib), skipped for absurdly long words."""
-    return difflib.get_close_matches(word, options, n=1) if len(word) <= 100 else []
 
 
 def _tuples(value: Any) -> Any:
@@ -270,7 +264,7 @@ def _one_line(exc: ValidationError, cls: type[Layer], where: str) -> SpecError:
     field = loc[0] if loc else None
     if err["type"] == "extra_forbidden":
         options = [f for f in cls.model_fields if f != "type"]
-        hint = _close(field or "", options)
+        hint = closest(field or "", options)
         reason = f"unknown field (did you mean '{hint[0]}'?)" if hint else (
             "unknown field; known fields: " + ", ".join(options))
         return SpecError(reason, where=where, field=field)
@@ -480,14 +474,14 @@ class _Parser:
         template_name = _subst(raw["use"], scope, place)
         template = self.templates.get(template_name) if isinstance(template_name, str) else None
         if template is None:
-            hint = _close(str(template_name), list(self.templates))
+            hint = closest(str(template_name), list(self.templates))
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise SpecError(f"no such block template{extra}; define it under 'blocks:'",
                             where=place, field="use", value=template_name, has_value=True)
         given = {k: _subst(v, scope, place) for k, v in raw.items() if k not in ("use", "name")}
         for key in given:
             if key not in template.args:
-                hint = _close(key, list(template.args))
+                hint = closest(key, list(template.args))
                 extra = f" (did you mean '{hint[0]}'?)" if hint else ""
                 raise SpecError(f"block '{template_name}' has no such argument{extra}",
                                 where=where, field=key)
@@ -635,7 +629,7 @@ def _split(value: Any, branches: int, where: str) -> int | tuple[int, ...] | Non
 def _check_keys(raw: Mapping, allowed: tuple[str, ...], where: str) -> None:
     for key in raw:
         if key not in allowed:
-            hint = _close(str(key), allowed)
+            hint = closest(str(key), allowed)
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise SpecError(f"unknown field{extra}", where=where, field=str(key))
 
@@ -679,7 +673,7 @@ def spec_from_data(data: Any) -> Spec:
                         "'blocks')")
     for key in data:
         if key not in _TOP_FIELDS:
-            hint = _close(str(key), _TOP_FIELDS)
+            hint = closest(str(key), _TOP_FIELDS)
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise SpecError(f"unknown top-level field{extra}", where="spec", field=str(key))
     layers = data.get("layers")

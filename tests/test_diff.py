@@ -26,8 +26,8 @@ def test_one_changed_layer_is_one_row():
     a = analyze(load("examples/resnet18.yaml"))
     b = analyze(load("examples/resnet18.yaml"), (3, 224, 224))
     assert diff(a, b).equal
-    c = analyze(load("conv2d(8, 3) relu conv2d(4, 3)"), (3, 16, 16))
-    e = analyze(load("conv2d(8, 3) relu conv2d(4, 5)"), (3, 16, 16))
+    c = analyze(load("conv2d(out_channels=8, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3)"), (3, 16, 16))
+    e = analyze(load("conv2d(out_channels=8, kernel_size=3) relu conv2d(out_channels=4, kernel_size=5)"), (3, 16, 16))
     d = diff(c, e)
     assert [(p.name, p.changes) for p in d.rows] == [("conv2d", ("shape", "params", "macs"))]
     # conv 8->4, 3x3 vs 5x5: (8·9 + 1)·4 = 292 and (8·25 + 1)·4 = 804 parameters

@@ -31,11 +31,11 @@ def saved_per_row(m) -> list[int]:
 # --------------------------------------------------------------------------- what ops keep
 
 X = 2 * 3 * 8 * 8 * F32  # the input, batch 2
-C = 2 * 4 * 6 * 6 * F32  # a 4×6×6 map after conv2d(4, 3)
+C = 2 * 4 * 6 * 6 * F32  # a 4×6×6 map after conv2d(out_channels=4, kernel_size=3)
 
 
 def test_conv_keeps_its_input_relu_its_output_maxpool_input_and_int64_indices():
-    m = mem("conv2d(4, 3) relu maxpool2d(2)")
+    m = mem("conv2d(out_channels=4, kernel_size=3) relu maxpool2d(2)")
     # conv: the input (its weight is a parameter); relu: its output; maxpool: its input (the
     # relu output, already kept) and 2×4×3×3 int64 indices
     assert saved_per_row(m) == [X, C, 2 * 4 * 3 * 3 * 8]
@@ -43,7 +43,7 @@ def test_conv_keeps_its_input_relu_its_output_maxpool_input_and_int64_indices():
 
 
 def test_batchnorm_keeps_input_and_two_float32_statistics_per_channel():
-    m = mem("conv2d(4, 3) batchnorm2d relu(inplace=True)")
+    m = mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu(inplace=True)")
     # bn: its input + save_mean + save_invstd (4 channels each); relu_: its result, which is
     # the batch-norm's output modified in place
     assert saved_per_row(m) == [X, C + 2 * 4 * F32, C]
@@ -69,39 +69,39 @@ def test_in_place_activations_that_keep_a_copy():
     # hardswish_/silu_/relu6_ need the original input: autograd keeps a copy of it (a new
     # tensor); the next conv keeps the modified tensor
     for act in ("silu(True)", "hardswish(True)", "relu6(True)", "mish(True)"):
-        m = mem(f"conv2d(4, 3) {act} conv2d(4, 3)")
+        m = mem(f"conv2d(out_channels=4, kernel_size=3) {act} conv2d(out_channels=4, kernel_size=3)")
         assert saved_per_row(m) == [X, C, C], act
     # out of place they keep their input (the conv output); the next conv keeps their output
-    m = mem("conv2d(4, 3) silu conv2d(4, 3)")
+    m = mem("conv2d(out_channels=4, kernel_size=3) silu conv2d(out_channels=4, kernel_size=3)")
     assert saved_per_row(m) == [X, C, C]
 
 
 def test_dropout_keeps_its_noise_in_the_input_dtype():
-    assert saved_per_row(mem("conv2d(4, 3) dropout"))[1] == C  # CPU: input * noise
-    assert saved_per_row(mem("conv2d(4, 3) dropout2d"))[1] == 2 * 4 * F32  # N×C×1×1
-    assert saved_per_row(mem("conv2d(4, 3) dropout(0.0)"))[1] == 0  # returns its input
-    assert saved_per_row(mem("conv2d(4, 3) dropout(1.0)"))[1] == F32  # × a 0-d zero
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout"))[1] == C  # CPU: input * noise
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout2d"))[1] == 2 * 4 * F32  # N×C×1×1
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout(0.0)"))[1] == 0  # returns its input
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout(1.0)"))[1] == F32  # × a 0-d zero
 
 
 def test_pools_and_shape_layers():
-    assert saved_per_row(mem("conv2d(4, 3) avgpool2d(2)"))[1] == C
-    assert saved_per_row(mem("conv2d(4, 3) adaptive_avgpool2d(1)"))[1] == 0  # a mean
-    assert saved_per_row(mem("conv2d(4, 3) adaptive_avgpool2d(3)"))[1] == C
-    assert saved_per_row(mem("conv2d(4, 3) upsample(scale_factor=2) zeropad2d(1)"))[1:] == [0, 0]
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) avgpool2d(2)"))[1] == C
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) adaptive_avgpool2d(1)"))[1] == 0  # a mean
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) adaptive_avgpool2d(3)"))[1] == C
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) upsample(scale_factor=2) zeropad2d(1)"))[1:] == [0, 0]
     # flatten is a view: the linear keeps the conv output's storage, kept by nobody before
-    assert saved_per_row(mem("conv2d(4, 3) flatten linear(5)")) == [X, 0, C]
+    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) flatten linear(out_features=5)")) == [X, 0, C]
 
 
 def test_a_layer_on_the_network_input_without_parameters_keeps_nothing():
     # the input needs no gradient, so the ReLU records no backward; the conv keeps its input
-    m = mem("relu conv2d(4, 3)")
+    m = mem("relu conv2d(out_channels=4, kernel_size=3)")
     assert saved_per_row(m) == [0, X]
 
 
 def test_padding_modes_keep_the_padded_input():
     padded = 2 * 4 * 8 * 8 * F32
-    refl = mem("conv2d(4, 1) conv2d(4, 3, padding=1, padding_mode='reflect')", (3, 6, 6))
-    circ = mem("conv2d(4, 1) conv2d(4, 3, padding=1, padding_mode='circular')", (3, 6, 6))
+    refl = mem("conv2d(out_channels=4, kernel_size=1) conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='reflect')", (3, 6, 6))
+    circ = mem("conv2d(out_channels=4, kernel_size=1) conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='circular')", (3, 6, 6))
     first = 2 * 3 * 6 * 6 * F32
     assert saved_per_row(refl) == [first, 2 * 4 * 6 * 6 * F32 + padded]
     assert saved_per_row(circ) == [first, padded]
@@ -111,18 +111,18 @@ def test_padding_modes_keep_the_padded_input():
 
 
 def test_optimizer_state_as_torch_optim_stores_it():
-    # linear(10) on 5 features: weight 50 + bias 10 = 60 parameters in 2 tensors
+    # linear(out_features=10) on 5 features: weight 50 + bias 10 = 60 parameters in 2 tensors
     grads = 60 * F32
-    assert mem("linear(10)", (5,), optimizer="sgd").totals.optimizer_bytes == 0
-    assert mem("linear(10)", (5,), optimizer="momentum").totals.optimizer_bytes == grads
+    assert mem("linear(out_features=10)", (5,), optimizer="sgd").totals.optimizer_bytes == 0
+    assert mem("linear(out_features=10)", (5,), optimizer="momentum").totals.optimizer_bytes == grads
     for opt in ("adam", "adamw"):  # exp_avg, exp_avg_sq and a 0-d float32 step per tensor
-        assert mem("linear(10)", (5,), optimizer=opt).totals.optimizer_bytes == 2 * grads + 8
-    m = mem("linear(10, bias=False)", (5,))
+        assert mem("linear(out_features=10)", (5,), optimizer=opt).totals.optimizer_bytes == 2 * grads + 8
+    m = mem("linear(out_features=10, bias=False)", (5,))
     assert (m.totals.gradient_bytes, m.totals.optimizer_bytes) == (200, 404)
 
 
 def test_batchnorm_buffers_include_the_int64_counter():
-    m = mem("conv2d(4, 3) batchnorm2d")
+    m = mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d")
     assert m.totals.buffer_bytes == 2 * 4 * F32 + 8  # running mean/var + num_batches_tracked
     assert m.totals.parameter_bytes == (4 * 3 * 9 + 4 + 2 * 4) * F32
 
@@ -147,10 +147,10 @@ def test_resnet18_gradients_and_adam_state():
 
 
 def test_amp_keeps_low_precision_copies_of_conv_inputs_and_weights():
-    m = mem("conv2d(4, 3) relu", amp="bfloat16")
+    m = mem("conv2d(out_channels=4, kernel_size=3) relu", amp="bfloat16")
     # conv: a bfloat16 copy of the float32 input and of its weight; relu: its bf16 output
     assert saved_per_row(m) == [X // 2 + 4 * 3 * 9 * 2, 2 * 4 * 6 * 6 * 2]
-    m = mem("conv2d(4, 3) relu conv2d(4, 3)", amp="float16")
+    m = mem("conv2d(out_channels=4, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3)", amp="float16")
     weight2 = 4 * 4 * 9 * 2
     assert m.rows[0].saved_activation_bytes == X // 2 + 4 * 3 * 9 * 2
     assert m.rows[2].saved_activation_bytes == weight2  # its input is already float16
@@ -159,12 +159,12 @@ def test_amp_keeps_low_precision_copies_of_conv_inputs_and_weights():
 
 
 def test_amp_batchnorm_statistics_stay_float32():
-    m = mem("conv2d(4, 3) batchnorm2d", amp="bfloat16")
+    m = mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d", amp="bfloat16")
     assert m.rows[1].saved_activation_bytes == 2 * 4 * 6 * 6 * 2 + 2 * 4 * F32
 
 
 def test_dtype_scales_everything():
-    a, b = mem("conv2d(4, 3) batchnorm2d relu"), mem("conv2d(4, 3) batchnorm2d relu",
+    a, b = mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu"), mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu",
                                                      dtype="float64")
     assert b.totals.saved_activation_bytes == 2 * a.totals.saved_activation_bytes
     assert b.totals.gradient_bytes == 2 * a.totals.gradient_bytes
@@ -193,12 +193,12 @@ def test_rows_add_up_and_peaks_bound_what_is_held(model):
 
 
 def test_inference_peak_of_a_chain_by_hand():
-    # conv2d(4, 3) then relu (out of place), batch 2: while the relu runs the input (held by
+    # conv2d(out_channels=4, kernel_size=3) then relu (out of place), batch 2: while the relu runs the input (held by
     # the caller), the conv output and the relu output are alive
-    m = mem("conv2d(4, 3) relu")
+    m = mem("conv2d(out_channels=4, kernel_size=3) relu")
     weights = (4 * 3 * 9 + 4) * F32
     assert m.totals.inference_peak_bytes == weights + X + C + C
-    m = mem("conv2d(4, 3) relu(inplace=True)")
+    m = mem("conv2d(out_channels=4, kernel_size=3) relu(inplace=True)")
     assert m.totals.inference_peak_bytes == weights + X + C
 
 

@@ -98,22 +98,22 @@ def test_half_and_double_models_equal_pytorch_cpu(dtype):
 
 # every layer type and merge, in place or not, measured on the CPU
 TYPES = [
-    "conv2d(4, 3) relu conv2d(4, 3, stride=2, groups=2, bias=False) relu(True)",
-    "conv2d(4, 3) batchnorm2d relu maxpool2d(2, ceil_mode=True) flatten linear(5)",
-    "conv2d(4, 3) batchnorm2d(affine=False) hardtanh(inplace=True) avgpool2d(2)",
-    "conv2d(4, 3) batchnorm2d(track_running_stats=False) relu6(True) adaptive_maxpool2d(2)",
-    "conv2d(4, 3) prelu(4) adaptive_avgpool2d(3) adaptive_avgpool2d(1) flatten",
-    "conv2d(4, 3) elu(inplace=True) selu celu(inplace=True) gelu silu(True) mish",
-    "conv2d(4, 3) leaky_relu(inplace=True) hardswish(True) hardsigmoid sigmoid tanh",
-    "conv2d(4, 3) softplus softmax(1) log_softmax(1) identity dropout(0.3)",
-    "conv2d(4, 3) dropout2d(inplace=True) alpha_dropout dropout(0.0) dropout(1.0)",
-    "conv2d(4, 3) upsample(scale_factor=2) zeropad2d(1) conv_transpose2d(3, 3, 2)",
-    "conv2d(4, 3, padding=1, padding_mode='reflect') conv2d(4, 3, padding='same', "
-    "padding_mode='replicate') conv2d(4, 3, padding=1, padding_mode='circular')",
-    "conv2d(6, 5) subsample2d(2) flatten rbf(10)",
-    "flatten(2) conv1d(4, 3) batchnorm1d maxpool1d(2) avgpool1d(2) adaptive_maxpool1d(2) "
-    "adaptive_avgpool1d(1) flatten batchnorm1d dropout linear(3)",
-    "flatten(2) conv_transpose1d(4, 3, 2) relu6 zeropad1d(2) dropout1d flatten linear(3)",
+    "conv2d(out_channels=4, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3, stride=2, groups=2, bias=False) relu(True)",
+    "conv2d(out_channels=4, kernel_size=3) batchnorm2d relu maxpool2d(2, ceil_mode=True) flatten linear(out_features=5)",
+    "conv2d(out_channels=4, kernel_size=3) batchnorm2d(affine=False) hardtanh(inplace=True) avgpool2d(2)",
+    "conv2d(out_channels=4, kernel_size=3) batchnorm2d(track_running_stats=False) relu6(True) adaptive_maxpool2d(2)",
+    "conv2d(out_channels=4, kernel_size=3) prelu(4) adaptive_avgpool2d(3) adaptive_avgpool2d(1) flatten",
+    "conv2d(out_channels=4, kernel_size=3) elu(inplace=True) selu celu(inplace=True) gelu silu(True) mish",
+    "conv2d(out_channels=4, kernel_size=3) leaky_relu(inplace=True) hardswish(True) hardsigmoid sigmoid tanh",
+    "conv2d(out_channels=4, kernel_size=3) softplus softmax(1) log_softmax(1) identity dropout(0.3)",
+    "conv2d(out_channels=4, kernel_size=3) dropout2d(inplace=True) alpha_dropout dropout(0.0) dropout(1.0)",
+    "conv2d(out_channels=4, kernel_size=3) upsample(scale_factor=2) zeropad2d(1) conv_transpose2d(out_channels=3, kernel_size=3, 2)",
+    "conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='reflect') conv2d(out_channels=4, kernel_size=3, padding='same', "
+    "padding_mode='replicate') conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='circular')",
+    "conv2d(out_channels=6, kernel_size=5) subsample2d(2) flatten rbf(10)",
+    "flatten(2) conv1d(out_channels=4, kernel_size=3) batchnorm1d maxpool1d(2) avgpool1d(2) adaptive_maxpool1d(2) "
+    "adaptive_avgpool1d(1) flatten batchnorm1d dropout linear(out_features=3)",
+    "flatten(2) conv_transpose1d(out_channels=4, kernel_size=3, 2) relu6 zeropad1d(2) dropout1d flatten linear(out_features=3)",
 ]
 GRAPHS = [
     """

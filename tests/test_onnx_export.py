@@ -142,7 +142,7 @@ def test_cli_export_onnx(tmp_path, capsys):
     assert main(["shapes", str(out), "-f", "csv"]) == 0
     text = capsys.readouterr().out
     assert "c1,conv2d,6x28x28,156" in text and "output,linear,10,850" in text
-    assert main(["export", "conv2d(4, 3)", "-i", "3x8x8", "--to", "onnx"]) == 2
+    assert main(["export", "conv2d(out_channels=4, kernel_size=3)", "-i", "3x8x8", "--to", "onnx"]) == 2
     assert "needs -o FILE" in capsys.readouterr().err
 
 
@@ -151,7 +151,7 @@ def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "_PROTO_LIMIT", 1000)
     out = tmp_path / "big.onnx"
-    save_onnx(export_onnx(load("conv2d(64, 3) flatten linear(10)"), (3, 8, 8)), str(out))
+    save_onnx(export_onnx(load("conv2d(out_channels=64, kernel_size=3) flatten linear(out_features=10)"), (3, 8, 8)), str(out))
     assert (tmp_path / "big.onnx.data").stat().st_size >= 4 * (64 * 27 + 64 * 36 * 10)
     (tmp_path / "big.onnx.data").unlink()  # the analysis reads shapes only
     assert analyze(load_onnx(str(out))).totals.params == 64 * 28 + 64 * 36 * 10 + 10
