@@ -65,7 +65,6 @@ from ._elementwise import (  # noqa: E402
     hardsigmoid,
     hardswish,
     hardtanh,
-    interpolate,
     leaky_relu,
     log_softmax,
     mish,
@@ -81,6 +80,7 @@ from ._elementwise import (  # noqa: E402
     softplus,
     tanh,
 )
+from ._fold import fold, fold_backward, unfold, unfold_backward  # noqa: E402
 from ._grad import (  # noqa: E402  (backward kernels, cnncalc/kernels/_grad.py)
     adaptive_avg_pool1d_backward,
     adaptive_avg_pool2d_backward,
@@ -105,7 +105,6 @@ from ._grad import (  # noqa: E402  (backward kernels, cnncalc/kernels/_grad.py)
     hardsigmoid_backward,
     hardswish_backward,
     hardtanh_backward,
-    interpolate_backward,
     leaky_relu_backward,
     linear_backward,
     log_softmax_backward,
@@ -138,6 +137,22 @@ from ._pool import (  # noqa: E402
     max_pool1d,
     max_pool2d,
     subsample2d,
+)
+from ._resize import interpolate, interpolate_backward  # noqa: E402
+from ._vol import (  # noqa: E402  (3-D layers and their gradients)
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
+    adaptive_sum_pool3d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+    conv3d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+    sum_pool3d_backward,
 )
 
 
@@ -220,3 +235,10 @@ __all__ += [
     "sum_pool2d_backward",
     "tanh_backward",
 ]  # backward kernels
+__all__ += [
+    "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward", "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward", "adaptive_sum_pool3d_backward", "avg_pool3d",
+    "avg_pool3d_backward", "conv3d_backward", "conv_transpose3d", "conv_transpose3d_backward",
+    "fold", "fold_backward", "max_pool3d", "max_pool3d_backward", "sum_pool3d_backward",
+    "unfold", "unfold_backward",
+]  # fmt: skip
