@@ -33,6 +33,10 @@ SMALL = {
     "googlenet": (3, 32, 32),
     "densenet121": (3, 32, 32),
     "unet": (1, 32, 32),
+    "fcn_resnet50": (3, 40, 56),
+    "deeplabv3_resnet50": (3, 40, 56),
+    "lraspp_mobilenet_v3_large": (3, 40, 56),
+    "mobilenet_v3_large": (3, 32, 32),
 }
 
 
