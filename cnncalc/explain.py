@@ -735,7 +735,7 @@ def _explain_fold(layer: L.Fold, shapes: tuple[Shape, ...], facts: Facts, row: R
     shape = shapes[0]
     area = math.prod(layer.kernel_size)
     lines, count = _blocks_lines(layer, layer.output_size)
-    return ([f"C_out = rows / (k_H·k_W) = {shape[0]} / {prod_text(layer.kernel_size)} = "
+    return ([f"C_out = rows / (k_H·k_W) = {shape[0]} / ({prod_text(layer.kernel_size)}) = "
              f"{shape[0] // area if shape[0] % area == 0 else n(Fraction(shape[0], area))}"]
             + [f"output_size = {dims(layer.output_size)}; its sliding blocks must number L = "
                f"{shape[1]}"] + lines + [f"  blocks = {count} (overlapping blocks are summed)"])
@@ -746,7 +746,16 @@ def _upsample_size(layer: L.Upsample, shapes: tuple[Shape, ...]) -> list[str]:
 
     shape = shapes[0]
     axes = _axes(layer, shape)
-    plan = resize_plan(layer, shape[1:], shapes[1] if len(shapes) > 1 else None)
+    try:
+        plan = resize_plan(layer, shape[1:], shapes[1] if len(shapes) > 1 else None)
+    except LayerProblem:  # refused: the size rule with what numbers there are
+        fs = layer.scale_factor
+        factors = fs if isinstance(fs, tuple) else (fs,) * len(axes)
+        if fs is None or len(factors) != len(axes):
+            return ["out = size: one value, or one per spatial axis"]
+        return ["out = ⌊in·scale_factor⌋  (F.interpolate)"] + [
+            f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {math.floor(n_in * fa)}"
+            for a, n_in, fa in zip(axes, shape[1:], factors)]
     lines = []
     if layer.size_of is not None:
         lines.append(f"out = the spatial size of '{layer.size_of}' = "

@@ -301,3 +301,23 @@ def test_measured_field_equals_the_analytic_one(text):
 
     e = measure(analyze(parse_text(text)))
     assert e.theoretical is not None and e.agrees, (e.theoretical, e.analytic_lo, e.analytic_hi)
+
+
+@pytest.mark.parametrize(("text", "shape"), [
+    ("upsample(size=(3, 3, 3))", "8x5x5"), ("upsample(scale_factor=0.1)", "8x5x5"),
+    ("fold(4, 2)", "8x8"), ("unfold(9)", "8x5x5"), ("reflection_pad2d(7)", "8x5x5"),
+    ("circular_pad3d(9)", "1x4x4x4"), ("conv_transpose3d(2, 3, 1, 4)", "1x2x2x2"),
+])
+def test_explain_a_refused_layer_is_a_clean_error(capsys, text, shape):
+    code = main(["explain", "-i", shape, text])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.startswith("cnncalc: error: layer 0") and err.count("\n") == 1
+
+
+def test_explain_every_new_type(capsys):
+    for text, shape, _, _ in TABLE:
+        assert main(["explain", "-i", shape_text(shape), text]) == 0, text
+    out = capsys.readouterr().out
+    assert "new entries are mirrored about the border element" in out
+    assert "L = 12 blocks, each C·k_H·k_W = 2·3·3 = 18 values" in out
+    assert "C_out = rows / (k_H·k_W) = 18 / (3·3) = 2" in out
