@@ -298,7 +298,8 @@ def _analyze(spec: Spec, input_shape: Shape | None, batch: int, dtype: str) -> A
         raise SpecError("no input shape: give 'input: [C, H, W]' in the spec or --input CxHxW",
                         where="spec", field="input")
     walker = _Walker(batch, itemsize)
-    out = walker.nodes(spec.nodes, _Value(-1, shape, RFState.initial(shape)), None, ())
+    walker.input = _Value(-1, shape, RFState.initial(shape))
+    out = walker.nodes(spec.nodes, walker.input, None, ())
     rows = walker.rows
     warnings = [f"{r.where}: {note}" for r in rows for note in r.notes]
     return Analysis(
@@ -396,6 +397,7 @@ class _Walker:
         self.named: dict[str, list[_Value]] = {}
         self.block_kinds: dict[str, str] = {}
         self.side_outputs: list[tuple[str, _Value]] = []
+        self.input: _Value | None = None  # referable as 'input'
 
     def nodes(self, nodes, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
         for node in nodes:
@@ -411,7 +413,11 @@ class _Walker:
             path = _join(prefix, node.key) if prefix else node.layer.name
             # nested: name the row as the table does, and where it is written in the spec
             where = f"{path} ({node.layer.kind}) at {node.place}" if prefix else node.where
-            return self.apply(node.layer, where, [x], path, blocks)
+            xs = [x]
+            source = getattr(node.layer, "size_of", None)
+            if source is not None:  # read for its shape (F.interpolate(x, size=y.shape[-2:]))
+                xs.append(self._lookup(Ref(source, where)))
+            return self.apply(node.layer, where, xs, path, blocks)
         if isinstance(node, Block):
             return self.block(node, x, prefix, blocks)
         if isinstance(node, Merge):
@@ -522,6 +528,8 @@ class _Walker:
     def _lookup(self, ref: Ref) -> _Value:
         target = ref.target if isinstance(ref.target, str) else str(ref.target)
         found = self.named.get(target, [])
+        if not found and target == "input" and self.input is not None:
+            return self.input  # the network input, unless a layer took the name
         if not found:
             known = ", ".join(sorted(self.named)) or "none yet"
             hint = closest(target, self.named)
@@ -674,10 +682,11 @@ def unit_field(nodes, target: int, pos: tuple[int, ...]
             continue
         layer, inputs, in_shapes = nodes[index]
         out = spans.pop(index)
-        for i, in_shape in zip(inputs, in_shapes):
+        used = layer.data_inputs or len(inputs)  # the others are read for their shape only
+        for i, in_shape in zip(inputs[:used], in_shapes[:used]):
             mapped = []
             for axis, (lo, hi) in enumerate(out):
-                span = input_span(layer, in_shape, axis, lo, hi)
+                span = input_span(layer, in_shape, axis, lo, hi, *in_shapes[used:])
                 if span is None:
                     return None
                 mapped.append(span)

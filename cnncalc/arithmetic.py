@@ -415,7 +415,7 @@ def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Facts:
     return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
 
 
-@rule("infer", *L.ZERO_PADS)
+@rule("infer", *L.ZERO_PADS, *L.CONSTANT_PADS)
 def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
     _need_rank(layer, shape, layer.dims)
     pairs = layer.per_axis()
@@ -430,31 +430,6 @@ def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
     # a padding layer is a 1-wide window that shifts coordinates by the left padding
     return Facts((shape[0], *outs), rf="windows",
                  windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in pairs))
-
-
-@rule("infer", L.Upsample)
-def _upsample(layer: L.Upsample, shape: Shape) -> Facts:
-    if len(shape) < 2:
-        raise LayerProblem(f"needs spatial dimensions, got {_x(shape)}")
-    dims = len(shape) - 1
-    spatial = shape[1:]
-    if layer.size is not None:
-        sizes = layer.size if isinstance(layer.size, tuple) else (layer.size,) * dims
-        if len(sizes) != dims:
-            raise LayerProblem(f"needs 1 or {dims} values", "size", layer.size)
-        outs = list(sizes)
-        steps = [Fraction(n, o) for n, o in zip(spatial, outs)]
-    else:
-        f = layer.scale_factor
-        factors = f if isinstance(f, tuple) else (f,) * dims
-        if len(factors) != dims:
-            raise LayerProblem(f"needs 1 or {dims} values", "scale_factor", f)
-        outs = [math.floor(n * fi) for n, fi in zip(spatial, factors)]
-        steps = [1 / Fraction(fi) for fi in factors]  # PyTorch reads src = ⌊dst / factor⌋
-        if any(o < 1 for o in outs):
-            raise LayerProblem(f"output size {_x(outs)} is empty", "scale_factor", f)
-    return Facts((shape[0], *outs), rf="windows",
-                 windows=tuple(Window(1, st) for st in steps))
 
 
 @rule("infer", L.Flatten)
@@ -539,17 +514,19 @@ def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
 Span = tuple[int, int]
 
 
-def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
+def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int,
+               *context: Shape) -> Span | None:
     """Input positions (on spatial ``axis``; negative or past the end: padding) that outputs
     ``lo..hi`` read from an input of ``in_shape`` — exact for every unit, where the
     recurrence's ``start + i·jump`` is exact only while the jump is whole. None where the
-    layer mixes positions (dense layers). A merge is asked once per branch."""
-    return lookup("span", type(layer))(layer, in_shape, axis, lo, hi)
+    layer mixes positions (dense layers). A merge is asked once per branch. ``context``: the
+    shapes of inputs read for their shape only (``upsample``'s ``size_of``)."""
+    return lookup("span", type(layer))(layer, in_shape, axis, lo, hi, *context)
 
 
 _BY_WINDOWS = (*L.ELEMENTWISE, L.PReLU, *L.CONV_ND, *L.MAX_POOLS, *L.AVG_POOLS, L.Subsample2d,
-               *L.ZERO_PADS, L.Flatten, L.Narrow, L.Linear, L.RBF, *L.BATCH_NORMS,
-               L.LayerNorm2d, L.StochasticDepth, L.LayerScale, L.ChannelShuffle,
+               *L.ZERO_PADS, *L.CONSTANT_PADS, L.Flatten, L.Narrow, L.Linear, L.RBF,
+               *L.BATCH_NORMS, L.LayerNorm2d, L.StochasticDepth, L.LayerScale, L.ChannelShuffle,
                L.PixelUnshuffle)
 
 
@@ -589,21 +566,6 @@ def _span_adaptive(layer: L._AdaptiveNd, in_shape: Shape, axis: int, lo: int, hi
     n = in_shape[1 + axis]
     o = layer.output_size[axis] or n
     return lo * n // o, -(-(hi + 1) * n // o) - 1
-
-
-@rule("span", L.Upsample)
-def _span_upsample(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int
-                   ) -> Span | None:
-    # PyTorch's legacy nearest: src = ⌊dst·scale⌋, scale = in/out for size, 1/factor otherwise
-    n = in_shape[1 + axis]
-    if layer.size is not None:
-        size = layer.size if isinstance(layer.size, tuple) else (layer.size,) * (len(in_shape) - 1)
-        scale = Fraction(n, size[axis])
-    else:
-        f = layer.scale_factor
-        factor = f[axis] if isinstance(f, tuple) else f
-        scale = 1 / Fraction(factor)
-    return math.floor(lo * scale), math.floor(hi * scale)
 
 
 # --------------------------------------------------------------------------- merges
@@ -851,3 +813,254 @@ def _span_pixel_shuffle(layer: L.PixelShuffle, in_shape: Shape, axis: int, lo: i
                         ) -> Span:
     r = layer.upscale_factor
     return lo // r, hi // r
+
+
+# --------------------------------------------------------------------------- copying pads
+
+
+def copy_pad_source(mode: str, n: int, a: int, b: int, j: int) -> int:
+    """The input position output ``j`` of ``F.pad(mode)`` copies (PyTorch's index maps):
+    reflect and replicate map ``j − a`` against the input's own borders; circular first
+    crops (negative padding) and then wraps around the cropped size."""
+    if mode == "circular":
+        crop_a, crop_b = max(-a, 0), max(-b, 0)
+        return crop_a + (j - max(a, 0)) % (n - crop_a - crop_b)
+    i = j - a
+    if mode == "replicate":
+        return min(max(i, 0), n - 1)
+    i = abs(i)  # reflect: about the first and the last element, which are not repeated
+    return 2 * (n - 1) - i if i >= n else i
+
+
+@rule("infer", *L.COPY_PADS)
+def _copy_pad(layer: L._CopyPadNd, shape: Shape) -> Facts:
+    _need_rank(layer, shape, layer.dims)
+    mode = layer.mode
+    outs = []
+    for axis, n, (a, b) in zip(AXES[layer.dims], shape[1:], layer.per_axis()):
+        kept = n - max(-a, 0) - max(-b, 0)  # what the cropping leaves
+        if kept < 1 or n + a + b < 1:
+            raise LayerProblem(f"leaves {min(kept, n + a + b)} of {n} on {axis}", "padding",
+                               layer.padding)
+        # PyTorch: reflect needs each pad < the input size; circular may wrap at most once
+        # (its limit is the size left after cropping)
+        if mode == "reflect" and max(a, b) >= n:
+            raise LayerProblem(f"{max(a, b)} on {axis} must be smaller than the input size {n} "
+                               "(reflection padding)", "padding", layer.padding)
+        if mode == "circular" and max(a, b) > kept:
+            raise LayerProblem(f"{max(a, b)} on {axis} must be at most the input size {kept} "
+                               "(circular padding wraps around once)", "padding", layer.padding)
+        outs.append(n + a + b)
+    # the window recurrence treats it as zero padding (a 1-wide window shifted by the left
+    # padding); the exact positions copied are in the span rule
+    return Facts((shape[0], *outs), rf="windows",
+                 windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in layer.per_axis()))
+
+
+@rule("span", *L.COPY_PADS)
+def _span_copy_pad(layer: L._CopyPadNd, in_shape: Shape, axis: int, lo: int, hi: int
+                   ) -> Span | None:
+    n = in_shape[1 + axis]
+    a, b = layer.per_axis()[axis]
+    if hi - lo + 1 >= 2 * n:  # the map has period ≤ 2n: the whole input is covered
+        sources = [copy_pad_source(layer.mode, n, a, b, j) for j in range(lo, lo + 2 * n)]
+    else:
+        sources = [copy_pad_source(layer.mode, n, a, b, j) for j in range(lo, hi + 1)]
+    return min(sources), max(sources)
+
+
+# --------------------------------------------------------------------------- fold / unfold
+
+
+def _sliding_blocks(layer: L._Sliding, spatial: tuple[int, ...]) -> list[int]:
+    """Blocks per axis: ⌊(n + 2p − d(k−1) − 1)/s⌋ + 1 (torch.nn.Unfold docs); PyTorch refuses
+    fewer than one."""
+    blocks = [conv_out(n, k, s, 2 * p, d) for n, k, s, p, d in
+              zip(spatial, layer.kernel_size, layer.stride, layer.padding, layer.dilation)]
+    if any(b < 1 for b in blocks):
+        raise LayerProblem(f"the sliding blocks on an input of spatial size {_x(spatial)} would "
+                           f"number {_x(blocks)}, but each must be at least one (kernel_size "
+                           f"{_x(layer.kernel_size)}, dilation {_x(layer.dilation)}, padding "
+                           f"{_x(layer.padding)})")
+    return blocks
+
+
+@rule("infer", L.Unfold)
+def _unfold(layer: L.Unfold, shape: Shape) -> Facts:
+    _need_rank(layer, shape, 2)
+    blocks = _sliding_blocks(layer, shape[1:])
+    return Facts((shape[0] * _prod(layer.kernel_size), _prod(blocks)), rf="lost")
+
+
+@rule("infer", L.Fold)
+def _fold(layer: L.Fold, shape: Shape) -> Facts:
+    if len(shape) != 2:
+        got = "×".join(map(str, shape))
+        raise LayerProblem(f"expects a (C·∏kernel_size)×L input, got {got}")
+    area = _prod(layer.kernel_size)
+    if shape[0] % area:
+        raise LayerProblem(f"the input's {shape[0]} rows are not divisible by the product of "
+                           f"kernel_size {area}", "kernel_size", layer.kernel_size)
+    blocks = _sliding_blocks(layer, layer.output_size)
+    if _prod(blocks) != shape[1]:
+        raise LayerProblem(f"gives {_x(blocks)} = {_prod(blocks)} sliding blocks, but the input "
+                           f"has L = {shape[1]}", "output_size", layer.output_size)
+    return Facts((shape[0] // area, *layer.output_size), rf="lost")
+
+
+@rule("span", *L.FOLDS)
+def _span_fold(layer: L._Sliding, in_shape: Shape, axis: int, lo: int, hi: int) -> None:
+    return None  # blocks are laid out along one axis: positions are mixed
+
+
+# --------------------------------------------------------------------------- interpolation
+
+
+def resize_plan(layer: L.Upsample, spatial: Shape, ref: Shape | None = None
+                ) -> list[tuple[int, int, float | None]]:
+    """Per axis (input size, output size, the scale factor PyTorch's kernel uses or None).
+
+    ``scale_factor`` gives out = ⌊in·scale_factor⌋ (F.interpolate); the kernel then maps
+    with 1/scale_factor unless ``recompute_scale_factor`` is set, when it uses in/out.
+    """
+    dims = len(spatial)
+    if layer.size_of is not None:
+        if ref is None:
+            raise LayerProblem("is resolved by the analysis (it needs the named output)",
+                               "size_of", layer.size_of)
+        if len(ref) - 1 != dims:
+            raise LayerProblem(f"names a tensor of shape {_x(ref)}, which does not have "
+                               f"{dims} spatial dimensions like the input {_x(spatial)}",
+                               "size_of", layer.size_of)
+        return [(n, o, None) for n, o in zip(spatial, ref[1:])]
+    if layer.size is not None:
+        sizes = layer.size if isinstance(layer.size, tuple) else (layer.size,) * dims
+        if len(sizes) != dims:
+            raise LayerProblem(f"needs 1 or {dims} values", "size", layer.size)
+        return [(n, o, None) for n, o in zip(spatial, sizes)]
+    f = layer.scale_factor
+    factors = f if isinstance(f, tuple) else (f,) * dims
+    if len(factors) != dims:
+        raise LayerProblem(f"needs 1 or {dims} values", "scale_factor", f)
+    outs = [math.floor(n * fi) for n, fi in zip(spatial, factors)]
+    if any(o < 1 for o in outs):
+        raise LayerProblem(f"output size {_x(outs)} is empty", "scale_factor", f)
+    keep = not layer.recompute_scale_factor
+    return [(n, o, float(fi) if keep else None) for n, o, fi in zip(spatial, outs, factors)]
+
+
+def cubic_coefficients(t: float) -> tuple[float, float, float, float]:
+    """PyTorch's bicubic weights (Keys' cubic convolution, A = −0.75) for the taps
+    i−1, i, i+1, i+2 at fraction t (aten/src/ATen/native/UpSample.h), same operation order."""
+    a = -0.75
+
+    def near(x: float) -> float:  # |x| ≤ 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: float) -> float:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)
+
+
+def resize_scale(n_in: int, n_out: int, align_corners: bool, factor: float | None) -> float:
+    """PyTorch's area_pixel_compute_scale, in double precision."""
+    if align_corners:
+        return (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    return 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
+
+
+def resize_taps(mode: str, n_in: int, n_out: int, j: int, scale: float | Fraction,
+                align_corners: bool) -> tuple[int, int]:
+    """First and last input position output ``j`` reads with a non-zero weight (the same
+    double-precision arithmetic as the kernels; taps clamped at the borders). Nearest modes
+    take the scale as an exact fraction."""
+    if mode == "nearest" and n_out in (n_in, 2 * n_in):  # PyTorch's nearest_idx shortcuts
+        i = j if n_out == n_in else j // 2
+        return i, i
+    if mode in ("nearest", "nearest-exact"):  # (the clamp at in − 1 never binds)
+        src = Fraction(j) + (Fraction(1, 2) if mode == "nearest-exact" else 0)
+        i = math.floor(src * Fraction(scale))
+        return i, i
+    if not 0 <= j < n_out:  # a padding position around the output: extrapolate, unclamped
+        i = math.floor(scale * j if align_corners else scale * (j + 0.5) - 0.5)
+        return (i - 1, i + 2) if mode == "bicubic" else (i, i + 1)
+    if mode == "bicubic":
+        src = scale * j if align_corners else scale * (j + 0.5) - 0.5
+        i = math.floor(src)
+        weights = cubic_coefficients(src - i)
+        taps = [min(max(i - 1 + k, 0), n_in - 1) for k, w in enumerate(weights) if w != 0]
+        return min(taps), max(taps)
+    # linear, bilinear, trilinear: compute_source_index_and_lambda
+    if n_out == n_in:
+        return j, j
+    src = scale * j if align_corners else max(scale * (j + 0.5) - 0.5, 0.0)
+    i0 = min(math.floor(src), n_in - 1)
+    lam = min(max(src - i0, 0.0), 1.0)
+    i1 = i0 + 1 if i0 < n_in - 1 else i0
+    return i0, (i1 if lam != 0 else i0)
+
+
+def _nearest_scale(n: int, o: int, factor: float | None) -> Fraction:
+    if factor is None or o in (n, 2 * n):  # in/out, or nearest_idx's shortcuts
+        return Fraction(n, o)
+    return 1 / Fraction(factor)
+
+
+@rule("infer", L.Upsample)
+def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Facts:
+    if len(shape) < 2:
+        raise LayerProblem(f"needs spatial dimensions, got {_x(shape)}")
+    dims = len(shape) - 1
+    want = L.MODE_DIMS.get(layer.mode)
+    if want is not None and want != dims:
+        # F.interpolate: "Got 4D input, but linear mode needs 3D input"
+        raise LayerProblem(f"needs {want} spatial dimension{'s' * (want > 1)} "
+                           f"({want + 2}-D batched input), got {_x(shape)}", "mode", layer.mode)
+    plan = resize_plan(layer, shape[1:], ref)
+    outs = [o for _, o, _ in plan]
+    windows = []
+    for n, o, factor in plan:
+        if layer.mode in ("nearest", "nearest-exact"):
+            scale = _nearest_scale(n, o, factor)
+            first = resize_taps(layer.mode, n, o, 0, scale, False)[0]
+            windows.append(Window(1, scale, Fraction(-first)))
+            continue
+        scale = resize_scale(n, o, bool(layer.align_corners), factor)
+        taps = [resize_taps(layer.mode, n, o, j, scale, bool(layer.align_corners))
+                for j in range(o)]
+        widest = max(b - a + 1 for a, b in taps)
+        step = (Fraction(n - 1, o - 1) if o > 1 else Fraction(0)) if layer.align_corners else (
+            _nearest_scale(n, o, factor))
+        windows.append(Window(widest, step if o != n else Fraction(1), Fraction(-taps[0][0])))
+    return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
+
+
+@rule("span", L.Upsample)
+def _span_upsample(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int,
+                   ref: Shape | None = None) -> Span | None:
+    n = in_shape[1 + axis]
+    n_in, o, factor = resize_plan(layer, in_shape[1:], ref)[axis]
+    mode = layer.mode
+    if mode in ("nearest", "nearest-exact"):
+        scale: float | Fraction = _nearest_scale(n_in, o, factor)  # exact, as before
+    else:
+        scale = resize_scale(n_in, o, bool(layer.align_corners), factor)
+    align = bool(layer.align_corners)
+
+    def taps(j: int) -> tuple[int, int]:
+        return resize_taps(mode, n, o, j, scale, align)
+
+    # first taps need not be monotone (an output on an input position reads one tap, its
+    # neighbour four): scan while the base index can still give a smaller one
+    first, last = taps(lo), taps(hi)
+    low, high = first[0], last[1]
+    j = lo + 1
+    while j <= hi and taps(j)[0] <= first[0] + 1:
+        low = min(low, taps(j)[0])
+        j += 1
+    j = hi - 1
+    while j >= lo and taps(j)[1] >= last[1] - 1:
+        high = max(high, taps(j)[1])
+        j -= 1
+    return low, high

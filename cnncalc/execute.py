@@ -217,8 +217,8 @@ def _(layer: L._ConvTransposeNd, node: Node, ctx: Context) -> Step:
     fan_in = (layer.out_channels // g) * math.prod(layer.kernel_size)
     w = ctx.weights((c_in, layer.out_channels // g, *layer.kernel_size), fan_in)
     b = ctx.weights((layer.out_channels,), fan_in) if layer.bias else None
-    fwd = K.conv_transpose1d if layer.dims == 1 else K.conv_transpose2d
-    bwd = K.conv_transpose1d_backward if layer.dims == 1 else K.conv_transpose2d_backward
+    fwd = getattr(K, f"conv_transpose{layer.dims}d")
+    bwd = getattr(K, f"conv_transpose{layer.dims}d_backward")
     ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
     args = (layer.stride, layer.padding, layer.output_padding, g, layer.dilation)
     return Step(lambda xs: fwd(xs[0], w, b, *args),
@@ -232,10 +232,10 @@ def _(layer: L._MaxPoolNd, node: Node, ctx: Context) -> Step:
     in_shape = batched(node.in_shapes[0], ctx.batch)
     geo = (layer.kernel_size, layer.stride, layer.padding, layer.dilation)
     if ctx.theoretical:  # able to pass any element of its window
-        back = K.sum_pool1d_backward if layer.dims == 1 else K.sum_pool2d_backward
+        back = getattr(K, f"sum_pool{layer.dims}d_backward")
         return Step(None, lambda gy: [back(gy, in_shape, *geo, layer.ceil_mode)])
-    fwd = K.max_pool1d if layer.dims == 1 else K.max_pool2d
-    back = K.max_pool1d_backward if layer.dims == 1 else K.max_pool2d_backward
+    fwd = getattr(K, f"max_pool{layer.dims}d")
+    back = getattr(K, f"max_pool{layer.dims}d_backward")
     saved = ctx.memo()
 
     def forward(xs):
@@ -252,8 +252,8 @@ def _(layer: L._AvgPoolNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     in_shape = batched(node.in_shapes[0], ctx.batch)
-    fwd = K.avg_pool1d if layer.dims == 1 else K.avg_pool2d
-    back = K.avg_pool1d_backward if layer.dims == 1 else K.avg_pool2d_backward
+    fwd = getattr(K, f"avg_pool{layer.dims}d")
+    back = getattr(K, f"avg_pool{layer.dims}d_backward")
     args = (layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
             layer.count_include_pad, layer.divisor_override)
     return Step(lambda xs: fwd(xs[0], *args), lambda gy: [back(gy, in_shape, *args)])
@@ -268,8 +268,8 @@ def _(layer: L._AdaptiveNd, node: Node, ctx: Context) -> Step:
     nd = layer.dims
     is_max = layer.kind.startswith("adaptive_max")
     if is_max and not ctx.theoretical:
-        fwd = K.adaptive_max_pool1d if nd == 1 else K.adaptive_max_pool2d
-        back = K.adaptive_max_pool1d_backward if nd == 1 else K.adaptive_max_pool2d_backward
+        fwd = getattr(K, f"adaptive_max_pool{nd}d")
+        back = getattr(K, f"adaptive_max_pool{nd}d_backward")
         saved = ctx.memo()
 
         def forward(xs):
@@ -280,10 +280,10 @@ def _(layer: L._AdaptiveNd, node: Node, ctx: Context) -> Step:
 
         return Step(forward, lambda gy: [back(gy, saved.pop("idx"), in_shape)])
     if is_max:
-        back = K.adaptive_sum_pool1d_backward if nd == 1 else K.adaptive_sum_pool2d_backward
+        back = getattr(K, f"adaptive_sum_pool{nd}d_backward")
         return Step(None, lambda gy: [back(gy, in_shape)])
-    fwd = K.adaptive_avg_pool1d if nd == 1 else K.adaptive_avg_pool2d
-    back = K.adaptive_avg_pool1d_backward if nd == 1 else K.adaptive_avg_pool2d_backward
+    fwd = getattr(K, f"adaptive_avg_pool{nd}d")
+    back = getattr(K, f"adaptive_avg_pool{nd}d_backward")
     return Step(lambda xs: fwd(xs[0], size), lambda gy: [back(gy, in_shape)])
 
 
@@ -308,17 +308,6 @@ def _(layer: L._ZeroPadNd, node: Node, ctx: Context) -> Step:
 
     return Step(lambda xs: K.pad(xs[0], layer.padding),
                  lambda gy: [K.pad_backward(gy, layer.padding)])
-
-
-@rule("step", L.Upsample)
-def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
-    from cnncalc import kernels as K
-
-    in_shape = batched(node.in_shapes[0], ctx.batch)
-    return Step(
-        lambda xs: K.interpolate(xs[0], size=layer.size, scale_factor=layer.scale_factor),
-        lambda gy: [K.interpolate_backward(gy, in_shape, size=layer.size,
-                                           scale_factor=layer.scale_factor)])
 
 
 @rule("step", L.Flatten)
@@ -570,6 +559,64 @@ def _(layer: L.PixelUnshuffle, node: Node, ctx: Context) -> Step:
     r = layer.downscale_factor
     return Step(lambda xs: K.pixel_unshuffle(xs[0], r),
                  lambda gy: [K.pixel_unshuffle_backward(gy, r)])
+
+
+@rule("step", *L.CONSTANT_PADS)
+def _(layer: L._ConstantPadNd, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    return Step(lambda xs: K.pad(xs[0], layer.padding, value=layer.value),
+                lambda gy: [K.pad_backward(gy, layer.padding)])
+
+
+@rule("step", *L.COPY_PADS)
+def _(layer: L._CopyPadNd, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    in_shape = batched(node.in_shapes[0], ctx.batch)
+    return Step(lambda xs: K.pad(xs[0], layer.padding, mode=layer.mode),
+                lambda gy: [K.pad_backward(gy, layer.padding, layer.mode, in_shape)])
+
+
+@rule("step", L.Upsample)
+def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    in_shape = batched(node.in_shapes[0], ctx.batch)
+    if layer.size_of is not None:  # resolved by the analysis: the size of the named tensor
+        args = {"size": node.out_shape[1:]}
+    else:
+        args = {"size": layer.size, "scale_factor": layer.scale_factor,
+                "recompute_scale_factor": layer.recompute_scale_factor}
+    args.update(mode=layer.mode, align_corners=layer.align_corners)
+    # theoretical field: bicubic's negative weights must not cancel a path
+    absolute = ctx.theoretical and layer.mode == "bicubic"
+    shape_only = [batched(s, ctx.batch) for s in node.in_shapes[1:]]
+
+    def backward(gy):
+        gx = K.interpolate_backward(gy, in_shape, absolute_weights=absolute, **args)
+        return [gx] + [np.zeros(s, gy.dtype) for s in shape_only]
+
+    return Step(lambda xs: K.interpolate(xs[0], **args), backward)
+
+
+@rule("step", L.Unfold)
+def _(layer: L.Unfold, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    in_shape = batched(node.in_shapes[0], ctx.batch)
+    geo = (layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+    return Step(lambda xs: K.unfold(xs[0], *geo),
+                lambda gy: [K.unfold_backward(gy, in_shape, *geo)])
+
+
+@rule("step", L.Fold)
+def _(layer: L.Fold, node: Node, ctx: Context) -> Step:
+    from cnncalc import kernels as K
+
+    geo = (layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+    return Step(lambda xs: K.fold(xs[0], layer.output_size, *geo),
+                lambda gy: [K.fold_backward(gy, *geo)])
 
 
 def steps_for(plan: dict[int, Node], rows: list[int], ctx: Context) -> dict[int, Step]:

@@ -245,19 +245,6 @@ def _zeropad_size(layer: L._ZeroPadNd, shape: Shape) -> list[str]:
     return lines
 
 
-def _upsample_size(layer: L.Upsample, shape: Shape) -> list[str]:
-    spatial = shape[1:]
-    axes = _axes(layer, shape)
-    if layer.size is not None:
-        sizes = layer.size if isinstance(layer.size, tuple) else (layer.size,) * len(spatial)
-        return [f"{a}_out = size = {o}" for a, o in zip(axes, sizes)]
-    fs = layer.scale_factor
-    factors = fs if isinstance(fs, tuple) else (fs,) * len(spatial)
-    return ["out = ⌊in·scale_factor⌋"] + [
-        f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {math.floor(n_in * fa)}"
-        for a, n_in, fa in zip(axes, spatial, factors)]
-
-
 def _flatten_size(layer: L.Flatten, shape: Shape) -> list[str]:
     rank = len(shape) + 1
     start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
@@ -448,12 +435,6 @@ def _explain_zeropad(layer: L._ZeroPadNd, shapes: tuple[Shape, ...], facts: Fact
     return _zeropad_size(layer, shapes[0])
 
 
-@rule("explain", L.Upsample)
-def _explain_upsample(layer: L.Upsample, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                      batch: int) -> list[str]:
-    return _upsample_size(layer, shapes[0])
-
-
 @rule("explain", L.Flatten)
 def _explain_flatten(layer: L.Flatten, shapes: tuple[Shape, ...], facts: Facts, row: Row,
                      batch: int) -> list[str]:
@@ -629,6 +610,8 @@ def _refusal(spec: Spec, shape: Shape) -> tuple[int, Shape, LayerProblem] | None
     """
     if not all(isinstance(node, LayerNode) for node in spec.nodes):
         return None
+    if any(getattr(node.layer, "size_of", None) for node in spec.nodes):
+        return None  # reads another tensor's shape: a graph
     current = shape
     for index, node in enumerate(spec.nodes):
         try:
@@ -845,3 +828,113 @@ def _explain_pixel_unshuffle(layer: L.PixelUnshuffle, shapes: tuple[Shape, ...],
     r, (c, h, w) = layer.downscale_factor, shapes[0]
     return [f"C_out = C·r² = {c}·{r}² = {c * r * r}, H_out = H/r = {h}/{r} = {h // r}, "
             f"W_out = W/r = {w}/{r} = {w // r}"]
+
+
+# --------------------------------------------------------------------------- padding, resizing
+
+
+@rule("explain", *L.CONSTANT_PADS)
+def _explain_constant_pad(layer: L._ConstantPadNd, shapes: tuple[Shape, ...], facts: Facts,
+                          row: Row, batch: int) -> list[str]:
+    return _zeropad_size(layer, shapes[0]) + [f"  new entries are {layer.value:g}"]
+
+
+_COPY_TEXT = {
+    "reflect": "mirrored about the border element, which is not repeated (padding < input size)",
+    "replicate": "copies of the border element",
+    "circular": "copies from the opposite side (after any cropping; padding ≤ what is left)",
+}
+
+
+@rule("explain", *L.COPY_PADS)
+def _explain_copy_pad(layer: L._CopyPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                      batch: int) -> list[str]:
+    return _zeropad_size(layer, shapes[0]) + [f"  new entries are {_COPY_TEXT[layer.mode]}"]
+
+
+def _blocks_lines(layer: L._Sliding, spatial: tuple[int, ...]) -> tuple[list[str], int]:
+    lines = ["blocks = ⌊(size + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1 per axis "
+             "(torch.nn.Unfold docs)"]
+    count = 1
+    for axis, n_in, k, s, p, d in zip(("H", "W"), spatial, layer.kernel_size, layer.stride,
+                                      layer.padding, layer.dilation):
+        text, value = _window_formula(axis, n_in, (p, p), k, d, s)
+        lines.append(f"  {text.replace('_out', '_blocks')} = {n(value)}")
+        count *= value
+    return lines, count
+
+
+@rule("explain", L.Unfold)
+def _explain_unfold(layer: L.Unfold, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                    batch: int) -> list[str]:
+    shape = shapes[0]
+    lines, count = _blocks_lines(layer, shape[1:])
+    area = math.prod(layer.kernel_size)
+    return lines + [f"  L = {count} blocks, each C·k_H·k_W = {shape[0]}·"
+                    f"{prod_text(layer.kernel_size)} = {total(shape[0] * area)} values"]
+
+
+@rule("explain", L.Fold)
+def _explain_fold(layer: L.Fold, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                  batch: int) -> list[str]:
+    shape = shapes[0]
+    area = math.prod(layer.kernel_size)
+    lines, count = _blocks_lines(layer, layer.output_size)
+    return ([f"C_out = rows / (k_H·k_W) = {shape[0]} / ({prod_text(layer.kernel_size)}) = "
+             f"{shape[0] // area if shape[0] % area == 0 else n(Fraction(shape[0], area))}"]
+            + [f"output_size = {dims(layer.output_size)}; its sliding blocks must number L = "
+               f"{shape[1]}"] + lines + [f"  blocks = {count} (overlapping blocks are summed)"])
+
+
+def _upsample_size(layer: L.Upsample, shapes: tuple[Shape, ...]) -> list[str]:
+    from cnncalc.arithmetic import resize_plan
+
+    shape = shapes[0]
+    axes = _axes(layer, shape)
+    try:
+        plan = resize_plan(layer, shape[1:], shapes[1] if len(shapes) > 1 else None)
+    except LayerProblem:  # refused: the size rule with what numbers there are
+        fs = layer.scale_factor
+        factors = fs if isinstance(fs, tuple) else (fs,) * len(axes)
+        if fs is None or len(factors) != len(axes):
+            return ["out = size: one value, or one per spatial axis"]
+        return ["out = ⌊in·scale_factor⌋  (F.interpolate)"] + [
+            f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {math.floor(n_in * fa)}"
+            for a, n_in, fa in zip(axes, shape[1:], factors)]
+    lines = []
+    if layer.size_of is not None:
+        lines.append(f"out = the spatial size of '{layer.size_of}' = "
+                     f"{dims(tuple(o for _, o, _ in plan))} (size_of)")
+    elif layer.size is not None:
+        lines += [f"{a}_out = size = {o}" for a, (_, o, _) in zip(axes, plan)]
+    else:
+        fs = layer.scale_factor
+        factors = fs if isinstance(fs, tuple) else (fs,) * len(plan)
+        lines.append("out = ⌊in·scale_factor⌋  (F.interpolate)")
+        lines += [f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {o}"
+                  for a, (n_in, o, _), fa in zip(axes, plan, factors)]
+    mode = layer.mode
+    if mode in ("nearest", "nearest-exact"):
+        rule_text = "⌊dst·scale⌋" if mode == "nearest" else "⌊(dst + 0.5)·scale⌋"
+        lines.append(f"mode {mode}: output dst copies input min({rule_text}, in − 1)")
+    else:
+        taps = 4 if mode == "bicubic" else 2
+        where = ("src = dst·(in − 1)/(out − 1)" if layer.align_corners else
+                 "src = (dst + 0.5)·scale − 0.5")
+        lines.append(f"mode {mode}: {where}; each output mixes the {taps} nearest inputs per "
+                     "axis, clamped at the borders")
+    for a, (n_in, o, factor) in zip(axes, plan):
+        if mode in ("nearest", "nearest-exact") or not layer.align_corners:
+            scale = (f"1/{factor:g}" if factor is not None else f"{n_in}/{o}")
+            lines.append(f"  scale on {a} = {scale}"
+                         + (" (1/scale_factor)" if factor is not None else " (in/out)"))
+        else:
+            lines.append(f"  scale on {a} = ({n_in} − 1)/({o} − 1) (align_corners)"
+                         if o > 1 else f"  scale on {a} = 0 (one output)")
+    return lines
+
+
+@rule("explain", L.Upsample)
+def _explain_upsample(layer: L.Upsample, shapes: tuple[Shape, ...], facts: Facts, row: Row,
+                      batch: int) -> list[str]:
+    return _upsample_size(layer, shapes)

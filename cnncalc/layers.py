@@ -31,6 +31,7 @@ class Layer(BaseModel):
     dims: ClassVar[int] = 0  # spatial dimensionality the layer expects (0: any)
     positional: ClassVar[tuple[str, ...]] = ()
     tuple_fields: ClassVar[tuple[str, ...]] = ()  # int | tuple fields expanded to `dims`
+    data_inputs: ClassVar[int | None] = None  # inputs whose values it reads (None: all)
 
     @property
     def kind(self) -> str:
@@ -194,6 +195,11 @@ class ConvTranspose2d(_ConvTransposeNd):
     dims: ClassVar = 2
 
 
+class ConvTranspose3d(_ConvTransposeNd):
+    type: Literal["conv_transpose3d"] = "conv_transpose3d"
+    dims: ClassVar = 3
+
+
 # --------------------------------------------------------------------------- pooling
 
 
@@ -254,6 +260,11 @@ class MaxPool2d(_MaxPoolNd):
     dims: ClassVar = 2
 
 
+class MaxPool3d(_MaxPoolNd):
+    type: Literal["maxpool3d"] = "maxpool3d"
+    dims: ClassVar = 3
+
+
 class _AvgPoolNd(_PoolBase):
     count_include_pad: bool = True
     divisor_override: int | None = Field(default=None, ge=1)
@@ -278,6 +289,11 @@ class AvgPool1d(_AvgPoolNd):
 class AvgPool2d(_AvgPoolNd):
     type: Literal["avgpool2d"] = "avgpool2d"
     dims: ClassVar = 2
+
+
+class AvgPool3d(_AvgPoolNd):
+    type: Literal["avgpool3d"] = "avgpool3d"
+    dims: ClassVar = 3
 
 
 class Subsample2d(Layer):
@@ -356,6 +372,16 @@ class AdaptiveMaxPool2d(_AdaptiveMax):
     dims: ClassVar = 2
 
 
+class AdaptiveAvgPool3d(_AdaptiveNd):
+    type: Literal["adaptive_avgpool3d"] = "adaptive_avgpool3d"
+    dims: ClassVar = 3
+
+
+class AdaptiveMaxPool3d(_AdaptiveMax):
+    type: Literal["adaptive_maxpool3d"] = "adaptive_maxpool3d"
+    dims: ClassVar = 3
+
+
 # --------------------------------------------------------------------------- padding, resizing
 
 
@@ -392,24 +418,182 @@ class ZeroPad2d(_ZeroPadNd):
     dims: ClassVar = 2
 
 
+class ZeroPad3d(_ZeroPadNd):
+    type: Literal["zeropad3d"] = "zeropad3d"
+    dims: ClassVar = 3
+
+
+class _ConstantPadNd(_ZeroPadNd):
+    """``nn.ConstantPadNd(padding, value)``: pads with ``value``; negative padding crops."""
+
+    value: float
+    positional: ClassVar = ("padding", "value")
+
+
+class ConstantPad1d(_ConstantPadNd):
+    type: Literal["constant_pad1d"] = "constant_pad1d"
+    dims: ClassVar = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    type: Literal["constant_pad2d"] = "constant_pad2d"
+    dims: ClassVar = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    type: Literal["constant_pad3d"] = "constant_pad3d"
+    dims: ClassVar = 3
+
+
+class _CopyPadNd(_ZeroPadNd):
+    """Padding that copies input values (``F.pad``'s reflect, replicate and circular modes);
+    negative padding crops, as in PyTorch."""
+
+    mode: ClassVar[str] = ""
+
+
+class ReflectionPad1d(_CopyPadNd):
+    type: Literal["reflection_pad1d"] = "reflection_pad1d"
+    dims: ClassVar = 1
+    mode: ClassVar = "reflect"
+
+
+class ReflectionPad2d(_CopyPadNd):
+    type: Literal["reflection_pad2d"] = "reflection_pad2d"
+    dims: ClassVar = 2
+    mode: ClassVar = "reflect"
+
+
+class ReflectionPad3d(_CopyPadNd):
+    type: Literal["reflection_pad3d"] = "reflection_pad3d"
+    dims: ClassVar = 3
+    mode: ClassVar = "reflect"
+
+
+class ReplicationPad1d(_CopyPadNd):
+    type: Literal["replication_pad1d"] = "replication_pad1d"
+    dims: ClassVar = 1
+    mode: ClassVar = "replicate"
+
+
+class ReplicationPad2d(_CopyPadNd):
+    type: Literal["replication_pad2d"] = "replication_pad2d"
+    dims: ClassVar = 2
+    mode: ClassVar = "replicate"
+
+
+class ReplicationPad3d(_CopyPadNd):
+    type: Literal["replication_pad3d"] = "replication_pad3d"
+    dims: ClassVar = 3
+    mode: ClassVar = "replicate"
+
+
+class CircularPad1d(_CopyPadNd):
+    type: Literal["circular_pad1d"] = "circular_pad1d"
+    dims: ClassVar = 1
+    mode: ClassVar = "circular"
+
+
+class CircularPad2d(_CopyPadNd):
+    type: Literal["circular_pad2d"] = "circular_pad2d"
+    dims: ClassVar = 2
+    mode: ClassVar = "circular"
+
+
+class CircularPad3d(_CopyPadNd):
+    type: Literal["circular_pad3d"] = "circular_pad3d"
+    dims: ClassVar = 3
+    mode: ClassVar = "circular"
+
+
+INTERPOLATION_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact")
+# F.interpolate: the spatial dimensionality each interpolating mode requires
+MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
 class Upsample(Layer):
-    """Nearest-neighbour resize by ``scale_factor`` or to ``size`` (exactly one)."""
+    """``nn.Upsample`` / ``F.interpolate``: resize by ``scale_factor``, to ``size``, or to the
+    spatial size of an earlier named output (``size_of``; ``input`` is the network input)."""
 
     type: Literal["upsample"] = "upsample"
     size: int | tuple[int, ...] | None = None
     scale_factor: float | tuple[float, ...] | None = None
-    mode: Literal["nearest"] = "nearest"
+    mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"] = (
+        "nearest")
+    align_corners: bool | None = None
+    recompute_scale_factor: bool | None = None
+    size_of: str | None = Field(
+        default=None,
+        description=(
+            "cnncalc extension: the spatial size of this earlier named output ('input': the "
+            "network input), as F.interpolate(x, size=other.shape[-2:]) in torchvision's "
+            "segmentation heads. Replaces size."
+        ),
+    )
 
-    positional: ClassVar = ("size", "scale_factor", "mode")
+    positional: ClassVar = ("size", "scale_factor", "mode", "align_corners",
+                            "recompute_scale_factor")
+    data_inputs: ClassVar = 1  # with size_of, the second input is read for its shape only
 
     @model_validator(mode="after")
     def _one_of(self) -> "Upsample":
-        if (self.size is None) == (self.scale_factor is None):
-            raise ValueError("give exactly one of size and scale_factor")
+        given = [f for f in ("size", "scale_factor", "size_of") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of size, scale_factor and size_of")
         for v in _as_tuple(self.size) + _as_tuple(self.scale_factor):
             if v <= 0:
                 raise ValueError("size and scale_factor must be positive")
+        if self.align_corners is not None and self.mode not in MODE_DIMS:
+            # F.interpolate's ValueError
+            raise ValueError("align_corners option can only be set with the interpolating "
+                             "modes: linear | bilinear | bicubic | trilinear")
+        if self.recompute_scale_factor and self.scale_factor is None:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size")
         return self
+
+
+class _Sliding(Layer):
+    """Sliding blocks over a C×H×W map (``nn.Unfold`` / ``nn.Fold``): PyTorch's argument order
+    puts dilation before padding."""
+
+    dims: ClassVar = 2
+    kernel_size: Size
+    dilation: Size = 1
+    padding: Size = 0
+    stride: Size = 1
+
+    @field_validator("kernel_size", "dilation", "stride")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        return _check_min(v, 1, "every entry")
+
+    @field_validator("padding")
+    @classmethod
+    def _non_negative(cls, v: Any) -> Any:
+        return _check_min(v, 0, "every entry")
+
+
+class Unfold(_Sliding):
+    """``nn.Unfold`` (im2col): C×H×W → (C·∏kernel_size)×L, L the number of sliding blocks."""
+
+    type: Literal["unfold"] = "unfold"
+    positional: ClassVar = ("kernel_size", "dilation", "padding", "stride")
+    tuple_fields: ClassVar = ("kernel_size", "dilation", "padding", "stride")
+
+
+class Fold(_Sliding):
+    """``nn.Fold`` (col2im): (C·∏kernel_size)×L → C×output_size, overlapping blocks summed."""
+
+    type: Literal["fold"] = "fold"
+    output_size: Size
+
+    positional: ClassVar = ("output_size", "kernel_size", "dilation", "padding", "stride")
+    tuple_fields: ClassVar = ("output_size", "kernel_size", "dilation", "padding", "stride")
+
+    @field_validator("output_size")
+    @classmethod
+    def _positive_size(cls, v: Any) -> Any:
+        return _check_min(v, 1, "every entry")
 
 
 def _as_tuple(v: Any) -> tuple:
@@ -623,18 +807,38 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     Conv3d,
     ConvTranspose1d,
     ConvTranspose2d,
+    ConvTranspose3d,
     MaxPool1d,
     MaxPool2d,
+    MaxPool3d,
     AvgPool1d,
     AvgPool2d,
+    AvgPool3d,
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
     AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     Subsample2d,
     ZeroPad1d,
     ZeroPad2d,
+    ZeroPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
     Upsample,
+    Unfold,
+    Fold,
     Flatten,
     Narrow,
     Linear,
@@ -850,12 +1054,16 @@ INSTANCE_NORMS = (InstanceNorm1d, InstanceNorm2d, InstanceNorm3d)
 # Families: concrete types that share a rule. Rules name the types they serve explicitly, so a
 # new type gets no rule by inheritance (the registry test then names what it lacks).
 CONV_ND = (Conv1d, Conv2d, Conv3d)
-CONV_TRANSPOSE = (ConvTranspose1d, ConvTranspose2d)
-MAX_POOLS = (MaxPool1d, MaxPool2d)
-AVG_POOLS = (AvgPool1d, AvgPool2d)
-ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d)
-ADAPTIVE_MAX = (AdaptiveMaxPool1d, AdaptiveMaxPool2d)
-ZERO_PADS = (ZeroPad1d, ZeroPad2d)
+CONV_TRANSPOSE = (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
+MAX_POOLS = (MaxPool1d, MaxPool2d, MaxPool3d)
+AVG_POOLS = (AvgPool1d, AvgPool2d, AvgPool3d)
+ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d)
+ADAPTIVE_MAX = (AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d)
+ZERO_PADS = (ZeroPad1d, ZeroPad2d, ZeroPad3d)
+CONSTANT_PADS = (ConstantPad1d, ConstantPad2d, ConstantPad3d)
+COPY_PADS = (ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+             ReplicationPad2d, ReplicationPad3d, CircularPad1d, CircularPad2d, CircularPad3d)
+FOLDS = (Unfold, Fold)
 BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
 DROPOUTS = (Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout)
 ACTIVATIONS = (ReLU, ReLU6, LeakyReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Sigmoid, Tanh,
@@ -912,6 +1120,7 @@ _ALIASES = {
     "bn2d": "batchnorm2d",
     "deconv1d": "conv_transpose1d",
     "deconv2d": "conv_transpose2d",
+    "deconv3d": "conv_transpose3d",
     "pad2d": "zeropad2d",
     "pad1d": "zeropad1d",
     "swish": "silu",

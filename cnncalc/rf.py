@@ -422,8 +422,8 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
     if not 0 < mass <= 1:
         raise UsageError(f"--mass={mass}: must be in (0, 1]")
     spatial_rank = len(a.input_shape) - 1
-    if spatial_rank not in (1, 2):
-        raise SpecError("the empirical field is measured on 1-D and 2-D inputs only",
+    if spatial_rank not in (1, 2, 3):
+        raise SpecError("the empirical field is measured on 1-D, 2-D and 3-D inputs only",
                         where="input")
     target = target_row(a).index
     rows = _ancestors(a, target)
@@ -613,7 +613,7 @@ def layer_cells(lf: LayerField, sep: str = "×") -> list[str]:
 
 
 def axis_cells(e: Empirical) -> list[list[str]]:
-    names = ("y", "x")[-len(e.analytic_lo):] if len(e.analytic_lo) <= 2 else ()
+    names = ("z", "y", "x")[-len(e.analytic_lo):] if len(e.analytic_lo) <= 3 else ()
     out = []
     for k, axis in enumerate(names):
         t, eb = e.theoretical, e.effective
@@ -701,6 +701,8 @@ def _colours(v: np.ndarray) -> np.ndarray:
 
 def _as_2d(e: Empirical) -> np.ndarray:
     g = e.gradient
+    if g.ndim == 3:  # a volume: its largest value along depth (the box drawn is H×W)
+        return g.max(axis=0)
     return g[None, :] if g.ndim == 1 else g
 
 
@@ -733,7 +735,7 @@ def heatmap(e: Empirical, width: int, colour: bool = True, max_rows: int = 40) -
     edge = np.zeros((h, w), bool)
     box = e.theoretical
     if box is not None:
-        lo, hi = (0,) * (2 - len(box.lo)) + box.lo, (0,) * (2 - len(box.hi)) + box.hi
+        lo, hi = ((0, 0) + box.lo)[-2:], ((0, 0) + box.hi)[-2:]
         y0, y1, x0, x1 = lo[0] // fy, hi[0] // fy, lo[1] // f, hi[1] // f
         edge[y0:y1 + 1, [x0, x1]] = True
         if H > 1:
@@ -777,8 +779,7 @@ def write_png(e: Empirical, path: str) -> None:
     for box, colour in ((e.theoretical, (0, 200, 255)), (e.effective, (255, 255, 255))):
         if box is None:
             continue
-        (y0, x0), (y1, x1) = ((0,) * (2 - len(box.lo)) + box.lo,
-                              (0,) * (2 - len(box.hi)) + box.hi)
+        (y0, x0), (y1, x1) = ((0, 0) + box.lo)[-2:], ((0, 0) + box.hi)[-2:]
         if H == 1:
             y0, y1 = 0, img.height // scale - 1
         draw.rectangle([x0 * scale, y0 * scale, (x1 + 1) * scale - 1, (y1 + 1) * scale - 1],

@@ -419,7 +419,10 @@ class _Parser:
             if not isinstance(side, bool):
                 raise SpecError("must be true or false", where=where, field="output",
                                 value=side, has_value=True)
-            return Block(self.nodes(raw["layers"], sub, scope), where, name or str(index),
+            # a block that starts at a named output without a name of its own is transparent:
+            # its layers are named as if written in the parent (torchvision's LRASPP head)
+            key = name or (None if source and not side else str(index))
+            return Block(self.nodes(raw["layers"], sub, scope), where, key,
                          source=Ref(source, f"{place}.from") if source else None, side=side)
         if kind == "residual":
             body = Block(self.nodes(raw["residual"], sub, scope), where, None)

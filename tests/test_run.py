@@ -41,6 +41,10 @@ SMALL = {
     "shufflenet_v2_x1_0": (3, 64, 64),
     "mobilenet_v3_small": (3, 64, 64),
     "mnasnet1_0": (3, 64, 64),
+    "fcn_resnet50": (3, 40, 56),
+    "deeplabv3_resnet50": (3, 40, 56),
+    "lraspp_mobilenet_v3_large": (3, 40, 56),
+    "mobilenet_v3_large": (3, 32, 32),
 }
 
 

@@ -102,7 +102,6 @@ from ._elementwise import (  # noqa: E402
     hardsigmoid,
     hardswish,
     hardtanh,
-    interpolate,
     leaky_relu,
     log_softmax,
     mish,
@@ -118,6 +117,7 @@ from ._elementwise import (  # noqa: E402
     softplus,
     tanh,
 )
+from ._fold import fold, fold_backward, unfold, unfold_backward  # noqa: E402
 from ._grad import (  # noqa: E402  (backward kernels, cnncalc/kernels/_grad.py)
     adaptive_avg_pool1d_backward,
     adaptive_avg_pool2d_backward,
@@ -142,7 +142,6 @@ from ._grad import (  # noqa: E402  (backward kernels, cnncalc/kernels/_grad.py)
     hardsigmoid_backward,
     hardswish_backward,
     hardtanh_backward,
-    interpolate_backward,
     leaky_relu_backward,
     linear_backward,
     log_softmax_backward,
@@ -188,6 +187,7 @@ from ._pool import (  # noqa: E402
     max_pool2d,
     subsample2d,
 )
+from ._resize import interpolate, interpolate_backward  # noqa: E402
 from ._shape import (  # noqa: E402  (layers that only move elements)
     channel_shuffle,
     channel_shuffle_backward,
@@ -201,6 +201,21 @@ from ._shape import (  # noqa: E402  (layers that only move elements)
     stochastic_depth_backward,
     unflatten,
     unflatten_backward,
+)
+from ._vol import (  # noqa: E402  (3-D layers and their gradients)
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
+    adaptive_sum_pool3d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+    conv3d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+    sum_pool3d_backward,
 )
 
 _FAMILY = {"_conv": "convolution", "_conv_tile": "convolution", "_dense": "dense",
@@ -334,3 +349,10 @@ __all__ += [
     "pixel_unshuffle_backward", "stochastic_depth", "stochastic_depth_backward", "unflatten",
     "unflatten_backward",
 ]  # norms and element moves (cnncalc/kernels/_norm.py, _shape.py)
+__all__ += [
+    "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward", "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward", "adaptive_sum_pool3d_backward", "avg_pool3d",
+    "avg_pool3d_backward", "conv3d_backward", "conv_transpose3d", "conv_transpose3d_backward",
+    "fold", "fold_backward", "max_pool3d", "max_pool3d_backward", "sum_pool3d_backward",
+    "unfold", "unfold_backward",
+]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Activations, softmax / log_softmax, prelu, pad, nearest interpolate, add, cat.
+"""Activations, softmax / log_softmax, prelu, pad, add, cat.
 
 Each activation is a small parallel numba loop over the flattened array;
 scalar maths is done in float64 and stored in the input dtype.
@@ -339,69 +339,30 @@ def pad(input, pad, mode="constant", value=0.0):
     for axis, (lo, hi) in enumerate(pairs):
         if lo == 0 and hi == 0:
             continue
-        if lo < 0 or hi < 0:
-            raise ValueError("pad: negative padding is only supported in 'constant' mode")
-        n = x.shape[axis]
-        j = np.arange(-lo, n + hi)
-        if mode == "reflect":
-            if lo >= n or hi >= n:
-                raise ValueError("pad: reflect padding must be smaller than the input size")
-            j = np.abs(j)
-            j = np.where(j >= n, 2 * (n - 1) - j, j)
-        elif mode == "replicate":
-            if n == 0:
-                raise ValueError("pad: cannot replicate-pad an empty dimension")
-            j = np.clip(j, 0, n - 1)
-        else:
-            if lo > n or hi > n:
-                raise ValueError("pad: circular padding must not exceed the input size")
-            j = j % n
+        j = pad_source_index(x.shape[axis], lo, hi, mode)
         out = np.take(out, j, axis=axis)
     return np.ascontiguousarray(out)
 
 
-def interpolate(input, size=None, scale_factor=None, mode="nearest"):
-    """Nearest-neighbour resize of (N, C, L), (N, C, H, W) or (N, C, D, H, W).
-
-    PyTorch's legacy 'nearest': src = min(floor(dst * scale), in - 1) computed
-    in float32, scale = in / out when ``size`` is given, 1 / scale_factor when
-    ``scale_factor`` is given (out = floor(in * scale_factor)).
-    """
-    if mode != "nearest":
-        raise ValueError(f"interpolate: only mode='nearest' is supported, got {mode!r}")
-    x = as_float_array(input)
-    nd = x.ndim - 2
-    if nd < 1 or nd > 3:
-        raise ValueError(f"interpolate: input must be 3-D, 4-D or 5-D, got {x.shape}")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("interpolate: exactly one of size and scale_factor must be given")
-    ins = x.shape[2:]
-    if size is not None:
-        sizes = [size] * nd if is_int(size) else list(size)
-        if len(sizes) != nd or not all(is_int(s) and s > 0 for s in sizes):
-            raise ValueError(f"interpolate: size must be {nd} positive ints, got {size!r}")
-        scales = [np.float32(i / o) for i, o in zip(ins, sizes)]
-    else:
-        sf = (
-            [scale_factor] * nd
-            if not isinstance(scale_factor, (tuple, list))
-            else list(scale_factor)
-        )
-        if len(sf) != nd:
-            raise ValueError(f"interpolate: scale_factor must have {nd} entries")
-        sf = [_number(s, "scale_factor") for s in sf]
-        if any(s <= 0 for s in sf):
-            raise ValueError("interpolate: scale_factor must be positive")
-        sizes = [math.floor(float(i) * s) for i, s in zip(ins, sf)]
-        if any(s < 1 for s in sizes):
-            raise ValueError("interpolate: output size would be empty")
-        scales = [np.float32(1.0 / s) for s in sf]
-    out = x
-    for d in range(nd):
-        idx = np.floor(np.arange(sizes[d], dtype=np.float32) * scales[d]).astype(np.int64)
-        idx = np.minimum(idx, ins[d] - 1)
-        out = np.take(out, idx, axis=2 + d)
-    return np.ascontiguousarray(out)
+def pad_source_index(n, lo, hi, mode):
+    """The input index each output of ``pad`` copies along one axis (PyTorch's index maps;
+    negative amounts crop): reflect and replicate map j − lo against the input's borders,
+    circular crops first and wraps around what is left."""
+    if mode == "circular":
+        c0, c1 = max(-lo, 0), max(-hi, 0)
+        m = n - c0 - c1
+        if m < 1 or max(lo, hi) > m:
+            raise ValueError("pad: Padding value causes wrapping around more than once.")
+        return c0 + np.arange(-max(lo, 0), m + max(hi, 0)) % m
+    j = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        if lo >= n or hi >= n:
+            raise ValueError("pad: reflect padding must be smaller than the input size")
+        j = np.abs(j)
+        return np.where(j >= n, 2 * (n - 1) - j, j)
+    if n == 0:
+        raise ValueError("pad: cannot replicate-pad an empty dimension")
+    return np.clip(j, 0, n - 1)
 
 
 def add(*tensors):

@@ -32,6 +32,7 @@ from numba import prange
 from ._common import as_float_array, conv_weight, is_int, like, ntuple
 from ._conv import conv2d as _conv2d_forward
 from ._elementwise import pad as _pad_forward
+from ._elementwise import pad_source_index
 from ._jit import njit
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -1058,16 +1059,6 @@ def flatten_backward(grad_output, input_shape):
     return g.reshape(tuple(input_shape))
 
 
-def _pad_index(n, lo, hi, mode):
-    j = np.arange(-lo, n + hi)
-    if mode == "reflect":
-        j = np.abs(j)
-        return np.where(j >= n, 2 * (n - 1) - j, j)
-    if mode == "replicate":
-        return np.clip(j, 0, n - 1)
-    return j % n
-
-
 def pad_backward(grad_output, pad, mode="constant", input_shape=None):
     """Gradient of ``pad``: 'constant' keeps the part that came from the input (the negated
     padding: padded borders are dropped, cropped borders get 0); 'reflect', 'replicate' and
@@ -1084,37 +1075,11 @@ def pad_backward(grad_output, pad, mode="constant", input_shape=None):
         axis = g.ndim - 1 - i
         lo, hi = p[2 * i], p[2 * i + 1]
         n = int(input_shape[axis])
-        j = _pad_index(n, lo, hi, mode)
+        j = pad_source_index(n, lo, hi, mode)
         moved = np.moveaxis(out, axis, 0)
         acc = np.zeros((n,) + moved.shape[1:], g.dtype)
         np.add.at(acc, j, moved)
         out = np.moveaxis(acc, 0, axis)
-    return np.ascontiguousarray(out)
-
-
-def interpolate_backward(grad_output, input_size, size=None, scale_factor=None, mode="nearest"):
-    """Gradient of nearest ``interpolate``: every input element collects the gradients of the
-    outputs that copied it (same source indices as the forward: ⌊dst·scale⌋ in float32)."""
-    if mode != "nearest":
-        raise ValueError("interpolate_backward: only mode='nearest' is supported")
-    g = as_float_array(grad_output, "grad_output")
-    nd = g.ndim - 2
-    ins = tuple(int(v) for v in input_size)[-nd:]
-    outs = g.shape[2:]
-    if size is not None:
-        scales = [np.float32(i / o) for i, o in zip(ins, outs)]
-    else:
-        sf = list(scale_factor) if isinstance(scale_factor, (tuple, list)) else [scale_factor] * nd
-        scales = [np.float32(1.0 / float(s)) for s in sf]
-    out = g
-    for axis in range(nd):
-        idx = np.floor(np.arange(outs[axis], dtype=np.float32) * scales[axis]).astype(np.int64)
-        idx = np.minimum(idx, ins[axis] - 1)
-        uniq, first = np.unique(idx, return_index=True)
-        moved = np.moveaxis(out, 2 + axis, 0)
-        acc = np.zeros((ins[axis],) + moved.shape[1:], g.dtype)
-        acc[uniq] = np.add.reduceat(moved, first, axis=0)
-        out = np.moveaxis(acc, 0, 2 + axis)
     return np.ascontiguousarray(out)
 
 
