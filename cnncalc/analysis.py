@@ -92,7 +92,11 @@ class RFState:
             if (self.layout != "spatial" or self.order is not None
                     or len(facts.windows) != len(self.field.size)):
                 return RFState(None, "none")
-            return RFState(self.field.step(facts.windows))
+            # an axis of size 1 (a global pool's output, resized back up by DeepLab's image
+            # pooling): every output unit reads that one position, so they share one field
+            windows = tuple(replace(w, stride=Fraction(0)) if n == 1 else w
+                            for w, n in zip(facts.windows, in_shape[1:]))
+            return RFState(self.field.step(windows))
         if self.order is not None:  # channels-last: a linear over the channels keeps positions
             return self if action == "dense" and self.channels_last else RFState(None, "none")
         if action == "flatten":

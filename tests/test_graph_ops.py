@@ -160,3 +160,25 @@ def test_against_torch():
         out = module(torch.zeros(1, *shape))
         assert tuple(out.shape[1:]) == a.totals.output_shape, key
         assert sum(p.numel() for p in module.parameters()) == a.totals.params, key
+
+
+ASPP_POOL = """
+input: [4, 12, 12]
+layers:
+  - concat:
+      - [{type: conv2d, out_channels: 4, kernel_size: 3, padding: 2, dilation: 2}]
+      - [{type: adaptive_avgpool2d, output_size: 1},
+         {type: conv2d, out_channels: 4, kernel_size: 1},
+         {type: upsample, size: [12, 12], mode: bilinear}]
+"""
+
+
+def test_image_pooling_branch_is_global_context_not_misaligned():
+    """DeepLabV3's image pooling: pooled to 1×1 and resized back, every unit of that branch
+    reads the whole map (one shared field, jump 0): no alignment warning, and the union is
+    the whole 12×12 input for every unit."""
+    a = analyze(parse_text(ASPP_POOL))
+    assert a.warnings == ()
+    up = a.rows[-2]
+    assert up.type == "upsample" and up.receptive_field.jump == (0, 0)
+    assert unit_field(nodes_of(a), a.rows[-1].index, (5, 7)) == ((0, 0), (11, 11))
