@@ -97,7 +97,8 @@ def peak_estimate(a: Analysis) -> tuple[int, str, int]:
     input_bytes = math.prod(a.input_shape) * a.batch * itemsize
     sizes = {-1: input_bytes, **{r.index: r.activation_bytes for r in a.rows}}
     final = (a.rows[-1].index,) if a.rows else ()
-    peak = max([input_bytes, *live_bytes(a, sizes, held=final, workspace=True).values()])
+    live = live_bytes(a, sizes, held=final)
+    peak = max([input_bytes, *(live[r.index] + _workspace(r, sizes) for r in a.rows)])
     largest = input_bytes
     largest_name = f"the input {'×'.join(map(str, (a.batch, *a.input_shape)))}"
     for r in a.rows:
@@ -105,7 +106,19 @@ def peak_estimate(a: Analysis) -> tuple[int, str, int]:
             largest = r.activation_bytes
             shape = "×".join(map(str, (a.batch, *r.output_shape)))
             largest_name = f"the output of {r.where} ({shape})"
-    return peak + a.totals.param_bytes, largest_name, largest
+    # convolution weights twice: as drawn, and the packed copy the tiled kernels keep
+    packed = sum(r.param_bytes for r in a.rows if getattr(r.layer, "kernel_size", None))
+    return peak + a.totals.param_bytes + packed, largest_name, largest
+
+
+def _workspace(row, sizes: dict[int, int]) -> int:
+    """An upper bound of the kernel workspace while ``row`` runs: a padded, phase-split copy
+    of its inputs (+25% for padding and tile slack), and for a windowed layer with weights
+    the im2col matrix the small-convolution path builds (kernel area × the input)."""
+    inputs = sum(sizes[i] for i in row.inputs)
+    kernel = getattr(row.layer, "kernel_size", None)
+    area = math.prod(kernel) if isinstance(kernel, tuple) and row.weights else 0
+    return inputs + inputs // 4 + inputs * area
 
 
 def check_memory(a: Analysis, limit: int | None) -> int:
@@ -170,12 +183,14 @@ def run(
 
 def _execute(analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int,
              progress: Progress) -> tuple[RunRow, ...]:
+    from cnncalc import kernels as K
+
     rng = np.random.default_rng(seed)
     ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
     progress.phase("preparing weights")
     steps = steps_for(plan_from(analysis), [r.index for r in analysis.rows], ctx)
     calls = [steps[r.index].forward for r in analysis.rows]
-    x = rng.standard_normal((batch, *analysis.input_shape)).astype(np_dtype)
+    x = rng.standard_normal((batch, *analysis.input_shape), dtype=np_dtype)
     values: dict[int, np.ndarray] = {-1: x}
     last_use = {i: r.index for r in analysis.rows for i in r.inputs}
     out_rows = []
@@ -187,9 +202,11 @@ def _execute(analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int,
             y = call(inputs)  # warm-up (and compile on first use)
             times = []
             for _ in range(repeat):
+                y = None  # the last output is dead: freed before the timed call
                 t0 = time.perf_counter()
                 y = call(inputs)
                 times.append((time.perf_counter() - t0) * 1e3)
+            K.clear_scratch()  # a padded copy of this layer's input: not kept for the next
         except (ValueError, NotImplementedError) as exc:
             got = ", ".join("×".join(map(str, v.shape[1:])) for v in inputs)
             raise RunError(f"the kernel refused its input ({got}): {exc}", where=r.where
