@@ -107,13 +107,14 @@ TYPES = [
     "conv2d(out_channels=4, kernel_size=3) leaky_relu(inplace=True) hardswish(True) hardsigmoid sigmoid tanh",
     "conv2d(out_channels=4, kernel_size=3) softplus softmax(1) log_softmax(1) identity dropout(0.3)",
     "conv2d(out_channels=4, kernel_size=3) dropout2d(inplace=True) alpha_dropout dropout(0.0) dropout(1.0)",
-    "conv2d(out_channels=4, kernel_size=3) upsample(scale_factor=2) zeropad2d(1) conv_transpose2d(out_channels=3, kernel_size=3, 2)",
+    "conv2d(3, 4, 3) upsample(scale_factor=2) zeropad2d(1) conv_transpose2d(4, 3, 3, 2)",
     "conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='reflect') conv2d(out_channels=4, kernel_size=3, padding='same', "
     "padding_mode='replicate') conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='circular')",
-    "conv2d(out_channels=6, kernel_size=5) subsample2d(2) flatten rbf(10)",
+    "conv2d(3, 6, 5) subsample2d(2) flatten rbf(24, 10)",
     "flatten(2) conv1d(out_channels=4, kernel_size=3) batchnorm1d maxpool1d(2) avgpool1d(2) adaptive_maxpool1d(2) "
     "adaptive_avgpool1d(1) flatten batchnorm1d dropout linear(out_features=3)",
-    "flatten(2) conv_transpose1d(out_channels=4, kernel_size=3, 2) relu6 zeropad1d(2) dropout1d flatten linear(out_features=3)",
+    "flatten(2) conv_transpose1d(3, 4, 3, 2) relu6 zeropad1d(2) dropout1d flatten "
+    "linear(out_features=3)",
 ]
 GRAPHS = [
     """
