@@ -168,6 +168,17 @@ layers:
 """,
 ]
 
+# a float32 layer-scale product times a bfloat16 branch under autocast: mul keeps the tensors
+# it was given (autocast casts only the inputs of the ops on its lists)
+GRAPHS += [
+    """
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - mul: [[{type: layer_scale}], [{type: conv2d, out_channels: 4, kernel_size: 1}]]
+  - add: [[{type: layer_scale}], []]
+""",
+]
+
 
 @pytest.mark.parametrize("text", TYPES + GRAPHS, ids=[f"types{i}" for i in range(len(TYPES))]
                          + [f"graph{i}" for i in range(len(GRAPHS))])
