@@ -80,13 +80,16 @@ class Saves:
     ``alias``: the output shares input 0's storage (a view, an identity, an in-place op).
     ``autocast``: ``"lower"`` computes in the low-precision dtype under autocast (CPU's list:
     conv, conv_transpose, linear, prelu), ``"promote"`` takes the widest input dtype (merges),
-    ``"same"`` runs in its input's dtype.
+    ``"param"`` the widest of its input's and its parameter's (``x * parameter``: float32
+    under autocast), ``"same"`` runs in its input's dtype. Only ops on autocast's lists
+    (``"lower"``, and ``Keep(dtype="float32")``) keep cast copies of their inputs; the others
+    keep the tensors they were given.
     ``counters``: int64 buffers (batch-norm's ``num_batches_tracked``).
     """
 
     keeps: tuple[Keep, ...] = ()
     alias: bool = False
-    autocast: Literal["lower", "promote", "same"] = "same"
+    autocast: Literal["lower", "promote", "param", "same"] = "same"
     counters: int = 0
 
 
@@ -137,7 +140,12 @@ def _prelu(layer, in_shapes, out_shape) -> Saves:
 
 @rule("saved", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, in_shapes, out_shape) -> Saves:
-    stats = Keep("new", shape=(in_shapes[0][0],), batched=False, dtype="param")
+    # save_mean and save_invstd: in the parameter dtype when weights or running statistics
+    # are there (a low-precision input beside float32 ones: CPU's "mixed type" kernel), else
+    # in the input's dtype (matters only under autocast)
+    mixed = layer.affine or layer.track_running_stats
+    stats = Keep("new", shape=(in_shapes[0][0],), batched=False,
+                 dtype="param" if mixed else "compute")
     return Saves((IN, stats, stats), counters=int(layer.track_running_stats))
 
 
@@ -237,6 +245,79 @@ def _broadcast(a: Shape, b: Shape) -> Shape:
     n = max(len(a), len(b))
     a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
     return tuple(max(x, y) for x, y in zip(a, b))
+
+
+# today's CNNs (measured on PyTorch 2.13's CPU kernels). Normalisations keep their input and
+# two statistics (mean, 1/std) per normalised group, in the parameter dtype when they have
+# weights (CPU's "mixed type" kernels under autocast), else in the input's dtype.
+
+
+def _stats(shape: Shape, weighted: bool, batched: bool = True) -> Keep:
+    return Keep("new", shape=shape, batched=batched, dtype="param" if weighted else "compute")
+
+
+@rule("saved", L.GroupNorm)
+def _group_norm(layer: L.GroupNorm, in_shapes, out_shape) -> Saves:
+    """native_group_norm: input, mean and rstd (N × groups)."""
+    stats = _stats((layer.num_groups,), layer.affine)
+    return Saves((IN, stats, stats))
+
+
+@rule("saved", L.LayerNorm)
+def _layer_norm(layer: L.LayerNorm, in_shapes, out_shape) -> Saves:
+    """native_layer_norm: input, mean and rstd (one per leading position: N × shape[:-k])."""
+    shape = in_shapes[0]
+    stats = _stats(shape[:len(shape) - len(layer.normalized_shape)], layer.elementwise_affine)
+    return Saves((IN, stats, stats))
+
+
+@rule("saved", L.LayerNorm2d)
+def _layer_norm2d(layer: L.LayerNorm2d, in_shapes, out_shape) -> Saves:
+    """permute (a view), native_layer_norm (input, mean and rstd per position: N×H×W), permute
+    back (a view of a new tensor)."""
+    stats = _stats(in_shapes[0][1:], layer.elementwise_affine)
+    return Saves((IN, stats, stats))
+
+
+@rule("saved", *L.INSTANCE_NORMS)
+def _instance_norm(layer: L._InstanceNormNd, in_shapes, out_shape) -> Saves:
+    """A batch-norm on the input viewed as 1 × N·C × …: it keeps the input, save_mean and
+    save_invstd (N·C), and the weight and running statistics repeated N times (new tensors,
+    not the parameters), all in the parameter dtype when affine, else the input's."""
+    per_sample = _stats((in_shapes[0][0],), layer.affine)
+    repeated = (1 + 2 * layer.track_running_stats) if layer.affine else (
+        2 * layer.track_running_stats)
+    return Saves((IN, *(per_sample,) * (2 + repeated)), counters=int(layer.track_running_stats))
+
+
+@rule("saved", L.StochasticDepth)
+def _stochastic_depth(layer: L.StochasticDepth, in_shapes, out_shape) -> Saves:
+    """torchvision's stochastic_depth in training: ``input * noise`` keeps the noise, one value
+    per sample (row) or one in all (batch), in the input's dtype; p = 0 returns the input."""
+    if layer.p == 0:
+        return Saves(alias=True)
+    ones = tuple(1 for _ in in_shapes[0])
+    noise = Keep("new", shape=ones, batched=layer.mode == "row")
+    return Saves((noise,))
+
+
+@rule("saved", L.LayerScale)
+def _layer_scale(layer, in_shapes, out_shape) -> Saves:
+    """``layer_scale * x``: the input is kept for the parameter's gradient (the parameter, for
+    the input's, is not an activation); the product takes the parameter's dtype (float32
+    under autocast)."""
+    return Saves((IN,), autocast="param")
+
+
+@rule("saved", L.ChannelShuffle, L.PixelShuffle, L.PixelUnshuffle)
+def _shuffle(layer, in_shapes, out_shape) -> Saves:
+    # a new tensor (a copy, even for 1 group or factor 1), nothing kept: backward shuffles back
+    return Saves()
+
+
+@rule("saved", L.Permute, L.Unflatten)
+def _view_only(layer, in_shapes, out_shape) -> Saves:
+    return Saves(alias=True)
 
 
 # --------------------------------------------------------------------------- the walk
@@ -365,7 +446,8 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
             else:
                 i = keep.index
                 want = "float32" if keep.dtype == "float32" and amp else compute
-                if amp is not None and in_types[i] != want:  # autocast's cast copy
+                listed = s.autocast == "lower" or keep.dtype == "float32"
+                if amp is not None and listed and in_types[i] != want:  # autocast's cast copy
                     key = new(("cast", r.index, j), nbytes(shapes[i], want))
                 else:
                     key = sid[r.inputs[i]]
@@ -421,6 +503,8 @@ def _compute_dtype(s: Saves, amp: str | None, dtype: str, in_types: list[str]) -
         return amp
     if s.autocast == "promote":
         return max(in_types, key=lambda t: DTYPE_BYTES[t])
+    if s.autocast == "param":
+        return max((in_types[0], dtype), key=lambda t: DTYPE_BYTES[t])
     return in_types[0]
 
 

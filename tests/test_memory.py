@@ -175,7 +175,8 @@ def test_dtype_scales_everything():
 # --------------------------------------------------------------------------- peaks and totals
 
 
-@pytest.mark.parametrize("model", ["lenet5", "resnet18", "googlenet", "densenet121", "unet"])
+@pytest.mark.parametrize("model", ["lenet5", "resnet18", "googlenet", "densenet121", "unet",
+                                   "convnext_tiny", "efficientnet_b0", "shufflenet_v2_x1_0"])
 def test_rows_add_up_and_peaks_bound_what_is_held(model):
     m = memory(analyze(load(f"examples/{model}.yaml"), None, batch=2))
     t = m.totals
@@ -282,3 +283,99 @@ def test_cli_training_columns_on_shapes_and_params(capsys):
     assert obj["totals"]["peak_bytes"] == full.totals.peak_bytes
     code, out, err = run(capsys, "params", "examples/lenet5.yaml", "--training", "-f", "csv")
     assert code == 0 and out.splitlines()[0].endswith("saved,grads + optim,train peak")
+
+
+# --------------------------------------------------------------------------- today's CNNs
+# Batch 2, input 3×8×8: conv2d(3, 4, 3) makes a 4×6×6 map (C bytes in float32).
+H = 2 * 4 * 6 * 6 * 2  # that map in bfloat16 / float16
+
+
+def test_group_norm_keeps_its_input_and_mean_and_rstd_per_sample_and_group():
+    # native_group_norm: the conv output, mean and rstd, each N × groups = 2 × 2 float32
+    m = mem("conv2d(3, 4, 3) group_norm(2)")
+    assert saved_per_row(m) == [X, C + 2 * (2 * 2) * F32]
+    assert m.rows[1].output_bytes == C  # a new tensor
+    assert m.rows[1].parameter_bytes == m.rows[1].gradient_bytes == 2 * 4 * F32
+    assert saved_per_row(mem("conv2d(3, 4, 3) group_norm(1, affine=False)"))[1] == \
+        C + 2 * (2 * 1) * F32
+
+
+def test_layer_norm_keeps_mean_and_rstd_per_leading_position():
+    # over the last k sizes of 4×6×6: one mean and one rstd per position of the others
+    assert saved_per_row(mem("conv2d(3, 4, 3) layer_norm(6)"))[1] == C + 2 * (2 * 4 * 6) * F32
+    assert saved_per_row(mem("conv2d(3, 4, 3) layer_norm((6, 6))"))[1] == C + 2 * (2 * 4) * F32
+    assert saved_per_row(mem("conv2d(3, 4, 3) layer_norm((4, 6, 6), bias=False)"))[1] == \
+        C + 2 * 2 * F32
+    # channels-last as in ConvNeXt: the permute is a view, the norm keeps the conv output
+    m = mem("conv2d(3, 4, 3) permute((0, 2, 3, 1)) layer_norm(4)")
+    assert saved_per_row(m) == [X, 0, C + 2 * (2 * 6 * 6) * F32]
+    assert m.rows[1].output_bytes == 0
+    # layer_norm2d: the same, over the 4 channels at each of the 6×6 positions
+    m = mem("conv2d(3, 4, 3) layer_norm2d")
+    assert saved_per_row(m) == [X, C + 2 * (2 * 6 * 6) * F32]
+    assert m.rows[1].output_bytes == C
+
+
+def test_norm_statistics_follow_the_weights_dtype_under_autocast():
+    # beside float32 weights, CPU's mixed-type kernels keep float32 statistics; a norm
+    # without weights keeps them in its input's dtype (bfloat16 after an autocast conv)
+    def norm_row(layer: str) -> int:
+        return saved_per_row(mem(f"conv2d(3, 4, 3) {layer}", amp="bfloat16"))[1]
+
+    assert norm_row("group_norm(2)") == H + 2 * (2 * 2) * F32
+    assert norm_row("group_norm(2, affine=False)") == H + 2 * (2 * 2) * 2
+    assert norm_row("layer_norm(6)") == H + 2 * (2 * 4 * 6) * F32
+    assert norm_row("layer_norm(6, elementwise_affine=False)") == H + 2 * (2 * 4 * 6) * 2
+    assert norm_row("batchnorm2d(affine=False)") == H + 2 * 4 * F32  # running stats: float32
+    assert norm_row("batchnorm2d(affine=False, track_running_stats=False)") == H + 2 * 4 * 2
+
+
+def test_instance_norm_is_a_batch_norm_over_samples_times_channels():
+    # the input viewed as 1 × (N·C = 8) × 6 × 6: save_mean and save_invstd over 8; with
+    # affine the weight repeated N times, with running stats the mean and var repeated too
+    def norm_row(layer: str) -> int:
+        return saved_per_row(mem(f"conv2d(3, 4, 3) {layer}"))[1]
+
+    assert norm_row("instance_norm2d") == C + 2 * 8 * F32
+    assert norm_row("instance_norm2d(affine=True)") == C + 3 * 8 * F32
+    assert norm_row("instance_norm2d(track_running_stats=True)") == C + 4 * 8 * F32
+    assert norm_row("instance_norm2d(4, 1e-5, 0.1, True, True)") == C + 5 * 8 * F32
+    m = mem("conv2d(3, 4, 3) instance_norm2d(track_running_stats=True)")
+    assert m.rows[1].buffer_bytes == 2 * 4 * F32 + 8  # running mean, var, int64 counter
+
+
+def test_batchnorm3d_keeps_input_and_two_statistics_per_channel():
+    # 3×8×8 seen as 1×3×8×8; conv3d(1, 4, 3) makes 4×1×6×6 (C bytes); the unflatten on the
+    # network input records nothing
+    m = mem("unflatten(1, (1, 3)) conv3d(1, 4, 3) batchnorm3d")
+    assert saved_per_row(m) == [0, X, C + 2 * 4 * F32]
+    assert m.rows[2].buffer_bytes == 2 * 4 * F32 + 8
+
+
+def test_stochastic_depth_keeps_its_noise_and_layer_scale_its_input():
+    # training mode: input * noise keeps the noise: N×1×1×1 (row) or 1×1×1×1 (batch)
+    assert saved_per_row(mem("conv2d(3, 4, 3) stochastic_depth(0.1, 'row')"))[1] == 2 * F32
+    assert saved_per_row(mem("conv2d(3, 4, 3) stochastic_depth(0.1, 'batch')"))[1] == F32
+    m = mem("conv2d(3, 4, 3) stochastic_depth(0.0, 'row')")  # returns its input
+    assert (saved_per_row(m)[1], m.rows[1].output_bytes) == (0, 0)
+    # layer_scale * x keeps x for the parameter's gradient
+    m = mem("conv2d(3, 4, 3) layer_scale")
+    assert saved_per_row(m) == [X, C]
+    assert m.rows[1].gradient_bytes == 4 * F32
+
+
+def test_layer_scale_under_autocast_computes_in_float32():
+    m = mem("conv2d(3, 4, 3) layer_scale conv2d(4, 4, 3)", amp="bfloat16")
+    # conv: bf16 copies of the input and weight; layer scale: its bf16 input, a float32
+    # product (the parameter's dtype); the next conv: bf16 copies of that and of its weight
+    assert saved_per_row(m) == [X // 2 + 4 * 3 * 9 * 2, H, H + 4 * 4 * 9 * 2]
+    assert m.rows[1].output_bytes == C
+
+
+def test_shuffles_copy_and_permute_and_unflatten_are_views():
+    m = mem("conv2d(3, 8, 3) channel_shuffle(2) pixel_shuffle(2) pixel_unshuffle(2) "
+            "permute((0, 1, 3, 2)) unflatten(1, (2, 4)) flatten(1, 2) conv2d(8, 4, 1)")
+    eight = 2 * 8 * 6 * 6 * F32  # 8×6×6, and 2×12×12 after the pixel shuffle
+    assert [r.output_bytes for r in m.rows[1:7]] == [eight, eight, eight, 0, 0, 0]
+    # none keeps anything; the last conv keeps the pixel unshuffle's tensor, through views
+    assert saved_per_row(m) == [X, 0, 0, 0, 0, 0, 0, eight]

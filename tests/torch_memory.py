@@ -117,6 +117,9 @@ def _layer(layer, in_shapes) -> nn.Module | None:
     if k.startswith("batchnorm"):
         return getattr(nn, f"BatchNorm{_nd(k)}d")(c, f["eps"], f["momentum"], f["affine"],
                                                    f["track_running_stats"])
+    if k.startswith("instance_norm"):
+        return getattr(nn, f"InstanceNorm{_nd(k)}d")(c, f["eps"], f["momentum"], f["affine"],
+                                                      f["track_running_stats"])
     simple = {
         "upsample": lambda: nn.Upsample(f["size"], f["scale_factor"], "nearest"),
         "flatten": lambda: nn.Flatten(f["start_dim"], f["end_dim"]),
@@ -148,6 +151,17 @@ def _layer(layer, in_shapes) -> nn.Module | None:
         "prelu": lambda: nn.PReLU(f["num_parameters"], f["init"]),
         "subsample2d": lambda: _Subsample(c, f["kernel_size"], f["stride"]),
         "rbf": lambda: _RBF(in_shapes[0][-1], f["out_features"]),
+        "group_norm": lambda: nn.GroupNorm(f["num_groups"], c, f["eps"], f["affine"]),
+        "layer_norm": lambda: nn.LayerNorm(f["normalized_shape"], f["eps"],
+                                           f["elementwise_affine"], f["bias"]),
+        "layer_norm2d": lambda: _LayerNorm2d(c, f["eps"], f["elementwise_affine"], f["bias"]),
+        "stochastic_depth": lambda: _StochasticDepth(f["p"], f["mode"]),
+        "layer_scale": lambda: _LayerScale(c, f["init_value"]),
+        "channel_shuffle": lambda: nn.ChannelShuffle(f["groups"]),
+        "permute": lambda: _Lambda(lambda x: x.permute(*f["order"])),
+        "unflatten": lambda: nn.Unflatten(f["dim"], f["unflattened_size"]),
+        "pixel_shuffle": lambda: nn.PixelShuffle(f["upscale_factor"]),
+        "pixel_unshuffle": lambda: nn.PixelUnshuffle(f["downscale_factor"]),
     }
     if k in ("add", "concat", "mul"):
         return None
@@ -187,6 +201,45 @@ class _RBF(nn.Module):
 
     def forward(self, x):
         return ((x[:, None, :] - self.centres) ** 2).sum(-1)
+
+
+class _LayerNorm2d(nn.LayerNorm):
+    """torchvision.models.convnext.LayerNorm2d: permute, layer_norm, permute back."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class _StochasticDepth(nn.Module):
+    """torchvision.ops.stochastic_depth, line for line (training mode)."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        survival_rate = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(survival_rate)
+        if survival_rate > 0.0:
+            noise.div_(survival_rate)
+        return x * noise
+
+
+class _LayerScale(nn.Module):
+    """torchvision's CNBlock: ``self.layer_scale * self.block(input)``, a C×1×1 parameter."""
+
+    def __init__(self, c: int, init_value: float) -> None:
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.ones(c, 1, 1) * init_value)
+
+    def forward(self, x):
+        return self.layer_scale * x
 
 
 class Built(nn.Module):
