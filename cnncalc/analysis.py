@@ -94,7 +94,8 @@ class RFState:
                 return RFState(None, "none")
             # an axis of size 1 (a global pool's output, resized back up by DeepLab's image
             # pooling): every output unit reads that one position, so they share one field
-            windows = tuple(replace(w, stride=Fraction(0)) if n == 1 else w
+            # (an upsampling or a transposed conv: only real positions are read, no padding)
+            windows = tuple(replace(w, stride=Fraction(0)) if n == 1 and w.stride < 1 else w
                             for w, n in zip(facts.windows, in_shape[1:]))
             return RFState(self.field.step(windows))
         if self.order is not None:  # channels-last: a linear over the channels keeps positions

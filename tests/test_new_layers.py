@@ -48,8 +48,8 @@ TABLE = [
      0),
     ("adaptive_avgpool3d((2, None, 3))", (4, 5, 6, 7), (4, 2, 6, 3), 0),
     ("adaptive_maxpool3d(1)", (4, 5, 6, 7), (4, 1, 1, 1), 0),
-    ("conv_transpose3d(6, 3, 2, 1, 1)", (4, 3, 5, 6), (6, 6, 10, 12), 654),
-    ("conv_transpose3d(6, (3, 2, 1), (1, 2, 3), 0, 0, 2, False, (2, 1, 1))", (4, 3, 5, 6),
+    ("conv_transpose3d(4, 6, 3, 2, 1, 1)", (4, 3, 5, 6), (6, 6, 10, 12), 654),
+    ("conv_transpose3d(4, 6, (3, 2, 1), (1, 2, 3), 0, 0, 2, False, (2, 1, 1))", (4, 3, 5, 6),
      (6, 7, 10, 16), 72),
     ("upsample(scale_factor=2.5, mode='bilinear')", (3, 5, 7), (3, 12, 17), 0),
     ("upsample(scale_factor=(0.5, 1.7), mode='bicubic', align_corners=True)", (3, 5, 7),
@@ -75,7 +75,7 @@ def test_shapes_and_params_as_pytorch(text, shape, out, params):
 
 def test_conv_transpose3d_macs_over_input_positions():
     # flop_counter counts a transposed conv over its input: C_in·D·H·W·(C_out/g)·k³
-    a = analyze(load("conv_transpose3d(6, 3, 2, 1, 1)"), (4, 3, 5, 6))
+    a = analyze(load("conv_transpose3d(4, 6, 3, 2, 1, 1)"), (4, 3, 5, 6))
     assert a.totals.macs == 4 * 3 * 5 * 6 * 6 * 27
 
 
@@ -91,8 +91,8 @@ def test_table_against_torch():
                  "maxpool3d": "MaxPool3d", "avgpool3d": "AvgPool3d",
                  "adaptive_avgpool3d": "AdaptiveAvgPool3d",
                  "adaptive_maxpool3d": "AdaptiveMaxPool3d", "upsample": "Upsample"}
-        if kind == "conv_transpose3d":  # PyTorch's first argument is the inferred in_channels
-            return eval(f"nn.ConvTranspose3d(4, {args}", {"nn": nn})  # noqa: S307
+        if kind == "conv_transpose3d":  # written as PyTorch writes it
+            return eval(f"nn.ConvTranspose3d({args}", {"nn": nn})  # noqa: S307
         cls = next(v + kind[len(k):] if k.endswith("pad") else v for k, v in names.items()
                    if kind.startswith(k) and (k.endswith("pad") or kind == k))
         return eval(f"nn.{cls}({args}", {"nn": nn})  # noqa: S307
@@ -131,7 +131,7 @@ REFUSALS = [
     ("upsample(size=4, mode='bilinear', recompute_scale_factor=True)", "2x5x5",
      ["recompute_scale_factor", "explicit size"]),
     # "Calculated output size per channel: (-4 x -4 x -4). Output size is too small"
-    ("conv_transpose3d(2, 3, 1, 4)", "1x2x2x2", ["padding", "not positive"]),
+    ("conv_transpose3d(1, 2, 3, 1, 4)", "1x2x2x2", ["padding", "not positive"]),
     ("upsample(size_of='nowhere')", "2x5x5", ["no earlier output is named 'nowhere'"]),
 ]
 
@@ -306,7 +306,7 @@ def test_measured_field_equals_the_analytic_one(text):
 @pytest.mark.parametrize(("text", "shape"), [
     ("upsample(size=(3, 3, 3))", "8x5x5"), ("upsample(scale_factor=0.1)", "8x5x5"),
     ("fold(4, 2)", "8x8"), ("unfold(9)", "8x5x5"), ("reflection_pad2d(7)", "8x5x5"),
-    ("circular_pad3d(9)", "1x4x4x4"), ("conv_transpose3d(2, 3, 1, 4)", "1x2x2x2"),
+    ("circular_pad3d(9)", "1x4x4x4"), ("conv_transpose3d(1, 2, 3, 1, 4)", "1x2x2x2"),
 ])
 def test_explain_a_refused_layer_is_a_clean_error(capsys, text, shape):
     code = main(["explain", "-i", shape, text])
