@@ -77,7 +77,25 @@ def _count(name: str, args: list, kw: dict) -> tuple[int, int]:
         k = _nd(args[2], 2)
         fan = sum(len(r) for r in kw["connections"])
         return fan * math.prod(k) + (args[1] if kw.get("bias", True) else 0), 0
+    if name == "nn.GroupNorm":  # weight and bias per channel
+        return (2 * args[1] if kw.get("affine", True) else 0), 0
+    if name in ("nn.LayerNorm", "LayerNorm2d"):  # weight (and bias) of normalized_shape
+        n = math.prod(_nd(args[0], 1))
+        if not kw.get("elementwise_affine", True):
+            return 0, 0
+        return n * (2 if kw.get("bias", True) else 1), 0
+    if name.startswith("nn.InstanceNorm"):  # PyTorch's defaults: neither affine nor tracked
+        c = args[0]
+        return (2 * c if kw.get("affine", False) else 0,
+                2 * c + 1 if kw.get("track_running_stats", False) else 0)
     return 0, 0
+
+
+def _parameter(call: ast.Call) -> int:
+    """``nn.Parameter(torch.full(shape, value))``: a block's own parameter (layer_scale)."""
+    full = call.args[0]
+    assert ast.unparse(full.func) == "torch.full"
+    return math.prod(ast.literal_eval(full.args[0]))
 
 
 def static_tree(source: str) -> dict[str, tuple[int, int]]:
@@ -95,6 +113,9 @@ def static_tree(source: str) -> dict[str, tuple[int, int]]:
             name = ast.unparse(value.func)
             if name == "Block":
                 walk(value.args[0], path + ".")
+                continue
+            if name == "nn.Parameter":
+                out[path] = (_parameter(value), 0)
                 continue
             counts = _count(name, *_args(value))
             if any(counts):
@@ -115,7 +136,8 @@ def test_every_example_compiles_and_its_module_tree_matches(path):
 
 
 def test_unnamed_chain_is_named_like_nn_sequential():
-    source = export_pytorch(load("conv2d(6, 5) relu maxpool2d(2) flatten linear(10)"), (1, 28, 28))
+    source = export_pytorch(load("conv2d(1, 6, 5) relu maxpool2d(2) flatten linear(864, 10)"),
+                            (1, 28, 28))
     assert static_tree(source) == {"0": (6 * 25 + 6, 0), "4": (6 * 12 * 12 * 10 + 10, 0)}
     assert "x = self[0](x)" in source
 
@@ -141,12 +163,12 @@ def test_cli_writes_the_file(tmp_path, capsys):
     assert main(["export", str(EXAMPLES[IDS.index("resnet18")]), "--to", "pytorch", "-o",
                  str(out)]) == 0
     assert "def build() -> nn.Module" in out.read_text()
-    assert main(["export", "conv2d(4, 3)", "-i", "3x8x8", "--to", "pytorch"]) == 0
+    assert main(["export", "conv2d(3, 4, 3)", "-i", "3x8x8", "--to", "pytorch"]) == 0
     assert "nn.Conv2d(3, 4, 3)" in capsys.readouterr().out
 
 
 def test_cli_bad_spec_is_one_line(capsys):
-    assert main(["export", "conv2d(4, 9)", "-i", "3x4x4", "--to", "pytorch"]) == 1
+    assert main(["export", "conv2d(3, 4, 9)", "-i", "3x4x4", "--to", "pytorch"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "kernel 9x9" in err
 
@@ -175,14 +197,16 @@ def test_every_example_runs_in_torch(path, tmp_path):
         model = ns["build"]().eval()
         x = torch.randn(2, *a.input_shape)
     got: dict[str, list[int]] = {}
-    for key, p in model.named_parameters():
-        got.setdefault(key.rpartition(".")[0], [0, 0])[0] += p.numel()
+    for key, p in model.named_parameters():  # a block's own parameter is its row (layer_scale)
+        got.setdefault(key if key in want else key.rpartition(".")[0], [0, 0])[0] += p.numel()
     for key, b in model.named_buffers():
         got.setdefault(key.rpartition(".")[0], [0, 0])[1] += b.numel()
     assert {k: tuple(v) for k, v in got.items()} == want
     with torch.no_grad():
         y = model(x)
-    assert tuple(y.shape) == (2, *a.totals.output_shape)
+    ys = y if isinstance(y, tuple) else (y,)  # side outputs follow the main one
+    assert [tuple(t.shape) for t in ys] == [(2, *a.totals.output_shape)] + [
+        (2, *o.shape) for o in a.side_outputs]
 
 
 def test_python_model_py_prints_params_and_output(tmp_path):
