@@ -168,3 +168,90 @@ def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
     assert (tmp_path / "big.onnx.data").stat().st_size >= 4 * (64 * 27 + 64 * 36 * 10)
     (tmp_path / "big.onnx.data").unlink()  # the analysis reads shapes only
     assert analyze(load_onnx(str(out))).totals.params == 64 * 28 + 64 * 36 * 10 + 10
+
+
+# --------------------------------------------------------------------------- today's CNNs
+
+from test_export_torch import NEW_TYPES, NEW_TYPES_1D, NEW_TYPES_3D  # noqa: E402
+
+# an instance norm that tracks running statistics normalises by them at inference: ONNX's
+# BatchNormalization, which reads back as a batch-norm (same parameters and buffers)
+TRACKED = {"instance_norm1d": "batchnorm1d", "instance_norm2d": "batchnorm2d",
+           "instance_norm3d": "batchnorm3d"}
+NEW = {"2d": NEW_TYPES, "1d": NEW_TYPES_1D, "3d": NEW_TYPES_3D}
+
+
+def _run(model, x):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y, *_) = session.run(None, {"input": x})
+    return y
+
+
+@pytest.mark.parametrize("text", NEW.values(), ids=NEW.keys())
+def test_new_types_round_trip_and_run(text):
+    spec = parse_text(text)
+    a = analyze(spec)
+    model = export_onnx(spec)  # checked by onnx.checker
+    b = analyze(load_onnx(model))
+    assert _facts(b) == _facts(a)
+    assert b.totals == a.totals
+    tracked = [getattr(r.layer, "track_running_stats", False) for r in a.rows]
+    assert [TRACKED.get(t, t) if k else t for t, k in zip(_types(a, b), tracked)] == _types(b)
+    named = [r.name for r in a.rows if r.name and r.params]
+    assert [q.name for r, q in zip(a.rows, b.rows) if r.name and r.params] == named
+    x = np.random.default_rng(0).standard_normal((2, *a.input_shape)).astype(np.float32)
+    assert _run(model, x).shape == (2, *a.totals.output_shape)
+
+
+def _both_doors(spec, shape=None, seed=3):
+    """The ONNX export and the PyTorch export of ``spec`` with the ONNX export's weights."""
+    pytest.importorskip("torch")
+    from onnx import numpy_helper
+
+    from cnncalc.export_torch import export_pytorch
+
+    proto = export_onnx(spec, shape, seed=seed)
+    ns: dict = {"__name__": "export"}
+    exec(compile(export_pytorch(spec, shape), "export.py", "exec"), ns)
+    model = ns["build"]().eval()
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    matmul = {n.input[1] for n in proto.graph.node if n.op_type == "MatMul"}  # x · W: (in, out)
+    import torch
+
+    with torch.no_grad():
+        for key, p in model.named_parameters():
+            w = weights[key].T if key in matmul else weights[key]
+            p.copy_(torch.from_numpy(np.ascontiguousarray(w)).reshape(p.shape))
+    return proto, model
+
+
+@pytest.mark.parametrize("text", NEW.values(), ids=NEW.keys())
+def test_new_types_match_the_pytorch_export_numerically(text):
+    """Group norm's decomposition, DepthToSpace's CRD order, the shuffles' Reshape-Transpose-
+    Reshape, permute, unflatten and layer scale compute what PyTorch's modules compute."""
+    import torch
+
+    spec = parse_text(text)
+    proto, model = _both_doors(spec)
+    a = analyze(spec)
+    x = np.random.default_rng(0).standard_normal((2, *a.input_shape)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert np.allclose(_run(proto, x), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "shape"), [("convnext_tiny", (3, 32, 32)),
+                                             ("shufflenet_v2_x1_0", (3, 64, 64)),
+                                             ("efficientnet_b0", (3, 64, 64))])
+def test_examples_match_the_pytorch_export_numerically(name, shape):
+    import torch
+
+    spec = load(str(EXAMPLES[IDS.index(name)]))
+    proto, model = _both_doors(spec, shape)
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    y = _run(proto, x)
+    assert np.abs(want).max() > 0
+    assert np.allclose(y, want, rtol=1e-3, atol=1e-5 * np.abs(want).max())
