@@ -274,6 +274,7 @@ layers:
   - {type: group_norm, num_groups: 2, affine: false}
   - {type: instance_norm2d, affine: true, name: inorm}
   - {type: instance_norm2d, track_running_stats: true, name: tracked}
+  - {type: batchnorm2d, affine: false, name: bn}
   - {type: layer_norm, normalized_shape: [8, 8], bias: false, name: ln}
   - {type: layer_norm, normalized_shape: 8, elementwise_affine: false}
   - {type: layer_norm2d, eps: 1.0e-6, name: ln2d}
@@ -325,7 +326,7 @@ def test_new_types_constructors():
                  "'layer_scale': nn.Parameter(torch.full((8, 1, 1), 1e-06))",
                  "Permute([0, 2, 3, 1])", "StochasticDepth(0.5, 'row')",
                  "nn.Unflatten(2, (4, 16))", "class LayerNorm2d(nn.LayerNorm)",
-                 "x = self.block.layer_scale * x", "x = self[10] * x"]:
+                 "x = self.block.layer_scale * x", "x = self[11] * x"]:
         assert text in source
     assert "import torchvision" not in source
     assert "nn.BatchNorm3d(4)" in export_pytorch(parse_text(NEW_TYPES_3D))
