@@ -1261,8 +1261,11 @@ def _shuffle(imp: _Importer, r1: Any, tr: Any, r2: Any) -> Value:
     full = (1, *x.shape)
     t1 = _target(imp, r1, imp.values[r1.input[1]], full, _attrs(imp, r1))
     perm = list(_attrs(imp, tr).get("perm", reversed(range(len(t1)))))
-    t2 = _target(imp, r2, imp.values[r2.input[1]], tuple(t1[p] for p in perm), _attrs(imp, r2))
-    data = _shuffle_layer(full, t1, perm, t2)
+    data = None
+    if perm[:1] == [0]:  # else the transpose moves the batch: the plain converters say so
+        mid = tuple(t1[p] for p in perm)
+        data = _shuffle_layer(full, t1, perm, _target(imp, r2, imp.values[r2.input[1]], mid,
+                                                      _attrs(imp, r2)))
     if data is None:
         y = _reshape(imp, r1, [x, imp.values[r1.input[1]]], _attrs(imp, r1))
         y = _transpose(imp, tr, [y], _attrs(imp, tr))
@@ -1281,7 +1284,7 @@ def _shuffle_layer(full: Shape, t1: Shape, perm: list[int], t2: Shape) -> dict[s
         return None
     _, _, h, w = full
     r = t1[3]
-    if perm == [0, 1, 3, 5, 2, 4] and t1 == (1, c, h // r, r, w // r, r) and t1[5] == r and \
+    if perm == [0, 1, 3, 5, 2, 4] and t1 == (1, c, h // r, r, w // r, r) and \
             t2 == (1, c * r * r, h // r, w // r):
         return {"type": "pixel_unshuffle", "downscale_factor": r}
     r = t1[2]

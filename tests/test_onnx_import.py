@@ -405,3 +405,13 @@ def test_modules_exported_by_pytorch(tmp_path):
         assert a.totals.params == sum(p.numel() for p in model.parameters())
         assert a.totals.buffers == sum(b.numel() for b in model.buffers())
         assert a.totals.output_shape == tuple(model(x).shape[1:])
+
+
+def test_a_transpose_of_the_batch_between_reshapes_is_one_line(tmp_path):
+    c = helper.make_node
+    nodes = [_const("t1", [0, 8, 16]), c("Reshape", ["x", "t1"], ["a"], name="/Reshape"),
+             c("Transpose", ["a"], ["b"], name="/t/Transpose", perm=[1, 0, 2]),
+             _const("t2", [8, -1]), c("Reshape", ["b", "t2"], ["y"], name="/Reshape_1")]
+    with pytest.raises(SpecError, match=r"^node '/t/Transpose' \(Transpose, opset 17\): moves "
+                       "the batch dimension$"):
+        load_onnx(_save(tmp_path, _model(nodes, [], (1, 8, 4, 4))))
