@@ -17,7 +17,9 @@ the row becomes that module, called on its input) or a forward expression
 (``Torch(expr="{x}.narrow(1, 0, 58)")``, or for merges ``Torch(expr="torch.cat([{xs}],
 dim=1)")`` with the inputs joined by ``join``). :func:`call` writes a constructor with
 PyTorch's argument order, leaving out arguments at their defaults. A type with no class in
-``torch.nn`` names a helper class (``helpers``) whose source is in :data:`HELPERS`.
+``torch.nn`` names a helper class (``helpers``) whose source is in :data:`HELPERS`. A bare
+parameter of the enclosing block (ConvNeXt's ``layer_scale``, as torchvision holds it) is
+``Torch(param="nn.Parameter(...)", expr="{x} * {p}")``: ``{p}`` reads it in the forward.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Torch:
     expr: str | None = None  # or a forward expression over {x} (one input) or {xs} (merges)
     join: str = ", "  # how a merge's inputs are joined into {xs}
     helpers: tuple[str, ...] = ()  # helper classes the constructor needs (see HELPERS)
+    param: str | None = None  # or an nn.Parameter of the enclosing block, {p} in ``expr``
 
 
 def torch_code(layer: L.Layer, *shapes: Shape) -> Torch:
@@ -182,7 +185,7 @@ def _rbf(layer: L.RBF, shape: Shape) -> Torch:
 
 @rule("torch", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Torch:
-    n = "2" if isinstance(layer, L.BatchNorm2d) else "1"
+    n = {L.BatchNorm1d: 1, L.BatchNorm2d: 2, L.BatchNorm3d: 3}[type(layer)]
     return _module(call(f"nn.BatchNorm{n}d", (shape[0],),
                         {"eps": 1e-5, "momentum": 0.1, "affine": True,
                          "track_running_stats": True},
@@ -249,6 +252,80 @@ def _softmax(layer: L.Softmax | L.LogSoftmax, shape: Shape) -> Torch:
     # PyTorch's legacy implicit dim (0 for 0-, 1- and 3-d inputs, else 1), written out
     dim = layer.dim if layer.dim is not None else (0 if len(shape) + 1 in (0, 1, 3) else 1)
     return _module(call(f"nn.{type(layer).__name__}", (), dim=dim))
+
+
+# --------------------------------------------------------------------------- rules: today's CNNs
+# torchvision's own modules (LayerNorm2d, Permute, StochasticDepth) are helper classes of the
+# file, so it imports torch only; attribute names keep torchvision's parameter names.
+
+
+@rule("torch", L.GroupNorm)
+def _group_norm(layer: L.GroupNorm, shape: Shape) -> Torch:
+    return _module(call("nn.GroupNorm", (layer.num_groups, shape[0]),
+                        {"eps": 1e-5, "affine": True}, eps=layer.eps, affine=layer.affine))
+
+
+@rule("torch", L.LayerNorm)
+def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Torch:
+    ns = layer.normalized_shape
+    return _module(call("nn.LayerNorm", (ns[0] if len(ns) == 1 else list(ns),),
+                        {"eps": 1e-5, "elementwise_affine": True, "bias": True}, eps=layer.eps,
+                        elementwise_affine=layer.elementwise_affine, bias=layer.bias))
+
+
+@rule("torch", L.LayerNorm2d)
+def _layer_norm2d(layer: L.LayerNorm2d, shape: Shape) -> Torch:
+    return _module(call("LayerNorm2d", (shape[0],),
+                        {"eps": 1e-5, "elementwise_affine": True, "bias": True}, eps=layer.eps,
+                        elementwise_affine=layer.elementwise_affine, bias=layer.bias),
+                   "LayerNorm2d")
+
+
+@rule("torch", *L.INSTANCE_NORMS)
+def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Torch:
+    return _module(call(f"nn.InstanceNorm{layer.dims}d", (shape[0],),
+                        {"eps": 1e-5, "momentum": 0.1, "affine": False,
+                         "track_running_stats": False},
+                        eps=layer.eps, momentum=layer.momentum, affine=layer.affine,
+                        track_running_stats=layer.track_running_stats))
+
+
+@rule("torch", L.StochasticDepth)
+def _stochastic_depth(layer: L.StochasticDepth, shape: Shape) -> Torch:
+    return _module(call("StochasticDepth", (layer.p, layer.mode)), "StochasticDepth")
+
+
+@rule("torch", L.LayerScale)
+def _layer_scale(layer: L.LayerScale, shape: Shape) -> Torch:
+    # torchvision's CNBlock: self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * value)
+    size = (shape[0],) + (1,) * (len(shape) - 1)
+    return Torch(param=f"nn.Parameter(torch.full({size!r}, {layer.init_value!r}))",
+                 expr="{p} * {x}")
+
+
+@rule("torch", L.ChannelShuffle)
+def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape) -> Torch:
+    return _module(f"nn.ChannelShuffle({layer.groups})")
+
+
+@rule("torch", L.Permute)
+def _permute(layer: L.Permute, shape: Shape) -> Torch:
+    return _module(f"Permute({list(layer.order)!r})", "Permute")
+
+
+@rule("torch", L.Unflatten)
+def _unflatten(layer: L.Unflatten, shape: Shape) -> Torch:
+    return _module(f"nn.Unflatten({layer.dim}, {tuple(layer.unflattened_size)!r})")
+
+
+@rule("torch", L.PixelShuffle)
+def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Torch:
+    return _module(f"nn.PixelShuffle({layer.upscale_factor})")
+
+
+@rule("torch", L.PixelUnshuffle)
+def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Torch:
+    return _module(f"nn.PixelUnshuffle({layer.downscale_factor})")
 
 
 # --------------------------------------------------------------------------- rules: merges
@@ -322,6 +399,42 @@ class PartialConv2d(nn.Module):
                 i += 1
         return nn.functional.conv2d(x, w, self.bias, self.stride)
 ''',
+    "LayerNorm2d": '''
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision.models.convnext.LayerNorm2d: LayerNorm over the channels at each position."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+''',
+    "Permute": '''
+class Permute(nn.Module):
+    """torchvision.ops.misc.Permute: x.permute(dims)."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return torch.permute(x, self.dims)
+''',
+    "StochasticDepth": '''
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: in training, zeroes the input per sample ("row") or
+    whole ("batch") with probability p and scales survivors by 1/(1-p); the identity in eval."""
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        return x * (noise / (1.0 - self.p) if self.p < 1.0 else noise)
+''',
 }
 
 _BLOCK = '''
@@ -332,10 +445,13 @@ class Block(nn.Module):
     def __init__(self, layers: dict):
         super().__init__()
         for name, layer in layers.items():
-            self.add_module(name, layer)
+            if isinstance(layer, nn.Parameter):  # a block's own parameter (layer_scale)
+                self.register_parameter(name, layer)
+            else:
+                self.add_module(name, layer)
 
     def __getitem__(self, key):
-        return self._modules[str(key)]
+        return getattr(self, str(key))
 '''
 
 # nn.Module attributes a submodule may not shadow (add_module refuses them)
@@ -363,7 +479,7 @@ def module_paths(a: Analysis) -> list[str]:
     for row in a.rows:
         base = ".".join(_part(p) for p in (row.name or str(row.index)).split("."))
         code = torch_code(row.layer, *input_shapes(a, row))
-        text = code.module or f"expr:{row.index}"
+        text = code.module or code.param or f"expr:{row.index}"
         stateless = row.params + row.buffers == 0
         path = base
         if path in seen and not (stateless and seen[path] == text):
@@ -411,7 +527,7 @@ def export_pytorch(spec: Spec, input_shape: Shape | None = None, origin: str = "
     for row, path in zip(a.rows, paths):
         code = torch_code(row.layer, *input_shapes(a, row))
         helpers += [h for h in code.helpers if h not in helpers]
-        if code.module is None:
+        if code.module is None and code.param is None:
             calls.append(None)
             continue
         calls.append(path)
@@ -428,7 +544,7 @@ def export_pytorch(spec: Spec, input_shape: Shape | None = None, origin: str = "
         if isinstance(node.get(parts[-1]), dict):
             raise SpecError(f"'{path}' names both a layer and a block; rename one of them",
                             where=row.where)
-        node[parts[-1]] = code.module
+        node[parts[-1]] = code.module or code.param
         leaves.add(path)
     cls = _class_name(a.name)
     lines = [
@@ -518,7 +634,9 @@ def _forward(a: Analysis, calls: list[str | None]) -> list[str]:
     for row, path in zip(a.rows, calls):
         args = [var(i) for i in row.inputs]
         code = torch_code(row.layer, *input_shapes(a, row))
-        if path is not None:
+        if code.param is not None:
+            value = code.expr.format(x=args[0], p=_access(path))
+        elif path is not None:
             value = f"{_access(path)}({args[0]})"
         else:
             value = code.expr.format(x=args[0], xs=code.join.join(args))

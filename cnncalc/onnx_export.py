@@ -23,7 +23,7 @@ import numpy as np
 
 from cnncalc import layers as L
 from cnncalc.analysis import analyze, input_shapes
-from cnncalc.arithmetic import same_padding
+from cnncalc.arithmetic import infer, same_padding
 from cnncalc.errors import SpecError
 from cnncalc.export_torch import module_paths
 from cnncalc.registry import is_merge, lookup, rule
@@ -72,6 +72,14 @@ class Graph:
         else:
             values = (self.rng.standard_normal(shape) * 0.1).astype(np.float32)
         return self._add(f"{self.scope}.{what}" if self.scope else what, values)
+
+    def constant(self, values: Any) -> str:
+        """A float Constant node: a norm's fixed scale or shift, not a parameter (PyTorch's
+        exporter writes a norm without affine weights so, and the importer reads it so)."""
+        from onnx import numpy_helper
+
+        return self.node("Constant", [], value=numpy_helper.from_array(
+            np.asarray(values, dtype=np.float32)))
 
     def const(self, values: Any, dtype: Any = np.int64) -> str:
         """A constant input (a shape, pads, scales): not a parameter."""
@@ -341,14 +349,27 @@ def _rbf(g: Graph, layer: L.RBF, xs: list[str], shape: Shape) -> str:
 
 @rule("onnx", *L.BATCH_NORMS)
 def _batchnorm(g: Graph, layer: L._BatchNormNd, xs: list[str], shape: Shape) -> str:
-    c = shape[0]
-    scale = g.weight("weight", (c,)) if layer.affine else g.weight("scale", (c,), fill=1.0)
-    bias = g.weight("bias", (c,)) if layer.affine else g.weight("shift", (c,), fill=0.0)
+    return _running_norm(g, layer, xs[0], shape[0])
+
+
+def _running_norm(g: Graph, layer: L._BatchNormNd | L._InstanceNormNd, x: str, c: int) -> str:
+    """Normalisation by running statistics (a batch-norm, or an instance norm that tracks
+    them, at inference). Without affine weights scale and shift are constants, not parameters,
+    as PyTorch exports them."""
+    scale, bias = _affine(g, (c,), layer.affine)
     mean = g.weight("running_mean", (c,), fill=0.0)
     var = g.weight("running_var", (c,), fill=1.0)
     momentum = None if layer.momentum is None else 1 - layer.momentum
-    return g.node("BatchNormalization", [xs[0], scale, bias, mean, var], epsilon=layer.eps,
+    return g.node("BatchNormalization", [x, scale, bias, mean, var], epsilon=layer.eps,
                   momentum=momentum)
+
+
+def _affine(g: Graph, shape: tuple[int, ...], weight: bool, bias: bool = True
+            ) -> tuple[str, str]:
+    """A norm's scale and shift: parameters ``weight``/``bias``, or constants 1 and 0."""
+    scale = g.weight("weight", shape) if weight else g.constant(np.ones(shape))
+    shift = g.weight("bias", shape) if weight and bias else g.constant(np.zeros(shape))
+    return scale, shift
 
 
 @rule("onnx", *L.DROPOUTS)
@@ -424,6 +445,114 @@ def _softplus(g: Graph, layer: L.Softplus, xs: list[str], shape: Shape) -> str:
 def _softmax(g: Graph, layer: L.Softmax | L.LogSoftmax, xs: list[str], shape: Shape) -> str:
     dim = layer.dim if layer.dim is not None else (0 if len(shape) + 1 in (0, 1, 3) else 1)
     return g.node("Softmax" if isinstance(layer, L.Softmax) else "LogSoftmax", xs, axis=dim)
+
+
+# --------------------------------------------------------------------------- rules: today's CNNs
+# As PyTorch's exporter writes them at opset 17, so the importer reads either back.
+
+
+@rule("onnx", L.GroupNorm)
+def _group_norm(g: Graph, layer: L.GroupNorm, xs: list[str], shape: Shape) -> str:
+    # GroupNormalization (opset 18) scales per group, not per channel as PyTorch: statistics by
+    # InstanceNormalization over [N, G, C/G·H·W], then the per-channel weight and bias
+    groups = layer.num_groups
+    y = g.node("Reshape", [xs[0], g.const([0, groups, -1])])
+    y = g.node("InstanceNormalization", [y, g.constant(np.ones(groups)),
+                                         g.constant(np.zeros(groups))], epsilon=layer.eps)
+    y = g.node("Reshape", [y, g.node("Shape", xs)])
+    if not layer.affine:
+        return y
+    per_channel = (shape[0],) + (1,) * (len(shape) - 1)
+    y = g.node("Mul", [y, g.weight("weight", per_channel)])
+    return g.node("Add", [y, g.weight("bias", per_channel)])
+
+
+def _layer_normalization(g: Graph, x: str, ns: tuple[int, ...], eps: float, weight: bool,
+                         bias: bool) -> str:
+    scale = g.weight("weight", ns) if weight else g.constant(np.ones(ns))
+    shift = [g.weight("bias", ns)] if weight and bias else []
+    return g.node("LayerNormalization", [x, scale, *shift], axis=-len(ns), epsilon=eps)
+
+
+@rule("onnx", L.LayerNorm)
+def _layer_norm(g: Graph, layer: L.LayerNorm, xs: list[str], shape: Shape) -> str:
+    return _layer_normalization(g, xs[0], tuple(layer.normalized_shape), layer.eps,
+                                layer.elementwise_affine, layer.bias)
+
+
+@rule("onnx", L.LayerNorm2d)
+def _layer_norm2d(g: Graph, layer: L.LayerNorm2d, xs: list[str], shape: Shape) -> str:
+    y = g.node("Transpose", xs, perm=[0, 2, 3, 1])
+    y = _layer_normalization(g, y, (shape[0],), layer.eps, layer.elementwise_affine, layer.bias)
+    return g.node("Transpose", [y], perm=[0, 3, 1, 2])
+
+
+@rule("onnx", *L.INSTANCE_NORMS)
+def _instance_norm(g: Graph, layer: L._InstanceNormNd, xs: list[str], shape: Shape) -> str:
+    if layer.track_running_stats:  # at inference the running statistics normalise
+        return _running_norm(g, layer, xs[0], shape[0])
+    scale, shift = _affine(g, (shape[0],), layer.affine)
+    return g.node("InstanceNormalization", [xs[0], scale, shift], epsilon=layer.eps)
+
+
+@rule("onnx", L.StochasticDepth)
+def _stochastic_depth(g: Graph, layer: L.StochasticDepth, xs: list[str], shape: Shape) -> str:
+    return g.node("Identity", xs)  # the identity at inference
+
+
+@rule("onnx", L.LayerScale)
+def _layer_scale(g: Graph, layer: L.LayerScale, xs: list[str], shape: Shape) -> str:
+    # torchvision's CNBlock: `self.layer_scale * x`, a parameter of the block (the Mul is the
+    # block's op): initializer `features.1.0.layer_scale`, node /features/1/0/Mul
+    g.scope, _, own = g.scope.rpartition(".")
+    gamma = g.weight(own, (shape[0],) + (1,) * (len(shape) - 1))
+    return g.node("Mul", [gamma, xs[0]])
+
+
+def _shuffle(g: Graph, x: str, split: list[int], perm: list[int], out: Shape) -> str:
+    """Reshape → Transpose → Reshape (the batch kept by a 0), as PyTorch exports the view and
+    permute of channel_shuffle and pixel_unshuffle."""
+    y = g.node("Reshape", [x, g.const([0, *split])])
+    y = g.node("Transpose", [y], perm=perm)
+    return g.node("Reshape", [y, g.const([0, *out])])
+
+
+@rule("onnx", L.ChannelShuffle)
+def _channel_shuffle(g: Graph, layer: L.ChannelShuffle, xs: list[str], shape: Shape) -> str:
+    # (N, g, C/g, *) → (N, C/g, g, *) → (N, C, *)
+    c, k, rest = shape[0], layer.groups, list(shape[1:])
+    perm = [0, 2, 1, *range(3, len(shape) + 2)]
+    return _shuffle(g, xs[0], [k, c // k, *rest], perm, shape)
+
+
+@rule("onnx", L.PixelShuffle)
+def _pixel_shuffle(g: Graph, layer: L.PixelShuffle, xs: list[str], shape: Shape) -> str:
+    # out[c, h·r + i, w·r + j] = in[c·r² + i·r + j, h, w]: DepthToSpace's CRD order
+    return g.node("DepthToSpace", xs, blocksize=layer.upscale_factor, mode="CRD")
+
+
+@rule("onnx", L.PixelUnshuffle)
+def _pixel_unshuffle(g: Graph, layer: L.PixelUnshuffle, xs: list[str], shape: Shape) -> str:
+    # SpaceToDepth puts the block position before the channel (c + C·(i·r + j)); PyTorch's
+    # order is c·r² + i·r + j, written as PyTorch exports it
+    c, h, w = shape
+    r = layer.downscale_factor
+    return _shuffle(g, xs[0], [c, h // r, r, w // r, r], [0, 1, 3, 5, 2, 4],
+                    (c * r * r, h // r, w // r))
+
+
+@rule("onnx", L.Permute)
+def _permute(g: Graph, layer: L.Permute, xs: list[str], shape: Shape) -> str:
+    rank = len(shape) + 1
+    return g.node("Transpose", xs, perm=[d % rank for d in layer.order])
+
+
+@rule("onnx", L.Unflatten)
+def _unflatten(g: Graph, layer: L.Unflatten, xs: list[str], shape: Shape) -> str:
+    out = infer(layer, shape).output_shape
+    if out == shape:  # one size: nothing to reshape
+        return g.node("Identity", xs)
+    return g.node("Reshape", [xs[0], g.const([0, *out])])
 
 
 # --------------------------------------------------------------------------- rules: merges

@@ -149,7 +149,7 @@ class _Importer:
         self.current: str | None = None
         self.used: set[str] = set()
         self.jumps = 0
-        inits = {t.name for t in self.graph.initializer}
+        inits = self.inits = {t.name for t in self.graph.initializer}
         for t in self.graph.initializer:
             self.values[t.name] = Const(tuple(t.dims), proto=t, name=t.name)
         inputs = [i for i in self.graph.input if i.name not in inits]
@@ -303,6 +303,17 @@ class _Importer:
             raise self.fail(node, "expects a tensor computed from the network input here, "
                             "got a constant")
         return x
+
+    def is_param(self, name: str) -> bool:
+        """Whether a norm's scale or shift is a parameter: an initializer (perhaps unsqueezed
+        or reshaped), not a Constant node — PyTorch's exporter writes the fixed ones and zeros
+        of a norm without affine weights (or without bias) as Constant nodes."""
+        while name not in self.inits:
+            p = self.producer.get(name)
+            if p is None or p.op_type not in ("Unsqueeze", "Reshape", "Identity", "Cast"):
+                return False
+            name = p.input[0]
+        return True
 
     def const(self, node: Any, x: Value, what: str) -> np.ndarray:
         if not isinstance(x, Const):
@@ -599,7 +610,8 @@ def _batchnorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
     if n is None:
         raise imp.fail(node, f"a {len(x.shape) + 1}-d input has no PyTorch batch-norm")
     data: dict[str, Any] = {"type": f"batchnorm{n}d"}
-    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5))
+    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
+         affine=(imp.is_param(node.input[1]) or imp.is_param(node.input[2]), True))
     return imp.layer(node, x, data, shape=x.shape)
 
 
@@ -803,15 +815,20 @@ def _reshape_to(imp: _Importer, node: Any, x: Tensor, out: Shape) -> Value:
 
 def _reshape(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
-    target = [int(v) for v in imp.const(node, ins[1], "the target shape")]
-    full = (1, *x.shape)
+    return _reshape_to(imp, node, x, _target(imp, node, ins[1], (1, *x.shape), at)[1:])
+
+
+def _target(imp: _Importer, node: Any, shape: Value, full: Shape, at: dict[str, Any]) -> Shape:
+    """A Reshape's target for an input of shape ``full`` (the batch counted as 1): ``0``
+    copies a size, ``-1`` takes the rest; the batch must stay."""
+    target = [int(v) for v in imp.const(node, shape, "the target shape")]
     dims = [full[i] if v == 0 and not at.get("allowzero", 0) else v for i, v in enumerate(target)]
     if -1 in dims:
         known = math.prod(d for d in dims if d != -1)
         dims[dims.index(-1)] = math.prod(full) // max(known, 1)
     if math.prod(dims) != math.prod(full) or dims[0] != 1:
         raise imp.fail(node, f"reshape to {target} does not keep the batch dimension")
-    return _reshape_to(imp, node, x, tuple(dims[1:]))
+    return tuple(dims)
 
 
 def _squeeze(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -855,9 +872,15 @@ def _layer_norm2d(imp: _Importer, first: Any, ln: Any) -> Value:
     x = imp.tensor(ln, imp.values[first.input[0]])
     at = {a.name: imp.helper.get_attribute_value(a) for a in ln.attribute}
     data: dict[str, Any] = {"type": "layer_norm2d", "normalized_shape": x.shape[0]}
-    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
-         bias=(len(ln.input) > 2 and bool(ln.input[2]), True))
+    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5), **_ln_affine(imp, ln))
     return imp.layer(ln, x, data, shape=x.shape)
+
+
+def _ln_affine(imp: _Importer, ln: Any) -> dict[str, tuple[bool, bool]]:
+    """LayerNormalization's elementwise_affine and bias, as ``_put`` takes them."""
+    weight = imp.is_param(ln.input[1])
+    bias = len(ln.input) > 2 and imp.is_param(ln.input[2])
+    return {"elementwise_affine": (weight, True), "bias": (bias if weight else True, True)}
 
 
 _PAD_TYPES = {"reflect": "reflection_pad", "edge": "replication_pad", "wrap": "circular_pad"}
@@ -933,8 +956,7 @@ def _layernorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
     rank = len(x.shape) + 1
     axis = _axis(at.get("axis", -1), rank)
     data: dict[str, Any] = {"type": "layer_norm", "normalized_shape": list(x.shape[axis - 1:])}
-    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
-         bias=(len(ins) > 2 and ins[2] is not None, True))
+    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5), **_ln_affine(imp, node))
     return imp.layer(node, x, data, shape=x.shape)
 
 
@@ -944,6 +966,30 @@ def _groupnorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
                             "num_channels": x.shape[0]}
     _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5))
     return imp.layer(node, x, data, shape=x.shape)
+
+
+def _instancenorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
+    x = imp.tensor(node, ins[0])
+    if not 2 <= len(x.shape) <= 4:
+        raise imp.fail(node, f"a {len(x.shape) + 1}-d input has no PyTorch instance norm")
+    data: dict[str, Any] = {"type": f"instance_norm{len(x.shape) - 1}d",
+                            "num_features": x.shape[0]}
+    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
+         affine=(imp.is_param(node.input[1]) or imp.is_param(node.input[2]), False))
+    return imp.layer(node, x, data, shape=x.shape)
+
+
+def _depth_to_space(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
+    if at.get("mode", "DCR") != "CRD":
+        raise imp.fail(node, "mode DCR reads the block position before the channel, as no "
+                       "PyTorch layer does (nn.PixelShuffle is mode CRD)")
+    return imp.layer(node, ins[0], {"type": "pixel_shuffle",
+                                    "upscale_factor": int(at["blocksize"])})
+
+
+def _space_to_depth(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
+    raise imp.fail(node, "puts the block position before the channel, as no PyTorch layer does "
+                   "(nn.PixelUnshuffle exports as Reshape → Transpose → Reshape)")
 
 
 def _shape(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -1013,6 +1059,9 @@ CONVERTERS: dict[str, Callable[..., Any]] = {
     "Resize": _resize,
     "LayerNormalization": _layernorm,
     "GroupNormalization": _groupnorm,
+    "InstanceNormalization": _instancenorm,
+    "DepthToSpace": _depth_to_space,
+    "SpaceToDepth": _space_to_depth,
     "Shape": _shape,
     "Constant": _constant,
 }
@@ -1160,3 +1209,86 @@ def _patterns(imp: _Importer) -> None:
             absorb(node, [m, sub_, un], lambda un=un, w=w: imp.layer(
                 un, imp.values[un.input[0]], {"type": "rbf", "out_features":
                                               imp.values[w].shape[0]}))
+        elif op == "InstanceNormalization":  # GroupNorm: Reshape → this → Reshape (· w + b)
+            r1 = prod.get(node.input[0])
+            after = imp.readers.get(node.output[0], [])
+            if r1 is None or r1.op_type != "Reshape" or not only_read_by(node.input[0], node) \
+                    or len(after) != 1 or after[0].op_type != "Reshape":
+                continue
+            inner, last, affine = [r1, node], after[0], False
+            mul = imp.readers.get(last.output[0], [])
+            if len(mul) == 1 and mul[0].op_type == "Mul" and static(w := other(mul[0],
+                                                                                 last.output[0])):
+                add = imp.readers.get(mul[0].output[0], [])
+                if len(add) == 1 and add[0].op_type == "Add" and \
+                        static(b := other(add[0], mul[0].output[0])):
+                    affine = imp.is_param(w) or imp.is_param(b)
+                    inner += [last, mul[0]]
+                    last = add[0]
+            absorb(last, inner, lambda r1=r1, n=node, a=affine: _group_norm(imp, r1, n, a))
+        elif op == "Reshape":  # channel or pixel shuffle: Reshape → Transpose → this
+            tr = prod.get(node.input[0])
+            r1 = prod.get(tr.input[0]) if tr is not None and tr.op_type == "Transpose" else None
+            if r1 is None or r1.op_type != "Reshape" or not only_read_by(node.input[0], node) \
+                    or not only_read_by(tr.input[0], tr):
+                continue
+            absorb(node, [r1, tr], lambda r1=r1, tr=tr, r2=node: _shuffle(imp, r1, tr, r2))
+
+
+def _attrs(imp: _Importer, node: Any) -> dict[str, Any]:
+    return {a.name: _attr(imp.helper.get_attribute_value(a)) for a in node.attribute}
+
+
+def _group_norm(imp: _Importer, r1: Any, norm: Any, affine: bool) -> Value:
+    """nn.GroupNorm as PyTorch exports it below opset 21: InstanceNormalization over the
+    input reshaped to [N, G, -1], reshaped back, then the per-channel weight and bias."""
+    x = imp.tensor(r1, imp.values[r1.input[0]])
+    t = _target(imp, r1, imp.values[r1.input[1]], (1, *x.shape), _attrs(imp, r1))
+    if len(t) != 3 or x.shape[0] % t[1]:
+        raise imp.fail(norm, f"normalises the input reshaped to {list(t)}, which is not a "
+                       f"group norm of {x.shape[0]} channels")
+    data: dict[str, Any] = {"type": "group_norm", "num_groups": t[1], "num_channels": x.shape[0]}
+    _put(data, eps=(float(f"{_attrs(imp, norm).get('epsilon', 1e-5):.6g}"), 1e-5),
+         affine=(affine, True))
+    return imp.layer(norm, x, data, shape=x.shape)
+
+
+def _shuffle(imp: _Importer, r1: Any, tr: Any, r2: Any) -> Value:
+    """Reshape → Transpose → Reshape: nn.ChannelShuffle (torchvision's channel_shuffle),
+    nn.PixelUnshuffle, or nn.PixelShuffle as written before DepthToSpace; any other is the
+    three layers it reads as."""
+    x = imp.tensor(r1, imp.values[r1.input[0]])
+    full = (1, *x.shape)
+    t1 = _target(imp, r1, imp.values[r1.input[1]], full, _attrs(imp, r1))
+    perm = list(_attrs(imp, tr).get("perm", reversed(range(len(t1)))))
+    data = None
+    if perm[:1] == [0]:  # else the transpose moves the batch: the plain converters say so
+        mid = tuple(t1[p] for p in perm)
+        data = _shuffle_layer(full, t1, perm, _target(imp, r2, imp.values[r2.input[1]], mid,
+                                                      _attrs(imp, r2)))
+    if data is None:
+        y = _reshape(imp, r1, [x, imp.values[r1.input[1]]], _attrs(imp, r1))
+        y = _transpose(imp, tr, [y], _attrs(imp, tr))
+        return _reshape(imp, r2, [y, imp.values[r2.input[1]]], _attrs(imp, r2))
+    scope = imp.scopes[id(r2)]  # a module of its own (nn.ChannelShuffle), or a function's ops
+    own = scope and scope not in imp.parents
+    return imp.layer(r2, x, data, "" if own else data["type"])
+
+
+def _shuffle_layer(full: Shape, t1: Shape, perm: list[int], t2: Shape) -> dict[str, Any] | None:
+    rank, c = len(full), full[1]
+    if perm == [0, 2, 1, *range(3, rank + 1)] and len(t1) == rank + 1 and t2 == full and \
+            t1[1] * t1[2] == c and t1[3:] == full[2:] and t1[1] > 1:
+        return {"type": "channel_shuffle", "groups": t1[1]}  # (N, g, C/g, *) → (N, C/g, g, *)
+    if rank != 4 or len(t1) != 6:
+        return None
+    _, _, h, w = full
+    r = t1[3]
+    if perm == [0, 1, 3, 5, 2, 4] and t1 == (1, c, h // r, r, w // r, r) and \
+            t2 == (1, c * r * r, h // r, w // r):
+        return {"type": "pixel_unshuffle", "downscale_factor": r}
+    r = t1[2]
+    if perm == [0, 1, 4, 2, 5, 3] and t1 == (1, c // (r * r), r, r, h, w) and \
+            t2 == (1, c // (r * r), h * r, w * r):
+        return {"type": "pixel_shuffle", "upscale_factor": r}
+    return None

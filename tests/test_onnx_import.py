@@ -211,7 +211,8 @@ TORCHVISION = {
     "densenet121": ((3, 224, 224), ()),
     "googlenet": ((3, 224, 224), ()),
     "inception_v3": ((3, 299, 299), ()),
-    "convnext_tiny": ((3, 224, 224), ("layer_norm2d", "layer_norm", "permute", "layer_scale")),
+    "convnext_tiny": ((3, 224, 224), ()),
+    "shufflenet_v2_x1_0": ((3, 224, 224), ()),  # channel_shuffle: Reshape-Transpose-Reshape
     "fcn_resnet50": ((3, 224, 224), ("constant_pad2d",)),  # bilinear upsample: types-b
     "r3d_18": ((3, 8, 112, 112), ("batchnorm3d", "adaptive_avgpool3d")),
 }
@@ -273,3 +274,144 @@ def test_torchvision_exports(name, fold, tmp_path):
         assert a.totals.params == params - (torch_bn - kept_bn) + (conv_bias - torch_conv_bias)
     else:
         assert a.totals.params == params
+
+
+# --------------------------------------------------------------------------- today's CNNs
+# The forms PyTorch's exporter (opset 17) writes, built by hand: a norm's fixed ones and zeros
+# are Constant nodes, its parameters initializers (perhaps unsqueezed).
+
+
+def _const(name, values, dtype=np.int64):
+    return helper.make_node("Constant", [], [name], name=f"/{name}",
+                            value=numpy_helper.from_array(np.asarray(values, dtype), name))
+
+
+def _rows(tmp_path, nodes, inits, shape=(1, 8, 4, 4)):
+    a = analyze(load_onnx(_save(tmp_path, _model(nodes, inits, shape))))
+    return [(r.name, r.type, r.output_shape, r.params, r.buffers) for r in a.rows]
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_as_pytorch_exports_it(tmp_path, affine):
+    c = helper.make_node
+    scale = "gn.weight" if affine else "one"
+    shift = "gn.bias" if affine else "zero"
+    nodes = [
+        _const("target", [0, 2, -1]),
+        c("Reshape", ["x", "target"], ["r"], name="/gn/Reshape"),
+        _const("ones", [1.0, 1.0], np.float32), _const("zeros", [0.0, 0.0], np.float32),
+        c("InstanceNormalization", ["r", "ones", "zeros"], ["n"], name="/gn/InstanceNormalization",
+          epsilon=1e-5),
+        c("Shape", ["x"], ["s"], name="/gn/Shape"),
+        c("Reshape", ["n", "s"], ["b"], name="/gn/Reshape_1"),
+        _const("axes", [1, 2]),
+        c("Unsqueeze", [scale, "axes"], ["w"], name="/gn/Unsqueeze"),
+        c("Mul", ["b", "w"], ["m"], name="/gn/Mul"),
+        c("Unsqueeze", [shift, "axes"], ["bb"], name="/gn/Unsqueeze_1"),
+        c("Add", ["m", "bb"], ["y"], name="/gn/Add"),
+    ]
+    if affine:
+        inits = [_init("gn.weight", (8,)), _init("gn.bias", (8,))]
+    else:
+        inits = []
+        nodes[7:7] = [_const("one", [1.0], np.float32), _const("zero", [0.0], np.float32)]
+    assert _rows(tmp_path, nodes, inits) == [("gn", "group_norm", (8, 4, 4), 16 if affine else 0,
+                                              0)]
+
+
+def test_shuffles_from_reshape_transpose_reshape(tmp_path):
+    c = helper.make_node
+    nodes = [  # torchvision's channel_shuffle(x, 2), then nn.PixelUnshuffle(2) as PyTorch writes
+        _const("t1", [0, 2, 4, 4, 4]), c("Reshape", ["x", "t1"], ["a"], name="/cs/Reshape"),
+        c("Transpose", ["a"], ["b"], name="/cs/Transpose", perm=[0, 2, 1, 3, 4]),
+        _const("t2", [0, 8, 4, 4]), c("Reshape", ["b", "t2"], ["cs"], name="/cs/Reshape_1"),
+        _const("t3", [-1, 8, 2, 2, 2, 2]), c("Reshape", ["cs", "t3"], ["d"], name="/pu/Reshape"),
+        c("Transpose", ["d"], ["e"], name="/pu/Transpose", perm=[0, 1, 3, 5, 2, 4]),
+        _const("t4", [-1, 32, 2, 2]), c("Reshape", ["e", "t4"], ["pu"], name="/pu/Reshape_1"),
+        c("DepthToSpace", ["pu"], ["y"], name="/ps/DepthToSpace", blocksize=2, mode="CRD"),
+    ]
+    assert _rows(tmp_path, nodes, []) == [
+        ("cs", "channel_shuffle", (8, 4, 4), 0, 0), ("pu", "pixel_unshuffle", (32, 2, 2), 0, 0),
+        ("ps", "pixel_shuffle", (8, 4, 4), 0, 0)]
+
+
+def test_another_reshape_transpose_reshape_is_three_layers(tmp_path):
+    c = helper.make_node
+    nodes = [  # (N, 8, 4, 4) → (N, 8, 16) → (N, 16, 8) → (N, 128): no shuffle
+        _const("t1", [0, 8, 16]), c("Reshape", ["x", "t1"], ["a"], name="/Reshape"),
+        c("Transpose", ["a"], ["b"], name="/Transpose", perm=[0, 2, 1]),
+        _const("t2", [0, -1]), c("Reshape", ["b", "t2"], ["y"], name="/Reshape_1"),
+    ]
+    assert [row[1:3] for row in _rows(tmp_path, nodes, [])] == [
+        ("flatten", (8, 16)), ("permute", (16, 8)), ("flatten", (128,))]
+
+
+def test_depth_to_space_dcr_and_space_to_depth_are_one_line(tmp_path):
+    c = helper.make_node
+    for node in [c("DepthToSpace", ["x"], ["y"], name="/up/DepthToSpace", blocksize=2),
+                 c("SpaceToDepth", ["x"], ["y"], name="/down/SpaceToDepth", blocksize=2)]:
+        with pytest.raises(SpecError, match=r"^node '/(up|down)/\w+' \(\w+, opset 17\): .*"
+                           "no PyTorch layer"):
+            load_onnx(_save(tmp_path, _model([node], [])))
+
+
+def test_norms_are_affine_only_with_initializers(tmp_path):
+    c = helper.make_node
+    nodes = [
+        c("InstanceNormalization", ["x", "in.weight", "in.bias"], ["a"],
+          name="/in/InstanceNormalization"),
+        _const("one8", np.ones(8), np.float32), _const("zero8", np.zeros(8), np.float32),
+        c("InstanceNormalization", ["a", "one8", "zero8"], ["b"],
+          name="/in2/InstanceNormalization"),
+        c("BatchNormalization", ["b", "one8", "zero8", "bn.running_mean", "bn.running_var"],
+          ["d"], name="/bn/BatchNormalization"),
+        _const("zero4", np.zeros(4), np.float32),  # nn.LayerNorm(4, bias=False)
+        c("LayerNormalization", ["d", "ln.weight", "zero4"], ["e"], name="/ln/LayerNormalization",
+          axis=-1),
+        _const("one4", np.ones(4), np.float32),  # nn.LayerNorm(4, elementwise_affine=False)
+        c("LayerNormalization", ["e", "one4", "zero4"], ["y"], name="/ln2/LayerNormalization",
+          axis=-1),
+    ]
+    inits = [_init("in.weight", (8,)), _init("in.bias", (8,)), _init("bn.running_mean", (8,)),
+             _init("bn.running_var", (8,)), _init("ln.weight", (4,))]
+    assert _rows(tmp_path, nodes, inits) == [
+        ("in", "instance_norm2d", (8, 4, 4), 16, 0), ("in2", "instance_norm2d", (8, 4, 4), 0, 0),
+        ("bn", "batchnorm2d", (8, 4, 4), 0, 17), ("ln", "layer_norm", (8, 4, 4), 4, 0),
+        ("ln2", "layer_norm", (8, 4, 4), 0, 0)]
+
+
+def test_modules_exported_by_pytorch(tmp_path):
+    """What PyTorch's own exporter writes for the norms and shuffles reads back with PyTorch's
+    parameter and buffer counts and output shape."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(4, 8), nn.GroupNorm(2, 8, affine=False),
+        nn.InstanceNorm2d(8, affine=True), nn.InstanceNorm2d(8), nn.LayerNorm([6, 6], bias=False),
+        nn.LayerNorm(6, elementwise_affine=False), nn.BatchNorm2d(8, affine=False),
+        nn.PixelUnshuffle(2), nn.PixelShuffle(2), nn.Unflatten(1, (2, 4)), nn.Flatten(1, 2),
+    ).eval()
+    x = torch.randn(1, 3, 6, 6)
+    for fold in (True, False):
+        path = str(tmp_path / f"m{fold}.onnx")
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["x"],
+                          dynamic_axes={"x": {0: "N"}}, do_constant_folding=fold)
+        a = analyze(load_onnx(path))
+        assert [r.type for r in a.rows] == [
+            "conv2d", "group_norm", "group_norm", "instance_norm2d", "instance_norm2d",
+            "layer_norm", "layer_norm", "batchnorm2d", "pixel_unshuffle", "pixel_shuffle",
+            "unflatten", "flatten"]
+        assert a.totals.params == sum(p.numel() for p in model.parameters())
+        assert a.totals.buffers == sum(b.numel() for b in model.buffers())
+        assert a.totals.output_shape == tuple(model(x).shape[1:])
+
+
+def test_a_transpose_of_the_batch_between_reshapes_is_one_line(tmp_path):
+    c = helper.make_node
+    nodes = [_const("t1", [0, 8, 16]), c("Reshape", ["x", "t1"], ["a"], name="/Reshape"),
+             c("Transpose", ["a"], ["b"], name="/t/Transpose", perm=[1, 0, 2]),
+             _const("t2", [8, -1]), c("Reshape", ["b", "t2"], ["y"], name="/Reshape_1")]
+    with pytest.raises(SpecError, match=r"^node '/t/Transpose' \(Transpose, opset 17\): moves "
+                       "the batch dimension$"):
+        load_onnx(_save(tmp_path, _model(nodes, [], (1, 8, 4, 4))))
