@@ -218,11 +218,11 @@ def sweep_rows(specs: list[tuple[str, Any]], shapes: list, batches: list[int], d
             else:
                 records.append([name, shape, r.batch, sep.join(map(str, r.output_shape)),
                                 num(r.params), num(r.macs), mem(r.param_bytes),
-                                mem(r.activation_bytes), r.warnings])
+                                mem(r.activation_bytes), len(r.warnings)])
             objects.append({"set": name, "input_shape": list(r.input_shape), "batch": r.batch,
                             "output_shape": None if r.output_shape is None
                             else list(r.output_shape), "params": r.params, "macs": r.macs,
                             "param_bytes": r.param_bytes,
-                            "activation_bytes": r.activation_bytes, "warnings": r.warnings,
+                            "activation_bytes": r.activation_bytes, "warnings": list(r.warnings),
                             "error": r.error})
     return render_records(("set", *HEADERS), records, fmt, {"runs": objects}), rows, analyses
