@@ -16,7 +16,7 @@ from cnncalc.arithmetic import (
     infer,
     input_span,
 )
-from cnncalc.errors import ShapeError, SpecError, bad_option, closest
+from cnncalc.errors import ShapeError, SpecError, bad_option, closest, shape_text
 from cnncalc.layers import Layer
 from cnncalc.spec import AutoShortcut, Block, LayerNode, Merge, Ref, Shape, Spec
 
@@ -594,8 +594,7 @@ def _compare_with_pytorch(layer: Layer, shapes: tuple[Shape, ...], facts: Facts)
 DIFFERS = "differs from PyTorch"
 
 
-def _dims(shape: Shape) -> str:
-    return "×".join(map(str, shape))
+_dims = shape_text
 
 
 def next_field(facts: Facts, states: list[RFState], shapes: tuple[Shape, ...]

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Literal
 
 from cnncalc import layers as L
+from cnncalc.errors import shape_text
 from cnncalc.registry import lookup, rule
 
 Shape = tuple[int, ...]
@@ -163,8 +164,8 @@ def _prod(values: tuple[int, ...] | list[int]) -> int:
 
 def _need_rank(layer: L.Layer, shape: Shape, dims: int) -> None:
     if len(shape) != dims + 1:
-        want = "×".join(("C",) + AXES[dims])
-        got = "×".join(map(str, shape))
+        want = "x".join(("C",) + AXES[dims])
+        got = shape_text(shape)
         hint = " (a flatten too early?)" if len(shape) < dims + 1 else ""
         raise LayerProblem(f"expects a {want} input, got {got}{hint}")
 
@@ -182,8 +183,7 @@ def _check_given(layer: L.Layer, field: str, actual: int) -> None:
                            field, given)
 
 
-def _x(values: tuple[int, ...] | list[int]) -> str:
-    return "x".join(map(str, values))
+_x = shape_text
 
 
 def _floor_notes(shape: Shape, outs, pads_before, k_effs, strides, what: str) -> list[str]:
@@ -895,7 +895,7 @@ def _unfold(layer: L.Unfold, shape: Shape) -> Facts:
 @rule("infer", L.Fold)
 def _fold(layer: L.Fold, shape: Shape) -> Facts:
     if len(shape) != 2:
-        got = "×".join(map(str, shape))
+        got = shape_text(shape)
         raise LayerProblem(f"expects a (C·∏kernel_size)×L input, got {got}")
     area = _prod(layer.kernel_size)
     if shape[0] % area:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncalc.errors import CnncalcError, ExitCode, UsageError
+from cnncalc.errors import CnncalcError, ExitCode, UsageError, shape_text
 from cnncalc.units import parse_bytes, parse_count
 
 Shape = tuple[int, ...]
@@ -99,5 +99,4 @@ def enforce(analyses, limits: Limits) -> None:
         raise CheckFailed(problems)
 
 
-def _x(shape) -> str:
-    return "x".join(map(str, shape))
+_x = shape_text

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - older typer depends on click
     from click import exceptions as click_exc
 
 from cnncalc import __version__
-from cnncalc.errors import CnncalcError, ExitCode, SpecError, UsageError, printable
+from cnncalc.errors import CnncalcError, ExitCode, SpecError, UsageError, printable, shape_text
 from cnncalc.report import Format, View
 
 app = typer.Typer(
@@ -445,8 +445,8 @@ def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt
         sys.stdout.write(render_run(result, fmt))
     if not result.all_match:
         bad = result.mismatches[0]
-        _fail(f"{bad.row.where}: measured shape {'×'.join(map(str, bad.measured_shape))} "
-              f"differs from the predicted {'×'.join(map(str, bad.row.output_shape))} "
+        _fail(f"{bad.row.where}: measured shape {shape_text(bad.measured_shape)} "
+              f"differs from the predicted {shape_text(bad.row.output_shape)} "
               f"({len(result.mismatches)} layer(s) differ)", ExitCode.INVALID)
 
 

@@ -111,3 +111,9 @@ def closest(word: str, options) -> list[str]:
     import difflib
 
     return difflib.get_close_matches(word, list(options), n=1) if len(word) <= 100 else []
+
+
+def shape_text(shape) -> str:
+    """A shape in a message: ``3x224x224``, as ``--input`` takes it back (tables and
+    explanations set shapes with ``×``; messages, which users copy, with ``x``)."""
+    return "x".join(map(str, shape))

@@ -37,7 +37,7 @@ from cnncalc.analysis import (
     unit_field,
 )
 from cnncalc.arithmetic import LayerProblem, infer
-from cnncalc.errors import SpecError, UsageError
+from cnncalc.errors import SpecError, UsageError, shape_text
 from cnncalc.execute import Context, Node, Step, batched, plan_from, steps_for
 from cnncalc.progress import SILENT, Progress
 from cnncalc.spec import Shape, Spec
@@ -435,7 +435,7 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
         out = plan[target].out_shape
         if len(unit) != len(out) or any(not 0 <= u < n for u, n in zip(unit, out)):
             raise UsageError(f"--unit={','.join(map(str, unit))}: outside the output "
-                             f"{'×'.join(map(str, out))} of {plan[target].row.where}")
+                             f"{shape_text(out)} of {plan[target].row.where}")
     else:
         unit = _centre_unit(plan[target].out_shape)
         lo, hi = _unit_box(plan, target, unit[1:])
@@ -444,7 +444,7 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
             if found is not None and _memory_need(found[1], rows, found[0]) > _memory_limit():
                 from cnncalc.report import human_bytes
 
-                big = '×'.join(map(str, found[0]))
+                big = shape_text(found[0])
                 notes.append(f"the field would fit in a {big} input, but measuring it there "
                              f"needs about {human_bytes(_memory_need(found[1], rows, found[0]))}"
                              "; measured on the spec's input instead")
@@ -454,8 +454,8 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
             else:
                 enlarged_from, (shape, plan) = shape, found
                 unit = _centre_unit(plan[target].out_shape)
-                notes.append(f"input enlarged from {'×'.join(map(str, enlarged_from))} to "
-                             f"{'×'.join(map(str, shape))} so that the field is not clipped")
+                notes.append(f"input enlarged from {shape_text(enlarged_from)} to "
+                             f"{shape_text(shape)} so that the field is not clipped")
     lo, hi = _unit_box(plan, target, unit[1:])
     clipped = _clipped(lo, hi, shape[1:])
     if any(clipped):
@@ -530,7 +530,7 @@ def _guard_memory(plan: dict[int, Node], rows: list[int], shape: Shape) -> None:
     if need > limit:
         from cnncalc.report import human_bytes
 
-        raise MemoryLimitError(f"measuring the field on {'×'.join(map(str, shape))} would need "
+        raise MemoryLimitError(f"measuring the field on {shape_text(shape)} would need "
                                f"about {human_bytes(need)}, above half the available memory "
                                f"({human_bytes(limit)})")
 

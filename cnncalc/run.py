@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnncalc.analysis import DTYPE_BYTES, Analysis, Row, analyze
-from cnncalc.errors import CnncalcError, SpecError, bad_option
+from cnncalc.errors import CnncalcError, SpecError, bad_option, shape_text
 from cnncalc.execute import Context, plan_from, steps_for
 from cnncalc.progress import SILENT, Progress
 from cnncalc.spec import Shape, Spec
@@ -100,11 +100,11 @@ def peak_estimate(a: Analysis) -> tuple[int, str, int]:
     live = live_bytes(a, sizes, held=final)
     peak = max([input_bytes, *(live[r.index] + _workspace(r, sizes) for r in a.rows)])
     largest = input_bytes
-    largest_name = f"the input {'×'.join(map(str, (a.batch, *a.input_shape)))}"
+    largest_name = f"the input {shape_text((a.batch, *a.input_shape))}"
     for r in a.rows:
         if r.activation_bytes > largest:
             largest = r.activation_bytes
-            shape = "×".join(map(str, (a.batch, *r.output_shape)))
+            shape = shape_text((a.batch, *r.output_shape))
             largest_name = f"the output of {r.where} ({shape})"
     # convolution weights twice: as drawn, and the packed copy the tiled kernels keep
     packed = sum(r.param_bytes for r in a.rows if getattr(r.layer, "kernel_size", None))
@@ -208,7 +208,7 @@ def _execute(analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int,
                 times.append((time.perf_counter() - t0) * 1e3)
             K.clear_scratch()  # a padded copy of this layer's input: not kept for the next
         except (ValueError, NotImplementedError) as exc:
-            got = ", ".join("×".join(map(str, v.shape[1:])) for v in inputs)
+            got = ", ".join(shape_text(v.shape[1:]) for v in inputs)
             raise RunError(f"the kernel refused its input ({got}): {exc}", where=r.where
                            ) from None
         values[r.index] = y
