@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numba import prange
 
+from cnncalc.arithmetic import pool_out
+
 from ._common import as_float_array, conv_weight, is_int, like, ntuple
 from ._conv import conv2d as _conv2d_forward
 from ._elementwise import pad as _pad_forward
@@ -622,11 +624,7 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
 
 
 def _pool_out(n, k, s, p, d, ceil_mode):
-    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
-    o = num // s + 1
-    if ceil_mode and (o - 1) * s >= n + p:
-        o -= 1
-    return o
+    return pool_out(n, k, s, p, d, ceil_mode)[0]  # PyTorch's rule, one home: arithmetic
 
 
 def _window_params(fname, nd, shape, kernel_size, stride, padding, dilation, ceil_mode, g3):

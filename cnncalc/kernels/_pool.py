@@ -9,6 +9,8 @@ have no bounds tests and vectorise; padding never has to be materialised.
 import numpy as np
 from numba import prange
 
+from cnncalc.arithmetic import pool_out
+
 from ._common import as_float_array, chunked, is_int, like, ntuple
 from ._jit import njit
 
@@ -231,11 +233,7 @@ def _subsample2d(x, w, b, out, kh, kw, sh, sw):
 
 # ---------------------------------------------------------------- helpers
 def _pool_out(n, k, s, p, d, ceil_mode):
-    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
-    o = num // s + 1
-    if ceil_mode and (o - 1) * s >= n + p:
-        o -= 1
-    return o
+    return pool_out(n, k, s, p, d, ceil_mode)[0]  # PyTorch's rule, one home: arithmetic
 
 
 def _prep(input, nd, fname):

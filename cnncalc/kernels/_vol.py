@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from cnncalc.arithmetic import pool_out
+
 from ._common import as_float_array, conv_weight, is_int, like, ntuple
 from ._conv import conv3d as _conv3d_forward
 
@@ -30,11 +32,7 @@ def _batched5(x, fname, name="input"):
 
 
 def _pool_out(n, k, s, p, d, ceil_mode):
-    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
-    o = num // s + 1
-    if ceil_mode and (o - 1) * s >= n + p:
-        o -= 1
-    return o
+    return pool_out(n, k, s, p, d, ceil_mode)[0]  # PyTorch's rule, one home: arithmetic
 
 
 def _geometry(fname, spatial, kernel_size, stride, padding, dilation, ceil_mode):
