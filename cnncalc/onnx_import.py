@@ -558,16 +558,21 @@ def _global_pool(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]
                                "output_size": 1}, shape=(x.shape[0],) + (1,) * (len(x.shape) - 1))
 
 
+def _axes_of(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any],
+             default: list[int]) -> list[int]:
+    """A node's axes: the attribute (older opsets), the second input (opset 13/18 on), or
+    ``default``."""
+    if "axes" in at:
+        return list(at["axes"])
+    if len(ins) > 1 and ins[1] is not None:
+        return [int(a) for a in imp.const(node, ins[1], "axes")]
+    return default
+
+
 def _reduce(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
     rank = len(x.shape) + 1
-    if "axes" in at:
-        axes = list(at["axes"])
-    elif len(ins) > 1 and ins[1] is not None:
-        axes = [int(a) for a in imp.const(node, ins[1], "axes")]
-    else:
-        axes = list(range(rank))
-    axes = sorted(_axis(a, rank) for a in axes)
+    axes = sorted(_axis(a, rank) for a in _axes_of(imp, node, ins, at, list(range(rank))))
     if axes != list(range(2, rank)):
         raise imp.fail(node, f"reduces axes {axes}; only the spatial axes (global pooling) "
                        "map to a layer")
@@ -834,13 +839,8 @@ def _target(imp: _Importer, node: Any, shape: Value, full: Shape, at: dict[str, 
 def _squeeze(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
     rank = len(x.shape) + 1
-    if "axes" in at:
-        axes = list(at["axes"])
-    elif len(ins) > 1 and ins[1] is not None:
-        axes = [int(a) for a in imp.const(node, ins[1], "axes")]
-    else:
-        axes = [i + 1 for i, n in enumerate(x.shape) if n == 1]
-    axes = {_axis(a, rank) - 1 for a in axes}
+    ones = [i + 1 for i, n in enumerate(x.shape) if n == 1]
+    axes = {_axis(a, rank) - 1 for a in _axes_of(imp, node, ins, at, ones)}
     out = tuple(n for i, n in enumerate(x.shape) if i not in axes)
     return _reshape_to(imp, node, x, out)
 
