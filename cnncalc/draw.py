@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from cnncalc.analysis import Analysis
-from cnncalc.errors import UsageError
+from cnncalc.errors import UsageError, printable
 
 STYLES = ("auto", "maps", "graph")
 TEXT_FORMATS = ("svg", "png", "mermaid", "dot")
@@ -141,7 +141,8 @@ def nodes(a: Analysis, depth: int | None = None) -> list[Node]:
             node = out[blocks[path]]
             node.shape = r.output_shape
         else:
-            node = out[r.index] = Node(r.index, [r.name or "", r.type], r.type, r.output_shape,
+            name = printable(r.name or "")
+            node = out[r.index] = Node(r.index, [name, r.type], r.type, r.output_shape,
                                        [])
         owner[r.index] = node.key
         for i in r.inputs:

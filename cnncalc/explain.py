@@ -30,7 +30,7 @@ from cnncalc.arithmetic import (
     pool_out,
     same_padding,
 )
-from cnncalc.errors import ShapeError, UsageError
+from cnncalc.errors import ShapeError, UsageError, printable
 from cnncalc.registry import lookup, rule
 from cnncalc.spec import LayerNode, Shape, Spec, label
 
@@ -599,7 +599,7 @@ def _explained(note: str, lines: list[str]) -> bool:
 
 
 def _label(row: Row) -> str:
-    return row.where or label(f"layer {row.index}", row.type, row.name)
+    return printable(row.where or label(f"layer {row.index}", row.type, row.name))
 
 
 def _refusal(spec: Spec, shape: Shape) -> tuple[int, Shape, LayerProblem] | None:

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from cnncalc.analysis import Analysis, Row, exact
+from cnncalc.errors import printable
 
 
 class Format(str, Enum):
@@ -91,7 +92,9 @@ def _rf(attr: str, sep: str) -> Callable[[Row], str]:
 
 COLUMNS: dict[str, Column] = {
     "index": Column("#", lambda r: str(r.index), lambda r: r.index),
-    "name": Column("name", lambda r: r.name or "", lambda r: r.name or "", right=False),
+    # a name comes from the spec: control characters escaped, on a terminal and in a file
+    "name": Column("name", lambda r: printable(r.name or ""), lambda r: printable(r.name or ""),
+                   right=False),
     "type": Column("type", lambda r: r.type + (" ≠" if r.differs_from_pytorch else ""),
                    lambda r: r.type, right=False, total=lambda a: "total"),
     "output": Column("output", lambda r: dims(r.output_shape), lambda r: dims(r.output_shape, "x"),
@@ -363,7 +366,7 @@ def run_json_obj(result) -> dict[str, Any]:
 
 def _run_cells(rr) -> list[str]:
     r = rr.row
-    return [str(r.index), r.name or "", r.type, dims(r.output_shape), dims(rr.measured_shape),
+    return [str(r.index), printable(r.name or ""), r.type, dims(r.output_shape), dims(rr.measured_shape),
             "✓" if rr.match else "✗", f"{rr.ms:.3f}",
             "" if rr.gflops is None else f"{rr.gflops:.1f}"]
 
@@ -441,7 +444,7 @@ def memory_json_obj(m, fit=None) -> dict[str, Any]:
 def _memory_cells(mr, text: bool = True) -> list[Any]:
     r = mr.row
     b = human_bytes if text else (lambda n: n)
-    return [str(r.index) if text else r.index, r.name or "", r.type,
+    return [str(r.index) if text else r.index, printable(r.name or ""), r.type,
             dims(r.output_shape) if text else dims(r.output_shape, "x"),
             b(mr.parameter_bytes), b(mr.buffer_bytes), b(mr.gradient_bytes),
             b(mr.optimizer_bytes), b(mr.saved_activation_bytes), b(mr.output_bytes),

@@ -37,7 +37,7 @@ from cnncalc.analysis import (
     unit_field,
 )
 from cnncalc.arithmetic import LayerProblem, infer
-from cnncalc.errors import SpecError, UsageError, shape_text
+from cnncalc.errors import SpecError, UsageError, printable, shape_text
 from cnncalc.execute import Context, Node, Step, batched, plan_from, steps_for
 from cnncalc.progress import SILENT, Progress
 from cnncalc.spec import Shape, Spec
@@ -606,9 +606,10 @@ AXIS_HEADERS = ("axis", "analytic start", "analytic size", "theoretical start",
 def layer_cells(lf: LayerField, sep: str = "×") -> list[str]:
     r, f = lf.row, lf.field
     dims = sep.join(map(str, r.output_shape))
+    name = printable(r.name or "")  # from the spec: control characters escaped
     if f is None:
-        return [str(r.index), r.name or "", r.type, dims, "—", "—", "—", "—"]
-    return [str(r.index), r.name or "", r.type, dims, _axes(f.size, sep), _axes(f.jump, sep),
+        return [str(r.index), name, r.type, dims, "—", "—", "—", "—"]
+    return [str(r.index), name, r.type, dims, _axes(f.size, sep), _axes(f.jump, sep),
             _axes(f.start, ","), _axes(lf.centre, ",")]
 
 

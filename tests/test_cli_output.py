@@ -122,3 +122,15 @@ def test_ctrl_c_is_one_line_and_130(capsys, monkeypatch, wrapped):
     assert main(["shapes", LENET]) == 130
     out, err = capsys.readouterr()
     assert (out, err) == ("", "cnncalc: aborted\n")
+
+
+@pytest.mark.parametrize("command", [["shapes"], ["shapes", "-f", "csv"], ["params"],
+                                     ["explain"], ["rf"], ["shapes", "-f", "markdown"]])
+def test_names_with_control_characters_are_escaped_in_every_output(capsys, command):
+    evil = "\x1b]0;PWNED\x07\x1b[2J\nX"
+    spec = f"conv2d(1, 2, 3, name={evil!r}) relu"
+    code = main([command[0], "-i", "1x8x8", spec, *command[1:]])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\x1b]0;PWNED\\x07\\x1b[2J\\nX" in out
