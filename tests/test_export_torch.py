@@ -182,6 +182,9 @@ def test_every_example_runs_in_torch(path, tmp_path):
     assert {k: tuple(v) for k, v in got.items()} == want
     with torch.no_grad():
         y = model(x)
+    if isinstance(y, tuple):  # side outputs (an auxiliary head) follow the main one
+        y, *side = y
+        assert [tuple(s.shape[1:]) for s in side] == [o.shape for o in a.side_outputs]
     assert tuple(y.shape) == (2, *a.totals.output_shape)
 
 

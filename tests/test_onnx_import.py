@@ -212,8 +212,8 @@ TORCHVISION = {
     "googlenet": ((3, 224, 224), ()),
     "inception_v3": ((3, 299, 299), ()),
     "convnext_tiny": ((3, 224, 224), ("layer_norm2d", "layer_norm", "permute", "layer_scale")),
-    "fcn_resnet50": ((3, 224, 224), ("constant_pad2d",)),  # bilinear upsample: types-b
-    "r3d_18": ((3, 8, 112, 112), ("batchnorm3d", "adaptive_avgpool3d")),
+    "fcn_resnet50": ((3, 224, 224), ()),  # bilinear Resize to the input's size
+    "r3d_18": ((3, 8, 112, 112), ()),
 }
 
 
