@@ -167,3 +167,72 @@ def test_saved_bytes_equal_pytorch_cpu(name, amp):
     a = analyze(spec, shape)
     got = measure(build(), a.input_shape, 2, "adam", amp=amp)
     assert ours(a, 2, amp) == (got.saved_activation_bytes, got.output_bytes)
+
+
+# --------------------------------------------------------------------------- the segmentation zoo
+
+
+def _torchvision(name: str, device: str):
+    import sys
+    import types
+
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("stub"))
+    try:
+        import torchvision.models as tvm
+    except Exception as exc:  # noqa: BLE001 - any import problem means: no torchvision
+        pytest.skip(f"torchvision unusable here: {exc}")
+    seg = {"weights": None, "weights_backbone": None}
+    build = {
+        "fcn_resnet50": lambda: tvm.segmentation.fcn_resnet50(**seg, aux_loss=True),
+        "deeplabv3_resnet50": lambda: tvm.segmentation.deeplabv3_resnet50(**seg, aux_loss=True),
+        "lraspp_mobilenet_v3_large": lambda: tvm.segmentation.lraspp_mobilenet_v3_large(**seg),
+        "mobilenet_v3_large": lambda: tvm.mobilenet_v3_large(weights=None),
+    }[name]
+
+    class Outputs(nn.Module):
+        """The dict of a segmentation model as one tensor: out + aux (an add keeps nothing,
+        and every head gets its gradients, as the spec's side output does)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = build()
+
+        def forward(self, x):
+            y = self.model(x)
+            return y if not isinstance(y, dict) else sum(y.values())
+
+    with torch.device(device):
+        return Outputs()
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50",
+                                  "lraspp_mobilenet_v3_large", "mobilenet_v3_large"])
+def test_segmentation_zoo_equals_pytorch(name):
+    """Bilinear interpolation to another tensor's size (size_of), dilated convolutions, the
+    auxiliary heads: saved activations, gradients, Adam's state and the output to the byte
+    (the meta device keeps what the CPU keeps, tests/test_memory_torch.py)."""
+    from pathlib import Path
+
+    from torch_memory import measure
+
+    a = analyze(load(str(Path(__file__).resolve().parent.parent / "examples" / f"{name}.yaml")),
+                (3, 64, 64))
+    got = measure(_torchvision(name, "meta"), a.input_shape, 2, "adam")
+    t = memory(a, 2, "adam").totals
+    assert (t.saved_activation_bytes, t.gradient_bytes, t.optimizer_bytes, t.output_bytes) == (
+        got.saved_activation_bytes, got.gradient_bytes, got.optimizer_bytes, got.output_bytes)
+
+
+def test_lraspp_under_autocast_equals_pytorch_cpu():
+    from pathlib import Path
+
+    from torch_memory import measure
+
+    name = "lraspp_mobilenet_v3_large"
+    a = analyze(load(str(Path(__file__).resolve().parent.parent / "examples" / f"{name}.yaml")),
+                (3, 64, 64))
+    got = measure(_torchvision(name, "cpu"), a.input_shape, 2, "adam", amp="bfloat16")
+    assert ours(a, 2, "bfloat16") == (got.saved_activation_bytes, got.output_bytes)
