@@ -200,9 +200,10 @@ def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
         return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
                       strides=list(layer.stride), pads=_pads(before, after),
                       dilations=list(layer.dilation))
-    if layer.padding_mode != "zeros":
-        if layer.padding_mode not in _PAD_MODES:
-            raise Unsupported(f"padding_mode={layer.padding_mode!r} needs opset 19")
+    if layer.padding_mode == "circular":  # Pad's 'wrap' needs opset 19: Slice + Concat
+        x = _circular(g, x, shape, tuple(zip(before, after)))
+        before, after = [0] * layer.dims, [0] * layer.dims
+    elif layer.padding_mode != "zeros":
         x = g.node("Pad", [x, g.const(_pads([0, 0, *before], [0, 0, *after]))],
                    mode=_PAD_MODES[layer.padding_mode])
         before, after = [0] * layer.dims, [0] * layer.dims
