@@ -1193,12 +1193,14 @@ def _layout_patterns(imp: _Importer) -> None:
                     _circular_pad(imp, node, root, levels))
         elif op == "Reshape" and (conv := imp.producer.get(node.input[0])) is not None and \
                 conv.op_type == "Conv" and len([i for i in conv.input if i]) == 2 and \
-                read_only_by(node.input[0], {id(node)}) and id(conv) not in imp.anchors:
+                read_only_by(node.input[0], {id(node)}) and \
+                id(conv) not in imp.anchors and id(conv) not in imp.absorbed:
             imp.absorbed.add(id(conv))
             imp.anchors[id(node)] = lambda conv=conv, node=node: _unfold_form(imp, conv, node)
         elif op == "ConvTranspose" and (r := imp.producer.get(node.input[0])) is not None and \
                 r.op_type == "Reshape" and len([i for i in node.input if i]) == 2 and \
-                read_only_by(node.input[0], {id(node)}) and id(r) not in imp.anchors:
+                read_only_by(node.input[0], {id(node)}) and \
+                id(r) not in imp.anchors and id(r) not in imp.absorbed:
             imp.absorbed.add(id(r))
             imp.anchors[id(node)] = lambda r=r, node=node: _fold_form(imp, r, node)
 

@@ -115,7 +115,8 @@ def test_every_example_compiles_and_its_module_tree_matches(path):
 
 
 def test_unnamed_chain_is_named_like_nn_sequential():
-    source = export_pytorch(load("conv2d(out_channels=6, kernel_size=5) relu maxpool2d(2) flatten linear(out_features=10)"), (1, 28, 28))
+    source = export_pytorch(load("conv2d(out_channels=6, kernel_size=5) relu maxpool2d(2) "
+                                 "flatten linear(out_features=10)"), (1, 28, 28))
     assert static_tree(source) == {"0": (6 * 25 + 6, 0), "4": (6 * 12 * 12 * 10 + 10, 0)}
     assert "x = self[0](x)" in source
 
@@ -141,12 +142,14 @@ def test_cli_writes_the_file(tmp_path, capsys):
     assert main(["export", str(EXAMPLES[IDS.index("resnet18")]), "--to", "pytorch", "-o",
                  str(out)]) == 0
     assert "def build() -> nn.Module" in out.read_text()
-    assert main(["export", "conv2d(out_channels=4, kernel_size=3)", "-i", "3x8x8", "--to", "pytorch"]) == 0
+    assert main(["export", "conv2d(out_channels=4, kernel_size=3)", "-i", "3x8x8", "--to",
+                 "pytorch"]) == 0
     assert "nn.Conv2d(3, 4, 3)" in capsys.readouterr().out
 
 
 def test_cli_bad_spec_is_one_line(capsys):
-    assert main(["export", "conv2d(out_channels=4, kernel_size=9)", "-i", "3x4x4", "--to", "pytorch"]) == 1
+    assert main(["export", "conv2d(out_channels=4, kernel_size=9)", "-i", "3x4x4", "--to",
+                 "pytorch"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "kernel 9x9" in err
 
