@@ -130,7 +130,8 @@ def _maxpool(layer: L._MaxPoolNd, shape: Shape) -> Torch:
 
 @rule("torch", *L.AVG_POOLS)
 def _avgpool(layer: L._AvgPoolNd, shape: Shape) -> Torch:
-    extra = {"divisor_override": layer.divisor_override} if layer.dims == 2 else {}
+    # nn.AvgPool1d has no divisor_override; AvgPool2d and AvgPool3d do
+    extra = {"divisor_override": layer.divisor_override} if layer.dims > 1 else {}
     return _module(call(f"nn.AvgPool{layer.dims}d", (layer.kernel_size,),
                         {"stride": layer.kernel_size, "padding": 0, "ceil_mode": False,
                          "count_include_pad": True, "divisor_override": None},
@@ -155,10 +156,23 @@ def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Torch:
     return _module(call(f"nn.ZeroPad{layer.dims}d", (layer.padding,)))
 
 
+_UPSAMPLE_DEFAULTS = {"size": None, "scale_factor": None, "mode": "nearest",
+                      "align_corners": None, "recompute_scale_factor": None}
+
+
 @rule("torch", L.Upsample)
-def _upsample(layer: L.Upsample, shape: Shape) -> Torch:
-    return _module(call("nn.Upsample", (), {"size": None, "scale_factor": None},
-                        size=layer.size, scale_factor=layer.scale_factor, mode=layer.mode))
+def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Torch:
+    if layer.size_of is not None:
+        # torchvision's heads: F.interpolate(x, size=input.shape[-2:], mode=..., ...); the
+        # second input ({1}) is the tensor whose size is taken
+        options = call("", (), _UPSAMPLE_DEFAULTS, mode=layer.mode,
+                       align_corners=layer.align_corners)[1:-1]
+        return Torch(expr="nn.functional.interpolate({x}, size={1}.shape[2:]"
+                     + (f", {options}" if options else "") + ")")
+    return _module(call("nn.Upsample", (), _UPSAMPLE_DEFAULTS, size=layer.size,
+                        scale_factor=layer.scale_factor, mode=layer.mode,
+                        align_corners=layer.align_corners,
+                        recompute_scale_factor=layer.recompute_scale_factor))
 
 
 @rule("torch", L.Flatten)
@@ -185,8 +199,7 @@ def _rbf(layer: L.RBF, shape: Shape) -> Torch:
 
 @rule("torch", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Torch:
-    n = {L.BatchNorm1d: 1, L.BatchNorm2d: 2, L.BatchNorm3d: 3}[type(layer)]
-    return _module(call(f"nn.BatchNorm{n}d", (shape[0],),
+    return _module(call(f"nn.{type(layer).__name__}", (shape[0],),
                         {"eps": 1e-5, "momentum": 0.1, "affine": True,
                          "track_running_stats": True},
                         eps=layer.eps, momentum=layer.momentum, affine=layer.affine,
@@ -326,6 +339,38 @@ def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Torch:
 @rule("torch", L.PixelUnshuffle)
 def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Torch:
     return _module(f"nn.PixelUnshuffle({layer.downscale_factor})")
+
+
+# --------------------------------------------------------------------------- rules: padding, fold
+
+
+@rule("torch", *L.CONSTANT_PADS)
+def _constant_pad(layer: L._ConstantPadNd, shape: Shape) -> Torch:
+    return _module(call(f"nn.ConstantPad{layer.dims}d", (layer.padding, layer.value)))
+
+
+_COPY_PAD_CLASSES = {"reflect": "ReflectionPad", "replicate": "ReplicationPad",
+                     "circular": "CircularPad"}
+
+
+@rule("torch", *L.COPY_PADS)
+def _copy_pad(layer: L._CopyPadNd, shape: Shape) -> Torch:
+    return _module(call(f"nn.{_COPY_PAD_CLASSES[layer.mode]}{layer.dims}d", (layer.padding,)))
+
+
+_SLIDING_DEFAULTS = {"dilation": 1, "padding": 0, "stride": 1}
+
+
+@rule("torch", L.Unfold)
+def _unfold(layer: L.Unfold, shape: Shape) -> Torch:
+    return _module(call("nn.Unfold", (layer.kernel_size,), _SLIDING_DEFAULTS,
+                        dilation=layer.dilation, padding=layer.padding, stride=layer.stride))
+
+
+@rule("torch", L.Fold)
+def _fold(layer: L.Fold, shape: Shape) -> Torch:
+    return _module(call("nn.Fold", (layer.output_size, layer.kernel_size), _SLIDING_DEFAULTS,
+                        dilation=layer.dilation, padding=layer.padding, stride=layer.stride))
 
 
 # --------------------------------------------------------------------------- rules: merges
@@ -639,7 +684,8 @@ def _forward(a: Analysis, calls: list[str | None]) -> list[str]:
         elif path is not None:
             value = f"{_access(path)}({args[0]})"
         else:
-            value = code.expr.format(x=args[0], xs=code.join.join(args))
+            # {x}: the first input, {xs}: all of them joined, {1}: the second (size_of)
+            value = code.expr.format(*args, x=args[0], xs=code.join.join(args))
         target = var(row.index)
         comment = f"  # {row.name}" if path is None and row.name else ""
         lines.append(f"{target} = {value}{comment}")

@@ -81,15 +81,17 @@ class Saves:
     ``autocast``: ``"lower"`` computes in the low-precision dtype under autocast (CPU's list:
     conv, conv_transpose, linear, prelu), ``"promote"`` takes the widest input dtype (merges),
     ``"param"`` the widest of its input's and its parameter's (``x * parameter``: float32
-    under autocast), ``"same"`` runs in its input's dtype. Only ops on autocast's lists
-    (``"lower"``, and ``Keep(dtype="float32")``) keep cast copies of their inputs; the others
-    keep the tensors they were given.
+    under autocast), ``"same"`` runs in its input's dtype, ``"float32"`` casts its input up
+    and runs in float32 (CPU's float32 list: 3-D pooling, reflection and replication padding
+    but reflection_pad3d). Only ops on autocast's lists (``"lower"``, ``"float32"``, and
+    ``Keep(dtype="float32")``) keep cast copies of their inputs; the others keep the tensors
+    they were given.
     ``counters``: int64 buffers (batch-norm's ``num_batches_tracked``).
     """
 
     keeps: tuple[Keep, ...] = ()
     alias: bool = False
-    autocast: Literal["lower", "promote", "param", "same"] = "same"
+    autocast: Literal["lower", "promote", "param", "same", "float32"] = "same"
     counters: int = 0
 
 
@@ -149,20 +151,30 @@ def _batchnorm(layer: L._BatchNormNd, in_shapes, out_shape) -> Saves:
     return Saves((IN, stats, stats), counters=int(layer.track_running_stats))
 
 
+# CPU autocast runs the 3-D poolings in float32 (a float32 copy of a low-precision input)
+_FLOAT32_POOLS = (L.MaxPool3d, L.AvgPool3d, L.AdaptiveAvgPool3d, L.AdaptiveMaxPool3d)
+
+
+def _pool_autocast(layer: L.Layer) -> Literal["float32", "same"]:
+    return "float32" if isinstance(layer, _FLOAT32_POOLS) else "same"
+
+
 @rule("saved", *L.MAX_POOLS, *L.ADAPTIVE_MAX)
 def _maxpool(layer, in_shapes, out_shape) -> Saves:
-    return Saves((IN, Keep("new", shape=out_shape, dtype="int64")))
+    return Saves((IN, Keep("new", shape=out_shape, dtype="int64")),
+                 autocast=_pool_autocast(layer))
 
 
 @rule("saved", *L.AVG_POOLS)
 def _avgpool(layer, in_shapes, out_shape) -> Saves:
-    return Saves((IN,))
+    return Saves((IN,), autocast=_pool_autocast(layer))
 
 
 @rule("saved", *L.ADAPTIVE_AVG)
 def _adaptive_avg(layer, in_shapes, out_shape) -> Saves:
     # an all-ones output is computed as a mean, which keeps nothing; other sizes keep the input
-    return Saves() if all(n == 1 for n in out_shape[1:]) else Saves((IN,))
+    keeps = () if all(n == 1 for n in out_shape[1:]) else (IN,)
+    return Saves(keeps, autocast=_pool_autocast(layer))
 
 
 @rule("saved", *L.ZERO_PADS, L.Upsample)
@@ -318,6 +330,34 @@ def _shuffle(layer, in_shapes, out_shape) -> Saves:
 @rule("saved", L.Permute, L.Unflatten)
 def _view_only(layer, in_shapes, out_shape) -> Saves:
     return Saves(alias=True)
+
+
+# --------------------------------------------------------------------------- padding, fold
+# Measured on PyTorch 2.13's CPU kernels (tests/test_memory_layout_torch.py): constant_pad_nd
+# keeps only the pad sizes; reflection and replication padding keep their input (their
+# backward scatters into its shape); F.pad's circular mode is slices and a cat, which keep
+# nothing; im2col and col2im (nn.Unfold, nn.Fold) need only the sizes.
+
+
+@rule("saved", *L.CONSTANT_PADS)
+def _constant_pad(layer, in_shapes, out_shape) -> Saves:
+    return Saves()
+
+
+# CPU autocast's float32 list has these (reflection_pad3d is not on it)
+_FLOAT32_PADS = (L.ReflectionPad1d, L.ReflectionPad2d, L.ReplicationPad1d, L.ReplicationPad2d,
+                 L.ReplicationPad3d)
+_CIRCULAR_PADS = (L.CircularPad1d, L.CircularPad2d, L.CircularPad3d)
+
+
+@rule("saved", *(t for t in L.COPY_PADS if t not in _CIRCULAR_PADS))
+def _copy_pad(layer, in_shapes, out_shape) -> Saves:
+    return Saves((IN,), autocast="float32" if isinstance(layer, _FLOAT32_PADS) else "same")
+
+
+@rule("saved", *_CIRCULAR_PADS, *L.FOLDS)
+def _circular_pad_fold(layer, in_shapes, out_shape) -> Saves:
+    return Saves()
 
 
 # --------------------------------------------------------------------------- the walk
@@ -505,6 +545,8 @@ def _compute_dtype(s: Saves, amp: str | None, dtype: str, in_types: list[str]) -
         return max(in_types, key=lambda t: DTYPE_BYTES[t])
     if s.autocast == "param":
         return max((in_types[0], dtype), key=lambda t: DTYPE_BYTES[t])
+    if s.autocast == "float32":
+        return "float32"
     return in_types[0]
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from cnncalc import layers as L
 from cnncalc.analysis import analyze, input_shapes
-from cnncalc.arithmetic import infer, same_padding
+from cnncalc.arithmetic import infer, resize_plan, same_padding
 from cnncalc.errors import SpecError
 from cnncalc.export_torch import module_paths
 from cnncalc.registry import is_merge, lookup, rule
@@ -208,9 +208,10 @@ def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
         return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
                       strides=list(layer.stride), pads=_pads(before, after),
                       dilations=list(layer.dilation))
-    if layer.padding_mode != "zeros":
-        if layer.padding_mode not in _PAD_MODES:
-            raise Unsupported(f"padding_mode={layer.padding_mode!r} needs opset 19")
+    if layer.padding_mode == "circular":  # Pad's 'wrap' needs opset 19: Slice + Concat
+        x = _circular(g, x, shape, tuple(zip(before, after)))
+        before, after = [0] * layer.dims, [0] * layer.dims
+    elif layer.padding_mode != "zeros":
         x = g.node("Pad", [x, g.const(_pads([0, 0, *before], [0, 0, *after]))],
                    mode=_PAD_MODES[layer.padding_mode])
         before, after = [0] * layer.dims, [0] * layer.dims
@@ -295,20 +296,43 @@ def _zeropad(g: Graph, layer: L._ZeroPadNd, xs: list[str], shape: Shape) -> str:
     return g.node("Pad", [xs[0], g.const(pads)], mode="constant")
 
 
+# Resize attributes per PyTorch mode, as torch.onnx writes them (TorchScript exporter, opset
+# 11+): legacy nearest src = ⌊dst/scale⌋ is "asymmetric" + "floor"; the linear modes and bicubic
+# (A = −0.75, ONNX's default cubic_coeff_a) use "half_pixel", or "align_corners". torch.onnx
+# refuses nearest-exact; its src = ⌊(dst + ½)/scale⌋ is "half_pixel" + "round_prefer_ceil".
+_RESIZE_MODES = {"nearest": "nearest", "nearest-exact": "nearest", "linear": "linear",
+                 "bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}
+
+
+def _resize_attributes(layer: L.Upsample) -> dict[str, str]:
+    if layer.mode == "nearest":
+        return dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                    nearest_mode="floor")
+    if layer.mode == "nearest-exact":
+        return dict(mode="nearest", coordinate_transformation_mode="half_pixel",
+                    nearest_mode="round_prefer_ceil")
+    ctm = "align_corners" if layer.align_corners else "half_pixel"
+    return dict(mode=_RESIZE_MODES[layer.mode], coordinate_transformation_mode=ctm)
+
+
 @rule("onnx", L.Upsample)
-def _upsample(g: Graph, layer: L.Upsample, xs: list[str], shape: Shape) -> str:
-    # PyTorch's legacy nearest: src = ⌊dst · in/out⌋ ("asymmetric", "floor")
-    mode = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
-                nearest_mode="floor")
+def _upsample(g: Graph, layer: L.Upsample, xs: list[str], shape: Shape,
+              ref: Shape | None = None) -> str:
+    attrs = _resize_attributes(layer)
     dims = len(shape) - 1
-    if layer.size is None:
+    if layer.scale_factor is not None and not layer.recompute_scale_factor:
+        # PyTorch maps with 1/scale_factor, as Resize does with scales
         f = layer.scale_factor
         factors = f if isinstance(f, tuple) else (f,) * dims
-        return g.node("Resize", [xs[0], "", g.const([1, 1, *factors], np.float32)], **mode)
-    size = layer.size if isinstance(layer.size, tuple) else (layer.size,) * dims
-    nc = g.node("Slice", [g.node("Shape", xs), g.const([0]), g.const([2])])
-    sizes = g.node("Concat", [nc, g.const(list(size))], axis=0)
-    return g.node("Resize", [xs[0], "", "", sizes], **mode)
+        return g.node("Resize", [xs[0], "", g.const([1, 1, *factors], np.float32)], **attrs)
+    nc = g.node("Slice", [g.node("Shape", [xs[0]]), g.const([0]), g.const([2])])
+    if layer.size_of is not None:  # the spatial size of another tensor, read at run time
+        spatial = g.node("Slice", [g.node("Shape", [xs[1]]), g.const([2]),
+                                   g.const([2 + dims])])
+    else:  # size, or scale_factor with recompute_scale_factor (mapped with in/out)
+        spatial = g.const([o for _, o, _ in resize_plan(layer, shape[1:])])
+    sizes = g.node("Concat", [nc, spatial], axis=0)
+    return g.node("Resize", [xs[0], "", "", sizes], **attrs)
 
 
 @rule("onnx", L.Flatten)
@@ -553,6 +577,81 @@ def _unflatten(g: Graph, layer: L.Unflatten, xs: list[str], shape: Shape) -> str
     if out == shape:  # one size: nothing to reshape
         return g.node("Identity", xs)
     return g.node("Reshape", [xs[0], g.const([0, *out])])
+
+
+# --------------------------------------------------------------------------- rules: padding, fold
+# ONNX Pad takes negative pads as crops, applied after padding, as PyTorch's reflect and
+# replicate modes do (onnxruntime agrees with F.pad). Its 'wrap' mode needs opset 19, so a
+# circular pad is written as PyTorch's exporter writes it below: per axis, a Concat of the
+# tail, the tensor and the head (Slice nodes) — after cropping, since F.pad's circular mode
+# crops first and wraps around what is left. The importer reads these forms back.
+
+
+@rule("onnx", *L.CONSTANT_PADS, *L.COPY_PADS)
+def _pad(g: Graph, layer: L._ZeroPadNd, xs: list[str], shape: Shape) -> str:
+    pairs = layer.per_axis()
+    if isinstance(layer, L.COPY_PADS) and layer.mode == "circular":
+        return _circular(g, xs[0], shape, pairs)
+    pads = g.const(_pads([0, 0, *(a for a, _ in pairs)], [0, 0, *(b for _, b in pairs)]))
+    if isinstance(layer, L.CONSTANT_PADS):
+        return g.node("Pad", [xs[0], pads, g.const(layer.value, np.float32)], mode="constant")
+    return g.node("Pad", [xs[0], pads], mode=_PAD_MODES[layer.mode])
+
+
+def _circular(g: Graph, x: str, shape: Shape, pairs: tuple[tuple[int, int], ...]) -> str:
+    start = x
+    for axis, (n, (a, b)) in enumerate(zip(shape[1:], pairs), start=2):
+        if a < 0 or b < 0:
+            x = g.node("Slice", [x, g.const([max(-a, 0)]), g.const([n - max(-b, 0)]),
+                                 g.const([axis])])
+            n -= max(-a, 0) + max(-b, 0)
+        parts = [x]
+        if a > 0:
+            parts.insert(0, g.node("Slice", [x, g.const([n - a]), g.const([n]),
+                                             g.const([axis])]))
+        if b > 0:
+            parts.append(g.node("Slice", [x, g.const([0]), g.const([b]), g.const([axis])]))
+        if len(parts) > 1:
+            x = g.node("Concat", parts, axis=axis)
+    return x if x != start else g.node("Identity", [x])  # all pads zero
+
+
+def _one_hot_kernel(channels: int, kernel_size: tuple[int, ...]) -> np.ndarray:
+    """(C·K, 1, *kernel) with channel c·K + k picking kernel position k (row-major): a grouped
+    convolution with it is im2col in nn.Unfold's layout, its transpose is col2im (nn.Fold)."""
+    area = math.prod(kernel_size)
+    eye = np.eye(area, dtype=np.float32).reshape(area, 1, *kernel_size)
+    return np.tile(eye, (channels, 1, *(1 for _ in kernel_size)))
+
+
+@rule("onnx", L.Unfold)
+def _unfold(g: Graph, layer: L.Unfold, xs: list[str], shape: Shape) -> str:
+    # ONNX has no im2col: a grouped Conv with a constant one-hot kernel (not parameters),
+    # then the blocks flattened to L
+    c = shape[0]
+    k = layer.kernel_size
+    w = g.const(_one_hot_kernel(c, k), np.float32)
+    y = g.node("Conv", [xs[0], w], kernel_shape=list(k), strides=list(layer.stride),
+               pads=_pads(layer.padding, layer.padding), dilations=list(layer.dilation),
+               group=c)
+    return g.node("Reshape", [y, g.const([0, c * math.prod(k), -1])])
+
+
+@rule("onnx", L.Fold)
+def _fold(g: Graph, layer: L.Fold, xs: list[str], shape: Shape) -> str:
+    # Col2Im needs opset 18: the transpose of Unfold's one-hot Conv sums the blocks back;
+    # output_padding adds the last rows no block reaches (zeros, as nn.Fold leaves them)
+    k, s, p, d = layer.kernel_size, layer.stride, layer.padding, layer.dilation
+    c = shape[0] // math.prod(k)
+    blocks = [(o + 2 * pi - di * (ki - 1) - 1) // si + 1
+              for o, ki, si, pi, di in zip(layer.output_size, k, s, p, d)]
+    reached = [(b - 1) * si - 2 * pi + di * (ki - 1) + 1
+               for b, ki, si, pi, di in zip(blocks, k, s, p, d)]
+    y = g.node("Reshape", [xs[0], g.const([0, shape[0], *blocks])])
+    w = g.const(_one_hot_kernel(c, k), np.float32)
+    return g.node("ConvTranspose", [y, w], kernel_shape=list(k), strides=list(s),
+                  pads=_pads(p, p), dilations=list(d), group=c,
+                  output_padding=[o - r for o, r in zip(layer.output_size, reached)])
 
 
 # --------------------------------------------------------------------------- rules: merges

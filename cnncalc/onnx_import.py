@@ -327,6 +327,7 @@ class _Importer:
         live = self._live(outputs)
         self.nodes = [n for n in self.nodes if id(n) in live]
         _patterns(self)
+        _layout_patterns(self)
         kept = [n for n in self.nodes if id(n) not in self.absorbed]
         self.scopes = {id(n): _scope(n) for n in self.nodes}
         self.parents = {self.scopes[id(n)].rpartition(".")[0] for n in kept}
@@ -1235,6 +1236,48 @@ def _patterns(imp: _Importer) -> None:
             absorb(node, [r1, tr], lambda r1=r1, tr=tr, r2=node: _shuffle(imp, r1, tr, r2))
 
 
+# --------------------------------------------------------------------------- padding and fold forms
+# Forms that exporters write for layers ONNX (at their opset) has no operator for: a circular
+# pad as Concat(tail, x, head) of Slice nodes per axis (PyTorch below opset 19, and cnncalc);
+# nn.Unfold as a grouped Conv with a constant one-hot kernel then a Reshape to (N, C·K, L), and
+# nn.Fold as a Reshape to the blocks then the transposed Conv with that kernel (cnncalc below
+# opset 18). They are matched by structure before the walk and checked by value when their
+# inputs are known; a form that does not check out is converted node by node as before.
+
+
+def _layout_patterns(imp: _Importer) -> None:
+    def read_only_by(name: str, nodes: set[int]) -> bool:
+        return all(id(r) in nodes for r in imp.readers.get(name, []))
+
+    for node in imp.nodes:
+        if id(node) in imp.absorbed:
+            continue
+        op = node.op_type
+        if op == "Concat":
+            found = _circular_levels(imp, node, read_only_by)
+            if found is not None:
+                root, levels = found
+                inner = [n for concat, slices in levels for n in (concat, *slices)
+                         if n is not node]
+                imp.absorbed.update(id(n) for n in inner)
+                imp.anchors.pop(id(node), None)
+                imp.anchors[id(node)] = (
+                    lambda node=node, root=root, levels=levels:
+                    _circular_pad(imp, node, root, levels))
+        elif op == "Reshape" and (conv := imp.producer.get(node.input[0])) is not None and \
+                conv.op_type == "Conv" and len([i for i in conv.input if i]) == 2 and \
+                read_only_by(node.input[0], {id(node)}) and \
+                id(conv) not in imp.anchors and id(conv) not in imp.absorbed:
+            imp.absorbed.add(id(conv))
+            imp.anchors[id(node)] = lambda conv=conv, node=node: _unfold_form(imp, conv, node)
+        elif op == "ConvTranspose" and (r := imp.producer.get(node.input[0])) is not None and \
+                r.op_type == "Reshape" and len([i for i in node.input if i]) == 2 and \
+                read_only_by(node.input[0], {id(node)}) and \
+                id(r) not in imp.anchors and id(r) not in imp.absorbed:
+            imp.absorbed.add(id(r))
+            imp.anchors[id(node)] = lambda r=r, node=node: _fold_form(imp, r, node)
+
+
 def _attrs(imp: _Importer, node: Any) -> dict[str, Any]:
     return {a.name: _attr(imp.helper.get_attribute_value(a)) for a in node.attribute}
 
@@ -1292,3 +1335,183 @@ def _shuffle_layer(full: Shape, t1: Shape, perm: list[int], t2: Shape) -> dict[s
             t2 == (1, c // (r * r), h * r, w * r):
         return {"type": "pixel_shuffle", "upscale_factor": r}
     return None
+
+
+def _circular_levels(imp: _Importer, concat: Any, read_only_by: Callable[..., bool]
+                     ) -> tuple[str, list[tuple[Any, list[Any]]]] | None:
+    """A Concat on a spatial axis whose inputs are Slice chains of one tensor (read by nothing
+    else): (that tensor, [(concat, slices)]), innermost first; a Concat of the same form
+    underneath (the previous axis) is taken in."""
+    axis = next((a.i for a in concat.attribute if a.name == "axis"), 1)
+    if axis < 2:
+        return None
+    slices: list[Any] = []
+    roots = set()
+    for name in concat.input:
+        while (p := imp.producer.get(name)) is not None and p.op_type == "Slice" and \
+                len(p.input) >= 3:
+            if p not in slices:
+                slices.append(p)
+            name = p.input[0]
+        roots.add(name)
+    if len(roots) != 1 or not slices:
+        return None
+    inner = {id(n) for n in slices} | {id(concat)}
+    if not all(read_only_by(s.output[0], inner) for s in slices):
+        return None
+    root = roots.pop()
+    levels = [(concat, slices)]
+    below = imp.producer.get(root)
+    if below is not None and below.op_type == "Concat" and read_only_by(root, inner):
+        deeper = _circular_levels(imp, below, read_only_by)
+        if deeper is not None:
+            root, more = deeper
+            levels = more + levels
+    return root, levels
+
+
+def _circular_pad(imp: _Importer, anchor: Any, root: str, levels: list[tuple[Any, list[Any]]]
+                  ) -> Value:
+    from cnncalc.arithmetic import copy_pad_source
+
+    x = imp.tensor(anchor, imp.values[root])
+    rank = len(x.shape) + 1
+    pads: dict[int, tuple[int, int]] = {}
+    source = root
+    for concat, _ in levels:
+        axis = _axis(_attrs(imp, concat)["axis"], rank)
+        n = x.shape[axis - 1]
+        index: list[int] = []
+        for name in concat.input:
+            chain = []
+            while name != source:
+                chain.append(imp.producer[name])
+                name = chain[-1].input[0]
+            positions = list(range(n))
+            for s in reversed(chain):
+                positions = _sliced(imp, s, positions, axis, rank)
+                if positions is None:
+                    break
+            if positions is None:
+                break
+            index += positions
+        else:
+            m = len(index)
+            for a in range(-n + 1, m + 1):
+                b = m - n - a
+                kept = n - max(-a, 0) - max(-b, 0)
+                if kept >= 1 and max(a, b) <= kept and axis not in pads and index == [
+                        copy_pad_source("circular", n, a, b, j) for j in range(m)]:
+                    pads[axis] = (a, b)
+                    break
+        if axis not in pads:
+            raise imp.fail(concat, f"concatenates on axis {axis}; spec merges join channels "
+                           "(axis 1)")
+        source = concat.output[0]
+    pairs: list[int] = []
+    for axis in range(rank - 1, 1, -1):  # PyTorch lists the last axis first
+        pairs += pads.get(axis, (0, 0))
+    return imp.layer(anchor, x, {"type": f"circular_pad{rank - 2}d", "padding": pairs})
+
+
+def _sliced(imp: _Importer, node: Any, positions: list[int], axis: int, rank: int
+            ) -> list[int] | None:
+    """``positions`` through a static Slice of ``axis`` with step 1 (None: another form)."""
+    parts = [imp.values.get(i) if i else None for i in node.input[1:5]]
+    if not all(isinstance(v, Const) for v in parts[:2]) or \
+            not all(v is None or isinstance(v, Const) for v in parts[2:]):
+        return None
+    starts, ends = (v.array.reshape(-1).tolist() for v in parts[:2])
+    axes = parts[2].array.reshape(-1).tolist() if len(parts) > 2 and parts[2] is not None \
+        else list(range(len(starts)))
+    steps = parts[3].array.reshape(-1).tolist() if len(parts) > 3 and parts[3] is not None \
+        else [1] * len(starts)
+    if len(starts) != 1 or _axis(int(axes[0]), rank) != axis or steps != [1]:
+        return None
+    n = len(positions)
+    start = min(int(starts[0]), n)  # INT64_MAX and friends: clamped as ONNX clamps
+    end = min(int(ends[0]), n)
+    return positions[start:end]
+
+
+def _one_hot(w: Const, groups: int, k: list[int]) -> bool:
+    """Whether ``w`` is (groups·K, 1, *k) with channel c·K + j picking kernel position j."""
+    area = math.prod(k)
+    if w.shape != (groups * area, 1, *k):
+        return False
+    try:
+        values = w.array.reshape(groups, area, area)
+    except SpecError:
+        return False
+    return bool((values == np.eye(area, dtype=values.dtype)).all())
+
+
+def _unfold_form(imp: _Importer, conv: Any, reshape: Any) -> Value:
+    ins = [imp.values.get(i) if i else None for i in conv.input]
+    at = _attrs(imp, conv)
+    x, w = ins[0], ins[1]
+    target = imp.values.get(reshape.input[1])
+    if isinstance(x, Tensor) and isinstance(w, Const) and isinstance(target, Const) and \
+            len(x.shape) == 3 and at.get("auto_pad", "NOTSET") == "NOTSET":
+        c = x.shape[0]
+        k = list(at.get("kernel_shape", w.shape[2:]))
+        s, d, before, after = _window(imp, conv, x, at, k)
+        t = target.array.reshape(-1).tolist()
+        if int(at.get("group", 1)) == c and before == after and _one_hot(w, c, k) and \
+                len(t) == 3 and t[1] in (0, c * math.prod(k)):
+            data: dict[str, Any] = {"type": "unfold", "kernel_size": _tup(k)}
+            _put(data, dilation=(_tup(d), 1), padding=(_tup(before), 0), stride=(_tup(s), 1))
+            return imp.layer(reshape, x, data)
+    y = imp._convert(conv, ins)  # a convolution and a reshape after all
+    imp.values[conv.output[0]] = y
+    return imp._convert(reshape, [y, target])
+
+
+def _fold_form(imp: _Importer, reshape: Any, convt: Any) -> Value:
+    x, target = imp.values.get(reshape.input[0]), imp.values.get(reshape.input[1])
+    ins = [imp.values.get(i) if i else None for i in convt.input]
+    w = ins[1]
+    at = _attrs(imp, convt)
+    if isinstance(x, Tensor) and isinstance(w, Const) and isinstance(target, Const) and \
+            len(x.shape) == 2 and "output_shape" not in at and \
+            at.get("auto_pad", "NOTSET") == "NOTSET":
+        g = int(at.get("group", 1))
+        k = list(at.get("kernel_shape", w.shape[2:]))
+        t = target.array.reshape(-1).tolist()
+        blocks = t[2:]
+        dims = len(k)
+        s = list(at.get("strides", [1] * dims))
+        d = list(at.get("dilations", [1] * dims))
+        before, after = _split_pads(list(at.get("pads", [0] * 2 * dims)), dims)
+        extra = list(at.get("output_padding", [0] * dims))
+        if _one_hot(w, g, k) and before == after and len(blocks) == dims and \
+                t[1] in (0, x.shape[0]) and math.prod(blocks) == x.shape[1] and \
+                x.shape[0] == g * math.prod(k):
+            out = [(b - 1) * si - 2 * p + di * (ki - 1) + 1 + e
+                   for b, si, p, di, ki, e in zip(blocks, s, before, d, k, extra)]
+            data: dict[str, Any] = {"type": "fold", "output_size": _tup(out),
+                                    "kernel_size": _tup(k)}
+            _put(data, dilation=(_tup(d), 1), padding=(_tup(before), 0), stride=(_tup(s), 1))
+            return imp.layer(convt, x, data)
+    y = imp._convert(reshape, [x, target])  # a reshape and a transposed convolution after all
+    imp.values[reshape.output[0]] = y
+    return imp._convert(convt, [y, *ins[1:]])
+
+
+def _col2im(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
+    """ONNX Col2Im (opset 18; torch.onnx writes nn.Fold so): nn.Fold."""
+    x = imp.tensor(node, ins[0])
+    image = [int(v) for v in imp.const(node, ins[1], "image_shape")]
+    block = [int(v) for v in imp.const(node, ins[2], "block_shape")]
+    dims = len(block)
+    before, after = _split_pads(list(at.get("pads", [0] * 2 * dims)), dims)
+    if before != after:
+        raise imp.fail(node, f"asymmetric pads {before + after} have no nn.Fold equivalent")
+    data: dict[str, Any] = {"type": "fold", "output_size": _tup(image),
+                            "kernel_size": _tup(block)}
+    _put(data, dilation=(_tup(at.get("dilations", [1] * dims)), 1),
+         padding=(_tup(before), 0), stride=(_tup(at.get("strides", [1] * dims)), 1))
+    return imp.layer(node, x, data)
+
+
+CONVERTERS["Col2Im"] = _col2im

@@ -366,7 +366,8 @@ def run_json_obj(result) -> dict[str, Any]:
 
 def _run_cells(rr) -> list[str]:
     r = rr.row
-    return [str(r.index), printable(r.name or ""), r.type, dims(r.output_shape), dims(rr.measured_shape),
+    return [str(r.index), printable(r.name or ""), r.type, dims(r.output_shape),
+            dims(rr.measured_shape),
             "✓" if rr.match else "✗", f"{rr.ms:.3f}",
             "" if rr.gflops is None else f"{rr.gflops:.1f}"]
 
