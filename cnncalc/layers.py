@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PosInt = int  # refined with Field(ge=1) where used; kept readable in signatures
 
 
 class Layer(BaseModel):

@@ -8,13 +8,6 @@ import numpy as np
 from ._common import as_float_array
 
 
-def _grad_shape(grad_output, shape, dtype, fname):
-    g = as_float_array(grad_output, "grad_output")
-    if g.shape != tuple(shape):
-        raise ValueError(f"{fname}: grad_output has shape {g.shape}, expected {tuple(shape)}")
-    return g.astype(dtype, copy=False)
-
-
 def channel_shuffle(input, groups):
     """``F.channel_shuffle``: channels viewed as (groups, C/groups), transposed, flattened."""
     x = as_float_array(input)
