@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-
 class Layer(BaseModel):
     """Base of every layer model."""
 
