@@ -486,7 +486,7 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
             else:
                 i = keep.index
                 want = "float32" if keep.dtype == "float32" and amp else compute
-                listed = s.autocast == "lower" or keep.dtype == "float32"
+                listed = s.autocast in ("lower", "float32") or keep.dtype == "float32"
                 if amp is not None and listed and in_types[i] != want:  # autocast's cast copy
                     key = new(("cast", r.index, j), nbytes(shapes[i], want))
                 else:

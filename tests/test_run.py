@@ -103,7 +103,7 @@ def test_mismatch_is_exit_1_naming_the_layer(monkeypatch, capsys):
     assert [layer["match"] for layer in data["layers"]] == [True, False]
     assert data["layers"][1]["measured_shape"] == [2, 4, 3]
     assert data["totals"]["all_match"] is False
-    assert err.count("\n") == 1 and "layer 1 (maxpool2d 'p')" in err and "2×4×3" in err
+    assert err.count("\n") == 1 and "layer 1 (maxpool2d 'p')" in err and "2x4x3" in err
 
 
 def test_json_contract_of_run(capsys):
