@@ -62,13 +62,22 @@ def main() -> None:
         base = wall([py, "-c", "import typer, rich, pydantic, yaml"], args.repeat)
         for fmt in ("table", "json"):
             t = wall([py, "-m", "cnncalc", "shapes", str(spec20), "--format", fmt], args.repeat)
-            print(f"startup  cnncalc shapes (20 layers, {fmt:5}) {t * 1e3:7.1f} ms   "
-                  f"bare imports {base * 1e3:6.1f} ms   ratio {t / base:4.2f}  (target <= 1.3)")
+            print(
+                f"startup  cnncalc shapes (20 layers, {fmt:5}) {t * 1e3:7.1f} ms   "
+                f"bare imports {base * 1e3:6.1f} ms   ratio {t / base:4.2f}  (target <= 1.3)"
+            )
         probe = subprocess.run(
-            [py, "-c", "import sys; from cnncalc.cli import main; "
-             f"main(['shapes', {str(spec20)!r}, '-f', 'json']); "
-             "print('numba' in sys.modules, file=sys.stderr)"],
-            capture_output=True, text=True, check=True)
+            [
+                py,
+                "-c",
+                "import sys; from cnncalc.cli import main; "
+                f"main(['shapes', {str(spec20)!r}, '-f', 'json']); "
+                "print('numba' in sys.modules, file=sys.stderr)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         print(f"numba imported by `cnncalc shapes`: {probe.stderr.strip().splitlines()[-1]}")
         small, big = Path(tmp, "ten.yaml"), Path(tmp, "tenk.yaml")
         small.write_text(spec_text(10))
@@ -76,8 +85,10 @@ def main() -> None:
         cmd = [py, "-m", "cnncalc", "shapes", "--format", "json"]
         t_small = wall([*cmd, str(small)], args.repeat)
         t_big = wall([*cmd, str(big)], max(3, args.repeat // 2))
-        print(f"command  shapes -f json: 10 layers {t_small:5.2f} s, 10,000 layers {t_big:5.2f} s"
-              f" = {t_big - t_small:+.2f} s  (target: < +1 s)")
+        print(
+            f"command  shapes -f json: 10 layers {t_small:5.2f} s, 10,000 layers {t_big:5.2f} s"
+            f" = {t_big - t_small:+.2f} s  (target: < +1 s)"
+        )
 
     from cnncalc.analysis import analyze
     from cnncalc.spec import parse_text
@@ -94,8 +105,10 @@ def main() -> None:
             t2 = time.perf_counter()
             if t2 - t0 < best:
                 best, parse_t, analyse_t = t2 - t0, t1 - t0, t2 - t1
-        print(f"{n:>6}   {parse_t * 1e3:9.1f} ms {analyse_t * 1e3:8.1f} ms {best * 1e3:7.1f} ms "
-              f"{best / n * 1e6:7.1f} µs")
+        print(
+            f"{n:>6}   {parse_t * 1e3:9.1f} ms {analyse_t * 1e3:8.1f} ms {best * 1e3:7.1f} ms "
+            f"{best / n * 1e6:7.1f} µs"
+        )
     print("(target: 10,000 layers in under 1 s, per-layer time flat)")
 
 

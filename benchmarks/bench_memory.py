@@ -27,10 +27,28 @@ from cnncalc.memory import memory  # noqa: E402
 from cnncalc.report import human_bytes  # noqa: E402
 from cnncalc.spec import load  # noqa: E402
 
-MODELS = ["lenet5", "alexnet", "vgg16", "vgg16_bn", "resnet18", "resnet50", "mobilenet_v2",
-          "squeezenet1_0", "googlenet", "densenet121", "unet"]
-MODELS += ["convnext_tiny", "efficientnet_b0", "efficientnet_b3", "efficientnet_v2_s",
-           "shufflenet_v2_x1_0", "mobilenet_v3_small", "mnasnet1_0"]
+MODELS = [
+    "lenet5",
+    "alexnet",
+    "vgg16",
+    "vgg16_bn",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "squeezenet1_0",
+    "googlenet",
+    "densenet121",
+    "unet",
+]
+MODELS += [
+    "convnext_tiny",
+    "efficientnet_b0",
+    "efficientnet_b3",
+    "efficientnet_v2_s",
+    "shufflenet_v2_x1_0",
+    "mobilenet_v3_small",
+    "mnasnet1_0",
+]
 TORCHVISION = set(MODELS) - {"lenet5", "unet"}
 
 
@@ -47,29 +65,36 @@ def main() -> int:
     from torch_memory import build, measure, torchvision_model
 
     device = "cpu" if args.cpu or args.amp else "meta"
-    print(f"cnncalc vs PyTorch {torch.__version__} ({device}), optimizer {args.optimizer}, "
-          f"{'autocast ' + args.amp if args.amp else 'float32'}")
+    print(
+        f"cnncalc vs PyTorch {torch.__version__} ({device}), optimizer {args.optimizer}, "
+        f"{'autocast ' + args.amp if args.amp else 'float32'}"
+    )
     w = max(14, *(len(name) for name in args.models))  # the model column
-    print(f"{'model':{w}} {'batch':>5} {'saved (cnncalc)':>16} {'saved (torch)':>16} "
-          f"{'grads':>6} {'optim':>6} {'out':>4} {'peak (cnncalc)':>15} {'s':>6}")
+    print(
+        f"{'model':{w}} {'batch':>5} {'saved (cnncalc)':>16} {'saved (torch)':>16} "
+        f"{'grads':>6} {'optim':>6} {'out':>4} {'peak (cnncalc)':>15} {'s':>6}"
+    )
     bad = 0
     for name in args.models:
         a = analyze(load(str(ROOT / "examples" / f"{name}.yaml")))
         for batch in args.batch:
             t0 = time.perf_counter()
-            module = (torchvision_model(name, device) if name in TORCHVISION
-                      else build(a, device))
+            module = torchvision_model(name, device) if name in TORCHVISION else build(a, device)
             got = measure(module, a.input_shape, batch, args.optimizer, amp=args.amp)
             m = memory(a, batch, args.optimizer, args.amp).totals
-            same = [m.saved_activation_bytes == got.saved_activation_bytes,
-                    m.gradient_bytes == got.gradient_bytes,
-                    m.optimizer_bytes == got.optimizer_bytes,
-                    m.output_bytes == got.output_bytes]
+            same = [
+                m.saved_activation_bytes == got.saved_activation_bytes,
+                m.gradient_bytes == got.gradient_bytes,
+                m.optimizer_bytes == got.optimizer_bytes,
+                m.output_bytes == got.output_bytes,
+            ]
             bad += not all(same)
             marks = ["=" if s else "≠" for s in same]
-            print(f"{name:{w}} {batch:5} {m.saved_activation_bytes:16,} "
-                  f"{got.saved_activation_bytes:16,} {marks[1]:>6} {marks[2]:>6} {marks[3]:>4} "
-                  f"{human_bytes(m.peak_bytes):>15} {time.perf_counter() - t0:6.1f}")
+            print(
+                f"{name:{w}} {batch:5} {m.saved_activation_bytes:16,} "
+                f"{got.saved_activation_bytes:16,} {marks[1]:>6} {marks[2]:>6} {marks[3]:>4} "
+                f"{human_bytes(m.peak_bytes):>15} {time.perf_counter() - t0:6.1f}"
+            )
     print("all equal to the byte" if not bad else f"{bad} row(s) differ")
     return 1 if bad else 0
 

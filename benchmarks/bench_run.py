@@ -72,10 +72,14 @@ def cold(env: dict[str, str]) -> None:
     for spec, goal in (("lenet5", 10.0), ("resnet18", 20.0)):
         with tempfile.TemporaryDirectory() as cache:
             state = load()
-            wall, cpu = timed(cnncalc("run", str(EXAMPLES / f"{spec}.yaml"), "-q"),
-                              {**env, "CNNCALC_CACHE_DIR": cache})
-        print(f"cold  cnncalc run examples/{spec}.yaml: {wall:5.1f} s wall, {cpu:5.1f} s CPU "
-              f"({state}); {verdict(wall, goal)}")
+            wall, cpu = timed(
+                cnncalc("run", str(EXAMPLES / f"{spec}.yaml"), "-q"),
+                {**env, "CNNCALC_CACHE_DIR": cache},
+            )
+        print(
+            f"cold  cnncalc run examples/{spec}.yaml: {wall:5.1f} s wall, {cpu:5.1f} s CPU "
+            f"({state}); {verdict(wall, goal)}"
+        )
 
 
 def all_examples(env: dict[str, str]) -> None:
@@ -86,10 +90,12 @@ def all_examples(env: dict[str, str]) -> None:
         cold_wall, cold_cpu = timed([sys.executable, "-c", script], env)
         warm_wall, warm_cpu = timed([sys.executable, "-c", script], env)
     n = len(list(EXAMPLES.glob("*.yaml")))
-    print(f"cold  all {n} examples: empty cache {cold_wall:.1f} s wall ({cold_cpu:.1f} s CPU), "
-          f"warm {warm_wall:.1f} s ({warm_cpu:.1f} s CPU) -> compiling {cold_wall - warm_wall:.1f} "
-          f"s wall, {cold_cpu - warm_cpu:.1f} s CPU ({state}); "
-          f"{verdict(cold_wall - warm_wall, 30.0)}")
+    print(
+        f"cold  all {n} examples: empty cache {cold_wall:.1f} s wall ({cold_cpu:.1f} s CPU), "
+        f"warm {warm_wall:.1f} s ({warm_cpu:.1f} s CPU) -> compiling {cold_wall - warm_wall:.1f} "
+        f"s wall, {cold_cpu - warm_cpu:.1f} s CPU ({state}); "
+        f"{verdict(cold_wall - warm_wall, 30.0)}"
+    )
 
 
 def warm(env: dict[str, str], repeat: int) -> None:
@@ -97,13 +103,16 @@ def warm(env: dict[str, str], repeat: int) -> None:
     timed(lenet, env)  # fills the cache if needed
     state = load()
     runs = [timed(lenet, env) for _ in range(repeat)]
-    base = statistics.median(timed([sys.executable, "-c", "import numpy, numba"], env)[0]
-                             for _ in range(repeat))
+    base = statistics.median(
+        timed([sys.executable, "-c", "import numpy, numba"], env)[0] for _ in range(repeat)
+    )
     t = statistics.median(w for w, _ in runs)
     cpu = statistics.median(c for _, c in runs)
-    print(f"warm  cnncalc run examples/lenet5.yaml, fresh process: {t:.2f} s wall, {cpu:.2f} s "
-          f"CPU (median of {repeat}; {state}); {verdict(t, 1.0)}; bare `import numpy, numba`: "
-          f"{base:.2f} s")
+    print(
+        f"warm  cnncalc run examples/lenet5.yaml, fresh process: {t:.2f} s wall, {cpu:.2f} s "
+        f"CPU (median of {repeat}; {state}); {verdict(t, 1.0)}; bare `import numpy, numba`: "
+        f"{base:.2f} s"
+    )
 
 
 def _spin(stop) -> None:
@@ -112,20 +121,28 @@ def _spin(stop) -> None:
 
 
 def kernel_ms(env: dict[str, str], spec: str, threads: int, extra: list[str]) -> float:
-    out = subprocess.run(cnncalc("run", spec, "-q", "-f", "json", "-t", str(threads), "-r",
-                                 "5", *extra), check=True, env=env, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        cnncalc("run", spec, "-q", "-f", "json", "-t", str(threads), "-r", "5", *extra),
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)["totals"]["ms"]
 
 
 def contention(env: dict[str, str], rounds: int = 3) -> None:
-    cases = [(str(EXAMPLES / "lenet5.yaml"), ["-b", "8"]),
-             (str(EXAMPLES / "resnet18.yaml"), ["-i", "3x64x64"])]
+    cases = [
+        (str(EXAMPLES / "lenet5.yaml"), ["-b", "8"]),
+        (str(EXAMPLES / "resnet18.yaml"), ["-i", "3x64x64"]),
+    ]
     for spec, extra in cases:
         kernel_ms(env, spec, 2, extra)  # compile outside the measurement
     stop = multiprocessing.Event()
-    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
-            for _ in range(os.cpu_count() or 2)]
+    hogs = [
+        multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
+        for _ in range(os.cpu_count() or 2)
+    ]
     for h in hogs:
         h.start()
     try:
@@ -133,10 +150,12 @@ def contention(env: dict[str, str], rounds: int = 3) -> None:
             one = statistics.median(kernel_ms(env, spec, 1, extra) for _ in range(rounds))
             two = statistics.median(kernel_ms(env, spec, 2, extra) for _ in range(rounds))
             name = f"{Path(spec).stem} {' '.join(extra)}"
-            print(f"contention ({len(hogs)} busy processes) {name}: 1 thread {one:.2f} ms, "
-                  f"2 threads {two:.2f} ms (kernel time, median of {rounds} runs × 5 calls); "
-                  f"goal 2 threads <= 1 thread: {'met' if two <= one else 'MISSED'} "
-                  f"({two / one:.2f}×)")
+            print(
+                f"contention ({len(hogs)} busy processes) {name}: 1 thread {one:.2f} ms, "
+                f"2 threads {two:.2f} ms (kernel time, median of {rounds} runs × 5 calls); "
+                f"goal 2 threads <= 1 thread: {'met' if two <= one else 'MISSED'} "
+                f"({two / one:.2f}×)"
+            )
     finally:
         stop.set()
         for h in hogs:
@@ -146,11 +165,16 @@ def contention(env: dict[str, str], rounds: int = 3) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--skip-all", action="store_true",
-                        help="skip the all-examples compile measurement (the slowest)")
+    parser.add_argument(
+        "--skip-all",
+        action="store_true",
+        help="skip the all-examples compile measurement (the slowest)",
+    )
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
     print(f"cnncalc run benchmark: {os.cpu_count()} cores, {load()}")
     cold(env)
     if not args.skip_all:

@@ -89,14 +89,19 @@ class RFState:
         if action in ("mix", "permute", "unflatten"):
             return self._moved(facts, in_shape)
         if action == "windows":
-            if (self.layout != "spatial" or self.order is not None
-                    or len(facts.windows) != len(self.field.size)):
+            if (
+                self.layout != "spatial"
+                or self.order is not None
+                or len(facts.windows) != len(self.field.size)
+            ):
                 return RFState(None, "none")
             # an axis of size 1 (a global pool's output, resized back up by DeepLab's image
             # pooling): every output unit reads that one position, so they share one field
             # (an upsampling or a transposed conv: only real positions are read, no padding)
-            windows = tuple(replace(w, stride=Fraction(0)) if n == 1 and w.stride < 1 else w
-                            for w, n in zip(facts.windows, in_shape[1:]))
+            windows = tuple(
+                replace(w, stride=Fraction(0)) if n == 1 and w.stride < 1 else w
+                for w, n in zip(facts.windows, in_shape[1:])
+            )
             return RFState(self.field.step(windows))
         if self.order is not None:  # channels-last: a linear over the channels keeps positions
             return self if action == "dense" and self.channels_last else RFState(None, "none")
@@ -135,7 +140,7 @@ class RFState:
             axis, parts = facts.axes
             if order[axis] != 0:  # a spatial axis split: positions no longer line up
                 return RFState(None, "none")
-            return replace(self, order=order[:axis] + (0,) * parts + order[axis + 1:])
+            return replace(self, order=order[:axis] + (0,) * parts + order[axis + 1 :])
         windows = [Window() for _ in self.field.size]
         for a in facts.axes:
             if order[a] > 0:
@@ -237,9 +242,16 @@ class Analysis:
     output_row: int = -1  # the row whose output is the network's (-1: the input itself)
 
 
-
-def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, batch: int,
-         itemsize: int, **wiring) -> Row:
+def _row(
+    index: int,
+    layer: Layer,
+    in_shape: Shape,
+    facts: Facts,
+    rf: RFState,
+    batch: int,
+    itemsize: int,
+    **wiring,
+) -> Row:
     params = facts.weights + facts.bias
     in_volume, out_volume = math.prod(in_shape), math.prod(facts.output_shape)
     return Row(
@@ -253,7 +265,8 @@ def _row(index: int, layer: Layer, in_shape: Shape, facts: Facts, rf: RFState, b
         non_trainable_params=facts.frozen + facts.buffers,
         buffers=facts.buffers,
         # a dense layer from the input volume to the output volume, one bias per output
-        fc_equivalent_params=in_volume * out_volume + out_volume if facts.dense_comparable
+        fc_equivalent_params=in_volume * out_volume + out_volume
+        if facts.dense_comparable
         else None,
         receptive_field=rf.field,
         macs=facts.macs * batch,
@@ -277,8 +290,13 @@ def check_options(batch: int, dtype: str) -> int:
 SEMANTICS_CHOICES = ("pytorch", "tensorflow")
 
 
-def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
-            dtype: str = "float32", semantics: str = "pytorch") -> Analysis:
+def analyze(
+    spec: Spec,
+    input_shape: Shape | None = None,
+    batch: int = 1,
+    dtype: str = "float32",
+    semantics: str = "pytorch",
+) -> Analysis:
     """Analyse ``spec`` on ``input_shape`` (default: the spec's own ``input``).
 
     Raises :class:`ShapeError` naming the first layer that cannot be applied.
@@ -287,8 +305,7 @@ def analyze(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
     ceil_mode) and notes every layer whose result differs from PyTorch's.
     """
     if semantics not in SEMANTICS_CHOICES:
-        raise bad_option("--semantics", semantics,
-                         f"must be one of {', '.join(SEMANTICS_CHOICES)}")
+        raise bad_option("--semantics", semantics, f"must be one of {', '.join(SEMANTICS_CHOICES)}")
     token = SEMANTICS.set(semantics)
     try:
         return _analyze(spec, input_shape, batch, dtype)
@@ -300,8 +317,11 @@ def _analyze(spec: Spec, input_shape: Shape | None, batch: int, dtype: str) -> A
     itemsize = check_options(batch, dtype)
     shape = input_shape or spec.input
     if shape is None:
-        raise SpecError("no input shape: give 'input: [C, H, W]' in the spec or --input CxHxW",
-                        where="spec", field="input")
+        raise SpecError(
+            "no input shape: give 'input: [C, H, W]' in the spec or --input CxHxW",
+            where="spec",
+            field="input",
+        )
     walker = _Walker(batch, itemsize)
     walker.input = _Value(-1, shape, RFState.initial(shape))
     out = walker.nodes(spec.nodes, walker.input, None, ())
@@ -429,8 +449,7 @@ class _Walker:
             return self.merge(node, x, prefix, blocks)
         raise TypeError(f"unknown node {node!r}")
 
-    def block(self, node: Block, x: _Value, prefix: str | None, blocks: tuple[str, ...]
-              ) -> _Value:
+    def block(self, node: Block, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
         start = self._lookup(node.source) if node.source is not None else x
         if node.key is None:  # transparent
             out = self.nodes(node.nodes, start, prefix, blocks)
@@ -445,15 +464,21 @@ class _Walker:
             return x
         return out
 
-    def apply(self, layer: Layer, where: str, xs: list[_Value], path: str | None,
-              blocks: tuple[str, ...]) -> _Value:
+    def apply(
+        self, layer: Layer, where: str, xs: list[_Value], path: str | None, blocks: tuple[str, ...]
+    ) -> _Value:
         """One row: ``layer`` (or a merge) applied to the values ``xs``."""
         shapes = tuple(v.shape for v in xs)
         try:
             facts = infer(layer, *shapes)
         except LayerProblem as p:
-            raise ShapeError(p.reason, where=where, field=p.field, value=p.value,
-                             has_value=p.field is not None and p.value is not None) from None
+            raise ShapeError(
+                p.reason,
+                where=where,
+                field=p.field,
+                value=p.value,
+                has_value=p.field is not None and p.value is not None,
+            ) from None
         if SEMANTICS.get() != "pytorch":
             facts = _compare_with_pytorch(layer, shapes, facts)
         if len(xs) == 1 and xs[0].rf.channels_last:  # a per-position linear, as in ConvNeXt
@@ -461,22 +486,35 @@ class _Walker:
         rf, note = next_field(facts, [v.rf for v in xs], shapes)
         if note:
             facts = replace(facts, notes=facts.notes + (note,))
-        row = _row(len(self.rows), layer, shapes[0], facts, rf, self.batch, self.itemsize,
-                   name=path, where=where, inputs=tuple(v.row for v in xs), blocks=blocks)
+        row = _row(
+            len(self.rows),
+            layer,
+            shapes[0],
+            facts,
+            rf,
+            self.batch,
+            self.itemsize,
+            name=path,
+            where=where,
+            inputs=tuple(v.row for v in xs),
+            blocks=blocks,
+        )
         self.rows.append(row)
         value = _Value(row.index, facts.output_shape, rf)
         self._register(path, layer.name, value)
         return value
 
-    def merge(self, node: Merge, x: _Value, prefix: str | None, blocks: tuple[str, ...]
-              ) -> _Value:
+    def merge(self, node: Merge, x: _Value, prefix: str | None, blocks: tuple[str, ...]) -> _Value:
         path = _join(prefix, node.key) if node.key else prefix
         inner = blocks + (path,) if node.key else blocks
         kind = node.op.kind
         if node.key:
             self.block_kinds[path] = kind
-        starts = self._split(node, x, path, inner) if node.split is not None else (
-            [x] * len(node.branches))
+        starts = (
+            self._split(node, x, path, inner)
+            if node.split is not None
+            else ([x] * len(node.branches))
+        )
         outs: list[_Value | None] = []
         for branch, start in zip(node.branches, starts):
             if isinstance(branch, Block):
@@ -503,8 +541,9 @@ class _Walker:
             self._register(path, node.key, value)
         return value
 
-    def _split(self, node: Merge, x: _Value, path: str | None, blocks: tuple[str, ...]
-               ) -> list[_Value]:
+    def _split(
+        self, node: Merge, x: _Value, path: str | None, blocks: tuple[str, ...]
+    ) -> list[_Value]:
         """The input cut along channels, one ``narrow`` row per branch (torch.chunk/split)."""
         from cnncalc import layers as L
 
@@ -514,15 +553,24 @@ class _Walker:
             size = -(-channels // parts)
             sizes = [min(size, channels - i * size) for i in range(parts)]
             if sizes[-1] < 1:
-                raise ShapeError(f"{channels} channels do not make {parts} chunks "
-                                 "(torch.chunk would return fewer)", where=where,
-                                 field="split", value=parts, has_value=True)
+                raise ShapeError(
+                    f"{channels} channels do not make {parts} chunks "
+                    "(torch.chunk would return fewer)",
+                    where=where,
+                    field="split",
+                    value=parts,
+                    has_value=True,
+                )
         else:
             sizes = list(parts)
             if sum(sizes) != channels:
-                raise ShapeError(f"parts add up to {sum(sizes)}, but the input has {channels} "
-                                 "channels", where=where, field="split", value=parts,
-                                 has_value=True)
+                raise ShapeError(
+                    f"parts add up to {sum(sizes)}, but the input has {channels} channels",
+                    where=where,
+                    field="split",
+                    value=parts,
+                    has_value=True,
+                )
         out, offset = [], 0
         for i, size in enumerate(sizes):
             part = L.Narrow(dim=1, start=offset, length=size)
@@ -539,22 +587,34 @@ class _Walker:
             known = ", ".join(sorted(self.named)) or "none yet"
             hint = closest(target, self.named)
             extra = f"did you mean '{hint[0]}'? " if hint else ""
-            raise SpecError(f"no earlier output is named '{target[:100]}' ({extra}named so far: "
-                            f"{known[:500]})", where=ref.where)
+            raise SpecError(
+                f"no earlier output is named '{target[:100]}' ({extra}named so far: {known[:500]})",
+                where=ref.where,
+            )
         if len(found) > 1:
-            raise SpecError(f"'{target[:100]}' names {len(found)} outputs; use the full path "
-                            "(e.g. stage.block.name)", where=ref.where)
+            raise SpecError(
+                f"'{target[:100]}' names {len(found)} outputs; use the full path "
+                "(e.g. stage.block.name)",
+                where=ref.where,
+            )
         return found[0]
 
-    def _auto_shortcut(self, branch: AutoShortcut, x: _Value, want: Shape, path: str | None,
-                       blocks: tuple[str, ...]) -> _Value:
+    def _auto_shortcut(
+        self,
+        branch: AutoShortcut,
+        x: _Value,
+        want: Shape,
+        path: str | None,
+        blocks: tuple[str, ...],
+    ) -> _Value:
         """torchvision's ResNet ``downsample``: 1×1 conv with the stride, no bias, then BN."""
         if want == x.shape:
             return x
         dims = len(x.shape) - 1
         if len(want) != len(x.shape) or dims not in (1, 2):
-            raise ShapeError(f"cannot project {_dims(x.shape)} to {_dims(want)}",
-                             where=branch.where)
+            raise ShapeError(
+                f"cannot project {_dims(x.shape)} to {_dims(want)}", where=branch.where
+            )
         strides = []
         for n, m in zip(x.shape[1:], want[1:]):
             # the smallest s with ⌊(n−1)/s⌋ + 1 = m, i.e. (m−1)·s <= n−1 < m·s (closed form:
@@ -572,8 +632,9 @@ class _Walker:
         self.block_kinds[sub] = "shortcut"
         # named as the table names the rows (torchvision's downsample.0/.1), then where
         y = self.apply(conv, f"{sub}.0 (conv{dims}d) at {branch.where}", [x], f"{sub}.0", inner)
-        return self.apply(bn_cls(), f"{sub}.1 (batchnorm{dims}d) at {branch.where}", [y],
-                          f"{sub}.1", inner)
+        return self.apply(
+            bn_cls(), f"{sub}.1 (batchnorm{dims}d) at {branch.where}", [y], f"{sub}.1", inner
+        )
 
 
 def _compare_with_pytorch(layer: Layer, shapes: tuple[Shape, ...], facts: Facts) -> Facts:
@@ -597,15 +658,15 @@ DIFFERS = "differs from PyTorch"
 _dims = shape_text
 
 
-def next_field(facts: Facts, states: list[RFState], shapes: tuple[Shape, ...]
-               ) -> tuple[RFState, str | None]:
+def next_field(
+    facts: Facts, states: list[RFState], shapes: tuple[Shape, ...]
+) -> tuple[RFState, str | None]:
     """The field after a row: a layer advances its input's; a merge unites its branches'."""
     if facts.rf == "merge":
         # a branch broadcast from size 1 (a squeeze-and-excitation gate) reads the whole map
         # for every unit: it widens the field but is not a misaligned path
         spatial = facts.output_shape[1:]
-        gates = [len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial
-                 for sh in shapes]
+        gates = [len(sh) > 1 and all(n == 1 for n in sh[1:]) and sh[1:] != spatial for sh in shapes]
         # nor is a branch whose units all share one field (jump 0: gated by such a gate, or
         # after a whole-map norm): it is global context, centred nowhere in particular
         aligned = [st for st, gate in zip(states, gates) if not gate and not _shared(st)]
@@ -643,8 +704,10 @@ def merged_field(states: list[RFState]) -> tuple[RFState, str | None]:
     centres = {tuple(f.start[a] + (f.size[a] - 1) / 2 for a in range(n)) for f in fields}
     if len(jumps) > 1 or len(centres) > 1:
         what = "jumps" if len(jumps) > 1 else "centres"
-        note = (f"branches are not aligned (different {what}); the receptive field reported "
-                "is the union of their fields")
+        note = (
+            f"branches are not aligned (different {what}); the receptive field reported "
+            "is the union of their fields"
+        )
     return RFState(merged, states[0].layout, states[0].pending, states[0].order), note
 
 
@@ -663,12 +726,25 @@ def total(rows: list[Row] | tuple[Row, ...], output_shape: Shape) -> Totals:
     )
 
 
-__all__ = ["Analysis", "ReceptiveField", "Row", "Totals", "analyze", "collapse", "exact",
-           "input_shapes", "merged_field", "next_field", "nodes_of", "unit_field"]
+__all__ = [
+    "Analysis",
+    "ReceptiveField",
+    "Row",
+    "Totals",
+    "analyze",
+    "collapse",
+    "exact",
+    "input_shapes",
+    "merged_field",
+    "next_field",
+    "nodes_of",
+    "unit_field",
+]
 
 
-def unit_field(nodes, target: int, pos: tuple[int, ...]
-               ) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+def unit_field(
+    nodes, target: int, pos: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """The exact field of the unit at spatial position ``pos`` of row ``target``: (first, last)
     input position per spatial axis,
     unclipped (outside the input: padding), by walking the graph back from ``target``.
@@ -695,8 +771,11 @@ def unit_field(nodes, target: int, pos: tuple[int, ...]
                     return None
                 mapped.append(span)
             old = spans.get(i)
-            spans[i] = mapped if old is None else [
-                (min(a, c), max(b, d)) for (a, b), (c, d) in zip(old, mapped)]
+            spans[i] = (
+                mapped
+                if old is None
+                else [(min(a, c), max(b, d)) for (a, b), (c, d) in zip(old, mapped)]
+            )
     result = spans.get(-1)
     if result is None:
         return None

@@ -134,8 +134,9 @@ class Window:
     pad: Fraction = Fraction(0)
 
 
-RFAction = Literal["keep", "windows", "flatten", "dense", "lost", "merge", "mix", "permute",
-                   "unflatten"]
+RFAction = Literal[
+    "keep", "windows", "flatten", "dense", "lost", "merge", "mix", "permute", "unflatten"
+]
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,13 @@ def _check_given(layer: L.Layer, field: str, actual: int) -> None:
         from cnncalc.inline import signature
 
         noun = "feature" if field == "in_features" else "channel"
-        raise LayerProblem(f"does not match the input, which has {actual} {noun}"
-                           f"{'s' if actual != 1 else ''} — positional arguments follow "
-                           f"PyTorch: {signature(type(layer), defaults=False, limit=3)}",
-                           field, given)
+        raise LayerProblem(
+            f"does not match the input, which has {actual} {noun}"
+            f"{'s' if actual != 1 else ''} — positional arguments follow "
+            f"PyTorch: {signature(type(layer), defaults=False, limit=3)}",
+            field,
+            given,
+        )
 
 
 _x = shape_text
@@ -189,15 +193,17 @@ _x = shape_text
 def _floor_notes(shape: Shape, outs, pads_before, k_effs, strides, what: str) -> list[str]:
     """One note naming every axis whose last input rows floor mode never reads."""
     lost = []
-    for axis, n, o, pb, k, s in zip(AXES[len(shape) - 1], shape[1:], outs, pads_before, k_effs,
-                                    strides):
+    for axis, n, o, pb, k, s in zip(
+        AXES[len(shape) - 1], shape[1:], outs, pads_before, k_effs, strides
+    ):
         count = dropped_by_floor(n, pb, k, s, o)
         if count:
             lost.append(f"{count} of {n} on {axis}")
     if not lost:
         return []
-    return [f"floor mode: the last input rows/columns ({', '.join(lost)}) never reach a "
-            f"{what} window"]
+    return [
+        f"floor mode: the last input rows/columns ({', '.join(lost)}) never reach a {what} window"
+    ]
 
 
 # --------------------------------------------------------------------------- per-layer rules
@@ -221,8 +227,9 @@ def _elementwise(layer: L._Elementwise, shape: Shape) -> Facts:
 @rule("infer", L.PReLU)
 def _prelu(layer: L.PReLU, shape: Shape) -> Facts:
     if layer.num_parameters not in (1, shape[0]):
-        raise LayerProblem(f"must be 1 or the channel count {shape[0]}", "num_parameters",
-                           layer.num_parameters)
+        raise LayerProblem(
+            f"must be 1 or the channel count {shape[0]}", "num_parameters", layer.num_parameters
+        )
     return Facts(shape, weights=layer.num_parameters)
 
 
@@ -247,8 +254,12 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
         pads = [tf_same_padding(n, ki, si, di) for n, ki, si, di in zip(spatial, k, s, d)]
     elif layer.padding == "same":
         if any(si != 1 for si in s):
-            raise LayerProblem("is not supported for strided convolutions in PyTorch "
-                               "(--semantics tensorflow allows it)", "padding", "same")
+            raise LayerProblem(
+                "is not supported for strided convolutions in PyTorch "
+                "(--semantics tensorflow allows it)",
+                "padding",
+                "same",
+            )
         pads = [same_padding(ki, di) for ki, di in zip(k, d)]
     elif layer.padding == "valid":
         pads = [(0, 0)] * layer.dims
@@ -259,23 +270,27 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
         # F.pad's rules: reflect needs pad < size; circular may wrap around at most once
         if (mode == "reflect" and max(a, b) >= n) or (mode == "circular" and max(a, b) > n):
             bound = "smaller than" if mode == "reflect" else "at most"
-            raise LayerProblem(f"padding {max(a, b)} on {axis} must be {bound} the input size "
-                               f"{n} with padding_mode='{mode}'", "padding", layer.padding)
+            raise LayerProblem(
+                f"padding {max(a, b)} on {axis} must be {bound} the input size "
+                f"{n} with padding_mode='{mode}'",
+                "padding",
+                layer.padding,
+            )
     k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
     padded = [n + a + b for n, (a, b) in zip(spatial, pads)]
     if any(ke > n for ke, n in zip(k_eff, padded)):
         what = "dilated kernel" if any(di > 1 for di in d) else "kernel"
         raise LayerProblem(f"{what} {_x(k_eff)} is larger than the padded input {_x(padded)}")
-    outs = [conv_out(n, ki, si, a + b, di) for n, ki, si, (a, b), di in
-            zip(spatial, k, s, pads, d)]
+    outs = [conv_out(n, ki, si, a + b, di) for n, ki, si, (a, b), di in zip(spatial, k, s, pads, d)]
     out_shape = (layer.out_channels, *outs)
     k_area = _prod(k)
     if getattr(layer, "connections", None) is not None:
         table = layer.connections
         bad = [i for row in table for i in row if i >= c_in]
         if bad:
-            raise LayerProblem(f"refers to input map {bad[0]}, but the input has {c_in} maps",
-                               "connections")
+            raise LayerProblem(
+                f"refers to input map {bad[0]}, but the input has {c_in} maps", "connections"
+            )
         fan = sum(len(row) for row in table)
         weights = fan * k_area
         macs = _prod(outs) * fan * k_area
@@ -291,8 +306,9 @@ def _conv(layer: L._ConvNd, shape: Shape) -> Facts:
         macs=macs,
         dense_comparable=True,
         rf="windows",
-        windows=tuple(Window(ke, Fraction(si), Fraction(a)) for ke, si, (a, _) in
-                      zip(k_eff, s, pads)),
+        windows=tuple(
+            Window(ke, Fraction(si), Fraction(a)) for ke, si, (a, _) in zip(k_eff, s, pads)
+        ),
         notes=tuple(notes),
         drops_input=drops,
     )
@@ -322,12 +338,18 @@ def _transposed_window(k: int, s: int, p: int, d: int) -> Window:
 def _conv_transpose(layer: L._ConvTransposeNd, shape: Shape) -> Facts:
     c_in, g = _conv_common(layer, shape)
     spatial = shape[1:]
-    k, s, p, op, d = (layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
-                      layer.dilation)
+    k, s, p, op, d = (
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        layer.output_padding,
+        layer.dilation,
+    )
     outs = [conv_transpose_out(*a) for a in zip(spatial, k, s, p, op, d)]
     if any(o < 1 for o in outs):
-        raise LayerProblem(f"output size {_x(outs)} is not positive (padding too large)",
-                           "padding", tuple(p))
+        raise LayerProblem(
+            f"output size {_x(outs)} is not positive (padding too large)", "padding", tuple(p)
+        )
     out_shape = (layer.out_channels, *outs)
     k_area = _prod(k)
     weights = c_in * (layer.out_channels // g) * k_area
@@ -360,8 +382,10 @@ def _pool(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> Facts:
             notes.append(axis)
         outs.append(o)
     if notes:
-        notes = [f"ceil_mode: the last window on {' and '.join(notes)} would start in the right "
-                 "padding and is dropped"]
+        notes = [
+            f"ceil_mode: the last window on {' and '.join(notes)} would start in the right "
+            "padding and is dropped"
+        ]
     floor = [] if layer.ceil_mode else _floor_notes(shape, outs, p, k_eff, s, "pooling")
     notes += floor
     return Facts(
@@ -422,14 +446,18 @@ def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
     for axis, n, (a, b) in zip(AXES[layer.dims], shape[1:], pairs):
         # PyTorch crops (negative padding) before it pads: the crop alone must fit
         if n + min(a, 0) + min(b, 0) < 0:
-            raise LayerProblem(f"crops {-min(a, 0) - min(b, 0)} from {n} on {axis}", "padding",
-                               layer.padding)
+            raise LayerProblem(
+                f"crops {-min(a, 0) - min(b, 0)} from {n} on {axis}", "padding", layer.padding
+            )
     outs = [n + a + b for n, (a, b) in zip(shape[1:], pairs)]
     if any(o < 1 for o in outs):
         raise LayerProblem(f"cropping leaves {_x(outs)}", "padding", layer.padding)
     # a padding layer is a 1-wide window that shifts coordinates by the left padding
-    return Facts((shape[0], *outs), rf="windows",
-                 windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in pairs))
+    return Facts(
+        (shape[0], *outs),
+        rf="windows",
+        windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in pairs),
+    )
 
 
 @rule("infer", L.Flatten)
@@ -438,18 +466,21 @@ def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
     start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
     end = layer.end_dim + rank if layer.end_dim < 0 else layer.end_dim
     if not 0 <= start < rank:
-        raise LayerProblem(f"out of range for a {rank}-d batched input", "start_dim",
-                           layer.start_dim)
+        raise LayerProblem(
+            f"out of range for a {rank}-d batched input", "start_dim", layer.start_dim
+        )
     if not 0 <= end < rank:
         raise LayerProblem(f"out of range for a {rank}-d batched input", "end_dim", layer.end_dim)
     if start > end:
-        raise LayerProblem(f"must not be after end_dim {layer.end_dim}", "start_dim",
-                           layer.start_dim)
+        raise LayerProblem(
+            f"must not be after end_dim {layer.end_dim}", "start_dim", layer.start_dim
+        )
     if start == 0:
-        raise LayerProblem("0 would flatten the batch into the features; use 1", "start_dim",
-                           layer.start_dim)
+        raise LayerProblem(
+            "0 would flatten the batch into the features; use 1", "start_dim", layer.start_dim
+        )
     a, b = start - 1, end - 1  # without the batch
-    out = shape[:a] + (_prod(shape[a:b + 1]),) + shape[b + 1:]
+    out = shape[:a] + (_prod(shape[a : b + 1]),) + shape[b + 1 :]
     if a == b:
         action: RFAction = "keep"
     elif a == 0 and b == len(shape) - 1:
@@ -470,9 +501,11 @@ def _linear(layer: L.Linear, shape: Shape) -> Facts:
     rows = _prod(shape[:-1])
     notes = ()
     if len(shape) > 1:
-        notes = (f"input {_x(shape)} {NOT_FLAT} "
-                 f"({n}), independently for each of the other {rows} positions "
-                 "(add a flatten before it?)",)
+        notes = (
+            f"input {_x(shape)} {NOT_FLAT} "
+            f"({n}), independently for each of the other {rows} positions "
+            "(add a flatten before it?)",
+        )
     return Facts(
         out,
         weights=n * layer.out_features,
@@ -490,8 +523,9 @@ def _rbf(layer: L.RBF, shape: Shape) -> Facts:
         raise LayerProblem(f"expects a flat input, got {_x(shape)}")
     _check_given(layer, "in_features", shape[0])
     w = shape[0] * layer.out_features
-    return Facts((layer.out_features,), weights=w, frozen=w, macs=w, dense_comparable=True,
-                 rf="dense")
+    return Facts(
+        (layer.out_features,), weights=w, frozen=w, macs=w, dense_comparable=True, rf="dense"
+    )
 
 
 @rule("infer", *L.BATCH_NORMS)
@@ -514,8 +548,9 @@ def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
 Span = tuple[int, int]
 
 
-def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int,
-               *context: Shape) -> Span | None:
+def input_span(
+    layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int, *context: Shape
+) -> Span | None:
     """Input positions (on spatial ``axis``; negative or past the end: padding) that outputs
     ``lo..hi`` read from an input of ``in_shape`` — exact for every unit, where the
     recurrence's ``start + i·jump`` is exact only while the jump is whole. None where the
@@ -524,15 +559,30 @@ def input_span(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int,
     return lookup("span", type(layer))(layer, in_shape, axis, lo, hi, *context)
 
 
-_BY_WINDOWS = (*L.ELEMENTWISE, L.PReLU, *L.CONV_ND, *L.MAX_POOLS, *L.AVG_POOLS, L.Subsample2d,
-               *L.ZERO_PADS, *L.CONSTANT_PADS, L.Flatten, L.Narrow, L.Linear, L.RBF,
-               *L.BATCH_NORMS, L.LayerNorm2d, L.StochasticDepth, L.LayerScale, L.ChannelShuffle,
-               L.PixelUnshuffle)
+_BY_WINDOWS = (
+    *L.ELEMENTWISE,
+    L.PReLU,
+    *L.CONV_ND,
+    *L.MAX_POOLS,
+    *L.AVG_POOLS,
+    L.Subsample2d,
+    *L.ZERO_PADS,
+    *L.CONSTANT_PADS,
+    L.Flatten,
+    L.Narrow,
+    L.Linear,
+    L.RBF,
+    *L.BATCH_NORMS,
+    L.LayerNorm2d,
+    L.StochasticDepth,
+    L.LayerScale,
+    L.ChannelShuffle,
+    L.PixelUnshuffle,
+)
 
 
 @rule("span", *_BY_WINDOWS)
-def _span_by_windows(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int
-                     ) -> Span | None:
+def _span_by_windows(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
     """From the layer's receptive-field windows (integral for conv, pool, pad, sub-sampling)."""
     facts = infer(layer, in_shape)
     if facts.rf == "keep":
@@ -544,13 +594,17 @@ def _span_by_windows(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: in
     return lo * s - pad, hi * s - pad + w.kernel - 1
 
 
-
 @rule("span", *L.CONV_TRANSPOSE)
-def _span_transposed(layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: int, hi: int
-                     ) -> Span | None:
+def _span_transposed(
+    layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: int, hi: int
+) -> Span | None:
     # input i writes outputs i·s − p + t·d for t < k
-    k, s, p, d = (layer.kernel_size[axis], layer.stride[axis], layer.padding[axis],
-                  layer.dilation[axis])
+    k, s, p, d = (
+        layer.kernel_size[axis],
+        layer.stride[axis],
+        layer.padding[axis],
+        layer.dilation[axis],
+    )
     firsts, lasts = [], []
     for t in range(k):
         a, b = -(-(lo + p - t * d) // s), (hi + p - t * d) // s
@@ -561,8 +615,9 @@ def _span_transposed(layer: L._ConvTransposeNd, in_shape: Shape, axis: int, lo: 
 
 
 @rule("span", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
-def _span_adaptive(layer: L._AdaptiveNd, in_shape: Shape, axis: int, lo: int, hi: int
-                   ) -> Span | None:
+def _span_adaptive(
+    layer: L._AdaptiveNd, in_shape: Shape, axis: int, lo: int, hi: int
+) -> Span | None:
     n = in_shape[1 + axis]
     o = layer.output_size[axis] or n
     return lo * n // o, -(-(hi + 1) * n // o) - 1
@@ -607,8 +662,9 @@ def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
 def _mul(layer: L.Mul, *shapes: Shape) -> Facts:
     out = broadcast(shapes)
     if out is None:
-        raise LayerProblem(f"mul needs shapes that broadcast (each size equal or 1): "
-                           f"{_branches(shapes)}")
+        raise LayerProblem(
+            f"mul needs shapes that broadcast (each size equal or 1): {_branches(shapes)}"
+        )
     return Facts(out, rf="merge")
 
 
@@ -628,18 +684,25 @@ def _narrow(layer: L.Narrow, shape: Shape) -> Facts:
     rank = len(shape) + 1  # PyTorch counts the batch dimension
     dim = layer.dim + rank if layer.dim < 0 else layer.dim
     if not 1 <= dim < rank:
-        raise LayerProblem(f"out of range for a {rank}-d batched input (0 is the batch)", "dim",
-                           layer.dim)
+        raise LayerProblem(
+            f"out of range for a {rank}-d batched input (0 is the batch)", "dim", layer.dim
+        )
     size = shape[dim - 1]
     if layer.start + layer.length > size:
-        raise LayerProblem(f"start {layer.start} + length {layer.length} is past the size "
-                           f"{size} of dim {layer.dim}", "length", layer.length)
-    out = shape[:dim - 1] + (layer.length,) + shape[dim:]
+        raise LayerProblem(
+            f"start {layer.start} + length {layer.length} is past the size "
+            f"{size} of dim {layer.dim}",
+            "length",
+            layer.length,
+        )
+    out = shape[: dim - 1] + (layer.length,) + shape[dim:]
     if dim == 1 or len(shape) == 1:  # channels (or features): positions are untouched
         return Facts(out)
     # a spatial slice is a crop: a 1-wide window shifted by the start
-    windows = tuple(Window(1, Fraction(1), Fraction(-layer.start if a == dim - 2 else 0))
-                    for a in range(len(shape) - 1))
+    windows = tuple(
+        Window(1, Fraction(1), Fraction(-layer.start if a == dim - 2 else 0))
+        for a in range(len(shape) - 1)
+    )
     return Facts(out, rf="windows", windows=windows)
 
 
@@ -668,13 +731,17 @@ def _group_norm(layer: L.GroupNorm, shape: Shape) -> Facts:
 @rule("infer", L.LayerNorm)
 def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Facts:
     ns = tuple(layer.normalized_shape)
-    if len(ns) > len(shape) or shape[len(shape) - len(ns):] != ns:
+    if len(ns) > len(shape) or shape[len(shape) - len(ns) :] != ns:
         # PyTorch: "Given normalized_shape=[5], expected input with shape [*, 5], but got ..."
-        raise LayerProblem(f"expects an input ending in {_x(ns)}, got {_x(shape)}",
-                           "normalized_shape", layer.normalized_shape)
+        raise LayerProblem(
+            f"expects an input ending in {_x(ns)}, got {_x(shape)}",
+            "normalized_shape",
+            layer.normalized_shape,
+        )
     mixed = tuple(range(len(shape) - len(ns), len(shape)))
-    return Facts(shape, **_affine(_prod(ns), layer.elementwise_affine, layer.bias), rf="mix",
-                 axes=mixed)
+    return Facts(
+        shape, **_affine(_prod(ns), layer.elementwise_affine, layer.bias), rf="mix", axes=mixed
+    )
 
 
 @rule("infer", L.LayerNorm2d)
@@ -691,14 +758,17 @@ def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Facts:
     if layer.num_features is not None and layer.num_features != c:
         if layer.affine or layer.track_running_stats:  # PyTorch raises: weights would misfit
             _check_given(layer, "num_features", c)
-        notes = (f"num_features {layer.num_features} does not match the input's {c} channels "
-                 "(PyTorch only warns: without affine or running stats nothing depends on it)",)
+        notes = (
+            f"num_features {layer.num_features} does not match the input's {c} channels "
+            "(PyTorch only warns: without affine or running stats nothing depends on it)",
+        )
     if layer.track_running_stats:  # at inference the running statistics normalise
         return Facts(shape, **_affine(c, layer.affine), buffers=2 * c + 1, notes=notes)
     if _prod(shape[1:]) == 1:  # F.instance_norm's _verify_spatial_size
         raise LayerProblem(f"expects more than 1 spatial element, got {_x(shape)}")
-    return Facts(shape, **_affine(c, layer.affine), rf="mix", axes=tuple(range(1, len(shape))),
-                 notes=notes)
+    return Facts(
+        shape, **_affine(c, layer.affine), rf="mix", axes=tuple(range(1, len(shape))), notes=notes
+    )
 
 
 @rule("infer", L.StochasticDepth)
@@ -715,8 +785,9 @@ def _layer_scale(layer: L.LayerScale, shape: Shape) -> Facts:
 @rule("infer", L.ChannelShuffle)
 def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape) -> Facts:
     if len(shape) < 2:
-        raise LayerProblem(f"expects C×L, C×H×W or C×D×H×W (more than 2 dims with the batch), "
-                           f"got {_x(shape)}")
+        raise LayerProblem(
+            f"expects C×L, C×H×W or C×D×H×W (more than 2 dims with the batch), got {_x(shape)}"
+        )
     if shape[0] % layer.groups:  # "Number of channels must be divisible by groups."
         raise LayerProblem(f"must divide the {shape[0]} input channels", "groups", layer.groups)
     return Facts(shape)
@@ -739,8 +810,9 @@ def _permute(layer: L.Permute, shape: Shape) -> Facts:
     if len(set(norm)) != rank:
         raise LayerProblem("repeats a dimension (duplicate dims are not allowed)", "dims", dims)
     if norm[0] != 0:
-        raise LayerProblem("must keep the batch (0) first: cnncalc's shapes carry no batch",
-                           "dims", dims)
+        raise LayerProblem(
+            "must keep the batch (0) first: cnncalc's shapes carry no batch", "dims", dims
+        )
     perm = tuple(d - 1 for d in norm[1:])
     out = tuple(shape[p] for p in perm)
     if perm == tuple(range(len(shape))):
@@ -756,12 +828,17 @@ def _unflatten(layer: L.Unflatten, shape: Shape) -> Facts:
         raise LayerProblem("0 would split the batch; use 1 or more", "dim", layer.dim)
     sizes, n = layer.unflattened_size, shape[d - 1]
     known = _prod([v for v in sizes if v != -1])
-    if not sizes or sizes.count(-1) > 1 or any(v < 1 and v != -1 for v in sizes) or (
-            n % known if -1 in sizes else known != n):
-        raise LayerProblem(f"does not multiply up to the size {n} of dim {layer.dim}",
-                           "unflattened_size", sizes)
+    if (
+        not sizes
+        or sizes.count(-1) > 1
+        or any(v < 1 and v != -1 for v in sizes)
+        or (n % known if -1 in sizes else known != n)
+    ):
+        raise LayerProblem(
+            f"does not multiply up to the size {n} of dim {layer.dim}", "unflattened_size", sizes
+        )
     full = tuple(n // known if v == -1 else v for v in sizes)
-    out = shape[:d - 1] + full + shape[d:]
+    out = shape[: d - 1] + full + shape[d:]
     if len(full) == 1:
         return Facts(out)
     return Facts(out, rf="unflatten", axes=(d - 1, len(full)))
@@ -772,11 +849,15 @@ def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     r, c = layer.upscale_factor, shape[0]
     if c % (r * r):
-        raise LayerProblem(f"needs channels divisible by {r}² = {r * r}, got {c}",
-                           "upscale_factor", r)
+        raise LayerProblem(
+            f"needs channels divisible by {r}² = {r * r}, got {c}", "upscale_factor", r
+        )
     # output row y reads input row ⌊y/r⌋ (in the channel of its phase): nearest-like, step 1/r
-    return Facts((c // (r * r), shape[1] * r, shape[2] * r), rf="windows",
-                 windows=(Window(1, Fraction(1, r)),) * 2)
+    return Facts(
+        (c // (r * r), shape[1] * r, shape[2] * r),
+        rf="windows",
+        windows=(Window(1, Fraction(1, r)),) * 2,
+    )
 
 
 @rule("infer", L.PixelUnshuffle)
@@ -787,8 +868,11 @@ def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Facts:
         if n % r:
             raise LayerProblem(f"needs {axis} divisible by it, got {n}", "downscale_factor", r)
     # every position reads an r×r block (one element per output channel): a stride-r window
-    return Facts((shape[0] * r * r, shape[1] // r, shape[2] // r), rf="windows",
-                 windows=(Window(r, Fraction(r)),) * 2)
+    return Facts(
+        (shape[0] * r * r, shape[1] // r, shape[2] // r),
+        rf="windows",
+        windows=(Window(r, Fraction(r)),) * 2,
+    )
 
 
 @rule("span", L.GroupNorm, L.LayerNorm, *L.INSTANCE_NORMS)
@@ -800,8 +884,7 @@ def _span_norm(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> 
 
 
 @rule("span", L.Permute, L.Unflatten)
-def _span_reshaped(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int
-                   ) -> Span | None:
+def _span_reshaped(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
     facts = infer(layer, in_shape)
     if facts.rf == "keep":
         return lo, hi
@@ -809,8 +892,9 @@ def _span_reshaped(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int
 
 
 @rule("span", L.PixelShuffle)
-def _span_pixel_shuffle(layer: L.PixelShuffle, in_shape: Shape, axis: int, lo: int, hi: int
-                        ) -> Span:
+def _span_pixel_shuffle(
+    layer: L.PixelShuffle, in_shape: Shape, axis: int, lo: int, hi: int
+) -> Span:
     r = layer.upscale_factor
     return lo // r, hi // r
 
@@ -840,26 +924,39 @@ def _copy_pad(layer: L._CopyPadNd, shape: Shape) -> Facts:
     for axis, n, (a, b) in zip(AXES[layer.dims], shape[1:], layer.per_axis()):
         kept = n - max(-a, 0) - max(-b, 0)  # what the cropping leaves
         if kept < 1 or n + a + b < 1:
-            raise LayerProblem(f"leaves {min(kept, n + a + b)} of {n} on {axis}", "padding",
-                               layer.padding)
+            raise LayerProblem(
+                f"leaves {min(kept, n + a + b)} of {n} on {axis}", "padding", layer.padding
+            )
         # PyTorch: reflect needs each pad < the input size; circular may wrap at most once
         # (its limit is the size left after cropping)
         if mode == "reflect" and max(a, b) >= n:
-            raise LayerProblem(f"{max(a, b)} on {axis} must be smaller than the input size {n} "
-                               "(reflection padding)", "padding", layer.padding)
+            raise LayerProblem(
+                f"{max(a, b)} on {axis} must be smaller than the input size {n} "
+                "(reflection padding)",
+                "padding",
+                layer.padding,
+            )
         if mode == "circular" and max(a, b) > kept:
-            raise LayerProblem(f"{max(a, b)} on {axis} must be at most the input size {kept} "
-                               "(circular padding wraps around once)", "padding", layer.padding)
+            raise LayerProblem(
+                f"{max(a, b)} on {axis} must be at most the input size {kept} "
+                "(circular padding wraps around once)",
+                "padding",
+                layer.padding,
+            )
         outs.append(n + a + b)
     # the window recurrence treats it as zero padding (a 1-wide window shifted by the left
     # padding); the exact positions copied are in the span rule
-    return Facts((shape[0], *outs), rf="windows",
-                 windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in layer.per_axis()))
+    return Facts(
+        (shape[0], *outs),
+        rf="windows",
+        windows=tuple(Window(1, Fraction(1), Fraction(a)) for a, _ in layer.per_axis()),
+    )
 
 
 @rule("span", *L.COPY_PADS)
-def _span_copy_pad(layer: L._CopyPadNd, in_shape: Shape, axis: int, lo: int, hi: int
-                   ) -> Span | None:
+def _span_copy_pad(
+    layer: L._CopyPadNd, in_shape: Shape, axis: int, lo: int, hi: int
+) -> Span | None:
     n = in_shape[1 + axis]
     a, b = layer.per_axis()[axis]
     if hi - lo + 1 >= 2 * n:  # the map has period ≤ 2n: the whole input is covered
@@ -875,13 +972,19 @@ def _span_copy_pad(layer: L._CopyPadNd, in_shape: Shape, axis: int, lo: int, hi:
 def _sliding_blocks(layer: L._Sliding, spatial: tuple[int, ...]) -> list[int]:
     """Blocks per axis: ⌊(n + 2p − d(k−1) − 1)/s⌋ + 1 (torch.nn.Unfold docs); PyTorch refuses
     fewer than one."""
-    blocks = [conv_out(n, k, s, 2 * p, d) for n, k, s, p, d in
-              zip(spatial, layer.kernel_size, layer.stride, layer.padding, layer.dilation)]
+    blocks = [
+        conv_out(n, k, s, 2 * p, d)
+        for n, k, s, p, d in zip(
+            spatial, layer.kernel_size, layer.stride, layer.padding, layer.dilation
+        )
+    ]
     if any(b < 1 for b in blocks):
-        raise LayerProblem(f"the sliding blocks on an input of spatial size {_x(spatial)} would "
-                           f"number {_x(blocks)}, but each must be at least one (kernel_size "
-                           f"{_x(layer.kernel_size)}, dilation {_x(layer.dilation)}, padding "
-                           f"{_x(layer.padding)})")
+        raise LayerProblem(
+            f"the sliding blocks on an input of spatial size {_x(spatial)} would "
+            f"number {_x(blocks)}, but each must be at least one (kernel_size "
+            f"{_x(layer.kernel_size)}, dilation {_x(layer.dilation)}, padding "
+            f"{_x(layer.padding)})"
+        )
     return blocks
 
 
@@ -899,12 +1002,19 @@ def _fold(layer: L.Fold, shape: Shape) -> Facts:
         raise LayerProblem(f"expects a (C·∏kernel_size)×L input, got {got}")
     area = _prod(layer.kernel_size)
     if shape[0] % area:
-        raise LayerProblem(f"the input's {shape[0]} rows are not divisible by the product of "
-                           f"kernel_size {area}", "kernel_size", layer.kernel_size)
+        raise LayerProblem(
+            f"the input's {shape[0]} rows are not divisible by the product of kernel_size {area}",
+            "kernel_size",
+            layer.kernel_size,
+        )
     blocks = _sliding_blocks(layer, layer.output_size)
     if _prod(blocks) != shape[1]:
-        raise LayerProblem(f"gives {_x(blocks)} = {_prod(blocks)} sliding blocks, but the input "
-                           f"has L = {shape[1]}", "output_size", layer.output_size)
+        raise LayerProblem(
+            f"gives {_x(blocks)} = {_prod(blocks)} sliding blocks, but the input "
+            f"has L = {shape[1]}",
+            "output_size",
+            layer.output_size,
+        )
     return Facts((shape[0] // area, *layer.output_size), rf="lost")
 
 
@@ -916,8 +1026,9 @@ def _span_fold(layer: L._Sliding, in_shape: Shape, axis: int, lo: int, hi: int) 
 # --------------------------------------------------------------------------- interpolation
 
 
-def resize_plan(layer: L.Upsample, spatial: Shape, ref: Shape | None = None
-                ) -> list[tuple[int, int, float | None]]:
+def resize_plan(
+    layer: L.Upsample, spatial: Shape, ref: Shape | None = None
+) -> list[tuple[int, int, float | None]]:
     """Per axis (input size, output size, the scale factor PyTorch's kernel uses or None).
 
     ``scale_factor`` gives out = ⌊in·scale_factor⌋ (F.interpolate); the kernel then maps
@@ -926,12 +1037,16 @@ def resize_plan(layer: L.Upsample, spatial: Shape, ref: Shape | None = None
     dims = len(spatial)
     if layer.size_of is not None:
         if ref is None:
-            raise LayerProblem("is resolved by the analysis (it needs the named output)",
-                               "size_of", layer.size_of)
+            raise LayerProblem(
+                "is resolved by the analysis (it needs the named output)", "size_of", layer.size_of
+            )
         if len(ref) - 1 != dims:
-            raise LayerProblem(f"names a tensor of shape {_x(ref)}, which does not have "
-                               f"{dims} spatial dimensions like the input {_x(spatial)}",
-                               "size_of", layer.size_of)
+            raise LayerProblem(
+                f"names a tensor of shape {_x(ref)}, which does not have "
+                f"{dims} spatial dimensions like the input {_x(spatial)}",
+                "size_of",
+                layer.size_of,
+            )
         return [(n, o, None) for n, o in zip(spatial, ref[1:])]
     if layer.size is not None:
         sizes = layer.size if isinstance(layer.size, tuple) else (layer.size,) * dims
@@ -970,8 +1085,9 @@ def resize_scale(n_in: int, n_out: int, align_corners: bool, factor: float | Non
     return 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
 
 
-def resize_taps(mode: str, n_in: int, n_out: int, j: int, scale: float | Fraction,
-                align_corners: bool) -> tuple[int, int]:
+def resize_taps(
+    mode: str, n_in: int, n_out: int, j: int, scale: float | Fraction, align_corners: bool
+) -> tuple[int, int]:
     """First and last input position output ``j`` reads with a non-zero weight (the same
     double-precision arithmetic as the kernels; taps clamped at the borders). Nearest modes
     take the scale as an exact fraction."""
@@ -1015,8 +1131,12 @@ def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Fact
     want = L.MODE_DIMS.get(layer.mode)
     if want is not None and want != dims:
         # F.interpolate: "Got 4D input, but linear mode needs 3D input"
-        raise LayerProblem(f"needs {want} spatial dimension{'s' * (want > 1)} "
-                           f"({want + 2}-D batched input), got {_x(shape)}", "mode", layer.mode)
+        raise LayerProblem(
+            f"needs {want} spatial dimension{'s' * (want > 1)} "
+            f"({want + 2}-D batched input), got {_x(shape)}",
+            "mode",
+            layer.mode,
+        )
     plan = resize_plan(layer, shape[1:], ref)
     outs = [o for _, o, _ in plan]
     windows = []
@@ -1027,18 +1147,23 @@ def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Fact
             windows.append(Window(1, scale, Fraction(-first)))
             continue
         scale = resize_scale(n, o, bool(layer.align_corners), factor)
-        taps = [resize_taps(layer.mode, n, o, j, scale, bool(layer.align_corners))
-                for j in range(o)]
+        taps = [
+            resize_taps(layer.mode, n, o, j, scale, bool(layer.align_corners)) for j in range(o)
+        ]
         widest = max(b - a + 1 for a, b in taps)
-        step = (Fraction(n - 1, o - 1) if o > 1 else Fraction(0)) if layer.align_corners else (
-            _nearest_scale(n, o, factor))
+        step = (
+            (Fraction(n - 1, o - 1) if o > 1 else Fraction(0))
+            if layer.align_corners
+            else (_nearest_scale(n, o, factor))
+        )
         windows.append(Window(widest, step if o != n else Fraction(1), Fraction(-taps[0][0])))
     return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
 
 
 @rule("span", L.Upsample)
-def _span_upsample(layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int,
-                   ref: Shape | None = None) -> Span | None:
+def _span_upsample(
+    layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int, ref: Shape | None = None
+) -> Span | None:
     n = in_shape[1 + axis]
     n_in, o, factor = resize_plan(layer, in_shape[1:], ref)[axis]
     mode = layer.mode

@@ -86,9 +86,12 @@ def configure() -> Setting:
         if why is None:
             _setting = Setting(path)
         else:
-            _setting = Setting(None, f"the kernel cache {path} cannot be used ({why}): kernels "
-                               f"are compiled in memory on every run; set {ENV} to a "
-                               "writable directory to keep them")
+            _setting = Setting(
+                None,
+                f"the kernel cache {path} cannot be used ({why}): kernels "
+                f"are compiled in memory on every run; set {ENV} to a "
+                "writable directory to keep them",
+            )
             warnings.warn(_setting.problem, CacheWarning, stacklevel=2)
     return _setting
 

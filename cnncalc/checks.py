@@ -16,6 +16,7 @@ from cnncalc.units import parse_bytes, parse_count
 
 Shape = tuple[int, ...]
 
+
 class CheckFailed(CnncalcError):
     """A CI assertion does not hold (exit 1, like an invalid spec): one short line per
     violation, at most :data:`SHOWN` of them, then how many more."""
@@ -25,11 +26,13 @@ class CheckFailed(CnncalcError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__(f"check failed: {problems[0]}" + (
-            f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        super().__init__(
+            f"check failed: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
 
     def lines(self) -> list[str]:
-        shown = [f"check failed: {p}" for p in self.problems[:self.SHOWN]]
+        shown = [f"check failed: {p}" for p in self.problems[: self.SHOWN]]
         rest = len(self.problems) - self.SHOWN
         return shown + ([f"check failed: … and {rest} more"] if rest > 0 else [])
 
@@ -43,12 +46,18 @@ class Limits:
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.expect_output, self.max_params, self.max_macs,
-                                           self.max_memory))
+        return any(
+            v is not None
+            for v in (self.expect_output, self.max_params, self.max_macs, self.max_memory)
+        )
 
 
-def parse_limits(expect_output: str | None = None, max_params: str | None = None,
-                 max_macs: str | None = None, max_memory: str | None = None) -> Limits:
+def parse_limits(
+    expect_output: str | None = None,
+    max_params: str | None = None,
+    max_macs: str | None = None,
+    max_memory: str | None = None,
+) -> Limits:
     """The CLI's option texts -> :class:`Limits`; malformed text raises :class:`UsageError`."""
     from cnncalc.errors import SpecError
     from cnncalc.spec import parse_shape
@@ -84,8 +93,10 @@ def violations(analysis, limits: Limits) -> list[str]:
     if limits.max_macs is not None and t.macs > limits.max_macs:
         out.append(f"MACs {t.macs:,} > --max-macs {limits.max_macs:,}")
     if limits.max_memory is not None and memory(analysis) > limits.max_memory:
-        out.append(f"memory {memory(analysis):,} B (params {t.param_bytes:,} + activations "
-                   f"{t.activation_bytes:,}) > --max-memory {limits.max_memory:,} B")
+        out.append(
+            f"memory {memory(analysis):,} B (params {t.param_bytes:,} + activations "
+            f"{t.activation_bytes:,}) > --max-memory {limits.max_memory:,} B"
+        )
     return out
 
 

@@ -35,6 +35,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
 class _Command(TyperCommand):
     """Click's help conventions, whatever typer version is installed: ``SPEC`` (not
     ``{SPEC}``) in usage lines, and N / X / TEXT / the choices instead of ``<int range>`` and
@@ -46,8 +47,11 @@ class _Command(TyperCommand):
             desc = getattr(param, "type_descriptor", None)  # typer >= 0.20; older: click's
             if desc is not None and getattr(param, "param_type_name", "") == "argument":
                 param.display_type_rich = lambda ctx: None  # its metavar says it all
-            if desc is None or getattr(param, "param_type_name", "") != "option" \
-                    or param.metavar is not None:
+            if (
+                desc is None
+                or getattr(param, "param_type_name", "") != "option"
+                or param.metavar is not None
+            ):
                 continue
             if getattr(param, "is_bool_flag", False) or getattr(param, "is_flag", False):
                 param.metavar = ""
@@ -64,8 +68,10 @@ class _Command(TyperCommand):
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
-        return [p.replace("{", "").replace("}", "").replace("[[", "[").replace("]]", "]")
-                for p in pieces]
+        return [
+            p.replace("{", "").replace("}", "").replace("[[", "[").replace("]]", "]")
+            for p in pieces
+        ]
 
 
 _typer_command = app.command
@@ -96,18 +102,24 @@ SpecArg = Annotated[
     typer.Argument(
         metavar="SPEC",
         help="A YAML/JSON file, '-' for stdin, or an inline spec such as "
-        "\"conv2d(1, 6, 5) relu maxpool2d(2) flatten linear(864, 10)\" or pasted PyTorch code "
-        "(\"nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), ...)\").",
+        '"conv2d(1, 6, 5) relu maxpool2d(2) flatten linear(864, 10)" or pasted PyTorch code '
+        '("nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), ...)").',
         show_default=False,
     ),
 ]
 InputOpt = Annotated[
     str | None,
-    typer.Option("--input", "-i", metavar="CxHxW",
-                 help="Input shape without batch (overrides the spec's), e.g. 3x224x224."),
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="CxHxW",
+        help="Input shape without batch (overrides the spec's), e.g. 3x224x224.",
+    ),
 ]
-BatchOpt = Annotated[str, typer.Option("--batch", "-b", metavar="N", help="Batch size for MACs "
-                                       "and activation memory.")]
+BatchOpt = Annotated[
+    str,
+    typer.Option("--batch", "-b", metavar="N", help="Batch size for MACs and activation memory."),
+]
 
 
 def one_batch(text: str) -> int:
@@ -116,59 +128,135 @@ def one_batch(text: str) -> int:
 
     batches = parse_batches(text)
     if len(batches) != 1:
-        raise UsageError(f"--batch={text}: takes one batch size here (lists and ranges sweep "
-                         "in `shapes` and `params`)")
+        raise UsageError(
+            f"--batch={text}: takes one batch size here (lists and ranges sweep "
+            "in `shapes` and `params`)"
+        )
     return batches[0]
-BatchesOpt = Annotated[str, typer.Option(
-    "--batch", "-b", metavar="N[,N…]", help="Batch size for MACs and activation memory; a list "
-    "(1,8,32) or range (1..64:8) gives one summary row per batch.")]
-InputsOpt = Annotated[str | None, typer.Option(
-    "--input", "-i", metavar="CxHxW", help="Input shape without batch (overrides the spec's), "
-    "e.g. 3x224x224. Sweep: per axis a range 224..512 (step: 224..512:32) or a list {224,256}, "
-    "e.g. 3x{224,256}x{224,256}: one summary row per input.")]
+
+
+BatchesOpt = Annotated[
+    str,
+    typer.Option(
+        "--batch",
+        "-b",
+        metavar="N[,N…]",
+        help="Batch size for MACs and activation memory; a list "
+        "(1,8,32) or range (1..64:8) gives one summary row per batch.",
+    ),
+]
+InputsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="CxHxW",
+        help="Input shape without batch (overrides the spec's), "
+        "e.g. 3x224x224. Sweep: per axis a range 224..512 (step: 224..512:32) or a list {224,256}, "
+        "e.g. 3x{224,256}x{224,256}: one summary row per input.",
+    ),
+]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for memory figures.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
 class Semantics(str, Enum):
     pytorch = "pytorch"
     tensorflow = "tensorflow"
 
 
-SemanticsOpt = Annotated[Semantics, typer.Option(
-    "--semantics", help="pytorch (default) or tensorflow: Keras/TF rules ('same' = ⌈n/s⌉ "
-    "with the extra padding at the end, for any stride; no ceil_mode); layers whose result "
-    "differs from PyTorch's are marked ≠.")]
-DepthOpt = Annotated[int | None, typer.Option("--depth", "-d", min=1, help="Fold rows nested "
-                                              "deeper than N into their block, with subtotals "
-                                              "(1: top level only, as torchinfo).")]
-WideOpt = Annotated[bool, typer.Option("--wide", "-w", help="Every column in the table (the "
-                                       "default keeps to 80 columns).")]
+SemanticsOpt = Annotated[
+    Semantics,
+    typer.Option(
+        "--semantics",
+        help="pytorch (default) or tensorflow: Keras/TF rules ('same' = ⌈n/s⌉ "
+        "with the extra padding at the end, for any stride; no ceil_mode); layers whose result "
+        "differs from PyTorch's are marked ≠.",
+    ),
+]
+DepthOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--depth",
+        "-d",
+        min=1,
+        help="Fold rows nested "
+        "deeper than N into their block, with subtotals "
+        "(1: top level only, as torchinfo).",
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide", "-w", help="Every column in the table (the default keeps to 80 columns)."
+    ),
+]
 # CI assertions (cnncalc/checks.py): the report is printed, then a violation exits 1.
-ExpectOpt = Annotated[str | None, typer.Option(
-    "--expect-output", metavar="SHAPE", help="Fail (exit 1) unless the output shape is SHAPE, "
-    "e.g. 10 or 64x7x7.")]
-MaxParamsOpt = Annotated[str | None, typer.Option(
-    "--max-params", metavar="N", help="Fail (exit 1) if the parameters exceed N (25M, 1.5k).")]
-MaxMacsOpt = Annotated[str | None, typer.Option(
-    "--max-macs", metavar="N", help="Fail (exit 1) if the MACs exceed N (4G).")]
-MaxMemoryOpt = Annotated[str | None, typer.Option(
-    "--max-memory", metavar="BYTES", help="Fail (exit 1) if parameter + activation memory "
-    "exceeds BYTES (512MiB, 4G, 2GiB).")]
+ExpectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-output",
+        metavar="SHAPE",
+        help="Fail (exit 1) unless the output shape is SHAPE, e.g. 10 or 64x7x7.",
+    ),
+]
+MaxParamsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-params", metavar="N", help="Fail (exit 1) if the parameters exceed N (25M, 1.5k)."
+    ),
+]
+MaxMacsOpt = Annotated[
+    str | None,
+    typer.Option("--max-macs", metavar="N", help="Fail (exit 1) if the MACs exceed N (4G)."),
+]
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        metavar="BYTES",
+        help="Fail (exit 1) if parameter + activation memory exceeds BYTES (512MiB, 4G, 2GiB).",
+    ),
+]
 
 
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on "
-                                        "stderr (warnings and errors still show).")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", metavar="PATH=VALUE", help="Override a spec value or template argument before "
-    "validation: width=64, layers.3.out_channels=128, layers.fc.out_features=10 (repeatable; "
-    "32,64 or 16..64:16 sweeps).")]
-TrainingOpt = Annotated[bool, typer.Option(
-    "--training", help="Add training-memory columns (saved activations, gradients + Adam "
-    "state, training peak) and JSON keys; `cnncalc memory` has every option.")]
-ShareOpt = Annotated[bool, typer.Option(
-    "--share", help="Add each layer's % of the total parameters and MACs.")]
-TopOpt = Annotated[int | None, typer.Option(
-    "--top", metavar="N", min=1, help="Only the N heaviest layers, heaviest first (by MACs "
-    "for shapes, by parameters for params), with their shares.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress display on stderr (warnings and errors still show)."
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Override a spec value or template argument before "
+        "validation: width=64, layers.3.out_channels=128, layers.fc.out_features=10 (repeatable; "
+        "32,64 or 16..64:16 sweeps).",
+    ),
+]
+TrainingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--training",
+        help="Add training-memory columns (saved activations, gradients + Adam "
+        "state, training peak) and JSON keys; `cnncalc memory` has every option.",
+    ),
+]
+ShareOpt = Annotated[
+    bool, typer.Option("--share", help="Add each layer's % of the total parameters and MACs.")
+]
+TopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        metavar="N",
+        min=1,
+        help="Only the N heaviest layers, heaviest first (by MACs "
+        "for shapes, by parameters for params), with their shares.",
+    ),
+]
 
 
 def _guard(body: Callable[[], T]) -> T:
@@ -189,8 +277,10 @@ def _guard(body: Callable[[], T]) -> T:
             _abort()
         if _state["traceback"]:
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --traceback and report "
-              "it)", ExitCode.INTERNAL)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with --traceback and report it)",
+            ExitCode.INTERNAL,
+        )
     raise AssertionError("unreachable")
 
 
@@ -234,8 +324,7 @@ def stdout_console(**options: Any):
         return _Stdout(**options)
     if sys.stdout.isatty():
         return _Stdout()
-    return _Stdout(width=int(os.environ.get("COLUMNS", 0)) or 400, no_color=True,
-                   highlight=False)
+    return _Stdout(width=int(os.environ.get("COLUMNS", 0)) or 400, no_color=True, highlight=False)
 
 
 def print_table(table, lines: list[str]) -> None:
@@ -251,12 +340,18 @@ def print_items(items: list) -> None:
 
     console = stdout_console()
     wide = console.options.update(max_width=10_000)
-    width = max([Measurement.get(console, wide, t).maximum for t in items
-                 if isinstance(t, Table)] + [0])
+    width = max(
+        [Measurement.get(console, wide, t).maximum for t in items if isinstance(t, Table)] + [0]
+    )
     if width > console.width:
         # height too: with only a width Rich still squeezes a TERM=dumb terminal to 80
-        console = stdout_console(width=width, height=console.height, no_color=console.no_color,
-                                 highlight=False, force_terminal=console.is_terminal)
+        console = stdout_console(
+            width=width,
+            height=console.height,
+            no_color=console.no_color,
+            highlight=False,
+            force_terminal=console.is_terminal,
+        )
     for item in items:
         if isinstance(item, str):
             console.print(item, highlight=False, markup=False)
@@ -269,8 +364,9 @@ def load_spec(spec: str, input_shape: str | None, sets: list[str] | None = None)
     ``sets``: --set overrides (one value each here; sweeps go through :func:`load_specs`)."""
     specs, shape = load_specs(spec, input_shape, sets)
     if len(specs) > 1:
-        raise UsageError("--set with several values sweeps only in shapes and params (and "
-                         "diff compares two)")
+        raise UsageError(
+            "--set with several values sweeps only in shapes and params (and diff compares two)"
+        )
     return specs[0][1], shape
 
 
@@ -292,16 +388,25 @@ def load_specs(spec: str, input_shape: str | None, sets: list[str] | None = None
     return [("", spec_mod.load(spec, stdin_text=stdin_text, input_shape=shape))], shape
 
 
-def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
-           fmt: Format, limits, semantics: Semantics = Semantics.pytorch,
-           sets: list[str] | None = None) -> None:
+def _sweep(
+    spec: str,
+    input_shape: str | None,
+    shapes,
+    batches: list[int],
+    dtype: DType,
+    fmt: Format,
+    limits,
+    semantics: Semantics = Semantics.pytorch,
+    sets: list[str] | None = None,
+) -> None:
     """One row per (input, batch): output, params, MACs, memory (cnncalc/sweep.py)."""
     from cnncalc.checks import enforce
     from cnncalc.sweep import check_refusals, render_sweep, summary_warnings, sweep
 
     parsed, shape = load_spec(spec, input_shape, sets)
-    rows, analyses = sweep(parsed, shapes or [shape or parsed.input], batches, dtype.value,
-                           semantics.value)
+    rows, analyses = sweep(
+        parsed, shapes or [shape or parsed.input], batches, dtype.value, semantics.value
+    )
     warn(summary_warnings(rows))
     meta = {"name": parsed.name, "dtype": dtype.value, "semantics": semantics.value}
     sys.stdout.write(render_sweep(rows, fmt.value, meta))
@@ -309,27 +414,48 @@ def _sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype
     enforce(analyses, limits)
 
 
-def _set_sweep(spec: str, input_shape: str | None, shapes, batches: list[int], dtype: DType,
-               fmt: Format, limits, semantics: Semantics, sets: list[str]) -> None:
+def _set_sweep(
+    spec: str,
+    input_shape: str | None,
+    shapes,
+    batches: list[int],
+    dtype: DType,
+    fmt: Format,
+    limits,
+    semantics: Semantics,
+    sets: list[str],
+) -> None:
     """One row per (--set values, input, batch) (cnncalc/overrides.py)."""
     from cnncalc.checks import enforce
     from cnncalc.overrides import sweep_rows
     from cnncalc.sweep import check_refusals, summary_warnings
 
     specs, shape = load_specs(spec, None if shapes else input_shape, sets)
-    text, rows, analyses = sweep_rows(specs, shapes or [shape], batches, dtype.value,
-                                      semantics.value, fmt.value)
+    text, rows, analyses = sweep_rows(
+        specs, shapes or [shape], batches, dtype.value, semantics.value, fmt.value
+    )
     warn(summary_warnings(rows))
     sys.stdout.write(text)
     check_refusals(rows)
     enforce(analyses, limits)
 
 
-def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: DType,
-            fmt: Format, depth: int | None = None, checks: tuple = (),
-            semantics: Semantics = Semantics.pytorch, share: bool = False,
-            top_n: int | None = None, sets: list[str] | None = None,
-            training: bool = False, wide: bool = False) -> None:
+def _report(
+    view: View,
+    spec: str,
+    input_shape: str | None,
+    batch: str,
+    dtype: DType,
+    fmt: Format,
+    depth: int | None = None,
+    checks: tuple = (),
+    semantics: Semantics = Semantics.pytorch,
+    share: bool = False,
+    top_n: int | None = None,
+    sets: list[str] | None = None,
+    training: bool = False,
+    wide: bool = False,
+) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
     from cnncalc.report import WIDE_HINT, render_text, share_columns, summary, to_table, top
@@ -341,14 +467,23 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
         from cnncalc.overrides import parse
 
         if any(len(parse(t).values) > 1 for t in sets):
-            return _set_sweep(spec, input_shape, shapes, batches, dtype, fmt, limits,
-                              semantics, sets)
+            return _set_sweep(
+                spec, input_shape, shapes, batches, dtype, fmt, limits, semantics, sets
+            )
     if shapes is not None or len(batches) > 1:
-        return _sweep(spec, None if shapes else input_shape, shapes, batches, dtype, fmt, limits,
-                      semantics, sets)
+        return _sweep(
+            spec,
+            None if shapes else input_shape,
+            shapes,
+            batches,
+            dtype,
+            fmt,
+            limits,
+            semantics,
+            sets,
+        )
     parsed, shape = load_spec(spec, input_shape, sets)
-    result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value,
-                     semantics=semantics.value)
+    result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value, semantics=semantics.value)
     full = result
     if depth is not None:
         result = collapse(result, depth)
@@ -373,32 +508,86 @@ def _report(view: View, spec: str, input_shape: str | None, batch: str, dtype: D
 
 
 @app.command()
-def shapes(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
-           dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
-           depth: DepthOpt = None, expect_output: ExpectOpt = None,
-           max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None,
-           training: TrainingOpt = False, wide: WideOpt = False) -> None:
+def shapes(
+    spec: SpecArg,
+    input: InputsOpt = None,
+    batch: BatchesOpt = "1",
+    dtype: DTypeOpt = DType.float32,
+    format: FormatOpt = Format.table,
+    depth: DepthOpt = None,
+    expect_output: ExpectOpt = None,
+    max_params: MaxParamsOpt = None,
+    max_macs: MaxMacsOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    semantics: SemanticsOpt = Semantics.pytorch,
+    share: ShareOpt = False,
+    top: TopOpt = None,
+    set: SetOpt = None,
+    training: TrainingOpt = False,
+    wide: WideOpt = False,
+) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
-    _guard(lambda: _report(View.shapes, spec, input, batch, dtype, format, depth, checks,
-                           semantics, share, top, set, training, wide))
+    _guard(
+        lambda: _report(
+            View.shapes,
+            spec,
+            input,
+            batch,
+            dtype,
+            format,
+            depth,
+            checks,
+            semantics,
+            share,
+            top,
+            set,
+            training,
+            wide,
+        )
+    )
 
 
 @app.command()
-def params(spec: SpecArg, input: InputsOpt = None, batch: BatchesOpt = "1",
-           dtype: DTypeOpt = DType.float32, format: FormatOpt = Format.table,
-           depth: DepthOpt = None, expect_output: ExpectOpt = None,
-           max_params: MaxParamsOpt = None, max_macs: MaxMacsOpt = None,
-           max_memory: MaxMemoryOpt = None, semantics: SemanticsOpt = Semantics.pytorch,
-           share: ShareOpt = False, top: TopOpt = None, set: SetOpt = None,
-           training: TrainingOpt = False, wide: WideOpt = False) -> None:
+def params(
+    spec: SpecArg,
+    input: InputsOpt = None,
+    batch: BatchesOpt = "1",
+    dtype: DTypeOpt = DType.float32,
+    format: FormatOpt = Format.table,
+    depth: DepthOpt = None,
+    expect_output: ExpectOpt = None,
+    max_params: MaxParamsOpt = None,
+    max_macs: MaxMacsOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    semantics: SemanticsOpt = Semantics.pytorch,
+    share: ShareOpt = False,
+    top: TopOpt = None,
+    set: SetOpt = None,
+    training: TrainingOpt = False,
+    wide: WideOpt = False,
+) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
     checks = (expect_output, max_params, max_macs, max_memory)
-    _guard(lambda: _report(View.params, spec, input, batch, dtype, format, depth, checks,
-                           semantics, share, top, set, training, wide))
+    _guard(
+        lambda: _report(
+            View.params,
+            spec,
+            input,
+            batch,
+            dtype,
+            format,
+            depth,
+            checks,
+            semantics,
+            share,
+            top,
+            set,
+            training,
+            wide,
+        )
+    )
 
 
 @app.command()
@@ -407,14 +596,24 @@ def run(
     input: InputOpt = None,
     batch: BatchOpt = "1",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random input and weights.")] = 0,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", "-t", min=1, help="Kernel threads (default: all cores).")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", "-t", min=1, help="Kernel threads (default: all cores)."),
+    ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
-    repeat: Annotated[int, typer.Option("--repeat", "-r", min=1, help="Timed calls per layer "
-                                        "(the median is shown).")] = 1,
-    max_memory: Annotated[str | None, typer.Option("--max-memory", metavar="BYTES",
-                          help="Refuse runs whose peak estimate exceeds this (e.g. 4G; "
-                          "default: half the available RAM).")] = None,
+    repeat: Annotated[
+        int,
+        typer.Option("--repeat", "-r", min=1, help="Timed calls per layer (the median is shown)."),
+    ] = 1,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            metavar="BYTES",
+            help="Refuse runs whose peak estimate exceeds this (e.g. 4G; "
+            "default: half the available RAM).",
+        ),
+    ] = None,
     format: FormatOpt = Format.table,
     quiet: QuietOpt = False,
     set: SetOpt = None,
@@ -422,12 +621,16 @@ def run(
     """Execute SPEC on random input with cnncalc's numba kernels and check every predicted
     shape against the measured one (exit 1 on any mismatch). The first run compiles the
     kernels it needs (cached afterwards, see `cnncalc cache`); progress goes to stderr."""
-    _guard(lambda: _run(spec, input, batch, seed, threads, dtype, repeat, max_memory, format,
-                        quiet, set))
+    _guard(
+        lambda: _run(
+            spec, input, batch, seed, threads, dtype, repeat, max_memory, format, quiet, set
+        )
+    )
 
 
-def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt,
-         quiet=False, sets=None) -> None:
+def _run(
+    spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt, quiet=False, sets=None
+) -> None:
     from cnncalc.progress import reporter
     from cnncalc.report import render_run, run_summary, run_table
     from cnncalc.run import run as run_spec
@@ -436,8 +639,17 @@ def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt
     parsed, shape = load_spec(spec, input_shape, sets)
     limit = None if max_memory is None else parse_bytes(max_memory, "--max-memory")
     with reporter(quiet) as progress:
-        result = run_spec(parsed, shape, batch=one_batch(batch), seed=seed, dtype=dtype,
-                          repeat=repeat, threads=threads, max_memory=limit, progress=progress)
+        result = run_spec(
+            parsed,
+            shape,
+            batch=one_batch(batch),
+            seed=seed,
+            dtype=dtype,
+            repeat=repeat,
+            threads=threads,
+            max_memory=limit,
+            progress=progress,
+        )
     warn(result.analysis.warnings)
     if fmt is Format.table:
         print_table(run_table(result), run_summary(result))
@@ -445,25 +657,50 @@ def _run(spec, input_shape, batch, seed, threads, dtype, repeat, max_memory, fmt
         sys.stdout.write(render_run(result, fmt))
     if not result.all_match:
         bad = result.mismatches[0]
-        _fail(f"{bad.row.where}: measured shape {shape_text(bad.measured_shape)} "
-              f"differs from the predicted {shape_text(bad.row.output_shape)} "
-              f"({len(result.mismatches)} layer(s) differ)", ExitCode.INVALID)
+        _fail(
+            f"{bad.row.where}: measured shape {shape_text(bad.measured_shape)} "
+            f"differs from the predicted {shape_text(bad.row.output_shape)} "
+            f"({len(result.mismatches)} layer(s) differ)",
+            ExitCode.INVALID,
+        )
 
 
 @app.command()
 def rf(
     spec: SpecArg,
     input: InputOpt = None,
-    empirical: Annotated[bool, typer.Option("--empirical", help="Also measure the field by "
-                         "back-propagation: theoretical (must equal the formula) and effective "
-                         "(Luo et al. 2016).")] = False,
-    unit: Annotated[str | None, typer.Option("--unit", metavar="c,y,x", help="Output unit of the "
-                    "last spatial layer (default: channel 0 at the centre).")] = None,
-    mass: Annotated[float, typer.Option("--mass", help="Share of the gradient's absolute mass "
-                    "the effective field holds.")] = 0.95,
+    empirical: Annotated[
+        bool,
+        typer.Option(
+            "--empirical",
+            help="Also measure the field by "
+            "back-propagation: theoretical (must equal the formula) and effective "
+            "(Luo et al. 2016).",
+        ),
+    ] = False,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            metavar="c,y,x",
+            help="Output unit of the last spatial layer (default: channel 0 at the centre).",
+        ),
+    ] = None,
+    mass: Annotated[
+        float,
+        typer.Option(
+            "--mass", help="Share of the gradient's absolute mass the effective field holds."
+        ),
+    ] = 0.95,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights and input.")] = 0,
-    png: Annotated[str | None, typer.Option("--png", metavar="FILE", help="Write the input "
-                   "gradient with the theoretical box as a PNG (needs Pillow).")] = None,
+    png: Annotated[
+        str | None,
+        typer.Option(
+            "--png",
+            metavar="FILE",
+            help="Write the input gradient with the theoretical box as a PNG (needs Pillow).",
+        ),
+    ] = None,
     format: FormatOpt = Format.table,
     quiet: QuietOpt = False,
     set: SetOpt = None,
@@ -480,8 +717,15 @@ def rf(
         parsed, shape = load_spec(spec, input, set)
         chosen = None if unit is None else lib.parse_unit(unit, len(shape or parsed.input) - 1)
         with reporter(quiet) if measured else SILENT as progress:
-            return lib.receptive_fields(parsed, shape, empirical=measured, unit=chosen,
-                                        mass=mass, seed=seed, progress=progress)
+            return lib.receptive_fields(
+                parsed,
+                shape,
+                empirical=measured,
+                unit=chosen,
+                mass=mass,
+                seed=seed,
+                progress=progress,
+            )
 
     result = _guard(body)
     e = result.empirical
@@ -491,13 +735,22 @@ def rf(
     if format is Format.table:
         console = stdout_console()
         colour = console.is_terminal and not console.no_color
-        print_items(lib.tables(result) + ([] if e is None else [
-            lib.heatmap(e, min(console.width, 160) - 1, colour), *lib.summary_lines(e)]))
+        print_items(
+            lib.tables(result)
+            + (
+                []
+                if e is None
+                else [lib.heatmap(e, min(console.width, 160) - 1, colour), *lib.summary_lines(e)]
+            )
+        )
     else:
         sys.stdout.write(lib.render(result, format.value))
     if e is not None and not e.agrees:
-        _fail(f"{e.first_disagreement.where}: the measured theoretical receptive field differs "
-              "from the analytic one (see the table)", ExitCode.INVALID)
+        _fail(
+            f"{e.first_disagreement.where}: the measured theoretical receptive field differs "
+            "from the analytic one (see the table)",
+            ExitCode.INVALID,
+        )
 
 
 class Optimizer(str, Enum):
@@ -518,16 +771,30 @@ def memory(
     input: InputOpt = None,
     batch: BatchesOpt = "1",
     dtype: DTypeOpt = DType.float32,
-    optimizer: Annotated[Optimizer, typer.Option(
-        "--optimizer", help="Optimizer state as torch.optim stores it: sgd (none), momentum "
-        "(one buffer per parameter), adam/adamw (two, plus a step counter per tensor).")
+    optimizer: Annotated[
+        Optimizer,
+        typer.Option(
+            "--optimizer",
+            help="Optimizer state as torch.optim stores it: sgd (none), momentum "
+            "(one buffer per parameter), adam/adamw (two, plus a step counter per tensor).",
+        ),
     ] = Optimizer.adam,
-    amp: Annotated[Amp | None, typer.Option(
-        "--amp", help="Mixed precision: autocast to float16/bfloat16 over float32 master "
-        "weights.")] = None,
-    fit: Annotated[str | None, typer.Option(
-        "--fit", metavar="BYTES", help="Find the largest batch whose training peak fits "
-        "(24GiB, 8G) and show the table at that batch.")] = None,
+    amp: Annotated[
+        Amp | None,
+        typer.Option(
+            "--amp",
+            help="Mixed precision: autocast to float16/bfloat16 over float32 master weights.",
+        ),
+    ] = None,
+    fit: Annotated[
+        str | None,
+        typer.Option(
+            "--fit",
+            metavar="BYTES",
+            help="Find the largest batch whose training peak fits "
+            "(24GiB, 8G) and show the table at that batch.",
+        ),
+    ] = None,
     format: FormatOpt = Format.table,
     set: SetOpt = None,
 ) -> None:
@@ -556,8 +823,9 @@ def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt, sets
         found = lib.fit(a, parse_bytes(fit_text, "--fit"), optimizer.value, amp_value)
         a = analyze(parsed, shape, batch=found.batch, dtype=dtype.value)
     elif len(batches) > 1:
-        sys.stdout.write(render_memory_sweep(lib.sweep(a, batches, optimizer.value, amp_value),
-                                             fmt))
+        sys.stdout.write(
+            render_memory_sweep(lib.sweep(a, batches, optimizer.value, amp_value), fmt)
+        )
         return
     m = lib.memory(a, optimizer=optimizer.value, amp=amp_value)
     if fmt is Format.table:
@@ -583,15 +851,31 @@ class DrawStyle(str, Enum):
 def draw(
     spec: SpecArg,
     input: InputOpt = None,
-    output: Annotated[str | None, typer.Option(
-        "--output", "-o", metavar="FILE", help="Write here (.svg, .png, .mmd, .dot); without "
-        "it the text formats go to stdout.")] = None,
-    format: Annotated[DrawFormat | None, typer.Option(
-        "--format", "-f", help="svg, png (needs Pillow), mermaid or dot; default: from "
-        "-o's suffix, else svg.")] = None,
-    style: Annotated[DrawStyle, typer.Option(
-        "--style", help="maps: feature-map boxes scaled by C×H×W (chains); graph: a layered "
-        "graph (branches); auto: maps for chains, graph otherwise.")] = DrawStyle.auto,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write here (.svg, .png, .mmd, .dot); without it the text formats go to stdout.",
+        ),
+    ] = None,
+    format: Annotated[
+        DrawFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="svg, png (needs Pillow), mermaid or dot; default: from -o's suffix, else svg.",
+        ),
+    ] = None,
+    style: Annotated[
+        DrawStyle,
+        typer.Option(
+            "--style",
+            help="maps: feature-map boxes scaled by C×H×W (chains); graph: a layered "
+            "graph (branches); auto: maps for chains, graph otherwise.",
+        ),
+    ] = DrawStyle.auto,
     depth: DepthOpt = None,
     set: SetOpt = None,
 ) -> None:
@@ -615,14 +899,22 @@ def draw(
 @app.command()
 def diff(
     spec: SpecArg,
-    other: Annotated[str | None, typer.Argument(
-        metavar="[SPEC_B]", help="The second design; without it, --set with two values "
-        "gives the two (diff net.yaml --set width=32,64).", show_default=False)] = None,
+    other: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[SPEC_B]",
+            help="The second design; without it, --set with two values "
+            "gives the two (diff net.yaml --set width=32,64).",
+            show_default=False,
+        ),
+    ] = None,
     input: InputOpt = None,
     batch: BatchOpt = "1",
     dtype: DTypeOpt = DType.float32,
-    depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="Compare blocks at this "
-                                       "depth (1: top level).")] = 1,
+    depth: Annotated[
+        int,
+        typer.Option("--depth", "-d", min=1, help="Compare blocks at this depth (1: top level)."),
+    ] = 1,
     format: FormatOpt = Format.table,
     set: SetOpt = None,
 ) -> None:
@@ -638,15 +930,22 @@ def diff(
         if other is None:
             specs, shape = load_specs(spec, input, set)
             if len(specs) != 2:
-                raise UsageError("give two specs, or one spec and a --set with two values "
-                                 "(e.g. --set width=32,64)")
+                raise UsageError(
+                    "give two specs, or one spec and a --set with two values "
+                    "(e.g. --set width=32,64)"
+                )
             (la, a), (lb, b) = specs
         else:
             a, shape = load_spec(spec, input, set)
             b, _ = load_spec(other, input, set)
             la, lb = spec, other
-        d = compare(analyze(a, shape, batch=one_batch(batch), dtype=dtype.value),
-                    analyze(b, shape, batch=one_batch(batch), dtype=dtype.value), la, lb, depth)
+        d = compare(
+            analyze(a, shape, batch=one_batch(batch), dtype=dtype.value),
+            analyze(b, shape, batch=one_batch(batch), dtype=dtype.value),
+            la,
+            lb,
+            depth,
+        )
         sys.stdout.write(render(d, format.value))
         return d.equal
 
@@ -672,20 +971,26 @@ def cache(
     if format is Format.json:
         import json
 
-        obj = {"directory": str(found.directory), "exists": found.exists, "bytes": found.bytes,
-               "stale_files": found.stale,
-               "kernels": [{"kernel": e.kernel, "signatures": e.signatures, "bytes": e.bytes}
-                           for e in found.entries]}
+        obj = {
+            "directory": str(found.directory),
+            "exists": found.exists,
+            "bytes": found.bytes,
+            "stale_files": found.stale,
+            "kernels": [
+                {"kernel": e.kernel, "signatures": e.signatures, "bytes": e.bytes}
+                for e in found.entries
+            ],
+        }
         sys.stdout.write(json.dumps(obj, indent=2) + "\n")
         return
     from rich.table import Table
 
     sigs = sum(e.signatures for e in found.entries)
-    lines = [f"kernel cache: {found.directory}" + ("" if found.exists else " (empty: not "
-                                                       "created yet)"),
-             f"{human_bytes(found.bytes)}: {len(found.entries)} kernels, {sigs} compiled "
-             "signatures" + (f", {found.stale} leftovers of interrupted writes"
-                             if found.stale else "")]
+    lines = [
+        f"kernel cache: {found.directory}" + ("" if found.exists else " (empty: not created yet)"),
+        f"{human_bytes(found.bytes)}: {len(found.entries)} kernels, {sigs} compiled "
+        "signatures" + (f", {found.stale} leftovers of interrupted writes" if found.stale else ""),
+    ]
     if not found.entries:
         print_items(lines)
         return
@@ -712,10 +1017,16 @@ def types() -> None:
 
 
 @app.command()
-def explain(spec: SpecArg, input: InputOpt = None, batch: BatchOpt = "1",
-            layer: Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only row N "
-                                                      "(numbered as in `cnncalc shapes`).")] = None,
-            set: SetOpt = None) -> None:
+def explain(
+    spec: SpecArg,
+    input: InputOpt = None,
+    batch: BatchOpt = "1",
+    layer: Annotated[
+        int | None,
+        typer.Option("--layer", "-l", min=0, help="Only row N (numbered as in `cnncalc shapes`)."),
+    ] = None,
+    set: SetOpt = None,
+) -> None:
     """Per layer, the formulas with the numbers substituted: output size, parameters, dense
     equivalent, MACs, receptive field; and why PyTorch loses data or refuses a layer (a refused
     layer is the one-line error, exit 1)."""
@@ -756,12 +1067,29 @@ def _pin(name: str, low: int) -> Any:
 
 @app.command()
 def solve(
-    spec: Annotated[str | None, typer.Argument(metavar="[SPEC]", help="With a spec: which "
-                                               "input sizes pass it (see --sizes).")] = None,
-    input: Annotated[str | None, typer.Option("--input", "-i", metavar="N|CxHxW", help="Without "
-                     "SPEC: the input size N; with SPEC: the input shape to vary.")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Wanted output size: "
-                      "same, half (⌈N/2⌉), double (2N) or a number.")] = None,
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[SPEC]", help="With a spec: which input sizes pass it (see --sizes)."
+        ),
+    ] = None,
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="N|CxHxW",
+            help="Without SPEC: the input size N; with SPEC: the input shape to vary.",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Wanted output size: same, half (⌈N/2⌉), double (2N) or a number.",
+        ),
+    ] = None,
     kind: Annotated[LayerKind, typer.Option("--type", help="Layer type.")] = LayerKind.conv2d,
     kernel: Annotated[int | None, _pin("kernel", 1)] = None,
     stride: Annotated[int | None, _pin("stride", 1)] = None,
@@ -769,8 +1097,14 @@ def solve(
     dilation: Annotated[int | None, _pin("dilation", 1)] = None,
     output_padding: Annotated[int | None, _pin("output_padding", 0)] = None,
     ceil_mode: Annotated[bool, typer.Option("--ceil-mode", help="Pooling in ceil mode.")] = False,
-    sizes: Annotated[str, typer.Option("--sizes", metavar="RANGE", help="With SPEC: sizes to try "
-                     "on every spatial axis: 32..512, 32..512:32 or {224,256}.")] = "1..1024",
+    sizes: Annotated[
+        str,
+        typer.Option(
+            "--sizes",
+            metavar="RANGE",
+            help="With SPEC: sizes to try on every spatial axis: 32..512, 32..512:32 or {224,256}.",
+        ),
+    ] = "1..1024",
     limit: Annotated[int, typer.Option("--limit", min=0, help="Rows shown (0: all).")] = 20,
     format: FormatOpt = Format.table,
     set: SetOpt = None,
@@ -783,10 +1117,19 @@ def solve(
 
     def body() -> str:
         if spec is None:
-            return lib.layer_command(input, target, kind.value, format.value, limit,
-                                     kernel=kernel, stride=stride, padding=padding,
-                                     dilation=dilation, output_padding=output_padding,
-                                     ceil_mode=ceil_mode)
+            return lib.layer_command(
+                input,
+                target,
+                kind.value,
+                format.value,
+                limit,
+                kernel=kernel,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                output_padding=output_padding,
+                ceil_mode=ceil_mode,
+            )
         return lib.sizes_command(*load_spec(spec, input, set), sizes, format.value)
 
     sys.stdout.write(_guard(body))
@@ -802,14 +1145,17 @@ class Weights(str, Enum):
     zeros = "zeros"
 
 
-OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
-                                                help="Write to FILE (default: stdout).")]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (default: stdout)."),
+]
 
 
 @app.command("import")
 def import_(
-    model: Annotated[str, typer.Argument(metavar="MODEL.onnx", help="An ONNX model file.",
-                                         show_default=False)],
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL.onnx", help="An ONNX model file.", show_default=False)
+    ],
     output: OutputOpt = None,
     input: InputOpt = None,
 ) -> None:
@@ -835,12 +1181,19 @@ def import_(
 @app.command()
 def export(
     spec: SpecArg,
-    to: Annotated[Target, typer.Option("--to", help="pytorch: a standalone .py file with an "
-                                       "nn.Module; onnx: an ONNX graph (needs -o).")],
+    to: Annotated[
+        Target,
+        typer.Option(
+            "--to",
+            help="pytorch: a standalone .py file with an "
+            "nn.Module; onnx: an ONNX graph (needs -o).",
+        ),
+    ],
     output: OutputOpt = None,
     input: InputOpt = None,
-    weights: Annotated[Weights, typer.Option("--weights", help="ONNX weights: seeded random "
-                                             "or zeros.")] = Weights.random,
+    weights: Annotated[
+        Weights, typer.Option("--weights", help="ONNX weights: seeded random or zeros.")
+    ] = Weights.random,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
 ) -> None:
     """Write SPEC as PyTorch code (`build()` returns the nn.Module; its named_parameters() are
@@ -884,10 +1237,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
-    traceback: Annotated[bool, typer.Option("--traceback", help="Show the Python traceback of "
-                                            "an internal error.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the Python traceback of an internal error.")
+    ] = False,
 ) -> None:
     _state["traceback"] = traceback
 
@@ -937,18 +1295,68 @@ def _reader_left() -> None:
 
 # What a terminal or pipe that cannot encode our typography gets instead (PYTHONIOENCODING=
 # ascii, a C locale): readable ASCII, never a UnicodeEncodeError.
-_ASCII = {"×": "x", "→": "->", "←": "<-", "−": "-", "—": "-", "–": "-", "…": "...",
-          "·": "*", "⌊": "floor(", "⌋": ")", "⌈": "ceil(", "⌉": ")", "≥": ">=", "≤": "<=",
-          "≠": "!=", "⚠": "!", "✗": "x", "✓": "ok", "Σ": "sum", "⊙": "*", "½": "1/2",
-          "┏": "+", "┓": "+", "┗": "+", "┛": "+", "┳": "+", "┻": "+", "╋": "+", "┃": "|",
-          "━": "-", "│": "|", "─": "-", "┡": "+", "┩": "+", "╇": "+", "├": "+", "┤": "+",
-          "┼": "+", "└": "+", "┘": "+", "┴": "+", "┬": "+", "┌": "+", "┐": "+", "╭": "+",
-          "╮": "+", "╰": "+", "╯": "+", "γ": "gamma", "β": "beta", "█": "#", "▓": "#",
-          "▒": "+", "░": ".", "▀": "^", "▄": "_"}
+_ASCII = {
+    "×": "x",
+    "→": "->",
+    "←": "<-",
+    "−": "-",
+    "—": "-",
+    "–": "-",
+    "…": "...",
+    "·": "*",
+    "⌊": "floor(",
+    "⌋": ")",
+    "⌈": "ceil(",
+    "⌉": ")",
+    "≥": ">=",
+    "≤": "<=",
+    "≠": "!=",
+    "⚠": "!",
+    "✗": "x",
+    "✓": "ok",
+    "Σ": "sum",
+    "⊙": "*",
+    "½": "1/2",
+    "┏": "+",
+    "┓": "+",
+    "┗": "+",
+    "┛": "+",
+    "┳": "+",
+    "┻": "+",
+    "╋": "+",
+    "┃": "|",
+    "━": "-",
+    "│": "|",
+    "─": "-",
+    "┡": "+",
+    "┩": "+",
+    "╇": "+",
+    "├": "+",
+    "┤": "+",
+    "┼": "+",
+    "└": "+",
+    "┘": "+",
+    "┴": "+",
+    "┬": "+",
+    "┌": "+",
+    "┐": "+",
+    "╭": "+",
+    "╮": "+",
+    "╰": "+",
+    "╯": "+",
+    "γ": "gamma",
+    "β": "beta",
+    "█": "#",
+    "▓": "#",
+    "▒": "+",
+    "░": ".",
+    "▀": "^",
+    "▄": "_",
+}
 
 
 def _ascii_replace(exc: UnicodeError) -> tuple[str, int]:
-    text = exc.object[exc.start:exc.end]  # type: ignore[attr-defined]
+    text = exc.object[exc.start : exc.end]  # type: ignore[attr-defined]
     return "".join(_ASCII.get(ch, "?") for ch in text), exc.end  # type: ignore[attr-defined]
 
 

@@ -64,8 +64,11 @@ class Diff:
 
     @property
     def equal(self) -> bool:
-        return (not self.rows and _totals(self.a) == _totals(self.b)
-                and self.a.totals.output_shape == self.b.totals.output_shape)
+        return (
+            not self.rows
+            and _totals(self.a) == _totals(self.b)
+            and self.a.totals.output_shape == self.b.totals.output_shape
+        )
 
 
 def _totals(a: Analysis) -> dict[str, int]:
@@ -85,8 +88,7 @@ def align(a_rows: tuple[Row, ...], b_rows: tuple[Row, ...]) -> list[Pair]:
     return pairs
 
 
-def diff(a: Analysis, b: Analysis, label_a: str = "A", label_b: str = "B", depth: int = 1
-         ) -> Diff:
+def diff(a: Analysis, b: Analysis, label_a: str = "A", label_b: str = "B", depth: int = 1) -> Diff:
     blocks = tuple(align(collapse(a, depth).rows, collapse(b, depth).rows))
     rows = tuple(p for p in align(a.rows, b.rows) if p.changes)
     return Diff(a, b, label_a, label_b, blocks, rows, depth)
@@ -107,20 +109,38 @@ def to_json_obj(d: Diff) -> dict[str, Any]:
     def side(r: Row | None) -> dict[str, Any] | None:
         if r is None:
             return None
-        return {"index": r.index, "name": r.name, "type": r.type,
-                "output_shape": list(r.output_shape), "params": r.params, "macs": r.macs}
+        return {
+            "index": r.index,
+            "name": r.name,
+            "type": r.type,
+            "output_shape": list(r.output_shape),
+            "params": r.params,
+            "macs": r.macs,
+        }
 
     return {
         "equal": d.equal,
-        "a": {"label": d.label_a, "name": d.a.name, **_totals(d.a),
-              "output_shape": list(d.a.totals.output_shape)},
-        "b": {"label": d.label_b, "name": d.b.name, **_totals(d.b),
-              "output_shape": list(d.b.totals.output_shape)},
+        "a": {
+            "label": d.label_a,
+            "name": d.a.name,
+            **_totals(d.a),
+            "output_shape": list(d.a.totals.output_shape),
+        },
+        "b": {
+            "label": d.label_b,
+            "name": d.b.name,
+            **_totals(d.b),
+            "output_shape": list(d.b.totals.output_shape),
+        },
         "depth": d.depth,
-        "blocks": [{"name": p.name, "a": side(p.a), "b": side(p.b), "changes": list(p.changes)}
-                   for p in d.blocks],
-        "rows": [{"name": p.name, "a": side(p.a), "b": side(p.b), "changes": list(p.changes)}
-                 for p in d.rows],
+        "blocks": [
+            {"name": p.name, "a": side(p.a), "b": side(p.b), "changes": list(p.changes)}
+            for p in d.blocks
+        ],
+        "rows": [
+            {"name": p.name, "a": side(p.a), "b": side(p.b), "changes": list(p.changes)}
+            for p in d.rows
+        ],
     }
 
 
@@ -134,25 +154,64 @@ def tables(d: Diff) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) for the totals, the blocks at ``depth`` and the differing rows."""
     A, B = "A", "B"
     ta, tb = d.a.totals, d.b.totals
-    totals = [["output", dims(ta.output_shape), dims(tb.output_shape),
-               "=" if ta.output_shape == tb.output_shape else "≠"]]
-    for key, title, money in (("params", "params", num), ("trainable_params", "trainable", num),
-                              ("macs", "MACs", num), ("param_bytes", "parameter memory",
-                                                      human_bytes),
-                              ("activation_bytes", "activation memory", human_bytes)):
+    totals = [
+        [
+            "output",
+            dims(ta.output_shape),
+            dims(tb.output_shape),
+            "=" if ta.output_shape == tb.output_shape else "≠",
+        ]
+    ]
+    for key, title, money in (
+        ("params", "params", num),
+        ("trainable_params", "trainable", num),
+        ("macs", "MACs", num),
+        ("param_bytes", "parameter memory", human_bytes),
+        ("activation_bytes", "activation memory", human_bytes),
+    ):
         x, y = getattr(ta, key), getattr(tb, key)
         totals.append([title, money(x), money(y), _delta(x, y, money)])
-    blocks = [[p.name, _cell(p.a, "shape"), _cell(p.b, "shape"), _cell(p.a, "params"),
-               _cell(p.b, "params"), _cell(p.a, "macs"), _cell(p.b, "macs"),
-               ", ".join(p.changes) or "="] for p in d.blocks]
-    rows = [[p.name, _cell(p.a, "shape"), _cell(p.b, "shape"), _cell(p.a, "params"),
-             _cell(p.b, "params"), _cell(p.a, "macs"), _cell(p.b, "macs"),
-             ", ".join(p.changes)] for p in d.rows]
-    wide = ["name", f"output {A}", f"output {B}", f"params {A}", f"params {B}", f"MACs {A}",
-            f"MACs {B}", "differs"]
-    return [("totals", ["", A, B, "Δ"], totals),
-            (f"blocks at depth {d.depth}", wide, blocks),
-            (f"rows that differ ({len(d.rows)})", wide, rows)]
+    blocks = [
+        [
+            p.name,
+            _cell(p.a, "shape"),
+            _cell(p.b, "shape"),
+            _cell(p.a, "params"),
+            _cell(p.b, "params"),
+            _cell(p.a, "macs"),
+            _cell(p.b, "macs"),
+            ", ".join(p.changes) or "=",
+        ]
+        for p in d.blocks
+    ]
+    rows = [
+        [
+            p.name,
+            _cell(p.a, "shape"),
+            _cell(p.b, "shape"),
+            _cell(p.a, "params"),
+            _cell(p.b, "params"),
+            _cell(p.a, "macs"),
+            _cell(p.b, "macs"),
+            ", ".join(p.changes),
+        ]
+        for p in d.rows
+    ]
+    wide = [
+        "name",
+        f"output {A}",
+        f"output {B}",
+        f"params {A}",
+        f"params {B}",
+        f"MACs {A}",
+        f"MACs {B}",
+        "differs",
+    ]
+    return [
+        ("totals", ["", A, B, "Δ"], totals),
+        (f"blocks at depth {d.depth}", wide, blocks),
+        (f"rows that differ ({len(d.rows)})", wide, rows),
+    ]
 
 
 def render(d: Diff, fmt: str) -> str:
@@ -163,13 +222,19 @@ def render(d: Diff, fmt: str) -> str:
         return dump_json(to_json_obj(d)) + "\n"
     parts = tables(d)
     if fmt == "csv":
-        return csv_text(["name", "a_output", "b_output", "a_params", "b_params", "a_macs",
-                         "b_macs", "changes"],
-                        ([p.name, *(("" if r is None else dims(r.output_shape, "x"))
-                                    for r in (p.a, p.b)),
-                          *(("" if r is None else r.params) for r in (p.a, p.b)),
-                          *(("" if r is None else r.macs) for r in (p.a, p.b)),
-                          " ".join(p.changes)] for p in d.rows))
+        return csv_text(
+            ["name", "a_output", "b_output", "a_params", "b_params", "a_macs", "b_macs", "changes"],
+            (
+                [
+                    p.name,
+                    *(("" if r is None else dims(r.output_shape, "x")) for r in (p.a, p.b)),
+                    *(("" if r is None else r.params) for r in (p.a, p.b)),
+                    *(("" if r is None else r.macs) for r in (p.a, p.b)),
+                    " ".join(p.changes),
+                ]
+                for p in d.rows
+            ),
+        )
     out = [f"A = {d.label_a}", f"B = {d.label_b}", ""]
     for title, headers, rows in parts:
         out.append(f"## {title}" if fmt == "markdown" else title)

@@ -29,8 +29,14 @@ STYLES = ("auto", "maps", "graph")
 TEXT_FORMATS = ("svg", "png", "mermaid", "dot")
 
 FILL = {  # by type family, light tones that print well
-    "conv": "#cfe0f3", "pool": "#d8ecd0", "norm": "#fbe8b5", "linear": "#e4d4f4",
-    "merge": "#f6cfcf", "act": "#eeeeee", "drop": "#f5f5f5", "shape": "#ffffff",
+    "conv": "#cfe0f3",
+    "pool": "#d8ecd0",
+    "norm": "#fbe8b5",
+    "linear": "#e4d4f4",
+    "merge": "#f6cfcf",
+    "act": "#eeeeee",
+    "drop": "#f5f5f5",
+    "shape": "#ffffff",
     "input": "#ffffff",
 }
 
@@ -136,14 +142,14 @@ def nodes(a: Analysis, depth: int | None = None) -> list[Node]:
             path = r.blocks[level]
             if path not in blocks:
                 blocks[path] = r.index
-                out[r.index] = Node(r.index, [path, a.block_kinds.get(path, "block")],
-                                    "block", r.output_shape, [])
+                out[r.index] = Node(
+                    r.index, [path, a.block_kinds.get(path, "block")], "block", r.output_shape, []
+                )
             node = out[blocks[path]]
             node.shape = r.output_shape
         else:
             name = printable(r.name or "")
-            node = out[r.index] = Node(r.index, [name, r.type], r.type, r.output_shape,
-                                       [])
+            node = out[r.index] = Node(r.index, [name, r.type], r.type, r.output_shape, [])
         owner[r.index] = node.key
         for i in r.inputs:
             if owner[i] != node.key and owner[i] not in node.inputs:
@@ -172,7 +178,8 @@ def _folds(kind: str) -> bool:
 def maps_layout(a: Analysis, ns: list[Node]) -> Drawing:
     """Feature-map cuboids left to right (chains only)."""
     stages: list[tuple[list[str], tuple[int, ...], str]] = [
-        (["input", _dims(a.input_shape)], a.input_shape, "input")]
+        (["input", _dims(a.input_shape)], a.input_shape, "input")
+    ]
     for n in ns:
         if _folds(n.kind) and n.shape == stages[-1][1] and len(stages) > 1:
             lines = stages[-1][0]
@@ -204,15 +211,35 @@ def maps_layout(a: Analysis, ns: list[Node]) -> Drawing:
         y = mid - h / 2
         fill = FILL[family(kind) if kind != "input" else "input"]
         if off:
-            items.append(Poly(((bx, y), (bx + off, y - off), (bx + t + off, y - off),
-                               (bx + t, y)), _shade(fill, 0.93)))
-            items.append(Poly(((bx + t, y), (bx + t + off, y - off),
-                               (bx + t + off, y + h - off), (bx + t, y + h)), _shade(fill, 0.85)))
+            items.append(
+                Poly(
+                    ((bx, y), (bx + off, y - off), (bx + t + off, y - off), (bx + t, y)),
+                    _shade(fill, 0.93),
+                )
+            )
+            items.append(
+                Poly(
+                    (
+                        (bx + t, y),
+                        (bx + t + off, y - off),
+                        (bx + t + off, y + h - off),
+                        (bx + t, y + h),
+                    ),
+                    _shade(fill, 0.85),
+                )
+            )
         items.append(Box(bx, y, t, h, fill))
         centres.append((bx, bx + t + off, x + span / 2))
         for k, line in enumerate(lines):
-            items.append(Label(x + span / 2, mid + max(g[1] for g in geo) / 2 + 18 + 14 * k,
-                               line, label_size, bold=k == 0))
+            items.append(
+                Label(
+                    x + span / 2,
+                    mid + max(g[1] for g in geo) / 2 + 18 + 14 * k,
+                    line,
+                    label_size,
+                    bold=k == 0,
+                )
+            )
         x += span + 34
     for (_, right, _), (left, _, _) in zip(centres, centres[1:]):
         items.append(Path(((right + 4, mid), (left - 4, mid))))
@@ -221,7 +248,7 @@ def maps_layout(a: Analysis, ns: list[Node]) -> Drawing:
 
 
 def _shade(colour: str, factor: float) -> str:
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#" + "".join(f"{int(v * factor):02x}" for v in (r, g, b))
 
 
@@ -286,26 +313,44 @@ def graph_layout(a: Analysis, ns: list[Node]) -> Drawing:
             x0, x1 = pos[i] + shift, pos[n.key] + shift
             y0, y1 = y_of[i] + NODE_H, y_of[n.key]
             if rank[n.key] - rank[i] == 1:
-                items.append(Path(((x0, y0), (x0, y0 + RANK_GAP / 2),
-                                   (x1, y1 - RANK_GAP / 2), (x1, y1))))
+                items.append(
+                    Path(((x0, y0), (x0, y0 + RANK_GAP / 2), (x1, y1 - RANK_GAP / 2), (x1, y1)))
+                )
                 continue
             between = [m for r in range(rank[i] + 1, rank[n.key]) for m in ranks[r]]
-            blocking = [pos[m.key] + shift + width[m.key] / 2 for m in between
-                        if abs(pos[m.key] + shift - x0) < width[m.key] / 2 + 6]
+            blocking = [
+                pos[m.key] + shift + width[m.key] / 2
+                for m in between
+                if abs(pos[m.key] + shift - x0) < width[m.key] / 2 + 6
+            ]
             if not blocking:  # a free column: straight down, then across to the target
-                items.append(Path(((x0, y0), (x0, y1 - RANK_GAP / 3),
-                                   (x1, y1 - RANK_GAP / 3), (x1, y1))))
+                items.append(
+                    Path(((x0, y0), (x0, y1 - RANK_GAP / 3), (x1, y1 - RANK_GAP / 3), (x1, y1)))
+                )
                 continue
             lane = lanes.get(rank[i], 0)
             lanes[rank[i]] = lane + 1
             xr = max(blocking) + 12 + 8 * lane
             extra = max(extra, xr - (right + shift) + 10)
-            items.append(Path(((x0, y0), (x0, y0 + RANK_GAP / 3), (xr, y0 + RANK_GAP / 3),
-                               (xr, y1 - RANK_GAP / 3), (x1, y1 - RANK_GAP / 3), (x1, y1))))
+            items.append(
+                Path(
+                    (
+                        (x0, y0),
+                        (x0, y0 + RANK_GAP / 3),
+                        (xr, y0 + RANK_GAP / 3),
+                        (xr, y1 - RANK_GAP / 3),
+                        (x1, y1 - RANK_GAP / 3),
+                        (x1, y1),
+                    )
+                )
+            )
     for n in every:
         x, y, w = pos[n.key] + shift - width[n.key] / 2, y_of[n.key], width[n.key]
-        fill = FILL.get(family(n.kind), "#ffffff") if n.kind not in ("input", "block") else (
-            "#ffffff" if n.kind == "input" else "#e8eef7")
+        fill = (
+            FILL.get(family(n.kind), "#ffffff")
+            if n.kind not in ("input", "block")
+            else ("#ffffff" if n.kind == "input" else "#e8eef7")
+        )
         items.append(Box(x, y, w, NODE_H, fill, radius=6))
         for k, line in enumerate(n.lines):
             items.append(Label(x + w / 2, y + 14 + 13 * k, line, FONT, bold=k == 0))
@@ -329,32 +374,40 @@ def layout(a: Analysis, style: str = "auto", depth: int | None = None) -> Drawin
 
 
 def to_svg(d: Drawing) -> str:
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{d.width:.0f}" '
-           f'height="{d.height:.0f}" viewBox="0 0 {d.width:.0f} {d.height:.0f}" '
-           'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
-           'fill="#555555"/></marker></defs>',
-           '<rect width="100%" height="100%" fill="#ffffff"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{d.width:.0f}" '
+        f'height="{d.height:.0f}" viewBox="0 0 {d.width:.0f} {d.height:.0f}" '
+        'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
+        'fill="#555555"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="#ffffff"/>',
+    ]
     if d.title:
         out.append(f"<title>{html.escape(d.title)}</title>")
     for it in d.items:
         if isinstance(it, Box):
-            out.append(f'<rect x="{it.x:.1f}" y="{it.y:.1f}" width="{it.w:.1f}" '
-                       f'height="{it.h:.1f}" rx="{it.radius:.0f}" fill="{it.fill}" '
-                       f'stroke="{it.stroke}"/>')
+            out.append(
+                f'<rect x="{it.x:.1f}" y="{it.y:.1f}" width="{it.w:.1f}" '
+                f'height="{it.h:.1f}" rx="{it.radius:.0f}" fill="{it.fill}" '
+                f'stroke="{it.stroke}"/>'
+            )
         elif isinstance(it, Poly):
             pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in it.points)
             out.append(f'<polygon points="{pts}" fill="{it.fill}" stroke="{it.stroke}"/>')
         elif isinstance(it, Path):
             pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in it.points)
             arrow = ' marker-end="url(#arrow)"' if it.arrow else ""
-            out.append(f'<polyline points="{pts}" fill="none" stroke="{it.stroke}" '
-                       f'stroke-width="1.2"{arrow}/>')
+            out.append(
+                f'<polyline points="{pts}" fill="none" stroke="{it.stroke}" '
+                f'stroke-width="1.2"{arrow}/>'
+            )
         elif isinstance(it, Label):
             weight = ' font-weight="bold"' if it.bold else ""
-            out.append(f'<text x="{it.x:.1f}" y="{it.y:.1f}" font-size="{it.size}" '
-                       f'text-anchor="{it.anchor}"{weight}>{html.escape(it.text)}</text>')
+            out.append(
+                f'<text x="{it.x:.1f}" y="{it.y:.1f}" font-size="{it.size}" '
+                f'text-anchor="{it.anchor}"{weight}>{html.escape(it.text)}</text>'
+            )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -364,8 +417,9 @@ def to_png(d: Drawing, path: str, scale: float = 2.0) -> None:
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError:
-        raise UsageError("PNG output needs Pillow: pip install 'cnncalc[png]' (or write .svg)"
-                         ) from None
+        raise UsageError(
+            "PNG output needs Pillow: pip install 'cnncalc[png]' (or write .svg)"
+        ) from None
     # very tall graphs (DenseNet-121: ~430 boxes) are drawn at a lower scale: at most ~40
     # megapixels, so the image stays a few megabytes and opens in any viewer
     s = min(scale, math.sqrt(40e6 / max(1.0, d.width * d.height)))
@@ -388,9 +442,13 @@ def to_png(d: Drawing, path: str, scale: float = 2.0) -> None:
 
     for it in d.items:
         if isinstance(it, Box):
-            draw.rounded_rectangle((it.x * s, it.y * s, (it.x + it.w) * s, (it.y + it.h) * s),
-                                   radius=it.radius * s, fill=it.fill, outline=it.stroke,
-                                   width=max(1, round(s)))
+            draw.rounded_rectangle(
+                (it.x * s, it.y * s, (it.x + it.w) * s, (it.y + it.h) * s),
+                radius=it.radius * s,
+                fill=it.fill,
+                outline=it.stroke,
+                width=max(1, round(s)),
+            )
         elif isinstance(it, Poly):
             draw.polygon(sc(it.points), fill=it.fill, outline=it.stroke, width=max(1, round(s)))
         elif isinstance(it, Path):
@@ -400,14 +458,21 @@ def to_png(d: Drawing, path: str, scale: float = 2.0) -> None:
                 (x0, y0), (x1, y1) = pts[-2], pts[-1]
                 ang = math.atan2(y1 - y0, x1 - x0)
                 size = 6 * s
-                tip = [(x1, y1),
-                       (x1 - size * math.cos(ang - 0.45), y1 - size * math.sin(ang - 0.45)),
-                       (x1 - size * math.cos(ang + 0.45), y1 - size * math.sin(ang + 0.45))]
+                tip = [
+                    (x1, y1),
+                    (x1 - size * math.cos(ang - 0.45), y1 - size * math.sin(ang - 0.45)),
+                    (x1 - size * math.cos(ang + 0.45), y1 - size * math.sin(ang + 0.45)),
+                ]
                 draw.polygon(tip, fill=it.stroke)
         elif isinstance(it, Label):
             anchor = {"start": "ls", "middle": "ms", "end": "rs"}[it.anchor]
-            draw.text((it.x * s, it.y * s), it.text, fill="#111111",
-                      font=font(it.size, it.bold), anchor=anchor)
+            draw.text(
+                (it.x * s, it.y * s),
+                it.text,
+                fill="#111111",
+                font=font(it.size, it.bold),
+                anchor=anchor,
+            )
     img.save(path)
 
 
@@ -429,21 +494,28 @@ def to_dot(a: Analysis, depth: int | None = None) -> str:
     def q(text: str) -> str:
         return text.replace("\\", "\\\\").replace('"', '\\"')
 
-    lines = [f'digraph "{q(a.name or "network")}" {{', "  rankdir=TB;",
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
-             f'  n_in [label="input\\n{_dims(a.input_shape)}", fillcolor="#ffffff"];']
+    lines = [
+        f'digraph "{q(a.name or "network")}" {{',
+        "  rankdir=TB;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+        f'  n_in [label="input\\n{_dims(a.input_shape)}", fillcolor="#ffffff"];',
+    ]
     for n in ns:
         fill = FILL.get(family(n.kind), "#ffffff") if n.kind != "block" else "#e8eef7"
-        lines.append(f'  n{n.key} [label="{q(chr(10).join(n.lines))}", fillcolor="{fill}"];'
-                     .replace("\n", "\\n"))
+        lines.append(
+            f'  n{n.key} [label="{q(chr(10).join(n.lines))}", fillcolor="{fill}"];'.replace(
+                "\n", "\\n"
+            )
+        )
     for n in ns:
         for i in n.inputs:
             lines.append(f"  {'n_in' if i < 0 else f'n{i}'} -> n{n.key};")
     return "\n".join(lines + ["}"]) + "\n"
 
 
-def render(a: Analysis, fmt: str, out: str | None = None, style: str = "auto",
-           depth: int | None = None) -> str | None:
+def render(
+    a: Analysis, fmt: str, out: str | None = None, style: str = "auto", depth: int | None = None
+) -> str | None:
     """Text for ``mermaid``/``dot``/``svg`` (returned, or written to ``out``); ``png`` needs
     ``out``. Returns the text when it is not written to a file."""
     if fmt not in TEXT_FORMATS:
@@ -476,11 +548,19 @@ def format_for(path: str | None, given: str | None) -> str:
         return given
     if path:
         suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-        known = {"svg": "svg", "png": "png", "mmd": "mermaid", "mermaid": "mermaid",
-                 "dot": "dot", "gv": "dot"}
+        known = {
+            "svg": "svg",
+            "png": "png",
+            "mmd": "mermaid",
+            "mermaid": "mermaid",
+            "dot": "dot",
+            "gv": "dot",
+        }
         if suffix not in known:
-            raise UsageError(f"-o {path}: cannot tell the format from the suffix; use .svg, "
-                             ".png, .mmd or .dot, or --format")
+            raise UsageError(
+                f"-o {path}: cannot tell the format from the suffix; use .svg, "
+                ".png, .mmd or .dot, or --format"
+            )
         return known[suffix]
     return "svg"
 

@@ -81,8 +81,10 @@ def printable(text: str, limit: int | None = None) -> str:
         text = f"{text[:limit]}… ({len(text):,} characters)"
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape", "replace")
-                   .decode("ascii") for c in text)
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape", "replace").decode("ascii")
+        for c in text
+    )
 
 
 def show(value: object, limit: int = MAX_SHOWN) -> str:

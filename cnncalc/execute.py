@@ -41,18 +41,25 @@ class Node:
 
 
 def plan_from(a: Analysis) -> dict[int, Node]:
-    return {r.index: Node(r, tuple(a.input_shape if i < 0 else a.rows[i].output_shape
-                                    for i in r.inputs), r.output_shape, r.receptive_field)
-            for r in a.rows}
-
-
+    return {
+        r.index: Node(
+            r,
+            tuple(a.input_shape if i < 0 else a.rows[i].output_shape for i in r.inputs),
+            r.output_shape,
+            r.receptive_field,
+        )
+        for r in a.rows
+    }
 
 
 class Step:
     """Forward (effective mode only) and backward of one row; keeps what backward needs."""
 
-    def __init__(self, forward: Callable[[list[np.ndarray]], np.ndarray] | None,
-                 backward: Callable[[np.ndarray], list[np.ndarray]]) -> None:
+    def __init__(
+        self,
+        forward: Callable[[list[np.ndarray]], np.ndarray] | None,
+        backward: Callable[[np.ndarray], list[np.ndarray]],
+    ) -> None:
         self.forward, self.backward = forward, backward
 
 
@@ -178,22 +185,40 @@ def _(layer: L._ConvNd, node: Node, ctx: Context) -> Step:
         w = ctx.weights((layer.out_channels, max(len(r) for r in table), *k), fan_in)
         return Step(
             lambda xs: K.conv2d_table(xs[0], w, b, table, layer.stride, layer.padding),
-            lambda gy: [K.conv2d_table_backward(gy, np.broadcast_to(np.zeros((), ctx.dtype),
-                        in_shape), w, table, layer.stride, layer.padding,
-                        (True, False, False))[0]])
+            lambda gy: [
+                K.conv2d_table_backward(
+                    gy,
+                    np.broadcast_to(np.zeros((), ctx.dtype), in_shape),
+                    w,
+                    table,
+                    layer.stride,
+                    layer.padding,
+                    (True, False, False),
+                )[0]
+            ],
+        )
     w = ctx.weights((layer.out_channels, c_in // g, *k), fan_in)
     fwd = {1: K.conv1d, 2: K.conv2d, 3: K.conv3d}[layer.dims]
     bwd = getattr(K, f"conv{layer.dims}d_backward", None)
     padding = layer.padding
     pad_spec = None
     if layer.padding_mode != "zeros" and padding != "valid":
-        pairs = ([same_padding(ki, di) for ki, di in zip(k, layer.dilation)]
-                 if padding == "same" else [(p, p) for p in padding])
+        pairs = (
+            [same_padding(ki, di) for ki, di in zip(k, layer.dilation)]
+            if padding == "same"
+            else [(p, p) for p in padding]
+        )
         pad_spec = [v for lo_hi in reversed(pairs) for v in lo_hi]  # F.pad order
         padding = 0
-    conv_in = in_shape if pad_spec is None else in_shape[:2] + tuple(
-        n + pad_spec[2 * (len(k) - 1 - i)] + pad_spec[2 * (len(k) - 1 - i) + 1]
-        for i, n in enumerate(in_shape[2:]))
+    conv_in = (
+        in_shape
+        if pad_spec is None
+        else in_shape[:2]
+        + tuple(
+            n + pad_spec[2 * (len(k) - 1 - i)] + pad_spec[2 * (len(k) - 1 - i) + 1]
+            for i, n in enumerate(in_shape[2:])
+        )
+    )
     ghost = np.broadcast_to(np.zeros((), ctx.dtype), conv_in)  # shape only: no grad_weight
 
     def forward(xs):
@@ -205,8 +230,9 @@ def _(layer: L._ConvNd, node: Node, ctx: Context) -> Step:
     def backward(gy):
         if bwd is None:
             raise SpecError(f"no backward kernel for {layer.kind}", where=node.row.where)
-        gx = bwd(gy, ghost, w, layer.stride, padding, layer.dilation, g,
-                 output_mask=(True, False, False))[0]
+        gx = bwd(
+            gy, ghost, w, layer.stride, padding, layer.dilation, g, output_mask=(True, False, False)
+        )[0]
         if pad_spec is not None:
             gx = K.pad_backward(gx, pad_spec, layer.padding_mode, in_shape)
         return [gx]
@@ -227,8 +253,10 @@ def _(layer: L._ConvTransposeNd, node: Node, ctx: Context) -> Step:
     bwd = getattr(K, f"conv_transpose{layer.dims}d_backward")
     ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
     args = (layer.stride, layer.padding, layer.output_padding, g, layer.dilation)
-    return Step(lambda xs: fwd(xs[0], w, b, *args),
-                 lambda gy: [bwd(gy, ghost, w, *args, output_mask=(True, False, False))[0]])
+    return Step(
+        lambda xs: fwd(xs[0], w, b, *args),
+        lambda gy: [bwd(gy, ghost, w, *args, output_mask=(True, False, False))[0]],
+    )
 
 
 @rule("step", *L.MAX_POOLS)
@@ -260,8 +288,14 @@ def _(layer: L._AvgPoolNd, node: Node, ctx: Context) -> Step:
     in_shape = batched(node.in_shapes[0], ctx.batch)
     fwd = getattr(K, f"avg_pool{layer.dims}d")
     back = getattr(K, f"avg_pool{layer.dims}d_backward")
-    args = (layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
-            layer.count_include_pad, layer.divisor_override)
+    args = (
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        layer.ceil_mode,
+        layer.count_include_pad,
+        layer.divisor_override,
+    )
     return Step(lambda xs: fwd(xs[0], *args), lambda gy: [back(gy, in_shape, *args)])
 
 
@@ -304,16 +338,21 @@ def _(layer: L.Subsample2d, node: Node, ctx: Context) -> Step:
     ghost = np.broadcast_to(np.zeros((), ctx.dtype), in_shape)
     return Step(
         lambda xs: K.subsample2d(xs[0], w, b, layer.kernel_size, layer.stride),
-        lambda gy: [K.subsample2d_backward(gy, ghost, w, layer.kernel_size, layer.stride,
-                                           (True, False, False))[0]])
+        lambda gy: [
+            K.subsample2d_backward(
+                gy, ghost, w, layer.kernel_size, layer.stride, (True, False, False)
+            )[0]
+        ],
+    )
 
 
 @rule("step", *L.ZERO_PADS)
 def _(layer: L._ZeroPadNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
-    return Step(lambda xs: K.pad(xs[0], layer.padding),
-                 lambda gy: [K.pad_backward(gy, layer.padding)])
+    return Step(
+        lambda xs: K.pad(xs[0], layer.padding), lambda gy: [K.pad_backward(gy, layer.padding)]
+    )
 
 
 @rule("step", L.Flatten)
@@ -367,8 +406,7 @@ def _(layer: L._BatchNormNd, node: Node, ctx: Context) -> Step:
     def backward(gy):
         x = saved.pop("x", None)
         x = np.broadcast_to(np.zeros((), ctx.dtype), gy.shape) if x is None else x
-        return [K.batch_norm_backward(gy, x, mean, var, weight, layer.eps,
-                                      (True, False, False))[0]]
+        return [K.batch_norm_backward(gy, x, mean, var, weight, layer.eps, (True, False, False))[0]]
 
     return Step(forward, backward)
 
@@ -409,8 +447,10 @@ def _(layer: L.Mul, node: Node, ctx: Context) -> Step:
 def _(layer: L.Narrow, node: Node, ctx: Context) -> Step:
     in_shape = batched(node.in_shapes[0], ctx.batch)
     dim = layer.dim % len(in_shape)
-    index = tuple(slice(layer.start, layer.start + layer.length) if d == dim else slice(None)
-                  for d in range(len(in_shape)))
+    index = tuple(
+        slice(layer.start, layer.start + layer.length) if d == dim else slice(None)
+        for d in range(len(in_shape))
+    )
 
     def backward(gy):
         gx = np.zeros(in_shape, dtype=gy.dtype)
@@ -423,8 +463,9 @@ def _(layer: L.Narrow, node: Node, ctx: Context) -> Step:
 # --------------------------------------------------------------------------- today's CNNs
 
 
-def _affine_weights(ctx: Context, shape: tuple[int, ...], weight: bool, bias: bool = True
-                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _affine_weights(
+    ctx: Context, shape: tuple[int, ...], weight: bool, bias: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """γ ~ U(0.5, 1.5) and β ~ N(0, 0.1²), as the batch-norm step draws them."""
     w = ctx.rng.uniform(0.5, 1.5, shape).astype(ctx.dtype) if weight else None
     b = (ctx.rng.standard_normal(shape) * 0.1).astype(ctx.dtype) if weight and bias else None
@@ -458,10 +499,12 @@ def _(layer: L.GroupNorm, node: Node, ctx: Context) -> Step:
 
     c, g, eps = node.in_shapes[0][0], layer.num_groups, layer.eps
     w, b = _affine_weights(ctx, (c,), layer.affine)
-    return _norm_step(ctx, lambda x: K.group_norm(x, g, w, b, eps),
-                      lambda gy, x: K.group_norm_backward(gy, x, g, w, eps,
-                                                          (True, False, False))[0],
-                      lambda s: (s[0] * g, -1))
+    return _norm_step(
+        ctx,
+        lambda x: K.group_norm(x, g, w, b, eps),
+        lambda gy, x: K.group_norm_backward(gy, x, g, w, eps, (True, False, False))[0],
+        lambda s: (s[0] * g, -1),
+    )
 
 
 @rule("step", L.LayerNorm)
@@ -471,10 +514,12 @@ def _(layer: L.LayerNorm, node: Node, ctx: Context) -> Step:
     ns, eps = tuple(layer.normalized_shape), layer.eps
     w, b = _affine_weights(ctx, ns, layer.elementwise_affine, layer.bias)
     k = math.prod(ns)
-    return _norm_step(ctx, lambda x: K.layer_norm(x, ns, w, b, eps),
-                      lambda gy, x: K.layer_norm_backward(gy, x, ns, w, eps,
-                                                          (True, False, False))[0],
-                      lambda s: (-1, k))
+    return _norm_step(
+        ctx,
+        lambda x: K.layer_norm(x, ns, w, b, eps),
+        lambda gy, x: K.layer_norm_backward(gy, x, ns, w, eps, (True, False, False))[0],
+        lambda s: (-1, k),
+    )
 
 
 @rule("step", L.LayerNorm2d)
@@ -485,9 +530,12 @@ def _(layer: L.LayerNorm2d, node: Node, ctx: Context) -> Step:
     w, b = _affine_weights(ctx, (c,), layer.elementwise_affine, layer.bias)
     if ctx.theoretical:  # channels at one position: spread over them, positions kept
         return Step(None, lambda gy: [gy + gy.sum(axis=1, keepdims=True)])
-    return _norm_step(ctx, lambda x: K.layer_norm2d(x, w, b, eps),
-                      lambda gy, x: K.layer_norm2d_backward(gy, x, w, eps,
-                                                            (True, False, False))[0], None)
+    return _norm_step(
+        ctx,
+        lambda x: K.layer_norm2d(x, w, b, eps),
+        lambda gy, x: K.layer_norm2d_backward(gy, x, w, eps, (True, False, False))[0],
+        None,
+    )
 
 
 @rule("step", *L.INSTANCE_NORMS)
@@ -500,10 +548,14 @@ def _(layer: L._InstanceNormNd, node: Node, ctx: Context) -> Step:
     var = None if stats else ctx.rng.uniform(0.5, 1.5, c)
     if ctx.theoretical and not stats:  # running statistics: element-wise
         return _identity()
-    return _norm_step(ctx, lambda x: K.instance_norm(x, mean, var, w, b, stats, eps),
-                      lambda gy, x: K.instance_norm_backward(gy, x, mean, var, w, stats, eps,
-                                                             (True, False, False))[0],
-                      lambda s: (s[0] * s[1], -1))
+    return _norm_step(
+        ctx,
+        lambda x: K.instance_norm(x, mean, var, w, b, stats, eps),
+        lambda gy, x: K.instance_norm_backward(
+            gy, x, mean, var, w, stats, eps, (True, False, False)
+        )[0],
+        lambda s: (s[0] * s[1], -1),
+    )
 
 
 @rule("step", L.StochasticDepth)
@@ -519,8 +571,10 @@ def _(layer: L.LayerScale, node: Node, ctx: Context) -> Step:
     # factor per block would underflow float32 long before the input
     value = 1.0 if ctx.theoretical else layer.init_value
     gamma = np.full(node.in_shapes[0][0], value, dtype=ctx.dtype)
-    return Step(lambda xs: K.layer_scale(xs[0], gamma),
-                 lambda gy: [K.layer_scale_backward(gy, gy, gamma, (True, False))[0]])
+    return Step(
+        lambda xs: K.layer_scale(xs[0], gamma),
+        lambda gy: [K.layer_scale_backward(gy, gy, gamma, (True, False))[0]],
+    )
 
 
 @rule("step", L.ChannelShuffle)
@@ -528,8 +582,9 @@ def _(layer: L.ChannelShuffle, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     g = layer.groups
-    return Step(lambda xs: K.channel_shuffle(xs[0], g),
-                 lambda gy: [K.channel_shuffle_backward(gy, g)])
+    return Step(
+        lambda xs: K.channel_shuffle(xs[0], g), lambda gy: [K.channel_shuffle_backward(gy, g)]
+    )
 
 
 @rule("step", L.Permute)
@@ -545,8 +600,10 @@ def _(layer: L.Unflatten, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     in_shape = batched(node.in_shapes[0], ctx.batch)
-    return Step(lambda xs: K.unflatten(xs[0], layer.dim, layer.unflattened_size),
-                 lambda gy: [K.unflatten_backward(gy, in_shape)])
+    return Step(
+        lambda xs: K.unflatten(xs[0], layer.dim, layer.unflattened_size),
+        lambda gy: [K.unflatten_backward(gy, in_shape)],
+    )
 
 
 @rule("step", L.PixelShuffle)
@@ -554,8 +611,7 @@ def _(layer: L.PixelShuffle, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     r = layer.upscale_factor
-    return Step(lambda xs: K.pixel_shuffle(xs[0], r),
-                 lambda gy: [K.pixel_shuffle_backward(gy, r)])
+    return Step(lambda xs: K.pixel_shuffle(xs[0], r), lambda gy: [K.pixel_shuffle_backward(gy, r)])
 
 
 @rule("step", L.PixelUnshuffle)
@@ -563,16 +619,19 @@ def _(layer: L.PixelUnshuffle, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     r = layer.downscale_factor
-    return Step(lambda xs: K.pixel_unshuffle(xs[0], r),
-                 lambda gy: [K.pixel_unshuffle_backward(gy, r)])
+    return Step(
+        lambda xs: K.pixel_unshuffle(xs[0], r), lambda gy: [K.pixel_unshuffle_backward(gy, r)]
+    )
 
 
 @rule("step", *L.CONSTANT_PADS)
 def _(layer: L._ConstantPadNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
-    return Step(lambda xs: K.pad(xs[0], layer.padding, value=layer.value),
-                lambda gy: [K.pad_backward(gy, layer.padding)])
+    return Step(
+        lambda xs: K.pad(xs[0], layer.padding, value=layer.value),
+        lambda gy: [K.pad_backward(gy, layer.padding)],
+    )
 
 
 @rule("step", *L.COPY_PADS)
@@ -580,8 +639,10 @@ def _(layer: L._CopyPadNd, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     in_shape = batched(node.in_shapes[0], ctx.batch)
-    return Step(lambda xs: K.pad(xs[0], layer.padding, mode=layer.mode),
-                lambda gy: [K.pad_backward(gy, layer.padding, layer.mode, in_shape)])
+    return Step(
+        lambda xs: K.pad(xs[0], layer.padding, mode=layer.mode),
+        lambda gy: [K.pad_backward(gy, layer.padding, layer.mode, in_shape)],
+    )
 
 
 @rule("step", L.Upsample)
@@ -592,8 +653,11 @@ def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
     if layer.size_of is not None:  # resolved by the analysis: the size of the named tensor
         args = {"size": node.out_shape[1:]}
     else:
-        args = {"size": layer.size, "scale_factor": layer.scale_factor,
-                "recompute_scale_factor": layer.recompute_scale_factor}
+        args = {
+            "size": layer.size,
+            "scale_factor": layer.scale_factor,
+            "recompute_scale_factor": layer.recompute_scale_factor,
+        }
     args.update(mode=layer.mode, align_corners=layer.align_corners)
     # theoretical field: bicubic's negative weights must not cancel a path
     absolute = ctx.theoretical and layer.mode == "bicubic"
@@ -612,8 +676,9 @@ def _(layer: L.Unfold, node: Node, ctx: Context) -> Step:
 
     in_shape = batched(node.in_shapes[0], ctx.batch)
     geo = (layer.kernel_size, layer.dilation, layer.padding, layer.stride)
-    return Step(lambda xs: K.unfold(xs[0], *geo),
-                lambda gy: [K.unfold_backward(gy, in_shape, *geo)])
+    return Step(
+        lambda xs: K.unfold(xs[0], *geo), lambda gy: [K.unfold_backward(gy, in_shape, *geo)]
+    )
 
 
 @rule("step", L.Fold)
@@ -621,11 +686,13 @@ def _(layer: L.Fold, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
     geo = (layer.kernel_size, layer.dilation, layer.padding, layer.stride)
-    return Step(lambda xs: K.fold(xs[0], layer.output_size, *geo),
-                lambda gy: [K.fold_backward(gy, *geo)])
+    return Step(
+        lambda xs: K.fold(xs[0], layer.output_size, *geo), lambda gy: [K.fold_backward(gy, *geo)]
+    )
 
 
 def steps_for(plan: dict[int, Node], rows: list[int], ctx: Context) -> dict[int, Step]:
     """One step per row, weights drawn in row order from ``ctx.rng``."""
-    return {i: lookup("step", type(plan[i].row.layer))(plan[i].row.layer, plan[i], ctx)
-            for i in rows}
+    return {
+        i: lookup("step", type(plan[i].row.layer))(plan[i].row.layer, plan[i], ctx) for i in rows
+    }

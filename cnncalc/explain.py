@@ -43,8 +43,11 @@ MINUS = "−"
 def n(value: int | Fraction) -> str:
     """A number in a formula: exact, with a typographic minus; fractions as a/b."""
     value = Fraction(value)
-    text = str(abs(value.numerator)) if value.denominator == 1 else (
-        f"{abs(value.numerator)}/{value.denominator}")
+    text = (
+        str(abs(value.numerator))
+        if value.denominator == 1
+        else (f"{abs(value.numerator)}/{value.denominator}")
+    )
     return (MINUS + text) if value < 0 else text
 
 
@@ -102,8 +105,9 @@ def _axes(layer: L.Layer, shape: Shape) -> tuple[str, ...]:
     return AXES.get(len(shape) - 1, tuple(f"axis{i}" for i in range(1, len(shape))))
 
 
-def _window_formula(axis: str, n_in: int, pads: tuple[int, int], k: int, d: int, s: int,
-                    ceil: bool = False) -> tuple[str, int]:
+def _window_formula(
+    axis: str, n_in: int, pads: tuple[int, int], k: int, d: int, s: int, ceil: bool = False
+) -> tuple[str, int]:
     """``H_out = ⌊(n + 2·p − d·(k−1) − 1) / s⌋ + 1`` with numbers; returns (text, raw value)."""
     a, b = pads
     pad = f"2·{a}" if a == b else f"{a} + {b}"
@@ -121,9 +125,11 @@ def _unread(axis: str, n_in: int, pad_before: int, k_eff: int, s: int, out: int)
     last = (out - 1) * s + k_eff - pad_before
     unit = "column" if axis == "W" else "row"
     which = f"{unit} {last}" if lost == 1 else f"{unit}s {last}..{n_in - 1}"
-    return [f"  ⚠ floor drops data on {axis}: the last window ends at "
-            f"({out}{MINUS}1)·{s} + {k_eff} {MINUS} {pad_before} = {last} of {n_in}, so "
-            f"input {which} never reach{'es' if lost == 1 else ''} the output"]
+    return [
+        f"  ⚠ floor drops data on {axis}: the last window ends at "
+        f"({out}{MINUS}1)·{s} + {k_eff} {MINUS} {pad_before} = {last} of {n_in}, so "
+        f"input {which} never reach{'es' if lost == 1 else ''} the output"
+    ]
 
 
 def _too_big(axis: str, n_in: int, pads: tuple[int, int], k: int, d: int) -> list[str]:
@@ -132,22 +138,27 @@ def _too_big(axis: str, n_in: int, pads: tuple[int, int], k: int, d: int) -> lis
     if k_eff <= padded:
         return []
     a, b = pads
-    return [f"  ✗ on {axis} the padded input {n_in} + {a} + {b} = {padded} is smaller than the "
-            f"{'dilated ' if d > 1 else ''}kernel {d}·({k}{MINUS}1) + 1 = {k_eff}"]
+    return [
+        f"  ✗ on {axis} the padded input {n_in} + {a} + {b} = {padded} is smaller than the "
+        f"{'dilated ' if d > 1 else ''}kernel {d}·({k}{MINUS}1) + 1 = {k_eff}"
+    ]
 
 
 def _conv_size(layer: L._ConvNd, shape: Shape) -> list[str]:
     k, s, d = layer.kernel_size, layer.stride, layer.dilation
     if layer.padding == "same":
         pads = [same_padding(ki, di) for ki, di in zip(k, d)]
-        head = ["padding='same': total d·(k−1) per axis, the odd one on the right: "
-                + ", ".join(f"{a}+{b}" for a, b in pads)]
+        head = [
+            "padding='same': total d·(k−1) per axis, the odd one on the right: "
+            + ", ".join(f"{a}+{b}" for a, b in pads)
+        ]
     elif layer.padding == "valid":
         pads, head = [(0, 0)] * layer.dims, ["padding='valid': no padding"]
     else:
         pads, head = [(p, p) for p in layer.padding], []
-    lines = head + ["out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1  "
-                    "(torch.nn.Conv docs)"]
+    lines = head + [
+        "out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1  (torch.nn.Conv docs)"
+    ]
     for axis, n_in, ki, si, di, pd in zip(_axes(layer, shape), shape[1:], k, s, d, pads):
         text, value = _window_formula(axis, n_in, pd, ki, di, si)
         assert value == conv_out(n_in, ki, si, sum(pd), di)
@@ -160,40 +171,60 @@ def _conv_size(layer: L._ConvNd, shape: Shape) -> list[str]:
 
 
 def _conv_transpose_size(layer: L._ConvTransposeNd, shape: Shape) -> list[str]:
-    lines = ["out = (in − 1)·stride − 2·padding + dilation·(kernel − 1) + output_padding + 1  "
-             "(torch.nn.ConvTranspose docs)"]
-    fields = zip(_axes(layer, shape), shape[1:], layer.kernel_size, layer.stride, layer.padding,
-                 layer.output_padding, layer.dilation)
+    lines = [
+        "out = (in − 1)·stride − 2·padding + dilation·(kernel − 1) + output_padding + 1  "
+        "(torch.nn.ConvTranspose docs)"
+    ]
+    fields = zip(
+        _axes(layer, shape),
+        shape[1:],
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        layer.output_padding,
+        layer.dilation,
+    )
     for axis, n_in, k, s, p, op, d in fields:
         value = conv_transpose_out(n_in, k, s, p, op, d)
-        lines.append(f"  {axis}_out = ({n_in} {MINUS} 1)·{s} {MINUS} 2·{p} + {d}·({k} {MINUS} 1)"
-                     f" + {op} + 1 = {n(value)}")
+        lines.append(
+            f"  {axis}_out = ({n_in} {MINUS} 1)·{s} {MINUS} 2·{p} + {d}·({k} {MINUS} 1)"
+            f" + {op} + 1 = {n(value)}"
+        )
     lines.append(f"  C_out = out_channels = {layer.out_channels}")
     return lines
 
 
 def _pool_lines(layer: L._PoolBase, shape: Shape, dilation: tuple[int, ...]) -> list[str]:
     ceil = layer.ceil_mode
-    lines = [("out = ⌈(in + 2·padding − dilation·(kernel−1) − 1) / stride⌉ + 1, minus a last "
-              "window that would start in the right padding (ceil_mode=True") if ceil else
-             ("out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1  (ceil_mode="
-              "False")]
+    lines = [
+        (
+            "out = ⌈(in + 2·padding − dilation·(kernel−1) − 1) / stride⌉ + 1, minus a last "
+            "window that would start in the right padding (ceil_mode=True"
+        )
+        if ceil
+        else ("out = ⌊(in + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1  (ceil_mode=False")
+    ]
     lines[0] += ", PyTorch's pooling_output_shape)"
-    fields = zip(_axes(layer, shape), shape[1:], layer.kernel_size, layer.stride, layer.padding,
-                 dilation)
+    fields = zip(
+        _axes(layer, shape), shape[1:], layer.kernel_size, layer.stride, layer.padding, dilation
+    )
     for axis, n_in, k, s, p, d in fields:
         text, value = _window_formula(axis, n_in, (p, p), k, d, s, ceil)
         final, dropped = pool_out(n_in, k, s, p, d, ceil)
         lines.append(f"  {text} = {n(value)}")
         if dropped:
-            lines.append(f"  ⚠ ceil_mode: the last window would start at ({value}{MINUS}1)·{s} = "
-                         f"{(value - 1) * s} ≥ {n_in} + {p} = {n_in + p}, inside the right "
-                         "padding, so PyTorch drops it:")
+            lines.append(
+                f"  ⚠ ceil_mode: the last window would start at ({value}{MINUS}1)·{s} = "
+                f"{(value - 1) * s} ≥ {n_in} + {p} = {n_in + p}, inside the right "
+                "padding, so PyTorch drops it:"
+            )
             lines.append(f"  {axis}_out = {value} {MINUS} 1 = {final}")
         assert final == (value - 1 if dropped else value)
         if final < 1:
-            lines.append(f"  ✗ the window {d}·({k}{MINUS}1) + 1 = {d * (k - 1) + 1} does not fit "
-                         f"the padded input {n_in} + 2·{p} = {n_in + 2 * p}")
+            lines.append(
+                f"  ✗ the window {d}·({k}{MINUS}1) + 1 = {d * (k - 1) + 1} does not fit "
+                f"the padded input {n_in} + 2·{p} = {n_in + 2 * p}"
+            )
         elif not ceil:
             lines += _unread(axis, n_in, p, d * (k - 1) + 1, s, final)
     lines.append(f"  C_out = C_in = {shape[0]} (pooling works per channel)")
@@ -220,8 +251,10 @@ def _subsample_size(layer: L.Subsample2d, shape: Shape) -> list[str]:
 
 
 def _adaptive_size(layer: L._AdaptiveNd, shape: Shape) -> list[str]:
-    lines = ["out = output_size; bin i reads [⌊i·in/out⌋, ⌈(i+1)·in/out⌉)  (PyTorch's "
-             "start_index/end_index)"]
+    lines = [
+        "out = output_size; bin i reads [⌊i·in/out⌋, ⌈(i+1)·in/out⌉)  (PyTorch's "
+        "start_index/end_index)"
+    ]
     for axis, n_in, o in zip(_axes(layer, shape), shape[1:], layer.output_size):
         if o is None:
             lines.append(f"  {axis}_out = {n_in} (output_size None keeps the input size)")
@@ -231,9 +264,10 @@ def _adaptive_size(layer: L._AdaptiveNd, shape: Shape) -> list[str]:
         bins = adaptive_bins(n_in, o, limit=6)  # closed forms below: o may be 10**7
         shown = ", ".join(f"[{a},{b})" for a, b in bins) + (", …" if o > 6 else "")
         widths = adaptive_widths(n_in, o)
-        lines.append(f"    bins on {axis}: {shown}; window "
-                     f"{' or '.join(map(str, widths))} wide"
-                     + (" (bins overlap)" if n_in % o else ""))  # bin i ends past i+1's start
+        lines.append(
+            f"    bins on {axis}: {shown}; window "
+            f"{' or '.join(map(str, widths))} wide" + (" (bins overlap)" if n_in % o else "")
+        )  # bin i ends past i+1's start
     lines.append(f"  C_out = C_in = {shape[0]}")
     return lines
 
@@ -249,7 +283,7 @@ def _flatten_size(layer: L.Flatten, shape: Shape) -> list[str]:
     rank = len(shape) + 1
     start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
     end = layer.end_dim + rank if layer.end_dim < 0 else layer.end_dim
-    part = shape[start - 1:end]
+    part = shape[start - 1 : end]
     if len(part) < 2:
         return ["nothing to merge: the shape is unchanged"]
     return [f"features = {prod_text(part)} = {total(math.prod(part))}"]
@@ -262,11 +296,11 @@ def _linear_size(layer: L.Linear, shape: Shape) -> list[str]:
 # --------------------------------------------------------------------------- parameters
 
 
-def _with_bias(terms: str, values: str, weights: int, bias: int, has_bias: bool,
-               bias_term: str = "out") -> str:
+def _with_bias(
+    terms: str, values: str, weights: int, bias: int, has_bias: bool, bias_term: str = "out"
+) -> str:
     if has_bias:
-        return (f"params = {terms} + {bias_term} = {values} + {bias} = "
-                f"{total(weights + bias)}")
+        return f"params = {terms} + {bias_term} = {values} + {bias} = {total(weights + bias)}"
     return f"params = {terms} = {values} = {total(weights)} (bias=False)"
 
 
@@ -277,12 +311,18 @@ def _conv_params(layer: L._ConvNd, shape: Shape, facts: Facts) -> list[str]:
     if table is not None:
         fan = sum(len(row) for row in table)
         weights = fan * math.prod(k)
-        line = _with_bias(f"Σ|connections|·{kt}", f"{fan}·{prod_text(k)}", weights, c_out,
-                          layer.bias)
+        line = _with_bias(
+            f"Σ|connections|·{kt}", f"{fan}·{prod_text(k)}", weights, c_out, layer.bias
+        )
     else:
         weights = c_out * (c_in // g) * math.prod(k)
-        line = _with_bias(f"out·(in/groups)·{kt}", f"{c_out}·({c_in}/{g})·{prod_text(k)}",
-                          weights, c_out, layer.bias)
+        line = _with_bias(
+            f"out·(in/groups)·{kt}",
+            f"{c_out}·({c_in}/{g})·{prod_text(k)}",
+            weights,
+            c_out,
+            layer.bias,
+        )
     assert weights == facts.weights
     return [line]
 
@@ -292,8 +332,15 @@ def _conv_transpose_params(layer: L._ConvTransposeNd, shape: Shape, facts: Facts
     kt = "·".join(f"k_{a}" for a in _axes(layer, shape))
     weights = c_in * (c_out // g) * math.prod(k)
     assert weights == facts.weights
-    return [_with_bias(f"in·(out/groups)·{kt}", f"{c_in}·({c_out}/{g})·{prod_text(k)}",
-                       weights, c_out, layer.bias)]
+    return [
+        _with_bias(
+            f"in·(out/groups)·{kt}",
+            f"{c_in}·({c_out}/{g})·{prod_text(k)}",
+            weights,
+            c_out,
+            layer.bias,
+        )
+    ]
 
 
 def _linear_params(layer: L.Linear, shape: Shape, facts: Facts) -> list[str]:
@@ -308,8 +355,10 @@ def _subsample_params(layer: L.Subsample2d, shape: Shape, facts: Facts) -> list[
 
 
 def _rbf_params(layer: L.RBF, shape: Shape, facts: Facts) -> list[str]:
-    return [f"params = in·out = {shape[0]}·{layer.out_features} = "
-            f"{total(shape[0] * layer.out_features)} (fixed centres: non-trainable)"]
+    return [
+        f"params = in·out = {shape[0]}·{layer.out_features} = "
+        f"{total(shape[0] * layer.out_features)} (fixed centres: non-trainable)"
+    ]
 
 
 def _batchnorm_params(layer: L._BatchNormNd, shape: Shape) -> list[str]:
@@ -318,8 +367,10 @@ def _batchnorm_params(layer: L._BatchNormNd, shape: Shape) -> list[str]:
     if layer.affine:
         lines.append(f"params = 2·C (γ and β) = 2·{c} = {2 * c}")
     if layer.track_running_stats:
-        lines.append(f"buffers = 2·C + 1 (running mean, running var, num_batches_tracked) = "
-                     f"2·{c} + 1 = {2 * c + 1}")
+        lines.append(
+            f"buffers = 2·C + 1 (running mean, running var, num_batches_tracked) = "
+            f"2·{c} + 1 = {2 * c + 1}"
+        )
     return lines
 
 
@@ -345,11 +396,18 @@ def _conv_macs(layer: L._ConvNd, row: Row, batch: int) -> str:
     ot = "·".join(f"{a}_out" for a in axes)
     if getattr(layer, "connections", None) is not None:
         fan = sum(len(r) for r in layer.connections)
-        return _macs(f"{ot}·Σ|connections|·{kt}", f"{prod_text(out[1:])}·{fan}·{prod_text(k)}",
-                     math.prod(out[1:]) * fan * math.prod(k), batch)
-    return _macs(f"C_out·{ot}·(C_in/groups)·{kt}",
-                 f"{prod_text(out)}·({shape[0]}/{g})·{prod_text(k)}",
-                 math.prod(out) * (shape[0] // g) * math.prod(k), batch)
+        return _macs(
+            f"{ot}·Σ|connections|·{kt}",
+            f"{prod_text(out[1:])}·{fan}·{prod_text(k)}",
+            math.prod(out[1:]) * fan * math.prod(k),
+            batch,
+        )
+    return _macs(
+        f"C_out·{ot}·(C_in/groups)·{kt}",
+        f"{prod_text(out)}·({shape[0]}/{g})·{prod_text(k)}",
+        math.prod(out) * (shape[0] // g) * math.prod(k),
+        batch,
+    )
 
 
 def _conv_transpose_macs(layer: L._ConvTransposeNd, row: Row, batch: int) -> str:
@@ -357,19 +415,27 @@ def _conv_transpose_macs(layer: L._ConvTransposeNd, row: Row, batch: int) -> str
     axes = _axes(layer, shape)
     it = "·".join(f"{a}_in" for a in axes)
     kt = "·".join(f"k_{a}" for a in axes)
-    return _macs(f"C_in·{it}·(C_out/groups)·{kt} (over input positions)",
-                 f"{prod_text(shape)}·({layer.out_channels}/{g})·{prod_text(k)}",
-                 math.prod(shape) * (layer.out_channels // g) * math.prod(k), batch)
+    return _macs(
+        f"C_in·{it}·(C_out/groups)·{kt} (over input positions)",
+        f"{prod_text(shape)}·({layer.out_channels}/{g})·{prod_text(k)}",
+        math.prod(shape) * (layer.out_channels // g) * math.prod(k),
+        batch,
+    )
 
 
 def _linear_macs(layer: L.Linear, row: Row, batch: int) -> str:
     shape = row.input_shape
     rows = math.prod(shape[:-1])
     if rows == 1:
-        return _macs("in·out", f"{shape[-1]}·{layer.out_features}",
-                     shape[-1] * layer.out_features, batch)
-    return _macs("positions·in·out", f"{rows}·{shape[-1]}·{layer.out_features}",
-                 rows * shape[-1] * layer.out_features, batch)
+        return _macs(
+            "in·out", f"{shape[-1]}·{layer.out_features}", shape[-1] * layer.out_features, batch
+        )
+    return _macs(
+        "positions·in·out",
+        f"{rows}·{shape[-1]}·{layer.out_features}",
+        rows * shape[-1] * layer.out_features,
+        batch,
+    )
 
 
 # --------------------------------------------------------------------------- one rule per type
@@ -380,8 +446,9 @@ def _unchanged(shape: Shape) -> str:
 
 
 @rule("explain", *L.CONV_ND)
-def _explain_conv(layer: L._ConvNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                  batch: int) -> list[str]:
+def _explain_conv(
+    layer: L._ConvNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     size = _conv_size(layer, shapes[0])
     if row is None:  # refused: the size formulas show why
         return size
@@ -389,69 +456,91 @@ def _explain_conv(layer: L._ConvNd, shapes: tuple[Shape, ...], facts: Facts, row
 
 
 @rule("explain", *L.CONV_TRANSPOSE)
-def _explain_conv_transpose(layer: L._ConvTransposeNd, shapes: tuple[Shape, ...], facts: Facts,
-                            row: Row, batch: int) -> list[str]:
+def _explain_conv_transpose(
+    layer: L._ConvTransposeNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     size = _conv_transpose_size(layer, shapes[0])
     if row is None:
         return size
-    return (size + _conv_transpose_params(layer, shapes[0], facts)
-            + [_conv_transpose_macs(layer, row, batch)])
+    return (
+        size
+        + _conv_transpose_params(layer, shapes[0], facts)
+        + [_conv_transpose_macs(layer, row, batch)]
+    )
 
 
 @rule("explain", *L.MAX_POOLS)
-def _explain_maxpool(layer: L._MaxPoolNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                     batch: int) -> list[str]:
+def _explain_maxpool(
+    layer: L._MaxPoolNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _maxpool_size(layer, shapes[0])
 
 
 @rule("explain", *L.AVG_POOLS)
-def _explain_avgpool(layer: L._AvgPoolNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                     batch: int) -> list[str]:
+def _explain_avgpool(
+    layer: L._AvgPoolNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _avgpool_size(layer, shapes[0])
 
 
 @rule("explain", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
-def _explain_adaptive(layer: L._AdaptiveNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                      batch: int) -> list[str]:
+def _explain_adaptive(
+    layer: L._AdaptiveNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _adaptive_size(layer, shapes[0])
 
 
 @rule("explain", L.Subsample2d)
-def _explain_subsample(layer: L.Subsample2d, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                       batch: int) -> list[str]:
+def _explain_subsample(
+    layer: L.Subsample2d, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     size = _subsample_size(layer, shapes[0])
     if row is None:
         return size
     out = row.output_shape
-    return (size + _subsample_params(layer, shapes[0], facts)
-            + [_macs("C·H_out·W_out·k_H·k_W (window sums)",
-                     f"{prod_text(out)}·{prod_text(layer.kernel_size)}",
-                     math.prod(out) * math.prod(layer.kernel_size), batch)])
+    return (
+        size
+        + _subsample_params(layer, shapes[0], facts)
+        + [
+            _macs(
+                "C·H_out·W_out·k_H·k_W (window sums)",
+                f"{prod_text(out)}·{prod_text(layer.kernel_size)}",
+                math.prod(out) * math.prod(layer.kernel_size),
+                batch,
+            )
+        ]
+    )
 
 
 @rule("explain", *L.ZERO_PADS)
-def _explain_zeropad(layer: L._ZeroPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                     batch: int) -> list[str]:
+def _explain_zeropad(
+    layer: L._ZeroPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _zeropad_size(layer, shapes[0])
 
 
 @rule("explain", L.Flatten)
-def _explain_flatten(layer: L.Flatten, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                     batch: int) -> list[str]:
+def _explain_flatten(
+    layer: L.Flatten, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _flatten_size(layer, shapes[0])
 
 
 @rule("explain", L.Narrow)
-def _explain_narrow(layer: L.Narrow, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                    batch: int) -> list[str]:
+def _explain_narrow(
+    layer: L.Narrow, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     end = layer.start + layer.length
-    return [f"out = in[{layer.start}:{end}] on dim {layer.dim} (torch.narrow): length "
-            f"{layer.length} of {dims(shapes[0])}"]
+    return [
+        f"out = in[{layer.start}:{end}] on dim {layer.dim} (torch.narrow): length "
+        f"{layer.length} of {dims(shapes[0])}"
+    ]
 
 
 @rule("explain", L.Linear)
-def _explain_linear(layer: L.Linear, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                    batch: int) -> list[str]:
+def _explain_linear(
+    layer: L.Linear, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     size = _linear_size(layer, shapes[0])
     if row is None:
         return size
@@ -459,39 +548,46 @@ def _explain_linear(layer: L.Linear, shapes: tuple[Shape, ...], facts: Facts, ro
 
 
 @rule("explain", L.RBF)
-def _explain_rbf(layer: L.RBF, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                 batch: int) -> list[str]:
+def _explain_rbf(
+    layer: L.RBF, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     n_in = shapes[0][0]
     size = [f"features: {n_in} → out_features = {layer.out_features}"]
     if row is None:
         return size
-    return (size + _rbf_params(layer, shapes[0], facts)
-            + [_macs("in·out", f"{n_in}·{layer.out_features}", n_in * layer.out_features,
-                     batch)])
+    return (
+        size
+        + _rbf_params(layer, shapes[0], facts)
+        + [_macs("in·out", f"{n_in}·{layer.out_features}", n_in * layer.out_features, batch)]
+    )
 
 
 @rule("explain", *L.BATCH_NORMS)
-def _explain_batchnorm(layer: L._BatchNormNd, shapes: tuple[Shape, ...], facts: Facts,
-                       row: Row, batch: int) -> list[str]:
+def _explain_batchnorm(
+    layer: L._BatchNormNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return [_unchanged(shapes[0])] + _batchnorm_params(layer, shapes[0])
 
 
 @rule("explain", L.PReLU)
-def _explain_prelu(layer: L.PReLU, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                   batch: int) -> list[str]:
+def _explain_prelu(
+    layer: L.PReLU, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return [_unchanged(shapes[0])] + _prelu_params(layer)
 
 
 @rule("explain", *L.DROPOUTS, L.Identity)
-def _explain_identity(layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                      batch: int) -> list[str]:
+def _explain_identity(
+    layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     what = "identity" if isinstance(layer, L.Identity) else "identity at inference"
     return [f"out = in = {dims(shapes[0])} ({what})"]
 
 
 @rule("explain", *L.ACTIVATIONS, *L.SOFTMAXES)
-def _explain_activation(layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                        batch: int) -> list[str]:
+def _explain_activation(
+    layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return [_unchanged(shapes[0])]
 
 
@@ -500,50 +596,71 @@ def _branch_shapes(shapes: tuple[Shape, ...]) -> str:
 
 
 @rule("explain", L.Add)
-def _explain_add(layer: L.Add, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                 batch: int) -> list[str]:
-    return [f"out = element-wise sum of {len(shapes)} branches ({_branch_shapes(shapes)}): "
-            "shapes must be equal"]
+def _explain_add(
+    layer: L.Add, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
+    return [
+        f"out = element-wise sum of {len(shapes)} branches ({_branch_shapes(shapes)}): "
+        "shapes must be equal"
+    ]
 
 
 @rule("explain", L.Concat)
-def _explain_concat(layer: L.Concat, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                    batch: int) -> list[str]:
+def _explain_concat(
+    layer: L.Concat, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     channels = " + ".join(str(s[0]) for s in shapes)
-    return [f"C_out = {channels} = {row.output_shape[0]} (concatenated along channels; the "
-            f"other sizes, {dims(shapes[0][1:]) or 'none'}, must agree)"]
+    return [
+        f"C_out = {channels} = {row.output_shape[0]} (concatenated along channels; the "
+        f"other sizes, {dims(shapes[0][1:]) or 'none'}, must agree)"
+    ]
 
 
 @rule("explain", L.Mul)
-def _explain_mul(layer: L.Mul, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                 batch: int) -> list[str]:
-    return [f"out = element-wise product of {_branch_shapes(shapes)}, broadcast (sizes equal or "
-            f"1) to {dims(row.output_shape)}"]
+def _explain_mul(
+    layer: L.Mul, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
+    return [
+        f"out = element-wise product of {_branch_shapes(shapes)}, broadcast (sizes equal or "
+        f"1) to {dims(row.output_shape)}"
+    ]
 
 
 # --------------------------------------------------------------------------- receptive field
 
 
-def rf_lines(facts: Facts, before: ReceptiveField | None, after: ReceptiveField | None,
-             axes: tuple[str, ...]) -> list[str]:
+def rf_lines(
+    facts: Facts, before: ReceptiveField | None, after: ReceptiveField | None, axes: tuple[str, ...]
+) -> list[str]:
     """The Araujo–Norris–Sim recurrence (Distill 2019) with this layer's window substituted."""
     if before is None:
         return []
     if after is None:
         return ["receptive field: no longer tracked (the spatial layout is gone)"]
     if facts.rf == "windows" and len(facts.windows) == len(before.size):
-        lines = ["receptive field: r = r_prev + (k−1)·j_prev, j = j_prev·s, "
-                 "start = start_prev − p·j_prev (k: dilated kernel)"]
-        for a, r0, j0, s0, w, r1, j1, s1 in zip(axes, before.size, before.jump, before.start,
-                                                facts.windows, after.size, after.jump,
-                                                after.start):
+        lines = [
+            "receptive field: r = r_prev + (k−1)·j_prev, j = j_prev·s, "
+            "start = start_prev − p·j_prev (k: dilated kernel)"
+        ]
+        for a, r0, j0, s0, w, r1, j1, s1 in zip(
+            axes,
+            before.size,
+            before.jump,
+            before.start,
+            facts.windows,
+            after.size,
+            after.jump,
+            after.start,
+        ):
             r = r0 + (w.kernel - 1) * j0
             j = j0 * w.stride
             st = s0 - w.pad * j0
             assert (r, j, st) == (r1, j1, s1)
-            lines.append(f"  {a}: r = {n(r0)} + ({w.kernel}{MINUS}1)·{f(j0)} = {n(r)}, "
-                         f"j = {f(j0)}·{f(w.stride)} = {n(j)}, "
-                         f"start = {n(s0)} {MINUS} {f(w.pad)}·{f(j0)} = {n(st)}")
+            lines.append(
+                f"  {a}: r = {n(r0)} + ({w.kernel}{MINUS}1)·{f(j0)} = {n(r)}, "
+                f"j = {f(j0)}·{f(w.stride)} = {n(j)}, "
+                f"start = {n(s0)} {MINUS} {f(w.pad)}·{f(j0)} = {n(st)}"
+            )
         return lines
     if before == after:
         return []
@@ -576,8 +693,14 @@ def _dense_line(row: Row) -> str | None:
     return text
 
 
-def _step(layer: L.Layer, row: Row, shapes: tuple[Shape, ...], facts: Facts,
-          before: ReceptiveField | None, batch: int) -> Step:
+def _step(
+    layer: L.Layer,
+    row: Row,
+    shapes: tuple[Shape, ...],
+    facts: Facts,
+    before: ReceptiveField | None,
+    batch: int,
+) -> Step:
     shape = row.input_shape
     axes = _axes(layer, shape) if len(shape) > 1 else ()
     lines = list(lookup("explain", type(layer))(layer, shapes, facts, row, batch))
@@ -621,8 +744,13 @@ def _refusal(spec: Spec, shape: Shape) -> tuple[int, Shape, LayerProblem] | None
     return None
 
 
-def explain(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
-            dtype: str = "float32", layer: int | None = None) -> Explanation:
+def explain(
+    spec: Spec,
+    input_shape: Shape | None = None,
+    batch: int = 1,
+    dtype: str = "float32",
+    layer: int | None = None,
+) -> Explanation:
     """Worked arithmetic for every row (or only row ``layer``) of ``spec`` on ``input_shape``.
 
     Rows are numbered as in ``cnncalc shapes``. When PyTorch refuses a layer of a plain
@@ -640,14 +768,19 @@ def explain(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
             raise
         error = exc
         index = found[0]
-        analysis = analyze(replace(spec, nodes=spec.nodes[:index]), shape, batch=batch,
-                           dtype=dtype) if index else None
+        analysis = (
+            analyze(replace(spec, nodes=spec.nodes[:index]), shape, batch=batch, dtype=dtype)
+            if index
+            else None
+        )
     rows = analysis.rows if analysis else ()
     shape = analysis.input_shape if analysis else (input_shape or spec.input)
     n_rows = len(rows) + (error is not None)
     if layer is not None and not 0 <= layer < max(n_rows, len(spec.layers)):
-        raise UsageError(f"--layer {layer} is out of range: the analysis has rows "
-                         f"0..{max(n_rows, len(spec.layers)) - 1}")
+        raise UsageError(
+            f"--layer {layer} is out of range: the analysis has rows "
+            f"0..{max(n_rows, len(spec.layers)) - 1}"
+        )
     one = tuple(Fraction(1) for _ in shape[1:])
     initial = ReceptiveField(one, one, tuple(Fraction(0) for _ in shape[1:]))
     steps: list[Step] = []
@@ -673,8 +806,7 @@ def explain(spec: Spec, input_shape: Shape | None = None, batch: int = 1,
 
 def render(expl: Explanation) -> str:
     """Plain text, the same on a terminal and in a pipe."""
-    out = [f"input {dims(expl.input_shape)}" + (f", batch {expl.batch}" if expl.batch > 1
-                                                  else "")]
+    out = [f"input {dims(expl.input_shape)}" + (f", batch {expl.batch}" if expl.batch > 1 else "")]
     for step in expl.steps:
         arrow = dims(step.output_shape) if step.output_shape else "refused"
         out += ["", f"{step.label}: {dims(step.input_shape)} → {arrow}"]
@@ -682,8 +814,11 @@ def render(expl: Explanation) -> str:
     a = expl.analysis
     if expl.error is None and a is not None and len(expl.steps) == len(a.rows):
         t = a.totals
-        out += ["", f"total: output {dims(t.output_shape)}, params {total(t.params)}, "
-                f"MACs {total(t.macs)} (FLOPs = 2 × MACs = {total(t.flops)})"]
+        out += [
+            "",
+            f"total: output {dims(t.output_shape)}, params {total(t.params)}, "
+            f"MACs {total(t.macs)} (FLOPs = 2 × MACs = {total(t.flops)})",
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -702,8 +837,10 @@ def _norm_rf(facts: Facts | None, shape: Shape, where: str) -> list[str]:
     mixed = _mixed_axes(facts, shape)
     if not mixed:
         return [f"receptive field: unchanged ({where}: positions are normalised independently)"]
-    return [f"receptive field: the statistics span all of {mixed}, so every output reads every "
-            f"position there: the field becomes the whole map's, jump 0 (all units share it)"]
+    return [
+        f"receptive field: the statistics span all of {mixed}, so every output reads every "
+        f"position there: the field becomes the whole map's, jump 0 (all units share it)"
+    ]
 
 
 def _affine_line(what: str, count: int, weight: bool, bias: bool = True) -> list[str]:
@@ -715,127 +852,181 @@ def _affine_line(what: str, count: int, weight: bool, bias: bool = True) -> list
 
 
 @rule("explain", L.GroupNorm)
-def _explain_group_norm(layer: L.GroupNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                        batch: int) -> list[str]:
+def _explain_group_norm(
+    layer: L.GroupNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     c, g = shapes[0][0], layer.num_groups
-    lines = [f"out = in = {dims(shapes[0])}; statistics over each of {g} groups of "
-             f"C/groups = {c}/{g} = {c // g if c % g == 0 else '✗'} channels and all positions"]
+    lines = [
+        f"out = in = {dims(shapes[0])}; statistics over each of {g} groups of "
+        f"C/groups = {c}/{g} = {c // g if c % g == 0 else '✗'} channels and all positions"
+    ]
     if row is None:
         return lines
-    return (lines + _affine_line("C", c, layer.affine) + ["MACs = 0 (normalisation, as in "
-            "torch.utils.flop_counter)"] + _norm_rf(facts, shapes[0], "group norm"))
+    return (
+        lines
+        + _affine_line("C", c, layer.affine)
+        + ["MACs = 0 (normalisation, as in torch.utils.flop_counter)"]
+        + _norm_rf(facts, shapes[0], "group norm")
+    )
 
 
 @rule("explain", L.LayerNorm)
-def _explain_layer_norm(layer: L.LayerNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                        batch: int) -> list[str]:
+def _explain_layer_norm(
+    layer: L.LayerNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     ns = tuple(layer.normalized_shape)
-    lines = [f"out = in = {dims(shapes[0])}; statistics over the trailing normalized_shape "
-             f"{dims(ns)} of each sample"]
+    lines = [
+        f"out = in = {dims(shapes[0])}; statistics over the trailing normalized_shape "
+        f"{dims(ns)} of each sample"
+    ]
     if row is None:
         return lines
     count = math.prod(ns)
     what = f"Π normalized_shape = {prod_text(ns)}" if len(ns) > 1 else "normalized_shape"
-    return (lines + _affine_line(f"({what})" if len(ns) > 1 else what, count,
-                                 layer.elementwise_affine, layer.bias)
-            + ["MACs = 0 (normalisation, as in torch.utils.flop_counter)"]
-            + (["receptive field: where the normalised sizes are spatial, every output reads "
+    return (
+        lines
+        + _affine_line(
+            f"({what})" if len(ns) > 1 else what, count, layer.elementwise_affine, layer.bias
+        )
+        + ["MACs = 0 (normalisation, as in torch.utils.flop_counter)"]
+        + (
+            [
+                "receptive field: where the normalised sizes are spatial, every output reads "
                 "every position of them (the field becomes the whole map's, jump 0); over the "
-                "channels alone (channels-last) it is unchanged"] if row else []))
+                "channels alone (channels-last) it is unchanged"
+            ]
+            if row
+            else []
+        )
+    )
 
 
 @rule("explain", L.LayerNorm2d)
-def _explain_layer_norm2d(layer: L.LayerNorm2d, shapes: tuple[Shape, ...], facts: Facts,
-                          row: Row, batch: int) -> list[str]:
+def _explain_layer_norm2d(
+    layer: L.LayerNorm2d, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     c = shapes[0][0]
-    return ([f"out = in = {dims(shapes[0])}; LayerNorm over the {c} channels at each position "
-             "(permute to channels-last, layer_norm, permute back)"]
-            + _affine_line("C", c, layer.elementwise_affine, layer.bias)
-            + _norm_rf(None, shapes[0], "over channels only"))
+    return (
+        [
+            f"out = in = {dims(shapes[0])}; LayerNorm over the {c} channels at each position "
+            "(permute to channels-last, layer_norm, permute back)"
+        ]
+        + _affine_line("C", c, layer.elementwise_affine, layer.bias)
+        + _norm_rf(None, shapes[0], "over channels only")
+    )
 
 
 @rule("explain", *L.INSTANCE_NORMS)
-def _explain_instance_norm(layer: L._InstanceNormNd, shapes: tuple[Shape, ...], facts: Facts,
-                           row: Row, batch: int) -> list[str]:
+def _explain_instance_norm(
+    layer: L._InstanceNormNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     c = shapes[0][0]
-    stats = ("running statistics at inference (track_running_stats)" if
-             layer.track_running_stats else "statistics over all positions of each channel")
+    stats = (
+        "running statistics at inference (track_running_stats)"
+        if layer.track_running_stats
+        else "statistics over all positions of each channel"
+    )
     lines = [f"out = in = {dims(shapes[0])}; {stats}"] + _affine_line("C", c, layer.affine)
     if row is None:
         return lines
     if layer.track_running_stats:
-        lines.append(f"buffers = 2·C + 1 (running mean, running var, num_batches_tracked) = "
-                     f"2·{c} + 1 = {2 * c + 1}")
+        lines.append(
+            f"buffers = 2·C + 1 (running mean, running var, num_batches_tracked) = "
+            f"2·{c} + 1 = {2 * c + 1}"
+        )
     lines.append("MACs = 0 (normalisation, as in torch.utils.flop_counter)")
     return lines + _norm_rf(facts, shapes[0], "running statistics")
 
 
 @rule("explain", L.StochasticDepth)
-def _explain_stochastic_depth(layer: L.StochasticDepth, shapes: tuple[Shape, ...], facts: Facts,
-                              row: Row, batch: int) -> list[str]:
-    return [f"out = in = {dims(shapes[0])} (identity at inference; in training a whole "
-            f"{'sample' if layer.mode == 'row' else 'batch'} is dropped with p = {layer.p})"]
+def _explain_stochastic_depth(
+    layer: L.StochasticDepth, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
+    return [
+        f"out = in = {dims(shapes[0])} (identity at inference; in training a whole "
+        f"{'sample' if layer.mode == 'row' else 'batch'} is dropped with p = {layer.p})"
+    ]
 
 
 @rule("explain", L.LayerScale)
-def _explain_layer_scale(layer: L.LayerScale, shapes: tuple[Shape, ...], facts: Facts,
-                         row: Row, batch: int) -> list[str]:
+def _explain_layer_scale(
+    layer: L.LayerScale, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     c = shapes[0][0]
-    return [f"out = γ_c · in = {dims(shapes[0])} (one learned scale per channel, initialised "
-            f"to {layer.init_value})", f"params = C = {c}"]
+    return [
+        f"out = γ_c · in = {dims(shapes[0])} (one learned scale per channel, initialised "
+        f"to {layer.init_value})",
+        f"params = C = {c}",
+    ]
 
 
 @rule("explain", L.ChannelShuffle)
-def _explain_channel_shuffle(layer: L.ChannelShuffle, shapes: tuple[Shape, ...], facts: Facts,
-                             row: Row, batch: int) -> list[str]:
+def _explain_channel_shuffle(
+    layer: L.ChannelShuffle, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     c, g = shapes[0][0], layer.groups
-    return [f"out = in = {dims(shapes[0])}: channels viewed as groups×(C/groups) = {g}×"
-            f"{c // g if c % g == 0 else '✗'} and transposed (channel g·(C/groups)+i moves to "
-            f"i·groups+g)"]
+    return [
+        f"out = in = {dims(shapes[0])}: channels viewed as groups×(C/groups) = {g}×"
+        f"{c // g if c % g == 0 else '✗'} and transposed (channel g·(C/groups)+i moves to "
+        f"i·groups+g)"
+    ]
 
 
 @rule("explain", L.Permute)
-def _explain_permute(layer: L.Permute, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                     batch: int) -> list[str]:
+def _explain_permute(
+    layer: L.Permute, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     order = ", ".join(map(str, layer.order))
     if row is None:
         return [f"permute({order}) of the batched {dims(shapes[0])} (dims count the batch)"]
-    return [f"out = permute({order}) of N×{dims(shapes[0])} = N×{dims(row.output_shape)} "
-            "(dims count the batch)"]
+    return [
+        f"out = permute({order}) of N×{dims(shapes[0])} = N×{dims(row.output_shape)} "
+        "(dims count the batch)"
+    ]
 
 
 @rule("explain", L.Unflatten)
-def _explain_unflatten(layer: L.Unflatten, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                       batch: int) -> list[str]:
+def _explain_unflatten(
+    layer: L.Unflatten, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     sizes = ", ".join(map(str, layer.unflattened_size))
     if row is None:
         return [f"unflatten dim {layer.dim} of {dims(shapes[0])} into ({sizes})"]
-    return [f"out = dim {layer.dim} (counting the batch) of {dims(shapes[0])} split into "
-            f"({sizes}) = {dims(row.output_shape)}"]
+    return [
+        f"out = dim {layer.dim} (counting the batch) of {dims(shapes[0])} split into "
+        f"({sizes}) = {dims(row.output_shape)}"
+    ]
 
 
 @rule("explain", L.PixelShuffle)
-def _explain_pixel_shuffle(layer: L.PixelShuffle, shapes: tuple[Shape, ...], facts: Facts,
-                           row: Row, batch: int) -> list[str]:
+def _explain_pixel_shuffle(
+    layer: L.PixelShuffle, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     r, (c, h, w) = layer.upscale_factor, shapes[0]
-    return [f"C_out = C/r² = {c}/{r}² = {c // (r * r) if c % (r * r) == 0 else '✗'}, "
-            f"H_out = H·r = {h}·{r} = {h * r}, W_out = W·r = {w}·{r} = {w * r}"]
+    return [
+        f"C_out = C/r² = {c}/{r}² = {c // (r * r) if c % (r * r) == 0 else '✗'}, "
+        f"H_out = H·r = {h}·{r} = {h * r}, W_out = W·r = {w}·{r} = {w * r}"
+    ]
 
 
 @rule("explain", L.PixelUnshuffle)
-def _explain_pixel_unshuffle(layer: L.PixelUnshuffle, shapes: tuple[Shape, ...], facts: Facts,
-                             row: Row, batch: int) -> list[str]:
+def _explain_pixel_unshuffle(
+    layer: L.PixelUnshuffle, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     r, (c, h, w) = layer.downscale_factor, shapes[0]
-    return [f"C_out = C·r² = {c}·{r}² = {c * r * r}, H_out = H/r = {h}/{r} = {h // r}, "
-            f"W_out = W/r = {w}/{r} = {w // r}"]
+    return [
+        f"C_out = C·r² = {c}·{r}² = {c * r * r}, H_out = H/r = {h}/{r} = {h // r}, "
+        f"W_out = W/r = {w}/{r} = {w // r}"
+    ]
 
 
 # --------------------------------------------------------------------------- padding, resizing
 
 
 @rule("explain", *L.CONSTANT_PADS)
-def _explain_constant_pad(layer: L._ConstantPadNd, shapes: tuple[Shape, ...], facts: Facts,
-                          row: Row, batch: int) -> list[str]:
+def _explain_constant_pad(
+    layer: L._ConstantPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _zeropad_size(layer, shapes[0]) + [f"  new entries are {layer.value:g}"]
 
 
@@ -847,17 +1038,21 @@ _COPY_TEXT = {
 
 
 @rule("explain", *L.COPY_PADS)
-def _explain_copy_pad(layer: L._CopyPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                      batch: int) -> list[str]:
+def _explain_copy_pad(
+    layer: L._CopyPadNd, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _zeropad_size(layer, shapes[0]) + [f"  new entries are {_COPY_TEXT[layer.mode]}"]
 
 
 def _blocks_lines(layer: L._Sliding, spatial: tuple[int, ...]) -> tuple[list[str], int]:
-    lines = ["blocks = ⌊(size + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1 per axis "
-             "(torch.nn.Unfold docs)"]
+    lines = [
+        "blocks = ⌊(size + 2·padding − dilation·(kernel−1) − 1) / stride⌋ + 1 per axis "
+        "(torch.nn.Unfold docs)"
+    ]
     count = 1
-    for axis, n_in, k, s, p, d in zip(("H", "W"), spatial, layer.kernel_size, layer.stride,
-                                      layer.padding, layer.dilation):
+    for axis, n_in, k, s, p, d in zip(
+        ("H", "W"), spatial, layer.kernel_size, layer.stride, layer.padding, layer.dilation
+    ):
         text, value = _window_formula(axis, n_in, (p, p), k, d, s)
         lines.append(f"  {text.replace('_out', '_blocks')} = {n(value)}")
         count *= value
@@ -865,25 +1060,37 @@ def _blocks_lines(layer: L._Sliding, spatial: tuple[int, ...]) -> tuple[list[str
 
 
 @rule("explain", L.Unfold)
-def _explain_unfold(layer: L.Unfold, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                    batch: int) -> list[str]:
+def _explain_unfold(
+    layer: L.Unfold, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     shape = shapes[0]
     lines, count = _blocks_lines(layer, shape[1:])
     area = math.prod(layer.kernel_size)
-    return lines + [f"  L = {count} blocks, each C·k_H·k_W = {shape[0]}·"
-                    f"{prod_text(layer.kernel_size)} = {total(shape[0] * area)} values"]
+    return lines + [
+        f"  L = {count} blocks, each C·k_H·k_W = {shape[0]}·"
+        f"{prod_text(layer.kernel_size)} = {total(shape[0] * area)} values"
+    ]
 
 
 @rule("explain", L.Fold)
-def _explain_fold(layer: L.Fold, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                  batch: int) -> list[str]:
+def _explain_fold(
+    layer: L.Fold, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     shape = shapes[0]
     area = math.prod(layer.kernel_size)
     lines, count = _blocks_lines(layer, layer.output_size)
-    return ([f"C_out = rows / (k_H·k_W) = {shape[0]} / ({prod_text(layer.kernel_size)}) = "
-             f"{shape[0] // area if shape[0] % area == 0 else n(Fraction(shape[0], area))}"]
-            + [f"output_size = {dims(layer.output_size)}; its sliding blocks must number L = "
-               f"{shape[1]}"] + lines + [f"  blocks = {count} (overlapping blocks are summed)"])
+    return (
+        [
+            f"C_out = rows / (k_H·k_W) = {shape[0]} / ({prod_text(layer.kernel_size)}) = "
+            f"{shape[0] // area if shape[0] % area == 0 else n(Fraction(shape[0], area))}"
+        ]
+        + [
+            f"output_size = {dims(layer.output_size)}; its sliding blocks must number L = "
+            f"{shape[1]}"
+        ]
+        + lines
+        + [f"  blocks = {count} (overlapping blocks are summed)"]
+    )
 
 
 def _upsample_size(layer: L.Upsample, shapes: tuple[Shape, ...]) -> list[str]:
@@ -900,41 +1107,56 @@ def _upsample_size(layer: L.Upsample, shapes: tuple[Shape, ...]) -> list[str]:
             return ["out = size: one value, or one per spatial axis"]
         return ["out = ⌊in·scale_factor⌋  (F.interpolate)"] + [
             f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {math.floor(n_in * fa)}"
-            for a, n_in, fa in zip(axes, shape[1:], factors)]
+            for a, n_in, fa in zip(axes, shape[1:], factors)
+        ]
     lines = []
     if layer.size_of is not None:
-        lines.append(f"out = the spatial size of '{layer.size_of}' = "
-                     f"{dims(tuple(o for _, o, _ in plan))} (size_of)")
+        lines.append(
+            f"out = the spatial size of '{layer.size_of}' = "
+            f"{dims(tuple(o for _, o, _ in plan))} (size_of)"
+        )
     elif layer.size is not None:
         lines += [f"{a}_out = size = {o}" for a, (_, o, _) in zip(axes, plan)]
     else:
         fs = layer.scale_factor
         factors = fs if isinstance(fs, tuple) else (fs,) * len(plan)
         lines.append("out = ⌊in·scale_factor⌋  (F.interpolate)")
-        lines += [f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {o}"
-                  for a, (n_in, o, _), fa in zip(axes, plan, factors)]
+        lines += [
+            f"  {a}_out = ⌊{n_in}·{fa:g}⌋ = {o}" for a, (n_in, o, _), fa in zip(axes, plan, factors)
+        ]
     mode = layer.mode
     if mode in ("nearest", "nearest-exact"):
         rule_text = "⌊dst·scale⌋" if mode == "nearest" else "⌊(dst + 0.5)·scale⌋"
         lines.append(f"mode {mode}: output dst copies input min({rule_text}, in − 1)")
     else:
         taps = 4 if mode == "bicubic" else 2
-        where = ("src = dst·(in − 1)/(out − 1)" if layer.align_corners else
-                 "src = (dst + 0.5)·scale − 0.5")
-        lines.append(f"mode {mode}: {where}; each output mixes the {taps} nearest inputs per "
-                     "axis, clamped at the borders")
+        where = (
+            "src = dst·(in − 1)/(out − 1)"
+            if layer.align_corners
+            else "src = (dst + 0.5)·scale − 0.5"
+        )
+        lines.append(
+            f"mode {mode}: {where}; each output mixes the {taps} nearest inputs per "
+            "axis, clamped at the borders"
+        )
     for a, (n_in, o, factor) in zip(axes, plan):
         if mode in ("nearest", "nearest-exact") or not layer.align_corners:
-            scale = (f"1/{factor:g}" if factor is not None else f"{n_in}/{o}")
-            lines.append(f"  scale on {a} = {scale}"
-                         + (" (1/scale_factor)" if factor is not None else " (in/out)"))
+            scale = f"1/{factor:g}" if factor is not None else f"{n_in}/{o}"
+            lines.append(
+                f"  scale on {a} = {scale}"
+                + (" (1/scale_factor)" if factor is not None else " (in/out)")
+            )
         else:
-            lines.append(f"  scale on {a} = ({n_in} − 1)/({o} − 1) (align_corners)"
-                         if o > 1 else f"  scale on {a} = 0 (one output)")
+            lines.append(
+                f"  scale on {a} = ({n_in} − 1)/({o} − 1) (align_corners)"
+                if o > 1
+                else f"  scale on {a} = 0 (one output)"
+            )
     return lines
 
 
 @rule("explain", L.Upsample)
-def _explain_upsample(layer: L.Upsample, shapes: tuple[Shape, ...], facts: Facts, row: Row,
-                      batch: int) -> list[str]:
+def _explain_upsample(
+    layer: L.Upsample, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
+) -> list[str]:
     return _upsample_size(layer, shapes)

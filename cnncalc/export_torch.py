@@ -66,8 +66,9 @@ def _lit(value: Any) -> str:
     return repr(value)
 
 
-def call(cls: str, args: Iterable[Any] = (), defaults: dict[str, Any] | None = None,
-         **kwargs: Any) -> str:
+def call(
+    cls: str, args: Iterable[Any] = (), defaults: dict[str, Any] | None = None, **kwargs: Any
+) -> str:
     """``nn.Conv2d(3, 64, 7, stride=2)``: positional ``args``, then each keyword whose value
     differs from ``defaults`` (PyTorch's), in the order given."""
     defaults = defaults or {}
@@ -96,47 +97,101 @@ def _module(text: str, *helpers: str) -> Torch:
 @rule("torch", *L.CONV_ND)
 def _conv(layer: L._ConvNd, shape: Shape) -> Torch:
     if getattr(layer, "connections", None) is not None:
-        return _module(call("PartialConv2d", (shape[0], layer.out_channels, layer.kernel_size),
-                            {"stride": 1, "bias": True}, stride=layer.stride, bias=layer.bias,
-                            connections=layer.connections), "PartialConv2d")
-    return _module(call(f"nn.Conv{layer.dims}d", (shape[0], layer.out_channels,
-                                                   layer.kernel_size),
-                        {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
-                         "padding_mode": "zeros"},
-                        stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                        groups=layer.groups, bias=layer.bias, padding_mode=layer.padding_mode))
+        return _module(
+            call(
+                "PartialConv2d",
+                (shape[0], layer.out_channels, layer.kernel_size),
+                {"stride": 1, "bias": True},
+                stride=layer.stride,
+                bias=layer.bias,
+                connections=layer.connections,
+            ),
+            "PartialConv2d",
+        )
+    return _module(
+        call(
+            f"nn.Conv{layer.dims}d",
+            (shape[0], layer.out_channels, layer.kernel_size),
+            {
+                "stride": 1,
+                "padding": 0,
+                "dilation": 1,
+                "groups": 1,
+                "bias": True,
+                "padding_mode": "zeros",
+            },
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+            bias=layer.bias,
+            padding_mode=layer.padding_mode,
+        )
+    )
 
 
 @rule("torch", *L.CONV_TRANSPOSE)
 def _conv_transpose(layer: L._ConvTransposeNd, shape: Shape) -> Torch:
-    return _module(call(f"nn.ConvTranspose{layer.dims}d", (shape[0], layer.out_channels,
-                                                            layer.kernel_size),
-                        {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1,
-                         "bias": True, "dilation": 1},
-                        stride=layer.stride, padding=layer.padding,
-                        output_padding=layer.output_padding, groups=layer.groups,
-                        bias=layer.bias, dilation=layer.dilation))
+    return _module(
+        call(
+            f"nn.ConvTranspose{layer.dims}d",
+            (shape[0], layer.out_channels, layer.kernel_size),
+            {
+                "stride": 1,
+                "padding": 0,
+                "output_padding": 0,
+                "groups": 1,
+                "bias": True,
+                "dilation": 1,
+            },
+            stride=layer.stride,
+            padding=layer.padding,
+            output_padding=layer.output_padding,
+            groups=layer.groups,
+            bias=layer.bias,
+            dilation=layer.dilation,
+        )
+    )
 
 
 @rule("torch", *L.MAX_POOLS)
 def _maxpool(layer: L._MaxPoolNd, shape: Shape) -> Torch:
     # return_indices is left out: the forward passes on the values, as cnncalc analyses them
-    return _module(call(f"nn.MaxPool{layer.dims}d", (layer.kernel_size,),
-                        {"stride": layer.kernel_size, "padding": 0, "dilation": 1,
-                         "ceil_mode": False},
-                        stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                        ceil_mode=layer.ceil_mode))
+    return _module(
+        call(
+            f"nn.MaxPool{layer.dims}d",
+            (layer.kernel_size,),
+            {"stride": layer.kernel_size, "padding": 0, "dilation": 1, "ceil_mode": False},
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            ceil_mode=layer.ceil_mode,
+        )
+    )
 
 
 @rule("torch", *L.AVG_POOLS)
 def _avgpool(layer: L._AvgPoolNd, shape: Shape) -> Torch:
     # nn.AvgPool1d has no divisor_override; AvgPool2d and AvgPool3d do
     extra = {"divisor_override": layer.divisor_override} if layer.dims > 1 else {}
-    return _module(call(f"nn.AvgPool{layer.dims}d", (layer.kernel_size,),
-                        {"stride": layer.kernel_size, "padding": 0, "ceil_mode": False,
-                         "count_include_pad": True, "divisor_override": None},
-                        stride=layer.stride, padding=layer.padding, ceil_mode=layer.ceil_mode,
-                        count_include_pad=layer.count_include_pad, **extra))
+    return _module(
+        call(
+            f"nn.AvgPool{layer.dims}d",
+            (layer.kernel_size,),
+            {
+                "stride": layer.kernel_size,
+                "padding": 0,
+                "ceil_mode": False,
+                "count_include_pad": True,
+                "divisor_override": None,
+            },
+            stride=layer.stride,
+            padding=layer.padding,
+            ceil_mode=layer.ceil_mode,
+            count_include_pad=layer.count_include_pad,
+            **extra,
+        )
+    )
 
 
 @rule("torch", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
@@ -147,8 +202,15 @@ def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Torch:
 
 @rule("torch", L.Subsample2d)
 def _subsample(layer: L.Subsample2d, shape: Shape) -> Torch:
-    return _module(call("Subsample2d", (shape[0], layer.kernel_size),
-                        {"stride": layer.kernel_size}, stride=layer.stride), "Subsample2d")
+    return _module(
+        call(
+            "Subsample2d",
+            (shape[0], layer.kernel_size),
+            {"stride": layer.kernel_size},
+            stride=layer.stride,
+        ),
+        "Subsample2d",
+    )
 
 
 @rule("torch", *L.ZERO_PADS)
@@ -156,8 +218,13 @@ def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Torch:
     return _module(call(f"nn.ZeroPad{layer.dims}d", (layer.padding,)))
 
 
-_UPSAMPLE_DEFAULTS = {"size": None, "scale_factor": None, "mode": "nearest",
-                      "align_corners": None, "recompute_scale_factor": None}
+_UPSAMPLE_DEFAULTS = {
+    "size": None,
+    "scale_factor": None,
+    "mode": "nearest",
+    "align_corners": None,
+    "recompute_scale_factor": None,
+}
 
 
 @rule("torch", L.Upsample)
@@ -165,20 +232,39 @@ def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Torc
     if layer.size_of is not None:
         # torchvision's heads: F.interpolate(x, size=input.shape[-2:], mode=..., ...); the
         # second input ({1}) is the tensor whose size is taken
-        options = call("", (), _UPSAMPLE_DEFAULTS, mode=layer.mode,
-                       align_corners=layer.align_corners)[1:-1]
-        return Torch(expr="nn.functional.interpolate({x}, size={1}.shape[2:]"
-                     + (f", {options}" if options else "") + ")")
-    return _module(call("nn.Upsample", (), _UPSAMPLE_DEFAULTS, size=layer.size,
-                        scale_factor=layer.scale_factor, mode=layer.mode,
-                        align_corners=layer.align_corners,
-                        recompute_scale_factor=layer.recompute_scale_factor))
+        options = call(
+            "", (), _UPSAMPLE_DEFAULTS, mode=layer.mode, align_corners=layer.align_corners
+        )[1:-1]
+        return Torch(
+            expr="nn.functional.interpolate({x}, size={1}.shape[2:]"
+            + (f", {options}" if options else "")
+            + ")"
+        )
+    return _module(
+        call(
+            "nn.Upsample",
+            (),
+            _UPSAMPLE_DEFAULTS,
+            size=layer.size,
+            scale_factor=layer.scale_factor,
+            mode=layer.mode,
+            align_corners=layer.align_corners,
+            recompute_scale_factor=layer.recompute_scale_factor,
+        )
+    )
 
 
 @rule("torch", L.Flatten)
 def _flatten(layer: L.Flatten, shape: Shape) -> Torch:
-    return _module(call("nn.Flatten", (), {"start_dim": 1, "end_dim": -1},
-                        start_dim=layer.start_dim, end_dim=layer.end_dim))
+    return _module(
+        call(
+            "nn.Flatten",
+            (),
+            {"start_dim": 1, "end_dim": -1},
+            start_dim=layer.start_dim,
+            end_dim=layer.end_dim,
+        )
+    )
 
 
 @rule("torch", L.Narrow)
@@ -188,8 +274,9 @@ def _narrow(layer: L.Narrow, shape: Shape) -> Torch:
 
 @rule("torch", L.Linear)
 def _linear(layer: L.Linear, shape: Shape) -> Torch:
-    return _module(call("nn.Linear", (shape[-1], layer.out_features), {"bias": True},
-                        bias=layer.bias))
+    return _module(
+        call("nn.Linear", (shape[-1], layer.out_features), {"bias": True}, bias=layer.bias)
+    )
 
 
 @rule("torch", L.RBF)
@@ -199,16 +286,31 @@ def _rbf(layer: L.RBF, shape: Shape) -> Torch:
 
 @rule("torch", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Torch:
-    return _module(call(f"nn.{type(layer).__name__}", (shape[0],),
-                        {"eps": 1e-5, "momentum": 0.1, "affine": True,
-                         "track_running_stats": True},
-                        eps=layer.eps, momentum=layer.momentum, affine=layer.affine,
-                        track_running_stats=layer.track_running_stats))
+    return _module(
+        call(
+            f"nn.{type(layer).__name__}",
+            (shape[0],),
+            {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True},
+            eps=layer.eps,
+            momentum=layer.momentum,
+            affine=layer.affine,
+            track_running_stats=layer.track_running_stats,
+        )
+    )
 
 
-_PLAIN = {L.Identity: "Identity", L.ReLU: "ReLU", L.ReLU6: "ReLU6", L.SELU: "SELU",
-          L.SiLU: "SiLU", L.Mish: "Mish", L.Hardswish: "Hardswish",
-          L.Hardsigmoid: "Hardsigmoid", L.Sigmoid: "Sigmoid", L.Tanh: "Tanh"}
+_PLAIN = {
+    L.Identity: "Identity",
+    L.ReLU: "ReLU",
+    L.ReLU6: "ReLU6",
+    L.SELU: "SELU",
+    L.SiLU: "SiLU",
+    L.Mish: "Mish",
+    L.Hardswish: "Hardswish",
+    L.Hardsigmoid: "Hardsigmoid",
+    L.Sigmoid: "Sigmoid",
+    L.Tanh: "Tanh",
+}
 
 
 @rule("torch", *_PLAIN)
@@ -217,8 +319,13 @@ def _plain(layer: L.Layer, shape: Shape) -> Torch:
     return _module(f"nn.{_PLAIN[type(layer)]}()")
 
 
-_DROPOUT = {L.Dropout: "Dropout", L.Dropout1d: "Dropout1d", L.Dropout2d: "Dropout2d",
-            L.Dropout3d: "Dropout3d", L.AlphaDropout: "AlphaDropout"}
+_DROPOUT = {
+    L.Dropout: "Dropout",
+    L.Dropout1d: "Dropout1d",
+    L.Dropout2d: "Dropout2d",
+    L.Dropout3d: "Dropout3d",
+    L.AlphaDropout: "AlphaDropout",
+}
 
 
 @rule("torch", *L.DROPOUTS)
@@ -228,14 +335,22 @@ def _dropout(layer: L._DropoutBase, shape: Shape) -> Torch:
 
 @rule("torch", L.LeakyReLU)
 def _leaky(layer: L.LeakyReLU, shape: Shape) -> Torch:
-    return _module(call("nn.LeakyReLU", (), {"negative_slope": 0.01},
-                        negative_slope=layer.negative_slope))
+    return _module(
+        call("nn.LeakyReLU", (), {"negative_slope": 0.01}, negative_slope=layer.negative_slope)
+    )
 
 
 @rule("torch", L.PReLU)
 def _prelu(layer: L.PReLU, shape: Shape) -> Torch:
-    return _module(call("nn.PReLU", (), {"num_parameters": 1, "init": 0.25},
-                        num_parameters=layer.num_parameters, init=layer.init))
+    return _module(
+        call(
+            "nn.PReLU",
+            (),
+            {"num_parameters": 1, "init": 0.25},
+            num_parameters=layer.num_parameters,
+            init=layer.init,
+        )
+    )
 
 
 @rule("torch", L.ELU, L.CELU)
@@ -250,14 +365,28 @@ def _gelu(layer: L.GELU, shape: Shape) -> Torch:
 
 @rule("torch", L.Hardtanh)
 def _hardtanh(layer: L.Hardtanh, shape: Shape) -> Torch:
-    return _module(call("nn.Hardtanh", (), {"min_val": -1.0, "max_val": 1.0},
-                        min_val=layer.min_val, max_val=layer.max_val))
+    return _module(
+        call(
+            "nn.Hardtanh",
+            (),
+            {"min_val": -1.0, "max_val": 1.0},
+            min_val=layer.min_val,
+            max_val=layer.max_val,
+        )
+    )
 
 
 @rule("torch", L.Softplus)
 def _softplus(layer: L.Softplus, shape: Shape) -> Torch:
-    return _module(call("nn.Softplus", (), {"beta": 1.0, "threshold": 20.0}, beta=layer.beta,
-                        threshold=layer.threshold))
+    return _module(
+        call(
+            "nn.Softplus",
+            (),
+            {"beta": 1.0, "threshold": 20.0},
+            beta=layer.beta,
+            threshold=layer.threshold,
+        )
+    )
 
 
 @rule("torch", *L.SOFTMAXES)
@@ -274,33 +403,60 @@ def _softmax(layer: L.Softmax | L.LogSoftmax, shape: Shape) -> Torch:
 
 @rule("torch", L.GroupNorm)
 def _group_norm(layer: L.GroupNorm, shape: Shape) -> Torch:
-    return _module(call("nn.GroupNorm", (layer.num_groups, shape[0]),
-                        {"eps": 1e-5, "affine": True}, eps=layer.eps, affine=layer.affine))
+    return _module(
+        call(
+            "nn.GroupNorm",
+            (layer.num_groups, shape[0]),
+            {"eps": 1e-5, "affine": True},
+            eps=layer.eps,
+            affine=layer.affine,
+        )
+    )
 
 
 @rule("torch", L.LayerNorm)
 def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Torch:
     ns = layer.normalized_shape
-    return _module(call("nn.LayerNorm", (ns[0] if len(ns) == 1 else list(ns),),
-                        {"eps": 1e-5, "elementwise_affine": True, "bias": True}, eps=layer.eps,
-                        elementwise_affine=layer.elementwise_affine, bias=layer.bias))
+    return _module(
+        call(
+            "nn.LayerNorm",
+            (ns[0] if len(ns) == 1 else list(ns),),
+            {"eps": 1e-5, "elementwise_affine": True, "bias": True},
+            eps=layer.eps,
+            elementwise_affine=layer.elementwise_affine,
+            bias=layer.bias,
+        )
+    )
 
 
 @rule("torch", L.LayerNorm2d)
 def _layer_norm2d(layer: L.LayerNorm2d, shape: Shape) -> Torch:
-    return _module(call("LayerNorm2d", (shape[0],),
-                        {"eps": 1e-5, "elementwise_affine": True, "bias": True}, eps=layer.eps,
-                        elementwise_affine=layer.elementwise_affine, bias=layer.bias),
-                   "LayerNorm2d")
+    return _module(
+        call(
+            "LayerNorm2d",
+            (shape[0],),
+            {"eps": 1e-5, "elementwise_affine": True, "bias": True},
+            eps=layer.eps,
+            elementwise_affine=layer.elementwise_affine,
+            bias=layer.bias,
+        ),
+        "LayerNorm2d",
+    )
 
 
 @rule("torch", *L.INSTANCE_NORMS)
 def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Torch:
-    return _module(call(f"nn.InstanceNorm{layer.dims}d", (shape[0],),
-                        {"eps": 1e-5, "momentum": 0.1, "affine": False,
-                         "track_running_stats": False},
-                        eps=layer.eps, momentum=layer.momentum, affine=layer.affine,
-                        track_running_stats=layer.track_running_stats))
+    return _module(
+        call(
+            f"nn.InstanceNorm{layer.dims}d",
+            (shape[0],),
+            {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False},
+            eps=layer.eps,
+            momentum=layer.momentum,
+            affine=layer.affine,
+            track_running_stats=layer.track_running_stats,
+        )
+    )
 
 
 @rule("torch", L.StochasticDepth)
@@ -312,8 +468,9 @@ def _stochastic_depth(layer: L.StochasticDepth, shape: Shape) -> Torch:
 def _layer_scale(layer: L.LayerScale, shape: Shape) -> Torch:
     # torchvision's CNBlock: self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * value)
     size = (shape[0],) + (1,) * (len(shape) - 1)
-    return Torch(param=f"nn.Parameter(torch.full({size!r}, {layer.init_value!r}))",
-                 expr="{p} * {x}")
+    return Torch(
+        param=f"nn.Parameter(torch.full({size!r}, {layer.init_value!r}))", expr="{p} * {x}"
+    )
 
 
 @rule("torch", L.ChannelShuffle)
@@ -349,8 +506,11 @@ def _constant_pad(layer: L._ConstantPadNd, shape: Shape) -> Torch:
     return _module(call(f"nn.ConstantPad{layer.dims}d", (layer.padding, layer.value)))
 
 
-_COPY_PAD_CLASSES = {"reflect": "ReflectionPad", "replicate": "ReplicationPad",
-                     "circular": "CircularPad"}
+_COPY_PAD_CLASSES = {
+    "reflect": "ReflectionPad",
+    "replicate": "ReplicationPad",
+    "circular": "CircularPad",
+}
 
 
 @rule("torch", *L.COPY_PADS)
@@ -363,14 +523,30 @@ _SLIDING_DEFAULTS = {"dilation": 1, "padding": 0, "stride": 1}
 
 @rule("torch", L.Unfold)
 def _unfold(layer: L.Unfold, shape: Shape) -> Torch:
-    return _module(call("nn.Unfold", (layer.kernel_size,), _SLIDING_DEFAULTS,
-                        dilation=layer.dilation, padding=layer.padding, stride=layer.stride))
+    return _module(
+        call(
+            "nn.Unfold",
+            (layer.kernel_size,),
+            _SLIDING_DEFAULTS,
+            dilation=layer.dilation,
+            padding=layer.padding,
+            stride=layer.stride,
+        )
+    )
 
 
 @rule("torch", L.Fold)
 def _fold(layer: L.Fold, shape: Shape) -> Torch:
-    return _module(call("nn.Fold", (layer.output_size, layer.kernel_size), _SLIDING_DEFAULTS,
-                        dilation=layer.dilation, padding=layer.padding, stride=layer.stride))
+    return _module(
+        call(
+            "nn.Fold",
+            (layer.output_size, layer.kernel_size),
+            _SLIDING_DEFAULTS,
+            dilation=layer.dilation,
+            padding=layer.padding,
+            stride=layer.stride,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- rules: merges
@@ -501,13 +677,47 @@ class Block(nn.Module):
 
 # nn.Module attributes a submodule may not shadow (add_module refuses them)
 _RESERVED = {
-    "add_module", "apply", "bfloat16", "buffers", "children", "compile", "cpu", "cuda",
-    "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
-    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "register_buffer", "register_module", "register_parameter", "requires_grad_",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training",
-    "type", "xpu", "zero_grad",
+    "add_module",
+    "apply",
+    "bfloat16",
+    "buffers",
+    "children",
+    "compile",
+    "cpu",
+    "cuda",
+    "double",
+    "dump_patches",
+    "eval",
+    "extra_repr",
+    "float",
+    "forward",
+    "get_buffer",
+    "get_parameter",
+    "get_submodule",
+    "half",
+    "ipu",
+    "load_state_dict",
+    "modules",
+    "mtia",
+    "named_buffers",
+    "named_children",
+    "named_modules",
+    "named_parameters",
+    "parameters",
+    "register_buffer",
+    "register_module",
+    "register_parameter",
+    "requires_grad_",
+    "set_submodule",
+    "share_memory",
+    "state_dict",
+    "to",
+    "to_empty",
+    "train",
+    "training",
+    "type",
+    "xpu",
+    "zero_grad",
 }
 
 
@@ -583,18 +793,22 @@ def export_pytorch(spec: Spec, input_shape: Shape | None = None, origin: str = "
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise SpecError(f"'{path}' names a layer inside the layer '{part}'; rename one "
-                                "of them", where=row.where)
+                raise SpecError(
+                    f"'{path}' names a layer inside the layer '{part}'; rename one of them",
+                    where=row.where,
+                )
             node = child
         if isinstance(node.get(parts[-1]), dict):
-            raise SpecError(f"'{path}' names both a layer and a block; rename one of them",
-                            where=row.where)
+            raise SpecError(
+                f"'{path}' names both a layer and a block; rename one of them", where=row.where
+            )
         node[parts[-1]] = code.module or code.param
         leaves.add(path)
     cls = _class_name(a.name)
     lines = [
         f'"""{a.name or "network"} — written by cnncalc {__version__}'
-        + (f" from {origin}" if origin else "") + '.',
+        + (f" from {origin}" if origin else "")
+        + ".",
         "",
         "build() returns the network; its named_parameters() are the rows of `cnncalc shapes`",
         "(`layer1.0.conv1.weight` is row `layer1.0.conv1`). `python` this file to print the",
@@ -610,8 +824,14 @@ def export_pytorch(spec: Spec, input_shape: Shape | None = None, origin: str = "
     ]
     for name in helpers:
         lines.append(HELPERS[name])
-    lines += ["", f"class {cls}(Block):", f'    """{a.name or "The network"}, as specified."""',
-              "", "    def __init__(self):", "        super().__init__({"]
+    lines += [
+        "",
+        f"class {cls}(Block):",
+        f'    """{a.name or "The network"}, as specified."""',
+        "",
+        "    def __init__(self):",
+        "        super().__init__({",
+    ]
     lines += _tree_lines(tree, 3)
     lines += ["        })", "", "    def forward(self, x):"]
     lines += ["        " + line for line in _forward(a, calls)]
@@ -695,4 +915,3 @@ def _forward(a: Analysis, calls: list[str | None]) -> list[str]:
 
 
 __all__ = ["HELPERS", "Torch", "call", "export_pytorch", "module_paths", "torch_code"]
-

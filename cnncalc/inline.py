@@ -33,13 +33,21 @@ _DICT_PREFIXES = ((), ("collections",))
 INFERRED = ("in_channels", "in_features", "num_features")  # checked against the input
 
 # arithmetic on numeric literals, bounded so that no text can ask for a huge computation
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-        ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-        ast.Pow: operator.pow}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
 _MAX_MAGNITUDE = 10**18
 _MAX_EXPONENT = 64
-_LITERALS = "arguments are literals (numbers, strings, tuples, True/False/None) and " \
-            "arithmetic on numbers; the text is read, never run"
+_LITERALS = (
+    "arguments are literals (numbers, strings, tuples, True/False/None) and "
+    "arithmetic on numbers; the text is read, never run"
+)
 
 
 # --------------------------------------------------------------------------- text
@@ -52,7 +60,7 @@ def strip_comments(text: str) -> str:
         ch = text[i]
         if quote:
             if ch == "\\":
-                out.append(text[i:i + 2])
+                out.append(text[i : i + 2])
                 i += 2
                 continue
             if ch == quote:
@@ -165,8 +173,10 @@ class _Item:
     def top(self) -> dict[str, Any]:
         node = self.node
         if node is None:
-            raise SpecError("not a layer call such as conv2d(3, 6, 5) or nn.ReLU()",
-                            where=f"layer {self.index} (inline '{_short(self.text)}')")
+            raise SpecError(
+                "not a layer call such as conv2d(3, 6, 5) or nn.ReLU()",
+                where=f"layer {self.index} (inline '{_short(self.text)}')",
+            )
         return self.module(node, None, str(self.index))
 
     # ---- modules
@@ -175,15 +185,19 @@ class _Item:
         """'sequential', 'ordered_dict' or 'layer' — or a SpecError for any other call."""
         parts = _dotted(call.func)
         if parts is None:
-            raise SpecError("not a layer call such as conv2d(3, 6, 5) or nn.ReLU()",
-                            where=self.where(call, path))
+            raise SpecError(
+                "not a layer call such as conv2d(3, 6, 5) or nn.ReLU()",
+                where=self.where(call, path),
+            )
         prefix, name = parts[:-1], parts[-1]
         if name == "OrderedDict" and prefix in _DICT_PREFIXES:
             return "ordered_dict"
         if prefix not in _LAYER_PREFIXES:
-            raise SpecError(f"'{'.'.join(parts)}' is not a torch.nn layer: layers are written "
-                            "Conv2d(...), nn.Conv2d(...) or torch.nn.Conv2d(...)",
-                            where=self.where(call, path))
+            raise SpecError(
+                f"'{'.'.join(parts)}' is not a torch.nn layer: layers are written "
+                "Conv2d(...), nn.Conv2d(...) or torch.nn.Conv2d(...)",
+                where=self.where(call, path),
+            )
         return "sequential" if name == "Sequential" else "layer"
 
     def module(self, node: ast.expr, path: str | None, label: str) -> dict[str, Any]:
@@ -191,25 +205,37 @@ class _Item:
         if not isinstance(node, ast.Call):
             parts = _dotted(node)
             if parts is None or parts[:-1] not in _LAYER_PREFIXES:
-                raise SpecError("not a layer call such as conv2d(3, 6, 5) or nn.ReLU()",
-                                where=self.where(node, path))
+                raise SpecError(
+                    "not a layer call such as conv2d(3, 6, 5) or nn.ReLU()",
+                    where=self.where(node, path),
+                )
             return {"type": parts[-1]}  # a bare name: the layer with its defaults
         kind = self._kind(node, path)
         if kind == "sequential":
             return {"name": label, "layers": self.sequential(node, path, top=False)}
         if kind == "ordered_dict":
-            raise SpecError("an OrderedDict of layers goes inside nn.Sequential(...)",
-                            where=self.where(node, path))
+            raise SpecError(
+                "an OrderedDict of layers goes inside nn.Sequential(...)",
+                where=self.where(node, path),
+            )
         return self.layer(node, path)
 
     def sequential(self, call: ast.Call, path: str | None, top: bool) -> list[dict[str, Any]]:
         if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
-            raise SpecError("nn.Sequential takes layers, or one OrderedDict of named layers",
-                            where=self.where(call, path))
-        named = len(call.args) == 1 and isinstance(call.args[0], ast.Call) and \
-            self._kind(call.args[0], path) == "ordered_dict"
-        entries = self._entries(call.args[0], path) if named else \
-            [(str(j), arg) for j, arg in enumerate(call.args)]
+            raise SpecError(
+                "nn.Sequential takes layers, or one OrderedDict of named layers",
+                where=self.where(call, path),
+            )
+        named = (
+            len(call.args) == 1
+            and isinstance(call.args[0], ast.Call)
+            and self._kind(call.args[0], path) == "ordered_dict"
+        )
+        entries = (
+            self._entries(call.args[0], path)
+            if named
+            else [(str(j), arg) for j, arg in enumerate(call.args)]
+        )
         out = []
         for key, node in entries:
             child = f"{path}.{key}" if path else key
@@ -233,12 +259,12 @@ class _Item:
             elif isinstance(arg, (ast.List, ast.Tuple)):
                 for elt in arg.elts:
                     if not (isinstance(elt, ast.Tuple) and len(elt.elts) == 2):
-                        raise SpecError(f"'{_short(self.src(elt))}' is not a (name, layer) pair",
-                                        where=where)
+                        raise SpecError(
+                            f"'{_short(self.src(elt))}' is not a (name, layer) pair", where=where
+                        )
                     pairs.append((elt.elts[0], elt.elts[1]))
             else:
-                raise SpecError("OrderedDict takes one list of (name, layer) pairs",
-                                where=where)
+                raise SpecError("OrderedDict takes one list of (name, layer) pairs", where=where)
         out: list[tuple[str, ast.expr]] = []
         for key_node, value in pairs:
             key = key_node.value if isinstance(key_node, ast.Constant) else None
@@ -250,8 +276,9 @@ class _Item:
         seen: set[str] = set()
         for key, _ in out:
             if not key or "." in key:
-                raise SpecError(f"module name {key!r} must be non-empty and contain no '.'",
-                                where=where)
+                raise SpecError(
+                    f"module name {key!r} must be non-empty and contain no '.'", where=where
+                )
             if key in seen:
                 raise SpecError(f"module name {key!r} is given twice", where=where)
             seen.add(key)
@@ -285,15 +312,21 @@ class _Item:
             return data
         names = cls.positional
         if len(args) > len(names):
-            raise SpecError(f"{len(args)} positional arguments given, {cls.__name__} takes "
-                            f"{len(names)}: {signature(cls, defaults=False)}", where=where)
+            raise SpecError(
+                f"{len(args)} positional arguments given, {cls.__name__} takes "
+                f"{len(names)}: {signature(cls, defaults=False)}",
+                where=where,
+            )
         for field, value in zip(names, args):
             if field in kwargs:
                 raise SpecError("given both positionally and by name", where=where, field=field)
             data[field] = value
         data.update(kwargs)
-        missing = [f for f, info in cls.model_fields.items()
-                   if info.is_required() and f not in data and info.alias not in data]
+        missing = [
+            f
+            for f, info in cls.model_fields.items()
+            if info.is_required() and f not in data and info.alias not in data
+        ]
         if missing and args:
             raise SpecError(self._missing_hint(call, cls, func), where=where, field=missing[0])
         return data
@@ -302,8 +335,10 @@ class _Item:
         """Old inline texts left the input size out of the positional arguments."""
         names = cls.positional
         reads = ", ".join(f"{f}={self.src(a)}" for f, a in zip(names, call.args))
-        text = (f"required field is missing — positional arguments follow PyTorch: "
-                f"{signature(cls, defaults=False, limit=3)}, so this reads {reads}")
+        text = (
+            f"required field is missing — positional arguments follow PyTorch: "
+            f"{signature(cls, defaults=False, limit=3)}, so this reads {reads}"
+        )
         if names[0] in INFERRED and len(call.args) < len(names):
             named = [f"{f}={self.src(a)}" for f, a in zip(names[1:], call.args)]
             named += [f"{kw.arg}={self.src(kw.value)}" for kw in call.keywords]
@@ -330,8 +365,10 @@ class _Item:
         elif isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             a, b = self._number(node.left, where), self._number(node.right, where)
             if isinstance(node.op, ast.Pow) and abs(b) > _MAX_EXPONENT:
-                raise SpecError(f"'{self.src(node)}': exponents above {_MAX_EXPONENT} are not "
-                                "accepted", where=where)
+                raise SpecError(
+                    f"'{self.src(node)}': exponents above {_MAX_EXPONENT} are not accepted",
+                    where=where,
+                )
             try:
                 result = _OPS[type(node.op)](a, b)
             except ZeroDivisionError:
@@ -341,14 +378,16 @@ class _Item:
             if isinstance(result, complex):
                 raise SpecError(f"'{self.src(node)}' is not a real number", where=where)
             return self._bounded(result, node, where)
-        raise SpecError(f"'{_short(self.src(node), 40)}' is {_what(node)}: {_LITERALS}",
-                        where=where)
+        raise SpecError(
+            f"'{_short(self.src(node), 40)}' is {_what(node)}: {_LITERALS}", where=where
+        )
 
     def _number(self, node: ast.expr, where: str) -> int | float:
         v = self.value(node, where)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpecError(f"'{_short(self.src(node), 40)}': arithmetic is on numbers only",
-                            where=where)
+            raise SpecError(
+                f"'{_short(self.src(node), 40)}': arithmetic is on numbers only", where=where
+            )
         return v
 
     def _bounded(self, v: int | float, node: ast.expr, where: str) -> int | float:

@@ -21,8 +21,7 @@ class Layer(BaseModel):
     # layer types a spec actually uses.
     # strict: an int field refuses True, "6" and 6.0 (YAML's `yes`, a quoted number) instead
     # of converting them; a float field still takes an int.
-    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True,
-                              strict=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True, strict=True)
 
     name: str | None = Field(default=None, description="Optional label shown in reports.")
 
@@ -517,7 +516,8 @@ class Upsample(Layer):
     size: int | tuple[int, ...] | None = None
     scale_factor: float | tuple[float, ...] | None = None
     mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"] = (
-        "nearest")
+        "nearest"
+    )
     align_corners: bool | None = None
     recompute_scale_factor: bool | None = None
     size_of: str | None = Field(
@@ -529,8 +529,13 @@ class Upsample(Layer):
         ),
     )
 
-    positional: ClassVar = ("size", "scale_factor", "mode", "align_corners",
-                            "recompute_scale_factor")
+    positional: ClassVar = (
+        "size",
+        "scale_factor",
+        "mode",
+        "align_corners",
+        "recompute_scale_factor",
+    )
     data_inputs: ClassVar = 1  # with size_of, the second input is read for its shape only
 
     @model_validator(mode="after")
@@ -543,8 +548,10 @@ class Upsample(Layer):
                 raise ValueError("size and scale_factor must be positive")
         if self.align_corners is not None and self.mode not in MODE_DIMS:
             # F.interpolate's ValueError
-            raise ValueError("align_corners option can only be set with the interpolating "
-                             "modes: linear | bilinear | bicubic | trilinear")
+            raise ValueError(
+                "align_corners option can only be set with the interpolating "
+                "modes: linear | bilinear | bicubic | trilinear"
+            )
         if self.recompute_scale_factor and self.scale_factor is None:
             raise ValueError("recompute_scale_factor is not meaningful with an explicit size")
         return self
@@ -891,8 +898,9 @@ class GroupNorm(Layer):
     def _divisible(self) -> "GroupNorm":
         c = self.num_channels
         if c is not None and c % self.num_groups:
-            raise ValueError(f"num_channels ({c}) must be divisible by num_groups "
-                             f"({self.num_groups})")
+            raise ValueError(
+                f"num_channels ({c}) must be divisible by num_groups ({self.num_groups})"
+            )
         return self
 
 
@@ -923,8 +931,9 @@ class LayerNorm2d(Layer):
 
     type: Literal["layer_norm2d"] = "layer_norm2d"
     dims: ClassVar = 2
-    normalized_shape: int | None = Field(default=None, ge=1,
-                                         description="The channel count; checked when given.")
+    normalized_shape: int | None = Field(
+        default=None, ge=1, description="The channel count; checked when given."
+    )
     eps: float = Field(default=1e-5, gt=0)
     elementwise_affine: bool = True
     bias: bool = True
@@ -977,8 +986,9 @@ class LayerScale(Layer):
     ``<block>.layer_scale``, as in torchvision's ``named_parameters()``."""
 
     type: Literal["layer_scale"] = "layer_scale"
-    dim: int | None = Field(default=None, ge=1, description="The channel count; checked when "
-                            "given.")
+    dim: int | None = Field(
+        default=None, ge=1, description="The channel count; checked when given."
+    )
     init_value: float = 1e-6
     positional: ClassVar = ("dim", "init_value")
 
@@ -997,8 +1007,10 @@ class Permute(Layer):
 
     type: Literal["permute"] = "permute"
     # PyTorch's argument is `dims`; the attribute is `order` (Layer.dims is the spatial rank)
-    order: tuple[int, ...] = Field(alias="dims", description="The new order of the "
-                                   "dimensions, counting the batch (0 stays first).")
+    order: tuple[int, ...] = Field(
+        alias="dims",
+        description="The new order of the dimensions, counting the batch (0 stays first).",
+    )
     positional: ClassVar = ("dims",)
 
 
@@ -1059,13 +1071,37 @@ ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d)
 ADAPTIVE_MAX = (AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d)
 ZERO_PADS = (ZeroPad1d, ZeroPad2d, ZeroPad3d)
 CONSTANT_PADS = (ConstantPad1d, ConstantPad2d, ConstantPad3d)
-COPY_PADS = (ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
-             ReplicationPad2d, ReplicationPad3d, CircularPad1d, CircularPad2d, CircularPad3d)
+COPY_PADS = (
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+)
 FOLDS = (Unfold, Fold)
 BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
 DROPOUTS = (Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout)
-ACTIVATIONS = (ReLU, ReLU6, LeakyReLU, ELU, SELU, CELU, GELU, SiLU, Mish, Sigmoid, Tanh,
-               Hardtanh, Hardswish, Hardsigmoid, Softplus)
+ACTIVATIONS = (
+    ReLU,
+    ReLU6,
+    LeakyReLU,
+    ELU,
+    SELU,
+    CELU,
+    GELU,
+    SiLU,
+    Mish,
+    Sigmoid,
+    Tanh,
+    Hardtanh,
+    Hardswish,
+    Hardsigmoid,
+    Softplus,
+)
 SOFTMAXES = (Softmax, LogSoftmax)
 ELEMENTWISE = (*DROPOUTS, Identity, *ACTIVATIONS, *SOFTMAXES)
 

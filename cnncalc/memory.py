@@ -119,8 +119,9 @@ def _conv(layer: L._ConvNd, in_shapes, out_shape) -> Saves:
     else:
         pads = [2 * p for p in layer.padding]
     padded = Keep("new", shape=(shape[0], *(n + p for n, p in zip(shape[1:], pads))))
-    pad_keeps = () if layer.padding_mode == "circular" else (
-        Keep("input", dtype="float32", if_grad=0),)
+    pad_keeps = (
+        () if layer.padding_mode == "circular" else (Keep("input", dtype="float32", if_grad=0),)
+    )
     return Saves((*pad_keeps, padded, WEIGHT), autocast="lower")
 
 
@@ -146,8 +147,9 @@ def _batchnorm(layer: L._BatchNormNd, in_shapes, out_shape) -> Saves:
     # are there (a low-precision input beside float32 ones: CPU's "mixed type" kernel), else
     # in the input's dtype (matters only under autocast)
     mixed = layer.affine or layer.track_running_stats
-    stats = Keep("new", shape=(in_shapes[0][0],), batched=False,
-                 dtype="param" if mixed else "compute")
+    stats = Keep(
+        "new", shape=(in_shapes[0][0],), batched=False, dtype="param" if mixed else "compute"
+    )
     return Saves((IN, stats, stats), counters=int(layer.track_running_stats))
 
 
@@ -161,8 +163,7 @@ def _pool_autocast(layer: L.Layer) -> Literal["float32", "same"]:
 
 @rule("saved", *L.MAX_POOLS, *L.ADAPTIVE_MAX)
 def _maxpool(layer, in_shapes, out_shape) -> Saves:
-    return Saves((IN, Keep("new", shape=out_shape, dtype="int64")),
-                 autocast=_pool_autocast(layer))
+    return Saves((IN, Keep("new", shape=out_shape, dtype="int64")), autocast=_pool_autocast(layer))
 
 
 @rule("saved", *L.AVG_POOLS)
@@ -243,8 +244,7 @@ def _mul(layer, in_shapes, out_shape) -> Saves:
     """a * b keeps b for a's gradient and a for b's; n branches multiply left to right, so
     each partial product is kept too."""
     if len(in_shapes) == 2:
-        return Saves((Keep("input", 0, if_grad=1), Keep("input", 1, if_grad=0)),
-                     autocast="promote")
+        return Saves((Keep("input", 0, if_grad=1), Keep("input", 1, if_grad=0)), autocast="promote")
     keeps = [Keep("input", 0), Keep("input", 1)]
     partial = in_shapes[0]
     for i in range(2, len(in_shapes)):
@@ -279,7 +279,7 @@ def _group_norm(layer: L.GroupNorm, in_shapes, out_shape) -> Saves:
 def _layer_norm(layer: L.LayerNorm, in_shapes, out_shape) -> Saves:
     """native_layer_norm: input, mean and rstd (one per leading position: N × shape[:-k])."""
     shape = in_shapes[0]
-    stats = _stats(shape[:len(shape) - len(layer.normalized_shape)], layer.elementwise_affine)
+    stats = _stats(shape[: len(shape) - len(layer.normalized_shape)], layer.elementwise_affine)
     return Saves((IN, stats, stats))
 
 
@@ -297,8 +297,9 @@ def _instance_norm(layer: L._InstanceNormNd, in_shapes, out_shape) -> Saves:
     save_invstd (N·C), and the weight and running statistics repeated N times (new tensors,
     not the parameters), all in the parameter dtype when affine, else the input's."""
     per_sample = _stats((in_shapes[0][0],), layer.affine)
-    repeated = (1 + 2 * layer.track_running_stats) if layer.affine else (
-        2 * layer.track_running_stats)
+    repeated = (
+        (1 + 2 * layer.track_running_stats) if layer.affine else (2 * layer.track_running_stats)
+    )
     return Saves((IN, *(per_sample,) * (2 + repeated)), counters=int(layer.track_running_stats))
 
 
@@ -345,8 +346,13 @@ def _constant_pad(layer, in_shapes, out_shape) -> Saves:
 
 
 # CPU autocast's float32 list has these (reflection_pad3d is not on it)
-_FLOAT32_PADS = (L.ReflectionPad1d, L.ReflectionPad2d, L.ReplicationPad1d, L.ReplicationPad2d,
-                 L.ReplicationPad3d)
+_FLOAT32_PADS = (
+    L.ReflectionPad1d,
+    L.ReflectionPad2d,
+    L.ReplicationPad1d,
+    L.ReplicationPad2d,
+    L.ReplicationPad3d,
+)
 _CIRCULAR_PADS = (L.CircularPad1d, L.CircularPad2d, L.CircularPad3d)
 
 
@@ -412,14 +418,16 @@ def check_memory_options(optimizer: str, dtype: str, amp: str | None) -> None:
     if optimizer not in OPTIMIZERS:
         raise bad_option("--optimizer", optimizer, f"must be one of {', '.join(OPTIMIZERS)}")
     if dtype not in TRAIN_DTYPES:
-        raise bad_option("--dtype", dtype, "training memory needs a floating dtype: "
-                         f"{', '.join(TRAIN_DTYPES)}")
+        raise bad_option(
+            "--dtype", dtype, f"training memory needs a floating dtype: {', '.join(TRAIN_DTYPES)}"
+        )
     if amp is not None:
         if amp not in AMP_DTYPES:
             raise bad_option("--amp", amp, f"must be one of {', '.join(AMP_DTYPES)}")
         if dtype != "float32":
-            raise bad_option("--dtype", dtype, "--amp keeps float32 master weights; leave "
-                             "--dtype at float32")
+            raise bad_option(
+                "--dtype", dtype, "--amp keeps float32 master weights; leave --dtype at float32"
+            )
 
 
 @dataclass
@@ -429,8 +437,9 @@ class _Storage:
     keepers: list[int] = field(default_factory=list)  # rows that keep it, in order
 
 
-def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
-           amp: str | None = None) -> Memory:
+def memory(
+    a: Analysis, batch: int | None = None, optimizer: str = "adam", amp: str | None = None
+) -> Memory:
     """Training and inference memory of ``a`` at ``batch`` (default: the analysis' batch).
 
     The parameter dtype is the analysis' dtype; ``amp`` ("float16"/"bfloat16") runs autocast
@@ -499,8 +508,12 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
         grad_b = r.trainable_params * DTYPE_BYTES[param_dtype]
         frozen = r.non_trainable_params - r.buffers
         tensors = int(r.weights - frozen > 0) + int(r.bias > 0)
-        opt = {"sgd": 0, "momentum": grad_b, "adam": 2 * grad_b + STEP_BYTES * tensors,
-               "adamw": 2 * grad_b + STEP_BYTES * tensors}[optimizer]
+        opt = {
+            "sgd": 0,
+            "momentum": grad_b,
+            "adam": 2 * grad_b + STEP_BYTES * tensors,
+            "adamw": 2 * grad_b + STEP_BYTES * tensors,
+        }[optimizer]
         buffers = (r.buffers - s.counters) * DTYPE_BYTES[param_dtype] + 8 * s.counters
         owned.append((r.params * DTYPE_BYTES[param_dtype], buffers, grad_b, opt))
         firsts.append(first)
@@ -510,13 +523,27 @@ def memory(a: Analysis, batch: int | None = None, optimizer: str = "adam",
     final = sid[a.rows[-1].index] if a.rows else "input"
     train = _training_live(a, storages, sid, grads, dtypes, owned, final, nbytes)
     # inference: the caller holds the input and gets the output; no tensor is kept
-    infer = live_bytes(a, {k: st.bytes for k, st in storages.items()
-                           if k == "input" or isinstance(k, int)}, sid, ("input", final))
+    infer = live_bytes(
+        a,
+        {k: st.bytes for k, st in storages.items() if k == "input" or isinstance(k, int)},
+        sid,
+        ("input", final),
+    )
     rows = tuple(
-        MemoryRow(r, p, b, g, o, first, storages[sid[r.index]].bytes
-                  if not _aliases(sid, r) else 0,
-                  state + train[r.index], weights + infer[r.index], dtypes[r.index])
-        for r, (p, b, g, o), first in zip(a.rows, owned, firsts))
+        MemoryRow(
+            r,
+            p,
+            b,
+            g,
+            o,
+            first,
+            storages[sid[r.index]].bytes if not _aliases(sid, r) else 0,
+            state + train[r.index],
+            weights + infer[r.index],
+            dtypes[r.index],
+        )
+        for r, (p, b, g, o), first in zip(a.rows, owned, firsts)
+    )
     totals = MemoryTotals(
         parameter_bytes=sum(x[0] for x in owned),
         buffer_bytes=sum(x[1] for x in owned),
@@ -559,8 +586,13 @@ def _last_reads(a: Analysis, sid: dict[int, object]) -> dict[object, int]:
     return last
 
 
-def live_bytes(a: Analysis, sizes: dict[object, int], sid: dict[int, object] | None = None,
-               held: tuple[object, ...] = (), workspace: bool = False) -> dict[int, int]:
+def live_bytes(
+    a: Analysis,
+    sizes: dict[object, int],
+    sid: dict[int, object] | None = None,
+    held: tuple[object, ...] = (),
+    workspace: bool = False,
+) -> dict[int, int]:
     """The one liveness walk (inference; ``cnncalc run``'s memory guard uses it too): per row,
     the bytes alive while it runs — every earlier tensor still to be read (a tensor lives until
     its last reader has run), its own output, and the ``held`` storages (never freed).
@@ -587,8 +619,9 @@ def live_bytes(a: Analysis, sizes: dict[object, int], sid: dict[int, object] | N
     return out
 
 
-def _training_live(a: Analysis, storages, sid, grads, dtypes, owned, final, nbytes
-                   ) -> dict[int, int]:
+def _training_live(
+    a: Analysis, storages, sid, grads, dtypes, owned, final, nbytes
+) -> dict[int, int]:
     """Per row, the most held (besides parameters, buffers, optimizer state) while its forward
     or its backward runs.
 
@@ -675,8 +708,10 @@ def fit(a: Analysis, budget: int, optimizer: str = "adam", amp: str | None = Non
 
     one = memory(a, 1, optimizer, amp)
     if one.totals.peak_bytes > budget:
-        raise CnncalcError(f"--fit {human_bytes(budget)}: not even batch 1 fits: its training "
-                           f"peak is {human_bytes(one.totals.peak_bytes)}")
+        raise CnncalcError(
+            f"--fit {human_bytes(budget)}: not even batch 1 fits: its training "
+            f"peak is {human_bytes(one.totals.peak_bytes)}"
+        )
     lo, hi = 1, 2
     while hi <= MAX_BATCH and peak(hi) <= budget:
         lo, hi = hi, hi * 2
@@ -686,7 +721,8 @@ def fit(a: Analysis, budget: int, optimizer: str = "adam", amp: str | None = Non
     return Fit(budget, lo, memory(a, lo, optimizer, amp), peak(lo + 1))
 
 
-def sweep(a: Analysis, batches: list[int], optimizer: str = "adam", amp: str | None = None
-          ) -> list[Memory]:
+def sweep(
+    a: Analysis, batches: list[int], optimizer: str = "adam", amp: str | None = None
+) -> list[Memory]:
     """Memory at each batch size (``--batch 1,8,32``)."""
     return [memory(a, b, optimizer, amp) for b in batches]

@@ -78,8 +78,9 @@ class Graph:
         exporter writes a norm without affine weights so, and the importer reads it so)."""
         from onnx import numpy_helper
 
-        return self.node("Constant", [], value=numpy_helper.from_array(
-            np.asarray(values, dtype=np.float32)))
+        return self.node(
+            "Constant", [], value=numpy_helper.from_array(np.asarray(values, dtype=np.float32))
+        )
 
     def const(self, values: Any, dtype: Any = np.int64) -> str:
         """A constant input (a shape, pads, scales): not a parameter."""
@@ -97,8 +98,9 @@ def emit(g: Graph, layer: L.Layer, xs: list[str], *shapes: Shape) -> str:
     return lookup("onnx", type(layer))(g, layer, xs, *shapes)
 
 
-def export_onnx(spec: Spec, input_shape: Shape | None = None, weights: str = "random",
-                seed: int = 0):
+def export_onnx(
+    spec: Spec, input_shape: Shape | None = None, weights: str = "random", seed: int = 0
+):
     """The ONNX ``ModelProto`` of ``spec`` (checked with ``onnx.checker``)."""
     try:
         import onnx
@@ -106,8 +108,9 @@ def export_onnx(spec: Spec, input_shape: Shape | None = None, weights: str = "ra
     except ImportError:
         from cnncalc.errors import UsageError
 
-        raise UsageError("ONNX export needs the onnx package: pip install 'cnncalc[onnx]'"
-                         ) from None
+        raise UsageError(
+            "ONNX export needs the onnx package: pip install 'cnncalc[onnx]'"
+        ) from None
     a = analyze(spec, input_shape)
     g = Graph(weights, seed)
     values: dict[int, str] = {-1: "input"}
@@ -116,8 +119,9 @@ def export_onnx(spec: Spec, input_shape: Shape | None = None, weights: str = "ra
         kind = row.layer.kind
         g.scope = path.removesuffix(f".{kind}") if is_merge(type(row.layer)) else path
         try:
-            values[row.index] = emit(g, row.layer, [values[i] for i in row.inputs],
-                                     *input_shapes(a, row))
+            values[row.index] = emit(
+                g, row.layer, [values[i] for i in row.inputs], *input_shapes(a, row)
+            )
         except Unsupported as exc:
             raise SpecError(f"cannot be written in ONNX: {exc}", where=row.where) from None
 
@@ -134,10 +138,12 @@ def export_onnx(spec: Spec, input_shape: Shape | None = None, weights: str = "ra
         else:  # the producing node's output takes the name
             _rename(g.nodes, value, name)
         renamed.append(info(name, shape))
-    graph = helper.make_graph(g.nodes, a.name or "network", [info("input", a.input_shape)],
-                              renamed, g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="cnncalc")
+    graph = helper.make_graph(
+        g.nodes, a.name or "network", [info("input", a.input_shape)], renamed, g.initializers
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="cnncalc"
+    )
     model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime >= 1.10
     if _weight_bytes(model) < _PROTO_LIMIT:  # larger models are checked when saved
         onnx.checker.check_model(model)
@@ -161,8 +167,14 @@ def save_onnx(model, path: str) -> None:
         return
     from pathlib import Path
 
-    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=Path(path).name + ".data", size_threshold=1024)
+    onnx.save_model(
+        model,
+        path,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=Path(path).name + ".data",
+        size_threshold=1024,
+    )
     onnx.checker.check_model(path)
 
 
@@ -205,21 +217,35 @@ def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
     if getattr(layer, "connections", None) is not None:
         w = _partial_weight(g, layer, shape[0])
         inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
-        return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
-                      strides=list(layer.stride), pads=_pads(before, after),
-                      dilations=list(layer.dilation))
+        return g.node(
+            "Conv",
+            inputs,
+            kernel_shape=list(layer.kernel_size),
+            strides=list(layer.stride),
+            pads=_pads(before, after),
+            dilations=list(layer.dilation),
+        )
     if layer.padding_mode == "circular":  # Pad's 'wrap' needs opset 19: Slice + Concat
         x = _circular(g, x, shape, tuple(zip(before, after)))
         before, after = [0] * layer.dims, [0] * layer.dims
     elif layer.padding_mode != "zeros":
-        x = g.node("Pad", [x, g.const(_pads([0, 0, *before], [0, 0, *after]))],
-                   mode=_PAD_MODES[layer.padding_mode])
+        x = g.node(
+            "Pad",
+            [x, g.const(_pads([0, 0, *before], [0, 0, *after]))],
+            mode=_PAD_MODES[layer.padding_mode],
+        )
         before, after = [0] * layer.dims, [0] * layer.dims
     w = g.weight("weight", (layer.out_channels, shape[0] // layer.groups, *layer.kernel_size))
     inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
-    return g.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
-                  strides=list(layer.stride), pads=_pads(before, after),
-                  dilations=list(layer.dilation), group=layer.groups)
+    return g.node(
+        "Conv",
+        inputs,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.stride),
+        pads=_pads(before, after),
+        dilations=list(layer.dilation),
+        group=layer.groups,
+    )
 
 
 def _partial_weight(g: Graph, layer: L.Conv2d, c_in: int) -> str:
@@ -243,27 +269,44 @@ def _partial_weight(g: Graph, layer: L.Conv2d, c_in: int) -> str:
 def _conv_transpose(g: Graph, layer: L._ConvTransposeNd, xs: list[str], shape: Shape) -> str:
     w = g.weight("weight", (shape[0], layer.out_channels // layer.groups, *layer.kernel_size))
     inputs = [xs[0], w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
-    return g.node("ConvTranspose", inputs, kernel_shape=list(layer.kernel_size),
-                  strides=list(layer.stride), pads=_pads(layer.padding, layer.padding),
-                  output_padding=list(layer.output_padding), dilations=list(layer.dilation),
-                  group=layer.groups)
+    return g.node(
+        "ConvTranspose",
+        inputs,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.stride),
+        pads=_pads(layer.padding, layer.padding),
+        output_padding=list(layer.output_padding),
+        dilations=list(layer.dilation),
+        group=layer.groups,
+    )
 
 
 @rule("onnx", *L.MAX_POOLS)
 def _maxpool(g: Graph, layer: L._MaxPoolNd, xs: list[str], shape: Shape) -> str:
-    return g.node("MaxPool", xs, kernel_shape=list(layer.kernel_size),
-                  strides=list(layer.stride), pads=_pads(layer.padding, layer.padding),
-                  dilations=list(layer.dilation), ceil_mode=int(layer.ceil_mode))
+    return g.node(
+        "MaxPool",
+        xs,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.stride),
+        pads=_pads(layer.padding, layer.padding),
+        dilations=list(layer.dilation),
+        ceil_mode=int(layer.ceil_mode),
+    )
 
 
 @rule("onnx", *L.AVG_POOLS)
 def _avgpool(g: Graph, layer: L._AvgPoolNd, xs: list[str], shape: Shape) -> str:
     if layer.divisor_override is not None:
         raise Unsupported("divisor_override has no ONNX attribute")
-    return g.node("AveragePool", xs, kernel_shape=list(layer.kernel_size),
-                  strides=list(layer.stride), pads=_pads(layer.padding, layer.padding),
-                  ceil_mode=int(layer.ceil_mode),
-                  count_include_pad=int(layer.count_include_pad))
+    return g.node(
+        "AveragePool",
+        xs,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.stride),
+        pads=_pads(layer.padding, layer.padding),
+        ceil_mode=int(layer.ceil_mode),
+        count_include_pad=int(layer.count_include_pad),
+    )
 
 
 @rule("onnx", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
@@ -274,8 +317,10 @@ def _adaptive(g: Graph, layer: L._AdaptiveNd, xs: list[str], shape: Shape) -> st
         return g.node("GlobalAveragePool" if avg else "GlobalMaxPool", xs)
     if any(n % o for n, o in zip(shape[1:], outs)):
         sizes = "x".join(map(str, shape[1:]))
-        raise Unsupported(f"adaptive pooling of {sizes} to {'x'.join(map(str, outs))} has "
-                          "uneven bins (ONNX pools only by a fixed window)")
+        raise Unsupported(
+            f"adaptive pooling of {sizes} to {'x'.join(map(str, outs))} has "
+            "uneven bins (ONNX pools only by a fixed window)"
+        )
     k = [n // o for n, o in zip(shape[1:], outs)]  # even bins: a plain pool is the same
     return g.node("AveragePool" if avg else "MaxPool", xs, kernel_shape=k, strides=k)
 
@@ -283,8 +328,7 @@ def _adaptive(g: Graph, layer: L._AdaptiveNd, xs: list[str], shape: Shape) -> st
 @rule("onnx", L.Subsample2d)
 def _subsample(g: Graph, layer: L.Subsample2d, xs: list[str], shape: Shape) -> str:
     # window mean × coefficient + bias: the sum's k² is absorbed by the coefficient
-    y = g.node("AveragePool", xs, kernel_shape=list(layer.kernel_size),
-               strides=list(layer.stride))
+    y = g.node("AveragePool", xs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
     y = g.node("Mul", [y, g.weight("weight", (shape[0], 1, 1))])
     return g.node("Add", [y, g.weight("bias", (shape[0], 1, 1))])
 
@@ -300,24 +344,35 @@ def _zeropad(g: Graph, layer: L._ZeroPadNd, xs: list[str], shape: Shape) -> str:
 # 11+): legacy nearest src = ⌊dst/scale⌋ is "asymmetric" + "floor"; the linear modes and bicubic
 # (A = −0.75, ONNX's default cubic_coeff_a) use "half_pixel", or "align_corners". torch.onnx
 # refuses nearest-exact; its src = ⌊(dst + ½)/scale⌋ is "half_pixel" + "round_prefer_ceil".
-_RESIZE_MODES = {"nearest": "nearest", "nearest-exact": "nearest", "linear": "linear",
-                 "bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}
+_RESIZE_MODES = {
+    "nearest": "nearest",
+    "nearest-exact": "nearest",
+    "linear": "linear",
+    "bilinear": "linear",
+    "trilinear": "linear",
+    "bicubic": "cubic",
+}
 
 
 def _resize_attributes(layer: L.Upsample) -> dict[str, str]:
     if layer.mode == "nearest":
-        return dict(mode="nearest", coordinate_transformation_mode="asymmetric",
-                    nearest_mode="floor")
+        return dict(
+            mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+        )
     if layer.mode == "nearest-exact":
-        return dict(mode="nearest", coordinate_transformation_mode="half_pixel",
-                    nearest_mode="round_prefer_ceil")
+        return dict(
+            mode="nearest",
+            coordinate_transformation_mode="half_pixel",
+            nearest_mode="round_prefer_ceil",
+        )
     ctm = "align_corners" if layer.align_corners else "half_pixel"
     return dict(mode=_RESIZE_MODES[layer.mode], coordinate_transformation_mode=ctm)
 
 
 @rule("onnx", L.Upsample)
-def _upsample(g: Graph, layer: L.Upsample, xs: list[str], shape: Shape,
-              ref: Shape | None = None) -> str:
+def _upsample(
+    g: Graph, layer: L.Upsample, xs: list[str], shape: Shape, ref: Shape | None = None
+) -> str:
     attrs = _resize_attributes(layer)
     dims = len(shape) - 1
     if layer.scale_factor is not None and not layer.recompute_scale_factor:
@@ -327,8 +382,7 @@ def _upsample(g: Graph, layer: L.Upsample, xs: list[str], shape: Shape,
         return g.node("Resize", [xs[0], "", g.const([1, 1, *factors], np.float32)], **attrs)
     nc = g.node("Slice", [g.node("Shape", [xs[0]]), g.const([0]), g.const([2])])
     if layer.size_of is not None:  # the spatial size of another tensor, read at run time
-        spatial = g.node("Slice", [g.node("Shape", [xs[1]]), g.const([2]),
-                                   g.const([2 + dims])])
+        spatial = g.node("Slice", [g.node("Shape", [xs[1]]), g.const([2]), g.const([2 + dims])])
     else:  # size, or scale_factor with recompute_scale_factor (mapped with in/out)
         spatial = g.const([o for _, o, _ in resize_plan(layer, shape[1:])])
     sizes = g.node("Concat", [nc, spatial], axis=0)
@@ -342,14 +396,21 @@ def _flatten(g: Graph, layer: L.Flatten, xs: list[str], shape: Shape) -> str:
     end = layer.end_dim % rank
     if start == 1 and end == rank - 1:
         return g.node("Flatten", xs, axis=1)
-    out = shape[:start - 1] + (math.prod(shape[start - 1:end]),) + shape[end:]
+    out = shape[: start - 1] + (math.prod(shape[start - 1 : end]),) + shape[end:]
     return g.node("Reshape", [xs[0], g.const([0, *out])])
 
 
 @rule("onnx", L.Narrow)
 def _narrow(g: Graph, layer: L.Narrow, xs: list[str], shape: Shape) -> str:
-    return g.node("Slice", [xs[0], g.const([layer.start]), g.const([layer.start + layer.length]),
-                            g.const([layer.dim])])
+    return g.node(
+        "Slice",
+        [
+            xs[0],
+            g.const([layer.start]),
+            g.const([layer.start + layer.length]),
+            g.const([layer.dim]),
+        ],
+    )
 
 
 @rule("onnx", L.Linear)
@@ -384,12 +445,12 @@ def _running_norm(g: Graph, layer: L._BatchNormNd | L._InstanceNormNd, x: str, c
     mean = g.weight("running_mean", (c,), fill=0.0)
     var = g.weight("running_var", (c,), fill=1.0)
     momentum = None if layer.momentum is None else 1 - layer.momentum
-    return g.node("BatchNormalization", [x, scale, bias, mean, var], epsilon=layer.eps,
-                  momentum=momentum)
+    return g.node(
+        "BatchNormalization", [x, scale, bias, mean, var], epsilon=layer.eps, momentum=momentum
+    )
 
 
-def _affine(g: Graph, shape: tuple[int, ...], weight: bool, bias: bool = True
-            ) -> tuple[str, str]:
+def _affine(g: Graph, shape: tuple[int, ...], weight: bool, bias: bool = True) -> tuple[str, str]:
     """A norm's scale and shift: parameters ``weight``/``bias``, or constants 1 and 0."""
     scale = g.weight("weight", shape) if weight else g.constant(np.ones(shape))
     shift = g.weight("bias", shape) if weight and bias else g.constant(np.zeros(shape))
@@ -401,8 +462,14 @@ def _dropout(g: Graph, layer: L._DropoutBase, xs: list[str], shape: Shape) -> st
     return g.node("Dropout", [xs[0], g.const(layer.p, np.float32)])
 
 
-_UNARY = {L.Identity: "Identity", L.ReLU: "Relu", L.SELU: "Selu", L.Sigmoid: "Sigmoid",
-          L.Tanh: "Tanh", L.Hardswish: "HardSwish"}
+_UNARY = {
+    L.Identity: "Identity",
+    L.ReLU: "Relu",
+    L.SELU: "Selu",
+    L.Sigmoid: "Sigmoid",
+    L.Tanh: "Tanh",
+    L.Hardswish: "HardSwish",
+}
 
 
 @rule("onnx", *_UNARY)
@@ -481,8 +548,11 @@ def _group_norm(g: Graph, layer: L.GroupNorm, xs: list[str], shape: Shape) -> st
     # InstanceNormalization over [N, G, C/G·H·W], then the per-channel weight and bias
     groups = layer.num_groups
     y = g.node("Reshape", [xs[0], g.const([0, groups, -1])])
-    y = g.node("InstanceNormalization", [y, g.constant(np.ones(groups)),
-                                         g.constant(np.zeros(groups))], epsilon=layer.eps)
+    y = g.node(
+        "InstanceNormalization",
+        [y, g.constant(np.ones(groups)), g.constant(np.zeros(groups))],
+        epsilon=layer.eps,
+    )
     y = g.node("Reshape", [y, g.node("Shape", xs)])
     if not layer.affine:
         return y
@@ -491,8 +561,9 @@ def _group_norm(g: Graph, layer: L.GroupNorm, xs: list[str], shape: Shape) -> st
     return g.node("Add", [y, g.weight("bias", per_channel)])
 
 
-def _layer_normalization(g: Graph, x: str, ns: tuple[int, ...], eps: float, weight: bool,
-                         bias: bool) -> str:
+def _layer_normalization(
+    g: Graph, x: str, ns: tuple[int, ...], eps: float, weight: bool, bias: bool
+) -> str:
     scale = g.weight("weight", ns) if weight else g.constant(np.ones(ns))
     shift = [g.weight("bias", ns)] if weight and bias else []
     return g.node("LayerNormalization", [x, scale, *shift], axis=-len(ns), epsilon=eps)
@@ -500,8 +571,9 @@ def _layer_normalization(g: Graph, x: str, ns: tuple[int, ...], eps: float, weig
 
 @rule("onnx", L.LayerNorm)
 def _layer_norm(g: Graph, layer: L.LayerNorm, xs: list[str], shape: Shape) -> str:
-    return _layer_normalization(g, xs[0], tuple(layer.normalized_shape), layer.eps,
-                                layer.elementwise_affine, layer.bias)
+    return _layer_normalization(
+        g, xs[0], tuple(layer.normalized_shape), layer.eps, layer.elementwise_affine, layer.bias
+    )
 
 
 @rule("onnx", L.LayerNorm2d)
@@ -561,8 +633,9 @@ def _pixel_unshuffle(g: Graph, layer: L.PixelUnshuffle, xs: list[str], shape: Sh
     # order is c·r² + i·r + j, written as PyTorch exports it
     c, h, w = shape
     r = layer.downscale_factor
-    return _shuffle(g, xs[0], [c, h // r, r, w // r, r], [0, 1, 3, 5, 2, 4],
-                    (c * r * r, h // r, w // r))
+    return _shuffle(
+        g, xs[0], [c, h // r, r, w // r, r], [0, 1, 3, 5, 2, 4], (c * r * r, h // r, w // r)
+    )
 
 
 @rule("onnx", L.Permute)
@@ -602,13 +675,13 @@ def _circular(g: Graph, x: str, shape: Shape, pairs: tuple[tuple[int, int], ...]
     start = x
     for axis, (n, (a, b)) in enumerate(zip(shape[1:], pairs), start=2):
         if a < 0 or b < 0:
-            x = g.node("Slice", [x, g.const([max(-a, 0)]), g.const([n - max(-b, 0)]),
-                                 g.const([axis])])
+            x = g.node(
+                "Slice", [x, g.const([max(-a, 0)]), g.const([n - max(-b, 0)]), g.const([axis])]
+            )
             n -= max(-a, 0) + max(-b, 0)
         parts = [x]
         if a > 0:
-            parts.insert(0, g.node("Slice", [x, g.const([n - a]), g.const([n]),
-                                             g.const([axis])]))
+            parts.insert(0, g.node("Slice", [x, g.const([n - a]), g.const([n]), g.const([axis])]))
         if b > 0:
             parts.append(g.node("Slice", [x, g.const([0]), g.const([b]), g.const([axis])]))
         if len(parts) > 1:
@@ -631,9 +704,15 @@ def _unfold(g: Graph, layer: L.Unfold, xs: list[str], shape: Shape) -> str:
     c = shape[0]
     k = layer.kernel_size
     w = g.const(_one_hot_kernel(c, k), np.float32)
-    y = g.node("Conv", [xs[0], w], kernel_shape=list(k), strides=list(layer.stride),
-               pads=_pads(layer.padding, layer.padding), dilations=list(layer.dilation),
-               group=c)
+    y = g.node(
+        "Conv",
+        [xs[0], w],
+        kernel_shape=list(k),
+        strides=list(layer.stride),
+        pads=_pads(layer.padding, layer.padding),
+        dilations=list(layer.dilation),
+        group=c,
+    )
     return g.node("Reshape", [y, g.const([0, c * math.prod(k), -1])])
 
 
@@ -643,15 +722,25 @@ def _fold(g: Graph, layer: L.Fold, xs: list[str], shape: Shape) -> str:
     # output_padding adds the last rows no block reaches (zeros, as nn.Fold leaves them)
     k, s, p, d = layer.kernel_size, layer.stride, layer.padding, layer.dilation
     c = shape[0] // math.prod(k)
-    blocks = [(o + 2 * pi - di * (ki - 1) - 1) // si + 1
-              for o, ki, si, pi, di in zip(layer.output_size, k, s, p, d)]
-    reached = [(b - 1) * si - 2 * pi + di * (ki - 1) + 1
-               for b, ki, si, pi, di in zip(blocks, k, s, p, d)]
+    blocks = [
+        (o + 2 * pi - di * (ki - 1) - 1) // si + 1
+        for o, ki, si, pi, di in zip(layer.output_size, k, s, p, d)
+    ]
+    reached = [
+        (b - 1) * si - 2 * pi + di * (ki - 1) + 1 for b, ki, si, pi, di in zip(blocks, k, s, p, d)
+    ]
     y = g.node("Reshape", [xs[0], g.const([0, shape[0], *blocks])])
     w = g.const(_one_hot_kernel(c, k), np.float32)
-    return g.node("ConvTranspose", [y, w], kernel_shape=list(k), strides=list(s),
-                  pads=_pads(p, p), dilations=list(d), group=c,
-                  output_padding=[o - r for o, r in zip(layer.output_size, reached)])
+    return g.node(
+        "ConvTranspose",
+        [y, w],
+        kernel_shape=list(k),
+        strides=list(s),
+        pads=_pads(p, p),
+        dilations=list(d),
+        group=c,
+        output_padding=[o - r for o, r in zip(layer.output_size, reached)],
+    )
 
 
 # --------------------------------------------------------------------------- rules: merges

@@ -46,8 +46,13 @@ class Tensor:
 class Const:
     """A constant (initializer, Constant node or folded subgraph); values read on demand."""
 
-    def __init__(self, shape: tuple[int, ...], array: np.ndarray | None = None,
-                 proto: Any = None, name: str = "") -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        array: np.ndarray | None = None,
+        proto: Any = None,
+        name: str = "",
+    ) -> None:
         self.shape, self._array, self.proto, self.name = tuple(shape), array, proto, name
 
     @property
@@ -57,8 +62,10 @@ class Const:
             from onnx.external_data_helper import uses_external_data
 
             if uses_external_data(self.proto):
-                raise SpecError(f"initializer '{self.name}' is in an external data file; its "
-                                "values are needed here")
+                raise SpecError(
+                    f"initializer '{self.name}' is in an external data file; its "
+                    "values are needed here"
+                )
             self._array = numpy_helper.to_array(self.proto)
         return self._array
 
@@ -82,13 +89,15 @@ def import_onnx(path: Any, input_shape: Shape | None = None) -> dict[str, Any]:
     try:
         import onnx
     except ImportError:
-        raise UsageError(f"reading {path} needs the onnx package: "
-                         "pip install 'cnncalc[onnx]'") from None
+        raise UsageError(
+            f"reading {path} needs the onnx package: pip install 'cnncalc[onnx]'"
+        ) from None
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
-        raise SpecError(f"not a readable ONNX model ({type(exc).__name__}: {exc})",
-                        where=str(path)) from None
+        raise SpecError(
+            f"not a readable ONNX model ({type(exc).__name__}: {exc})", where=str(path)
+        ) from None
     return _Importer(model, input_shape, Path(path).stem).run()
 
 
@@ -100,9 +109,13 @@ def to_yaml(data: dict[str, Any], origin: str) -> str:
         text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
         return text.removesuffix("\n...\n").strip()
 
-    out = [f"# Imported by cnncalc from {origin}. Parameters are what the graph holds: a",
-           "# BatchNormalization the exporter folded into its Conv counts as the conv's bias.",
-           f"name: {line(data['name'])}", f"input: {line(data['input'])}", "layers:"]
+    out = [
+        f"# Imported by cnncalc from {origin}. Parameters are what the graph holds: a",
+        "# BatchNormalization the exporter folded into its Conv counts as the conv's bias.",
+        f"name: {line(data['name'])}",
+        f"input: {line(data['input'])}",
+        "layers:",
+    ]
     out += [f"  - {line(item)}" for item in data["layers"]]
     return "\n".join(out) + "\n"
 
@@ -123,7 +136,7 @@ def _scope(node: Any) -> str:
     last = ""
     for comp in name.strip("/").split("/")[:-1]:
         if last and comp.startswith(last + "."):  # "layer1" then "layer1.0"
-            path.append(comp[len(last) + 1:])
+            path.append(comp[len(last) + 1 :])
         else:
             path.append(comp)
         last = comp
@@ -141,8 +154,7 @@ class _Importer:
 
         self.helper = helper
         self.graph = model.graph
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-                          0)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         self.stem = stem
         self.values: dict[str, Value] = {"": None}
         self.items: list[dict[str, Any]] = []
@@ -155,8 +167,10 @@ class _Importer:
         inputs = [i for i in self.graph.input if i.name not in inits]
         if len(inputs) != 1:
             names = ", ".join(i.name for i in inputs)
-            raise SpecError(f"the graph has {len(inputs)} inputs ({names}); cnncalc networks "
-                            "take one", where=stem)
+            raise SpecError(
+                f"the graph has {len(inputs)} inputs ({names}); cnncalc networks take one",
+                where=stem,
+            )
         self.input = inputs[0]
         self.input_shape = self._input_shape(input_shape)
         self.values[self.input.name] = Tensor(None, self.input_shape)
@@ -173,8 +187,10 @@ class _Importer:
         dims = self.input.type.tensor_type.shape.dim
         if given is not None:
             if len(given) != len(dims) - 1:
-                raise UsageError(f"--input has {len(given)} dimensions; the graph input "
-                                 f"'{self.input.name}' has {len(dims) - 1} besides the batch")
+                raise UsageError(
+                    f"--input has {len(given)} dimensions; the graph input "
+                    f"'{self.input.name}' has {len(dims) - 1} besides the batch"
+                )
             return tuple(given)
         shape = []
         for axis, d in enumerate(dims[1:], start=1):
@@ -182,9 +198,11 @@ class _Importer:
                 shape.append(d.dim_value)
             else:
                 what = d.dim_param or "unknown"
-                raise SpecError(f"input '{self.input.name}' has a symbolic size '{what}' on axis "
-                                f"{axis}; give the shape with --input (e.g. 3x224x224)",
-                                where=self.stem)
+                raise SpecError(
+                    f"input '{self.input.name}' has a symbolic size '{what}' on axis "
+                    f"{axis}; give the shape with --input (e.g. 3x224x224)",
+                    where=self.stem,
+                )
         return tuple(shape)
 
     # ----------------------------------------------------------------------- emitting
@@ -214,8 +232,7 @@ class _Importer:
         first the first time it is read again."""
         if x.ref is not None:
             return x.ref
-        if "input" not in self.used or self.items[:1] != [{"type": "identity",
-                                                           "name": "input"}]:
+        if "input" not in self.used or self.items[:1] != [{"type": "identity", "name": "input"}]:
             self.used.add("input")
             self.items.insert(0, {"type": "identity", "name": "input"})
             if self.current is None:
@@ -231,8 +248,14 @@ class _Importer:
         self.items.append({"name": f"~{self.jumps}", "from": ref, "layers": []})
         self.current = ref
 
-    def layer(self, node: Any, x: Value, data: dict[str, Any], suffix: str = "",
-              shape: Shape | None = None) -> Tensor:
+    def layer(
+        self,
+        node: Any,
+        x: Value,
+        data: dict[str, Any],
+        suffix: str = "",
+        shape: Shape | None = None,
+    ) -> Tensor:
         """Append ``data`` (a layer mapping) reading ``x``; ``shape``: the output shape when
         the type is not known to this version of cnncalc (it is then written anyway)."""
         from cnncalc.arithmetic import LayerProblem, infer
@@ -242,8 +265,11 @@ class _Importer:
         x = self.tensor(node, x)
         self._goto(x)
         name = self._name(node, suffix)
-        data = {"type": data["type"], "name": name,
-                **{k: v for k, v in data.items() if k != "type"}}
+        data = {
+            "type": data["type"],
+            "name": name,
+            **{k: v for k, v in data.items() if k != "type"},
+        }
         known = type_key(data["type"]) in BY_KEY
         if known and shape is not None:  # a setting this version may lack (bilinear mode)
             try:
@@ -258,8 +284,9 @@ class _Importer:
                 field = f"{p.field}={p.value}: " if p.field else ""
                 raise self.fail(node, f"{data['type']}: {field}{p.reason}") from None
         elif shape is None:
-            raise self.fail(node, f"needs the layer type {data['type']}, which this version of "
-                            "cnncalc lacks")
+            raise self.fail(
+                node, f"needs the layer type {data['type']}, which this version of cnncalc lacks"
+            )
         else:
             out = shape
         self.items.append(data)
@@ -300,8 +327,9 @@ class _Importer:
 
     def tensor(self, node: Any, x: Value) -> Tensor:
         if not isinstance(x, Tensor):
-            raise self.fail(node, "expects a tensor computed from the network input here, "
-                            "got a constant")
+            raise self.fail(
+                node, "expects a tensor computed from the network input here, got a constant"
+            )
         return x
 
     def is_param(self, name: str) -> bool:
@@ -345,8 +373,11 @@ class _Importer:
                     raise self.fail(node, f"input '{i}' is not produced by any earlier node")
             if id(node) in self.anchors:
                 out = self.anchors[id(node)]()
-            elif ins and all(isinstance(v, Const) or v is None for v in ins) and \
-                    node.op_type not in ("Shape",):
+            elif (
+                ins
+                and all(isinstance(v, Const) or v is None for v in ins)
+                and node.op_type not in ("Shape",)
+            ):
                 out = self._fold(node, ins)
             else:
                 out = self._convert(node, ins)
@@ -359,8 +390,9 @@ class _Importer:
         for k, name in enumerate(side, start=1):
             v = self.values[name]
             if isinstance(v, Tensor) and v.ref is not None:
-                self.items.append({"name": f"output_{k}", "from": v.ref, "output": True,
-                                   "layers": []})
+                self.items.append(
+                    {"name": f"output_{k}", "from": v.ref, "output": True, "layers": []}
+                )
         v = self.values[main]
         if not isinstance(v, Tensor):
             raise SpecError(f"the graph output '{main}' is a constant", where=self.stem)
@@ -370,8 +402,7 @@ class _Importer:
             self.items.append({"type": "identity", "name": "input"})
         generic = {"", "main_graph", "torch_jit", "torch-jit-export", "graph"}
         name = self.stem if self.graph.name in generic else self.graph.name
-        return {"name": name, "input": list(self.input_shape),
-                "layers": self.items}
+        return {"name": name, "input": list(self.input_shape), "layers": self.items}
 
     def _live(self, outputs: list[str]) -> set[int]:
         producer = {o: n for n in self.nodes for o in n.output}
@@ -429,8 +460,9 @@ def _split_pads(pads: list[int], dims: int) -> tuple[list[int], list[int]]:
     return list(pads[:dims]), list(pads[dims:])
 
 
-def _auto_pads(at: dict[str, Any], shape: Shape, k: list[int], s: list[int], d: list[int]
-               ) -> list[int] | None:
+def _auto_pads(
+    at: dict[str, Any], shape: Shape, k: list[int], s: list[int], d: list[int]
+) -> list[int] | None:
     mode = at.get("auto_pad", "NOTSET")
     if mode in ("NOTSET", "VALID"):
         return None if mode == "NOTSET" else [0] * (2 * len(k))
@@ -443,8 +475,9 @@ def _auto_pads(at: dict[str, Any], shape: Shape, k: list[int], s: list[int], d: 
     return before + after
 
 
-def _window(imp: _Importer, node: Any, x: Tensor, at: dict[str, Any], k: list[int]
-            ) -> tuple[list[int], list[int], list[int], list[int]]:
+def _window(
+    imp: _Importer, node: Any, x: Tensor, at: dict[str, Any], k: list[int]
+) -> tuple[list[int], list[int], list[int], list[int]]:
     dims = len(k)
     s = list(at.get("strides", [1] * dims))
     d = list(at.get("dilations", [1] * dims))
@@ -453,8 +486,7 @@ def _window(imp: _Importer, node: Any, x: Tensor, at: dict[str, Any], k: list[in
     return s, d, before, after
 
 
-def _pad_layer(imp: _Importer, node: Any, x: Tensor, before: list[int], after: list[int]
-               ) -> Tensor:
+def _pad_layer(imp: _Importer, node: Any, x: Tensor, before: list[int], after: list[int]) -> Tensor:
     """Asymmetric padding ('same' on an even kernel): a zero-pad layer before the op."""
     pairs = []
     for a, b in reversed(list(zip(before, after))):  # PyTorch lists the last axis first
@@ -475,10 +507,20 @@ def _conv(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Va
         x = _pad_layer(imp, node, x, before, after)
         before = [0] * dims
     g = int(at.get("group", 1))
-    data: dict[str, Any] = {"type": f"conv{dims}d", "in_channels": x.shape[0],
-                            "out_channels": w.shape[0], "kernel_size": _tup(k)}
-    _put(data, stride=(_tup(s), 1), padding=(_tup(before), 0), dilation=(_tup(d), 1),
-         groups=(g, 1), bias=(len(ins) > 2 and ins[2] is not None, True))
+    data: dict[str, Any] = {
+        "type": f"conv{dims}d",
+        "in_channels": x.shape[0],
+        "out_channels": w.shape[0],
+        "kernel_size": _tup(k),
+    }
+    _put(
+        data,
+        stride=(_tup(s), 1),
+        padding=(_tup(before), 0),
+        dilation=(_tup(d), 1),
+        groups=(g, 1),
+        bias=(len(ins) > 2 and ins[2] is not None, True),
+    )
     if connections is not None:
         data["connections"] = connections
     return imp.layer(node, x, data)
@@ -498,8 +540,10 @@ def _connections(imp: _Importer, node: Any) -> list[list[int]] | None:
         return None
     pad = flat.shape[0]
     table = index.array
-    return [[c for c in range(table.shape[1]) if table[j, c].flat[0] != pad]
-            for j in range(table.shape[0])]
+    return [
+        [c for c in range(table.shape[1]) if table[j, c].flat[0] != pad]
+        for j in range(table.shape[0])
+    ]
 
 
 def _put(data: dict[str, Any], **values: tuple[Any, Any]) -> None:
@@ -522,11 +566,21 @@ def _conv_transpose(imp: _Importer, node: Any, ins: list[Value], at: dict[str, A
     if before != after:
         raise imp.fail(node, f"asymmetric pads {before + after} have no PyTorch equivalent")
     g = int(at.get("group", 1))
-    data: dict[str, Any] = {"type": f"conv_transpose{dims}d", "in_channels": x.shape[0],
-                            "out_channels": w.shape[1] * g, "kernel_size": _tup(k)}
-    _put(data, stride=(_tup(s), 1), padding=(_tup(before), 0),
-         output_padding=(_tup(at.get("output_padding", [0] * dims)), 0), groups=(g, 1),
-         bias=(len(ins) > 2 and ins[2] is not None, True), dilation=(_tup(d), 1))
+    data: dict[str, Any] = {
+        "type": f"conv_transpose{dims}d",
+        "in_channels": x.shape[0],
+        "out_channels": w.shape[1] * g,
+        "kernel_size": _tup(k),
+    }
+    _put(
+        data,
+        stride=(_tup(s), 1),
+        padding=(_tup(before), 0),
+        output_padding=(_tup(at.get("output_padding", [0] * dims)), 0),
+        groups=(g, 1),
+        bias=(len(ins) > 2 and ins[2] is not None, True),
+        dilation=(_tup(d), 1),
+    )
     return imp.layer(node, x, data)
 
 
@@ -538,11 +592,9 @@ def _pool(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Va
     dims = len(k)
     s, d, before, after = _window(imp, node, x, at, k)
     if before != after:
-        raise imp.fail(node, f"asymmetric pads {before + after} have no PyTorch pooling "
-                       "equivalent")
+        raise imp.fail(node, f"asymmetric pads {before + after} have no PyTorch pooling equivalent")
     avg = node.op_type == "AveragePool"
-    data: dict[str, Any] = {"type": f"{'avg' if avg else 'max'}pool{dims}d",
-                            "kernel_size": _tup(k)}
+    data: dict[str, Any] = {"type": f"{'avg' if avg else 'max'}pool{dims}d", "kernel_size": _tup(k)}
     _put(data, stride=(_tup(s), _tup(k)), padding=(_tup(before), 0))
     if not avg:
         _put(data, dilation=(_tup(d), 1))
@@ -555,12 +607,17 @@ def _pool(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Va
 def _global_pool(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
     kind = "avg" if node.op_type == "GlobalAveragePool" else "max"
-    return imp.layer(node, x, {"type": f"adaptive_{kind}pool{len(x.shape) - 1}d",
-                               "output_size": 1}, shape=(x.shape[0],) + (1,) * (len(x.shape) - 1))
+    return imp.layer(
+        node,
+        x,
+        {"type": f"adaptive_{kind}pool{len(x.shape) - 1}d", "output_size": 1},
+        shape=(x.shape[0],) + (1,) * (len(x.shape) - 1),
+    )
 
 
-def _axes_of(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any],
-             default: list[int]) -> list[int]:
+def _axes_of(
+    imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any], default: list[int]
+) -> list[int]:
     """A node's axes: the attribute (older opsets), the second input (opset 13/18 on), or
     ``default``."""
     if "axes" in at:
@@ -575,11 +632,16 @@ def _reduce(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> 
     rank = len(x.shape) + 1
     axes = sorted(_axis(a, rank) for a in _axes_of(imp, node, ins, at, list(range(rank))))
     if axes != list(range(2, rank)):
-        raise imp.fail(node, f"reduces axes {axes}; only the spatial axes (global pooling) "
-                       "map to a layer")
+        raise imp.fail(
+            node, f"reduces axes {axes}; only the spatial axes (global pooling) map to a layer"
+        )
     kind = "avg" if node.op_type == "ReduceMean" else "max"
-    y = imp.layer(node, x, {"type": f"adaptive_{kind}pool{rank - 2}d", "output_size": 1},
-                  shape=(x.shape[0],) + (1,) * (rank - 2))
+    y = imp.layer(
+        node,
+        x,
+        {"type": f"adaptive_{kind}pool{rank - 2}d", "output_size": 1},
+        shape=(x.shape[0],) + (1,) * (rank - 2),
+    )
     if not at.get("keepdims", 1):
         y = imp.layer(node, y, {"type": "flatten"}, "flatten")
     return y
@@ -598,14 +660,14 @@ def _gemm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Va
     return imp.layer(node, x, data)
 
 
-def _matmul(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any],
-            bias: bool = False) -> Value:
+def _matmul(
+    imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any], bias: bool = False
+) -> Value:
     x, w = ins[0], ins[1]
     if not isinstance(w, Const) or len(w.shape) != 2:
         raise imp.fail(node, "only a product with a constant matrix (nn.Linear) is supported")
     x = imp.tensor(node, x)
-    data: dict[str, Any] = {"type": "linear", "in_features": w.shape[0],
-                            "out_features": w.shape[1]}
+    data: dict[str, Any] = {"type": "linear", "in_features": w.shape[0], "out_features": w.shape[1]}
     _put(data, bias=(bias, True))
     return imp.layer(node, x, data)
 
@@ -616,8 +678,11 @@ def _batchnorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
     if n is None:
         raise imp.fail(node, f"a {len(x.shape) + 1}-d input has no PyTorch batch-norm")
     data: dict[str, Any] = {"type": f"batchnorm{n}d"}
-    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
-         affine=(imp.is_param(node.input[1]) or imp.is_param(node.input[2]), True))
+    _put(
+        data,
+        eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
+        affine=(imp.is_param(node.input[1]) or imp.is_param(node.input[2]), True),
+    )
     return imp.layer(node, x, data, shape=x.shape)
 
 
@@ -652,8 +717,10 @@ def _clip(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Va
 def _hardsigmoid(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     alpha, beta = at.get("alpha", 0.2), at.get("beta", 0.5)
     if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
-        raise imp.fail(node, f"alpha={alpha:.6g}, beta={beta:.6g}: PyTorch's Hardsigmoid is "
-                       "alpha=1/6, beta=0.5")
+        raise imp.fail(
+            node,
+            f"alpha={alpha:.6g}, beta={beta:.6g}: PyTorch's Hardsigmoid is alpha=1/6, beta=0.5",
+        )
     return imp.layer(node, ins[0], {"type": "hardsigmoid"})
 
 
@@ -676,8 +743,10 @@ def _softmax(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) ->
     rank = len(x.shape) + 1
     axis = _axis(at.get("axis", -1 if imp.opset >= 13 else 1), rank)
     if imp.opset < 13 and axis != rank - 1:
-        raise imp.fail(node, "before opset 13 Softmax flattens from its axis; only the last "
-                       "axis maps to nn.Softmax")
+        raise imp.fail(
+            node,
+            "before opset 13 Softmax flattens from its axis; only the last axis maps to nn.Softmax",
+        )
     kind = "softmax" if node.op_type == "Softmax" else "log_softmax"
     return imp.layer(node, x, {"type": kind, "dim": axis})
 
@@ -704,8 +773,11 @@ def _join(kind: str) -> Callable[..., Value]:
         if kind == "mul" and len(ins) == 2 and any(isinstance(v, Const) for v in ins):
             return _layer_scale(imp, node, ins)
         if any(isinstance(v, Const) for v in ins):
-            raise imp.fail(node, f"{node.op_type} with a constant operand (a bias or scale "
-                           "outside a layer) has no spec layer")
+            raise imp.fail(
+                node,
+                f"{node.op_type} with a constant operand (a bias or scale "
+                "outside a layer) has no spec layer",
+            )
         if len(ins) == 1:  # torch.cat([x], 1): x itself
             return ins[0]
         return imp.merge(node, kind, ins)
@@ -718,19 +790,24 @@ def _layer_scale(imp: _Importer, node: Any, ins: list[Value]) -> Value:
     gamma = next(v for v in ins if isinstance(v, Const))
     x = imp.tensor(node, next(v for v in ins if not isinstance(v, Const)))
     if gamma.shape != (x.shape[0],) + (1,) * (len(x.shape) - 1):
-        raise imp.fail(node, f"a product with a constant of shape {list(gamma.shape)} has no "
-                       "spec layer (a per-channel C×1×1 scale is layer_scale)")
+        raise imp.fail(
+            node,
+            f"a product with a constant of shape {list(gamma.shape)} has no "
+            "spec layer (a per-channel C×1×1 scale is layer_scale)",
+        )
     source = imp.source_name(gamma)
     suffix = source.rpartition(".")[2] if source else ""
-    return imp.layer(node, x, {"type": "layer_scale", "dim": x.shape[0]}, suffix or "",
-                     shape=x.shape)
+    return imp.layer(
+        node, x, {"type": "layer_scale", "dim": x.shape[0]}, suffix or "", shape=x.shape
+    )
 
 
 def _concat(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
     if _axis(at.get("axis", 1), len(x.shape) + 1) != 1:
-        raise imp.fail(node, f"concatenates on axis {at.get('axis')}; spec merges join channels "
-                       "(axis 1)")
+        raise imp.fail(
+            node, f"concatenates on axis {at.get('axis')}; spec merges join channels (axis 1)"
+        )
     return _join("concat")(imp, node, ins, at)
 
 
@@ -752,8 +829,14 @@ def _split(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> l
     outs: list[Value] = []
     start = 0
     for i, size in enumerate(sizes):
-        outs.append(imp.layer(node, x, {"type": "narrow", "dim": axis, "start": start,
-                                        "length": size}, f"split.{i}"))
+        outs.append(
+            imp.layer(
+                node,
+                x,
+                {"type": "narrow", "dim": axis, "start": start, "length": size},
+                f"split.{i}",
+            )
+        )
         start += size
     return outs
 
@@ -763,10 +846,16 @@ def _slice(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> V
     rank = len(x.shape) + 1
     if len(ins) > 1:
         starts, ends = (list(imp.const(node, v, w)) for v, w in zip(ins[1:3], ("starts", "ends")))
-        axes = list(imp.const(node, ins[3], "axes")) if len(ins) > 3 and ins[3] is not None \
+        axes = (
+            list(imp.const(node, ins[3], "axes"))
+            if len(ins) > 3 and ins[3] is not None
             else list(range(len(starts)))
-        steps = list(imp.const(node, ins[4], "steps")) if len(ins) > 4 and ins[4] is not None \
+        )
+        steps = (
+            list(imp.const(node, ins[4], "steps"))
+            if len(ins) > 4 and ins[4] is not None
             else [1] * len(starts)
+        )
     else:
         starts, ends = list(at["starts"]), list(at["ends"])
         axes, steps = list(at.get("axes", range(len(starts)))), [1] * len(starts)
@@ -780,8 +869,12 @@ def _slice(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> V
         b = min(max(int(end) + (n if end < 0 else 0), 0), n)
         if (a, b) == (0, n):
             continue
-        y = imp.layer(node, y, {"type": "narrow", "dim": axis, "start": a, "length": b - a},
-                      "narrow" if y is x else f"narrow{axis}")
+        y = imp.layer(
+            node,
+            y,
+            {"type": "narrow", "dim": axis, "start": a, "length": b - a},
+            "narrow" if y is x else f"narrow{axis}",
+        )
     return y
 
 
@@ -789,8 +882,9 @@ def _flatten(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) ->
     x = imp.tensor(node, ins[0])
     axis = _axis(at.get("axis", 1), len(x.shape) + 1)
     if axis != 1:
-        raise imp.fail(node, f"axis={axis} folds dimensions into the batch; only axis 1 maps "
-                       "to nn.Flatten")
+        raise imp.fail(
+            node, f"axis={axis} folds dimensions into the batch; only axis 1 maps to nn.Flatten"
+        )
     return imp.layer(node, x, {"type": "flatten"})
 
 
@@ -805,7 +899,7 @@ def _reshape_to(imp: _Importer, node: Any, x: Tensor, out: Shape) -> Value:
     tail = 0
     while tail < min(len(shape), len(out)) - lead and shape[-1 - tail] == out[-1 - tail]:
         tail += 1
-    mid_in, mid_out = shape[lead:len(shape) - tail], out[lead:len(out) - tail]
+    mid_in, mid_out = shape[lead : len(shape) - tail], out[lead : len(out) - tail]
     if len(mid_out) == 1 and math.prod(mid_in) == mid_out[0]:
         data: dict[str, Any] = {"type": "flatten"}
         _put(data, start_dim=(lead + 1, 1), end_dim=(lead + len(mid_in), len(shape)))
@@ -813,10 +907,17 @@ def _reshape_to(imp: _Importer, node: Any, x: Tensor, out: Shape) -> Value:
             data.pop("end_dim")
         return imp.layer(node, x, data)
     if len(mid_in) == 1 and math.prod(mid_out) == mid_in[0]:
-        return imp.layer(node, x, {"type": "unflatten", "dim": lead + 1,
-                                   "unflattened_size": list(mid_out)}, shape=out)
-    raise imp.fail(node, f"reshapes {'x'.join(map(str, shape))} to {'x'.join(map(str, out))}, "
-                   "which is neither a flatten nor an unflatten")
+        return imp.layer(
+            node,
+            x,
+            {"type": "unflatten", "dim": lead + 1, "unflattened_size": list(mid_out)},
+            shape=out,
+        )
+    raise imp.fail(
+        node,
+        f"reshapes {'x'.join(map(str, shape))} to {'x'.join(map(str, out))}, "
+        "which is neither a flatten nor an unflatten",
+    )
 
 
 def _reshape(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -912,10 +1013,10 @@ def _pad(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Val
     if mode == "constant" and value == 0:
         return imp.layer(node, x, {"type": f"zeropad{dims}d", "padding": pairs}, shape=out)
     if mode == "constant":
-        return imp.layer(node, x, {"type": f"constant_pad{dims}d", "padding": pairs,
-                                   "value": value}, shape=out)
-    return imp.layer(node, x, {"type": f"{_PAD_TYPES[mode]}{dims}d", "padding": pairs},
-                     shape=out)
+        return imp.layer(
+            node, x, {"type": f"constant_pad{dims}d", "padding": pairs, "value": value}, shape=out
+        )
+    return imp.layer(node, x, {"type": f"{_PAD_TYPES[mode]}{dims}d", "padding": pairs}, shape=out)
 
 
 _LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -956,15 +1057,18 @@ def _layernorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) 
     x = imp.tensor(node, ins[0])
     rank = len(x.shape) + 1
     axis = _axis(at.get("axis", -1), rank)
-    data: dict[str, Any] = {"type": "layer_norm", "normalized_shape": list(x.shape[axis - 1:])}
+    data: dict[str, Any] = {"type": "layer_norm", "normalized_shape": list(x.shape[axis - 1 :])}
     _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5), **_ln_affine(imp, node))
     return imp.layer(node, x, data, shape=x.shape)
 
 
 def _groupnorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     x = imp.tensor(node, ins[0])
-    data: dict[str, Any] = {"type": "group_norm", "num_groups": int(at["num_groups"]),
-                            "num_channels": x.shape[0]}
+    data: dict[str, Any] = {
+        "type": "group_norm",
+        "num_groups": int(at["num_groups"]),
+        "num_channels": x.shape[0],
+    }
     _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5))
     return imp.layer(node, x, data, shape=x.shape)
 
@@ -973,24 +1077,33 @@ def _instancenorm(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any
     x = imp.tensor(node, ins[0])
     if not 2 <= len(x.shape) <= 4:
         raise imp.fail(node, f"a {len(x.shape) + 1}-d input has no PyTorch instance norm")
-    data: dict[str, Any] = {"type": f"instance_norm{len(x.shape) - 1}d",
-                            "num_features": x.shape[0]}
-    _put(data, eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
-         affine=(imp.is_param(node.input[1]) or imp.is_param(node.input[2]), False))
+    data: dict[str, Any] = {"type": f"instance_norm{len(x.shape) - 1}d", "num_features": x.shape[0]}
+    _put(
+        data,
+        eps=(float(f"{at.get('epsilon', 1e-5):.6g}"), 1e-5),
+        affine=(imp.is_param(node.input[1]) or imp.is_param(node.input[2]), False),
+    )
     return imp.layer(node, x, data, shape=x.shape)
 
 
 def _depth_to_space(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
     if at.get("mode", "DCR") != "CRD":
-        raise imp.fail(node, "mode DCR reads the block position before the channel, as no "
-                       "PyTorch layer does (nn.PixelShuffle is mode CRD)")
-    return imp.layer(node, ins[0], {"type": "pixel_shuffle",
-                                    "upscale_factor": int(at["blocksize"])})
+        raise imp.fail(
+            node,
+            "mode DCR reads the block position before the channel, as no "
+            "PyTorch layer does (nn.PixelShuffle is mode CRD)",
+        )
+    return imp.layer(
+        node, ins[0], {"type": "pixel_shuffle", "upscale_factor": int(at["blocksize"])}
+    )
 
 
 def _space_to_depth(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
-    raise imp.fail(node, "puts the block position before the channel, as no PyTorch layer does "
-                   "(nn.PixelUnshuffle exports as Reshape → Transpose → Reshape)")
+    raise imp.fail(
+        node,
+        "puts the block position before the channel, as no PyTorch layer does "
+        "(nn.PixelUnshuffle exports as Reshape → Transpose → Reshape)",
+    )
 
 
 def _shape(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> Value:
@@ -1132,9 +1245,13 @@ def _patterns(imp: _Importer) -> None:
                     gate(node, x, "silu", [p])
                 elif p.op_type == "HardSigmoid" and p.input[0] == x:
                     gate(node, x, "hardswish", [p])
-                elif p.op_type == "Tanh" and (q := prod.get(p.input[0])) is not None and \
-                        q.op_type == "Softplus" and q.input[0] == x and \
-                        only_read_by(p.input[0], p):
+                elif (
+                    p.op_type == "Tanh"
+                    and (q := prod.get(p.input[0])) is not None
+                    and q.op_type == "Softplus"
+                    and q.input[0] == x
+                    and only_read_by(p.input[0], p)
+                ):
                     gate(node, x, "mish", [p, q])
                 else:
                     continue
@@ -1150,12 +1267,21 @@ def _patterns(imp: _Importer) -> None:
                     x = other(m, b)
                     if add is None or add.op_type != "Add" or not only_read_by(b, m):
                         continue
-                    erf = next((prod.get(i) for i in add.input if prod.get(i) is not None and
-                                prod[i].op_type == "Erf"), None)
+                    erf = next(
+                        (
+                            prod.get(i)
+                            for i in add.input
+                            if prod.get(i) is not None and prod[i].op_type == "Erf"
+                        ),
+                        None,
+                    )
                     if erf is None or (div := prod.get(erf.input[0])) is None:
                         continue
-                    if div.op_type == "Div" and div.input[0] == x and \
-                            abs((value(div.input[1]) or 0) - math.sqrt(2)) < 1e-3:
+                    if (
+                        div.op_type == "Div"
+                        and div.input[0] == x
+                        and abs((value(div.input[1]) or 0) - math.sqrt(2)) < 1e-3
+                    ):
                         gate(node, x, "gelu", [m, add, erf, div])
                         break
         elif op == "Add" and len(node.input) == 2:
@@ -1165,19 +1291,33 @@ def _patterns(imp: _Importer) -> None:
                     continue
                 if p.op_type == "MatMul" and static(p.input[1]):  # nn.Linear on N-d input
                     mm = p
-                    absorb(node, [p], lambda mm=mm: _matmul(imp, mm, [imp.values[mm.input[0]],
-                                                                      imp.values[mm.input[1]]],
-                                                            {}, bias=True))
+                    absorb(
+                        node,
+                        [p],
+                        lambda mm=mm: _matmul(
+                            imp,
+                            mm,
+                            [imp.values[mm.input[0]], imp.values[mm.input[1]]],
+                            {},
+                            bias=True,
+                        ),
+                    )
                     break
-                if p.op_type == "Mul" and (q := prod.get(p.input[0])) is not None and \
-                        q.op_type == "AveragePool" and static(p.input[1]) and \
-                        only_read_by(p.input[0], p):  # cnncalc's subsample2d
+                if (
+                    p.op_type == "Mul"
+                    and (q := prod.get(p.input[0])) is not None
+                    and q.op_type == "AveragePool"
+                    and static(p.input[1])
+                    and only_read_by(p.input[0], p)
+                ):  # cnncalc's subsample2d
                     pool = q
 
                     def sub(pool=pool) -> Value:
                         at = {a.name: imp.helper.get_attribute_value(a) for a in pool.attribute}
-                        data: dict[str, Any] = {"type": "subsample2d",
-                                                "kernel_size": _tup(at["kernel_shape"])}
+                        data: dict[str, Any] = {
+                            "type": "subsample2d",
+                            "kernel_size": _tup(at["kernel_shape"]),
+                        }
                         stride = _tup(at.get("strides", [1, 1]))
                         _put(data, stride=(stride, data["kernel_size"]))
                         return imp.layer(pool, imp.values[pool.input[0]], data)
@@ -1187,12 +1327,19 @@ def _patterns(imp: _Importer) -> None:
         elif op == "Transpose":  # LayerNorm2d: Transpose → LayerNormalization → Transpose
             ln = prod.get(node.input[0])
             first = prod.get(ln.input[0]) if ln is not None else None
-            if ln is None or first is None or ln.op_type != "LayerNormalization" or \
-                    first.op_type != "Transpose" or not only_read_by(node.input[0], node) or \
-                    not only_read_by(ln.input[0], ln):
+            if (
+                ln is None
+                or first is None
+                or ln.op_type != "LayerNormalization"
+                or first.op_type != "Transpose"
+                or not only_read_by(node.input[0], node)
+                or not only_read_by(ln.input[0], ln)
+            ):
                 continue
-            perms = [list(next((a.ints for a in n.attribute if a.name == "perm"), []))
-                     for n in (first, node)]
+            perms = [
+                list(next((a.ints for a in n.attribute if a.name == "perm"), []))
+                for n in (first, node)
+            ]
             axis = next((a.i for a in ln.attribute if a.name == "axis"), -1)
             if perms == [[0, 2, 3, 1], [0, 3, 1, 2]] and axis in (-1, 3):
                 absorb(node, [ln, first], lambda first=first, ln=ln: _layer_norm2d(imp, first, ln))
@@ -1207,22 +1354,39 @@ def _patterns(imp: _Importer) -> None:
             if un is None or un.op_type != "Unsqueeze":
                 continue
             w = sub_.input[1]
-            absorb(node, [m, sub_, un], lambda un=un, w=w: imp.layer(
-                un, imp.values[un.input[0]], {"type": "rbf", "out_features":
-                                              imp.values[w].shape[0]}))
+            absorb(
+                node,
+                [m, sub_, un],
+                lambda un=un, w=w: imp.layer(
+                    un,
+                    imp.values[un.input[0]],
+                    {"type": "rbf", "out_features": imp.values[w].shape[0]},
+                ),
+            )
         elif op == "InstanceNormalization":  # GroupNorm: Reshape → this → Reshape (· w + b)
             r1 = prod.get(node.input[0])
             after = imp.readers.get(node.output[0], [])
-            if r1 is None or r1.op_type != "Reshape" or not only_read_by(node.input[0], node) \
-                    or len(after) != 1 or after[0].op_type != "Reshape":
+            if (
+                r1 is None
+                or r1.op_type != "Reshape"
+                or not only_read_by(node.input[0], node)
+                or len(after) != 1
+                or after[0].op_type != "Reshape"
+            ):
                 continue
             inner, last, affine = [r1, node], after[0], False
             mul = imp.readers.get(last.output[0], [])
-            if len(mul) == 1 and mul[0].op_type == "Mul" and static(w := other(mul[0],
-                                                                                 last.output[0])):
+            if (
+                len(mul) == 1
+                and mul[0].op_type == "Mul"
+                and static(w := other(mul[0], last.output[0]))
+            ):
                 add = imp.readers.get(mul[0].output[0], [])
-                if len(add) == 1 and add[0].op_type == "Add" and \
-                        static(b := other(add[0], mul[0].output[0])):
+                if (
+                    len(add) == 1
+                    and add[0].op_type == "Add"
+                    and static(b := other(add[0], mul[0].output[0]))
+                ):
                     affine = imp.is_param(w) or imp.is_param(b)
                     inner += [last, mul[0]]
                     last = add[0]
@@ -1230,8 +1394,12 @@ def _patterns(imp: _Importer) -> None:
         elif op == "Reshape":  # channel or pixel shuffle: Reshape → Transpose → this
             tr = prod.get(node.input[0])
             r1 = prod.get(tr.input[0]) if tr is not None and tr.op_type == "Transpose" else None
-            if r1 is None or r1.op_type != "Reshape" or not only_read_by(node.input[0], node) \
-                    or not only_read_by(tr.input[0], tr):
+            if (
+                r1 is None
+                or r1.op_type != "Reshape"
+                or not only_read_by(node.input[0], node)
+                or not only_read_by(tr.input[0], tr)
+            ):
                 continue
             absorb(node, [r1, tr], lambda r1=r1, tr=tr, r2=node: _shuffle(imp, r1, tr, r2))
 
@@ -1257,23 +1425,32 @@ def _layout_patterns(imp: _Importer) -> None:
             found = _circular_levels(imp, node, read_only_by)
             if found is not None:
                 root, levels = found
-                inner = [n for concat, slices in levels for n in (concat, *slices)
-                         if n is not node]
+                inner = [n for concat, slices in levels for n in (concat, *slices) if n is not node]
                 imp.absorbed.update(id(n) for n in inner)
                 imp.anchors.pop(id(node), None)
-                imp.anchors[id(node)] = (
-                    lambda node=node, root=root, levels=levels:
-                    _circular_pad(imp, node, root, levels))
-        elif op == "Reshape" and (conv := imp.producer.get(node.input[0])) is not None and \
-                conv.op_type == "Conv" and len([i for i in conv.input if i]) == 2 and \
-                read_only_by(node.input[0], {id(node)}) and \
-                id(conv) not in imp.anchors and id(conv) not in imp.absorbed:
+                imp.anchors[id(node)] = lambda node=node, root=root, levels=levels: _circular_pad(
+                    imp, node, root, levels
+                )
+        elif (
+            op == "Reshape"
+            and (conv := imp.producer.get(node.input[0])) is not None
+            and conv.op_type == "Conv"
+            and len([i for i in conv.input if i]) == 2
+            and read_only_by(node.input[0], {id(node)})
+            and id(conv) not in imp.anchors
+            and id(conv) not in imp.absorbed
+        ):
             imp.absorbed.add(id(conv))
             imp.anchors[id(node)] = lambda conv=conv, node=node: _unfold_form(imp, conv, node)
-        elif op == "ConvTranspose" and (r := imp.producer.get(node.input[0])) is not None and \
-                r.op_type == "Reshape" and len([i for i in node.input if i]) == 2 and \
-                read_only_by(node.input[0], {id(node)}) and \
-                id(r) not in imp.anchors and id(r) not in imp.absorbed:
+        elif (
+            op == "ConvTranspose"
+            and (r := imp.producer.get(node.input[0])) is not None
+            and r.op_type == "Reshape"
+            and len([i for i in node.input if i]) == 2
+            and read_only_by(node.input[0], {id(node)})
+            and id(r) not in imp.anchors
+            and id(r) not in imp.absorbed
+        ):
             imp.absorbed.add(id(r))
             imp.anchors[id(node)] = lambda r=r, node=node: _fold_form(imp, r, node)
 
@@ -1288,11 +1465,17 @@ def _group_norm(imp: _Importer, r1: Any, norm: Any, affine: bool) -> Value:
     x = imp.tensor(r1, imp.values[r1.input[0]])
     t = _target(imp, r1, imp.values[r1.input[1]], (1, *x.shape), _attrs(imp, r1))
     if len(t) != 3 or x.shape[0] % t[1]:
-        raise imp.fail(norm, f"normalises the input reshaped to {list(t)}, which is not a "
-                       f"group norm of {x.shape[0]} channels")
+        raise imp.fail(
+            norm,
+            f"normalises the input reshaped to {list(t)}, which is not a "
+            f"group norm of {x.shape[0]} channels",
+        )
     data: dict[str, Any] = {"type": "group_norm", "num_groups": t[1], "num_channels": x.shape[0]}
-    _put(data, eps=(float(f"{_attrs(imp, norm).get('epsilon', 1e-5):.6g}"), 1e-5),
-         affine=(affine, True))
+    _put(
+        data,
+        eps=(float(f"{_attrs(imp, norm).get('epsilon', 1e-5):.6g}"), 1e-5),
+        affine=(affine, True),
+    )
     return imp.layer(norm, x, data, shape=x.shape)
 
 
@@ -1307,8 +1490,9 @@ def _shuffle(imp: _Importer, r1: Any, tr: Any, r2: Any) -> Value:
     data = None
     if perm[:1] == [0]:  # else the transpose moves the batch: the plain converters say so
         mid = tuple(t1[p] for p in perm)
-        data = _shuffle_layer(full, t1, perm, _target(imp, r2, imp.values[r2.input[1]], mid,
-                                                      _attrs(imp, r2)))
+        data = _shuffle_layer(
+            full, t1, perm, _target(imp, r2, imp.values[r2.input[1]], mid, _attrs(imp, r2))
+        )
     if data is None:
         y = _reshape(imp, r1, [x, imp.values[r1.input[1]]], _attrs(imp, r1))
         y = _transpose(imp, tr, [y], _attrs(imp, tr))
@@ -1320,25 +1504,38 @@ def _shuffle(imp: _Importer, r1: Any, tr: Any, r2: Any) -> Value:
 
 def _shuffle_layer(full: Shape, t1: Shape, perm: list[int], t2: Shape) -> dict[str, Any] | None:
     rank, c = len(full), full[1]
-    if perm == [0, 2, 1, *range(3, rank + 1)] and len(t1) == rank + 1 and t2 == full and \
-            t1[1] * t1[2] == c and t1[3:] == full[2:] and t1[1] > 1:
+    if (
+        perm == [0, 2, 1, *range(3, rank + 1)]
+        and len(t1) == rank + 1
+        and t2 == full
+        and t1[1] * t1[2] == c
+        and t1[3:] == full[2:]
+        and t1[1] > 1
+    ):
         return {"type": "channel_shuffle", "groups": t1[1]}  # (N, g, C/g, *) → (N, C/g, g, *)
     if rank != 4 or len(t1) != 6:
         return None
     _, _, h, w = full
     r = t1[3]
-    if perm == [0, 1, 3, 5, 2, 4] and t1 == (1, c, h // r, r, w // r, r) and \
-            t2 == (1, c * r * r, h // r, w // r):
+    if (
+        perm == [0, 1, 3, 5, 2, 4]
+        and t1 == (1, c, h // r, r, w // r, r)
+        and t2 == (1, c * r * r, h // r, w // r)
+    ):
         return {"type": "pixel_unshuffle", "downscale_factor": r}
     r = t1[2]
-    if perm == [0, 1, 4, 2, 5, 3] and t1 == (1, c // (r * r), r, r, h, w) and \
-            t2 == (1, c // (r * r), h * r, w * r):
+    if (
+        perm == [0, 1, 4, 2, 5, 3]
+        and t1 == (1, c // (r * r), r, r, h, w)
+        and t2 == (1, c // (r * r), h * r, w * r)
+    ):
         return {"type": "pixel_shuffle", "upscale_factor": r}
     return None
 
 
-def _circular_levels(imp: _Importer, concat: Any, read_only_by: Callable[..., bool]
-                     ) -> tuple[str, list[tuple[Any, list[Any]]]] | None:
+def _circular_levels(
+    imp: _Importer, concat: Any, read_only_by: Callable[..., bool]
+) -> tuple[str, list[tuple[Any, list[Any]]]] | None:
     """A Concat on a spatial axis whose inputs are Slice chains of one tensor (read by nothing
     else): (that tensor, [(concat, slices)]), innermost first; a Concat of the same form
     underneath (the previous axis) is taken in."""
@@ -1348,8 +1545,9 @@ def _circular_levels(imp: _Importer, concat: Any, read_only_by: Callable[..., bo
     slices: list[Any] = []
     roots = set()
     for name in concat.input:
-        while (p := imp.producer.get(name)) is not None and p.op_type == "Slice" and \
-                len(p.input) >= 3:
+        while (
+            (p := imp.producer.get(name)) is not None and p.op_type == "Slice" and len(p.input) >= 3
+        ):
             if p not in slices:
                 slices.append(p)
             name = p.input[0]
@@ -1370,8 +1568,9 @@ def _circular_levels(imp: _Importer, concat: Any, read_only_by: Callable[..., bo
     return root, levels
 
 
-def _circular_pad(imp: _Importer, anchor: Any, root: str, levels: list[tuple[Any, list[Any]]]
-                  ) -> Value:
+def _circular_pad(
+    imp: _Importer, anchor: Any, root: str, levels: list[tuple[Any, list[Any]]]
+) -> Value:
     from cnncalc.arithmetic import copy_pad_source
 
     x = imp.tensor(anchor, imp.values[root])
@@ -1400,13 +1599,18 @@ def _circular_pad(imp: _Importer, anchor: Any, root: str, levels: list[tuple[Any
             for a in range(-n + 1, m + 1):
                 b = m - n - a
                 kept = n - max(-a, 0) - max(-b, 0)
-                if kept >= 1 and max(a, b) <= kept and axis not in pads and index == [
-                        copy_pad_source("circular", n, a, b, j) for j in range(m)]:
+                if (
+                    kept >= 1
+                    and max(a, b) <= kept
+                    and axis not in pads
+                    and index == [copy_pad_source("circular", n, a, b, j) for j in range(m)]
+                ):
                     pads[axis] = (a, b)
                     break
         if axis not in pads:
-            raise imp.fail(concat, f"concatenates on axis {axis}; spec merges join channels "
-                           "(axis 1)")
+            raise imp.fail(
+                concat, f"concatenates on axis {axis}; spec merges join channels (axis 1)"
+            )
         source = concat.output[0]
     pairs: list[int] = []
     for axis in range(rank - 1, 1, -1):  # PyTorch lists the last axis first
@@ -1414,18 +1618,26 @@ def _circular_pad(imp: _Importer, anchor: Any, root: str, levels: list[tuple[Any
     return imp.layer(anchor, x, {"type": f"circular_pad{rank - 2}d", "padding": pairs})
 
 
-def _sliced(imp: _Importer, node: Any, positions: list[int], axis: int, rank: int
-            ) -> list[int] | None:
+def _sliced(
+    imp: _Importer, node: Any, positions: list[int], axis: int, rank: int
+) -> list[int] | None:
     """``positions`` through a static Slice of ``axis`` with step 1 (None: another form)."""
     parts = [imp.values.get(i) if i else None for i in node.input[1:5]]
-    if not all(isinstance(v, Const) for v in parts[:2]) or \
-            not all(v is None or isinstance(v, Const) for v in parts[2:]):
+    if not all(isinstance(v, Const) for v in parts[:2]) or not all(
+        v is None or isinstance(v, Const) for v in parts[2:]
+    ):
         return None
     starts, ends = (v.array.reshape(-1).tolist() for v in parts[:2])
-    axes = parts[2].array.reshape(-1).tolist() if len(parts) > 2 and parts[2] is not None \
+    axes = (
+        parts[2].array.reshape(-1).tolist()
+        if len(parts) > 2 and parts[2] is not None
         else list(range(len(starts)))
-    steps = parts[3].array.reshape(-1).tolist() if len(parts) > 3 and parts[3] is not None \
+    )
+    steps = (
+        parts[3].array.reshape(-1).tolist()
+        if len(parts) > 3 and parts[3] is not None
         else [1] * len(starts)
+    )
     if len(starts) != 1 or _axis(int(axes[0]), rank) != axis or steps != [1]:
         return None
     n = len(positions)
@@ -1451,14 +1663,24 @@ def _unfold_form(imp: _Importer, conv: Any, reshape: Any) -> Value:
     at = _attrs(imp, conv)
     x, w = ins[0], ins[1]
     target = imp.values.get(reshape.input[1])
-    if isinstance(x, Tensor) and isinstance(w, Const) and isinstance(target, Const) and \
-            len(x.shape) == 3 and at.get("auto_pad", "NOTSET") == "NOTSET":
+    if (
+        isinstance(x, Tensor)
+        and isinstance(w, Const)
+        and isinstance(target, Const)
+        and len(x.shape) == 3
+        and at.get("auto_pad", "NOTSET") == "NOTSET"
+    ):
         c = x.shape[0]
         k = list(at.get("kernel_shape", w.shape[2:]))
         s, d, before, after = _window(imp, conv, x, at, k)
         t = target.array.reshape(-1).tolist()
-        if int(at.get("group", 1)) == c and before == after and _one_hot(w, c, k) and \
-                len(t) == 3 and t[1] in (0, c * math.prod(k)):
+        if (
+            int(at.get("group", 1)) == c
+            and before == after
+            and _one_hot(w, c, k)
+            and len(t) == 3
+            and t[1] in (0, c * math.prod(k))
+        ):
             data: dict[str, Any] = {"type": "unfold", "kernel_size": _tup(k)}
             _put(data, dilation=(_tup(d), 1), padding=(_tup(before), 0), stride=(_tup(s), 1))
             return imp.layer(reshape, x, data)
@@ -1472,9 +1694,14 @@ def _fold_form(imp: _Importer, reshape: Any, convt: Any) -> Value:
     ins = [imp.values.get(i) if i else None for i in convt.input]
     w = ins[1]
     at = _attrs(imp, convt)
-    if isinstance(x, Tensor) and isinstance(w, Const) and isinstance(target, Const) and \
-            len(x.shape) == 2 and "output_shape" not in at and \
-            at.get("auto_pad", "NOTSET") == "NOTSET":
+    if (
+        isinstance(x, Tensor)
+        and isinstance(w, Const)
+        and isinstance(target, Const)
+        and len(x.shape) == 2
+        and "output_shape" not in at
+        and at.get("auto_pad", "NOTSET") == "NOTSET"
+    ):
         g = int(at.get("group", 1))
         k = list(at.get("kernel_shape", w.shape[2:]))
         t = target.array.reshape(-1).tolist()
@@ -1484,13 +1711,23 @@ def _fold_form(imp: _Importer, reshape: Any, convt: Any) -> Value:
         d = list(at.get("dilations", [1] * dims))
         before, after = _split_pads(list(at.get("pads", [0] * 2 * dims)), dims)
         extra = list(at.get("output_padding", [0] * dims))
-        if _one_hot(w, g, k) and before == after and len(blocks) == dims and \
-                t[1] in (0, x.shape[0]) and math.prod(blocks) == x.shape[1] and \
-                x.shape[0] == g * math.prod(k):
-            out = [(b - 1) * si - 2 * p + di * (ki - 1) + 1 + e
-                   for b, si, p, di, ki, e in zip(blocks, s, before, d, k, extra)]
-            data: dict[str, Any] = {"type": "fold", "output_size": _tup(out),
-                                    "kernel_size": _tup(k)}
+        if (
+            _one_hot(w, g, k)
+            and before == after
+            and len(blocks) == dims
+            and t[1] in (0, x.shape[0])
+            and math.prod(blocks) == x.shape[1]
+            and x.shape[0] == g * math.prod(k)
+        ):
+            out = [
+                (b - 1) * si - 2 * p + di * (ki - 1) + 1 + e
+                for b, si, p, di, ki, e in zip(blocks, s, before, d, k, extra)
+            ]
+            data: dict[str, Any] = {
+                "type": "fold",
+                "output_size": _tup(out),
+                "kernel_size": _tup(k),
+            }
             _put(data, dilation=(_tup(d), 1), padding=(_tup(before), 0), stride=(_tup(s), 1))
             return imp.layer(convt, x, data)
     y = imp._convert(reshape, [x, target])  # a reshape and a transposed convolution after all
@@ -1507,10 +1744,13 @@ def _col2im(imp: _Importer, node: Any, ins: list[Value], at: dict[str, Any]) -> 
     before, after = _split_pads(list(at.get("pads", [0] * 2 * dims)), dims)
     if before != after:
         raise imp.fail(node, f"asymmetric pads {before + after} have no nn.Fold equivalent")
-    data: dict[str, Any] = {"type": "fold", "output_size": _tup(image),
-                            "kernel_size": _tup(block)}
-    _put(data, dilation=(_tup(at.get("dilations", [1] * dims)), 1),
-         padding=(_tup(before), 0), stride=(_tup(at.get("strides", [1] * dims)), 1))
+    data: dict[str, Any] = {"type": "fold", "output_size": _tup(image), "kernel_size": _tup(block)}
+    _put(
+        data,
+        dilation=(_tup(at.get("dilations", [1] * dims)), 1),
+        padding=(_tup(before), 0),
+        stride=(_tup(at.get("strides", [1] * dims)), 1),
+    )
     return imp.layer(node, x, data)
 
 

@@ -44,8 +44,9 @@ def parse(text: str) -> Override:
     path, sep, raw = text.partition("=")
     path = path.strip()
     if not sep or not path or not raw.strip():
-        raise UsageError(f"--set {text!r}: expected PATH=VALUE, e.g. width=64 or "
-                         "layers.3.out_channels=128")
+        raise UsageError(
+            f"--set {text!r}: expected PATH=VALUE, e.g. width=64 or layers.3.out_channels=128"
+        )
     raw = raw.strip()
     if _RANGE.match(raw):
         from cnncalc.sweep import parse_items
@@ -69,8 +70,10 @@ def assignments(overrides: list[Override]) -> list[Assignment]:
     """Every combination of the overrides' values (one when none sweeps)."""
     if not overrides:
         return [()]
-    return [tuple(zip((o.path for o in overrides), combo))
-            for combo in itertools.product(*(o.values for o in overrides))]
+    return [
+        tuple(zip((o.path for o in overrides), combo))
+        for combo in itertools.product(*(o.values for o in overrides))
+    ]
 
 
 def label(assignment: Assignment) -> str:
@@ -100,15 +103,26 @@ def _set(data: Any, path: str, value: Any) -> None:
         keys = ["layers", *keys]  # 3.out_channels: the top-level layers list
     if len(keys) == 1 and keys[0] not in data:
         templates = data.get("blocks") or {}
-        hits = [t for t in templates.values()
-                if isinstance(t, Mapping) and isinstance(t.get("args"), Mapping)
-                and keys[0] in t["args"]]
+        hits = [
+            t
+            for t in templates.values()
+            if isinstance(t, Mapping)
+            and isinstance(t.get("args"), Mapping)
+            and keys[0] in t["args"]
+        ]
         if not hits:
-            known = sorted({a for t in templates.values() if isinstance(t, Mapping)
-                            and isinstance(t.get("args"), Mapping) for a in t["args"]})
+            known = sorted(
+                {
+                    a
+                    for t in templates.values()
+                    if isinstance(t, Mapping) and isinstance(t.get("args"), Mapping)
+                    for a in t["args"]
+                }
+            )
             extra = f"; template arguments: {', '.join(known)}" if known else ""
-            raise SpecError(f"no top-level key or template argument of that name{extra}",
-                            where=where)
+            raise SpecError(
+                f"no top-level key or template argument of that name{extra}", where=where
+            )
         for t in hits:
             t["args"][keys[0]] = value
         return
@@ -128,23 +142,24 @@ def _set(data: Any, path: str, value: Any) -> None:
                 return
             if key not in node:
                 hint = ", ".join(map(str, node)) or "none"
-                raise SpecError(f"'{key}' not found (keys here: {hint})",
-                                where=f"--set {path}")
+                raise SpecError(f"'{key}' not found (keys here: {hint})", where=f"--set {path}")
             node = node[key]
         else:
-            raise SpecError(f"'{here}' is a value, not a mapping or a list",
-                            where=f"--set {path}")
+            raise SpecError(f"'{here}' is a value, not a mapping or a list", where=f"--set {path}")
 
 
 def _index(items: list, key: str, here: str) -> int:
     if re.fullmatch(r"-?\d+", key):
         i = int(key)
         if not -len(items) <= i < len(items):
-            raise SpecError(f"index {i} is out of range (the list has {len(items)} items)",
-                            where=f"--set {here}")
+            raise SpecError(
+                f"index {i} is out of range (the list has {len(items)} items)",
+                where=f"--set {here}",
+            )
         return i
-    named = [i for i, item in enumerate(items) if isinstance(item, Mapping)
-             and item.get("name") == key]
+    named = [
+        i for i, item in enumerate(items) if isinstance(item, Mapping) and item.get("name") == key
+    ]
     if len(named) != 1:
         what = "no item" if not named else f"{len(named)} items"
         raise SpecError(f"{what} of this list named '{key}'", where=f"--set {here}")
@@ -195,8 +210,14 @@ def load(source: str, sets: list[str], stdin_text: str | None = None) -> list[tu
     return [(label(a), spec_from_data(apply(data, a))) for a in assignments(overrides)]
 
 
-def sweep_rows(specs: list[tuple[str, Any]], shapes: list, batches: list[int], dtype: str,
-               semantics: str, fmt: str) -> tuple[str, list, list]:
+def sweep_rows(
+    specs: list[tuple[str, Any]],
+    shapes: list,
+    batches: list[int],
+    dtype: str,
+    semantics: str,
+    fmt: str,
+) -> tuple[str, list, list]:
     """The ``--input``/``--batch`` sweep table with a leading ``set`` column: one row per
     (--set values, input, batch). Returns (text, sweep rows, analyses)."""
     from cnncalc.report import human_bytes, render_records
@@ -216,13 +237,31 @@ def sweep_rows(specs: list[tuple[str, Any]], shapes: list, batches: list[int], d
             if r.output_shape is None:
                 records.append([name, shape, r.batch, "refused", "", "", "", "", r.error])
             else:
-                records.append([name, shape, r.batch, sep.join(map(str, r.output_shape)),
-                                num(r.params), num(r.macs), mem(r.param_bytes),
-                                mem(r.activation_bytes), len(r.warnings)])
-            objects.append({"set": name, "input_shape": list(r.input_shape), "batch": r.batch,
-                            "output_shape": None if r.output_shape is None
-                            else list(r.output_shape), "params": r.params, "macs": r.macs,
-                            "param_bytes": r.param_bytes,
-                            "activation_bytes": r.activation_bytes, "warnings": list(r.warnings),
-                            "error": r.error})
+                records.append(
+                    [
+                        name,
+                        shape,
+                        r.batch,
+                        sep.join(map(str, r.output_shape)),
+                        num(r.params),
+                        num(r.macs),
+                        mem(r.param_bytes),
+                        mem(r.activation_bytes),
+                        len(r.warnings),
+                    ]
+                )
+            objects.append(
+                {
+                    "set": name,
+                    "input_shape": list(r.input_shape),
+                    "batch": r.batch,
+                    "output_shape": None if r.output_shape is None else list(r.output_shape),
+                    "params": r.params,
+                    "macs": r.macs,
+                    "param_bytes": r.param_bytes,
+                    "activation_bytes": r.activation_bytes,
+                    "warnings": list(r.warnings),
+                    "error": r.error,
+                }
+            )
     return render_records(("set", *HEADERS), records, fmt, {"runs": objects}), rows, analyses

@@ -96,8 +96,14 @@ class LogProgress(_State):
     ``interval`` seconds, and only when something changed (or every ``heartbeat`` seconds
     while nothing does, e.g. during a long compile)."""
 
-    def __init__(self, stream: TextIO, delay: float = 2.0, interval: float = 5.0,
-                 heartbeat: float = 30.0, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        delay: float = 2.0,
+        interval: float = 5.0,
+        heartbeat: float = 30.0,
+        clock=time.monotonic,
+    ) -> None:
         super().__init__()
         self.stream, self.delay, self.interval, self.heartbeat = stream, delay, interval, heartbeat
         self.clock = clock
@@ -159,11 +165,17 @@ class RichProgress(_State):
             TimeElapsedColumn,
         )
 
-        self.display = Progress(SpinnerColumn(), TextColumn("{task.fields[phase]}"),
-                                BarColumn(bar_width=20), MofNCompleteColumn(),
-                                TextColumn("{task.description}"), TimeElapsedColumn(),
-                                console=Console(file=stream), transient=True,
-                                refresh_per_second=4)
+        self.display = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.fields[phase]}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(file=stream),
+            transient=True,
+            refresh_per_second=4,
+        )
         self.task = self.display.add_task("", total=None, phase="")
         self.display.start()
 
@@ -173,8 +185,13 @@ class RichProgress(_State):
             if self.kernel is not None:
                 note = compile_note(self.kernel, self.cached)
                 label = f"{label} — {note}" if label else note
-            self.display.update(self.task, phase=self.phase_text, description=label,
-                                total=self.total or None, completed=self.done)
+            self.display.update(
+                self.task,
+                phase=self.phase_text,
+                description=label,
+                total=self.total or None,
+                completed=self.done,
+            )
 
     def close(self) -> None:
         self.display.stop()

@@ -93,45 +93,90 @@ def _rf(attr: str, sep: str) -> Callable[[Row], str]:
 COLUMNS: dict[str, Column] = {
     "index": Column("#", lambda r: str(r.index), lambda r: r.index),
     # a name comes from the spec: control characters escaped, on a terminal and in a file
-    "name": Column("name", lambda r: printable(r.name or ""), lambda r: printable(r.name or ""),
-                   right=False),
-    "type": Column("type", lambda r: r.type + (" ≠" if r.differs_from_pytorch else ""),
-                   lambda r: r.type, right=False, total=lambda a: "total"),
-    "output": Column("output", lambda r: dims(r.output_shape), lambda r: dims(r.output_shape, "x"),
-                     total=lambda a: dims(a.totals.output_shape)),
-    "params": Column("params", lambda r: num(r.params), lambda r: r.params,
-                     total=lambda a: num(a.totals.params)),
+    "name": Column(
+        "name", lambda r: printable(r.name or ""), lambda r: printable(r.name or ""), right=False
+    ),
+    "type": Column(
+        "type",
+        lambda r: r.type + (" ≠" if r.differs_from_pytorch else ""),
+        lambda r: r.type,
+        right=False,
+        total=lambda a: "total",
+    ),
+    "output": Column(
+        "output",
+        lambda r: dims(r.output_shape),
+        lambda r: dims(r.output_shape, "x"),
+        total=lambda a: dims(a.totals.output_shape),
+    ),
+    "params": Column(
+        "params", lambda r: num(r.params), lambda r: r.params, total=lambda a: num(a.totals.params)
+    ),
     "rf": Column("RF", _rf("size", "×"), _rf("size", "x")),
     "jump": Column("jump", _rf("jump", "×"), _rf("jump", "x")),
     "start": Column("start", _rf("start", ","), _rf("start", ",")),
-    "macs": Column("MACs", lambda r: num(r.macs), lambda r: r.macs,
-                   total=lambda a: num(a.totals.macs)),
-    "weights": Column("weights", lambda r: num(r.weights), lambda r: r.weights,
-                      total=lambda a: num(sum(r.weights for r in a.rows))),
-    "bias": Column("bias", lambda r: num(r.bias), lambda r: r.bias,
-                   total=lambda a: num(sum(r.bias for r in a.rows))),
-    "trainable": Column("trainable", lambda r: num(r.trainable_params),
-                        lambda r: r.trainable_params,
-                        total=lambda a: num(a.totals.trainable_params)),
-    "non_trainable": Column("non-trainable", lambda r: num(r.non_trainable_params),
-                            lambda r: r.non_trainable_params,
-                            total=lambda a: num(a.totals.non_trainable_params),
-                            short="fixed"),
-    "fc": Column("dense-equiv.", lambda r: num(r.fc_equivalent_params),
-                 lambda r: "" if r.fc_equivalent_params is None else r.fc_equivalent_params,
-                 total=lambda a: num(a.totals.fc_equivalent_params), short="dense-eq."),
-    "sharing": Column("sharing", lambda r: "—" if r.sharing_ratio is None
-                      else f"{r.sharing_ratio:,.1f}×",
-                      lambda r: "" if r.sharing_ratio is None else f"{r.sharing_ratio:.6g}"),
-    "param_bytes": Column("memory", lambda r: human_bytes(r.param_bytes) if r.param_bytes else "0",
-                          lambda r: r.param_bytes,
-                          total=lambda a: human_bytes(a.totals.param_bytes)),
+    "macs": Column(
+        "MACs", lambda r: num(r.macs), lambda r: r.macs, total=lambda a: num(a.totals.macs)
+    ),
+    "weights": Column(
+        "weights",
+        lambda r: num(r.weights),
+        lambda r: r.weights,
+        total=lambda a: num(sum(r.weights for r in a.rows)),
+    ),
+    "bias": Column(
+        "bias",
+        lambda r: num(r.bias),
+        lambda r: r.bias,
+        total=lambda a: num(sum(r.bias for r in a.rows)),
+    ),
+    "trainable": Column(
+        "trainable",
+        lambda r: num(r.trainable_params),
+        lambda r: r.trainable_params,
+        total=lambda a: num(a.totals.trainable_params),
+    ),
+    "non_trainable": Column(
+        "non-trainable",
+        lambda r: num(r.non_trainable_params),
+        lambda r: r.non_trainable_params,
+        total=lambda a: num(a.totals.non_trainable_params),
+        short="fixed",
+    ),
+    "fc": Column(
+        "dense-equiv.",
+        lambda r: num(r.fc_equivalent_params),
+        lambda r: "" if r.fc_equivalent_params is None else r.fc_equivalent_params,
+        total=lambda a: num(a.totals.fc_equivalent_params),
+        short="dense-eq.",
+    ),
+    "sharing": Column(
+        "sharing",
+        lambda r: "—" if r.sharing_ratio is None else f"{r.sharing_ratio:,.1f}×",
+        lambda r: "" if r.sharing_ratio is None else f"{r.sharing_ratio:.6g}",
+    ),
+    "param_bytes": Column(
+        "memory",
+        lambda r: human_bytes(r.param_bytes) if r.param_bytes else "0",
+        lambda r: r.param_bytes,
+        total=lambda a: human_bytes(a.totals.param_bytes),
+    ),
 }
 
 VIEWS: dict[View, tuple[str, ...]] = {  # every column: CSV, Markdown and --wide tables
     View.shapes: ("index", "name", "type", "output", "params", "rf", "jump", "start", "macs"),
-    View.params: ("index", "name", "type", "weights", "bias", "trainable", "non_trainable", "fc",
-                  "sharing", "param_bytes"),
+    View.params: (
+        "index",
+        "name",
+        "type",
+        "weights",
+        "bias",
+        "trainable",
+        "non_trainable",
+        "fc",
+        "sharing",
+        "param_bytes",
+    ),
 }
 # The default table keeps to 80 columns on the zoo's short names (LeNet, VGG, ...); the
 # line under it names what --wide adds.
@@ -172,7 +217,8 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
                 "buffers": r.buffers,
                 "fc_equivalent_params": r.fc_equivalent_params,
                 "sharing_ratio": r.sharing_ratio,
-                "receptive_field": None if r.receptive_field is None
+                "receptive_field": None
+                if r.receptive_field is None
                 else r.receptive_field.to_dict(),
                 "macs": r.macs,
                 "flops": r.flops,
@@ -199,8 +245,7 @@ def to_json_obj(a: Analysis) -> dict[str, Any]:
             "activation_bytes": t.activation_bytes,
             "output_shape": list(t.output_shape),
         },
-        "outputs": [{"name": o.name, "shape": list(o.shape), "row": o.row}
-                    for o in a.side_outputs],
+        "outputs": [{"name": o.name, "shape": list(o.shape), "row": o.row} for o in a.side_outputs],
         "warnings": list(a.warnings),
     }
 
@@ -245,10 +290,11 @@ def csv_text(headers: list[str] | tuple[str, ...], rows) -> str:
 def markdown_text(headers, rows, right: list[bool] | None = None, notes=()) -> str:
     """A Markdown table (``|`` in cells escaped) and, under it, ``notes`` as a list."""
     align = right or [False] * len(headers)
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if r else ":---" for r in align) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
-              for row in rows]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if r else ":---" for r in align) + "|",
+    ]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     text = "\n".join(lines) + "\n"
     return text + ("\n" + "\n".join(f"- {n}" for n in notes) + "\n" if notes else "")
 
@@ -256,12 +302,15 @@ def markdown_text(headers, rows, right: list[bool] | None = None, notes=()) -> s
 def plain_table(headers, rows, title: str = "") -> str:
     """Aligned columns without borders (numbers to the right), for sweeps and solve."""
     cells = [[str(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    lines += ["  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w)
-                        for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines += [
+        "  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        for r in cells
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -293,11 +342,15 @@ def summary(a: Analysis) -> list[str]:
     t = a.totals
     batch = f"batch {a.batch}, {a.dtype}"
     marked = sum(r.differs_from_pytorch for r in a.rows)
-    semantics = ([f"semantics: {a.semantics} — {marked} layer(s) marked ≠ differ from PyTorch"]
-                 if a.semantics != "pytorch" else [])
+    semantics = (
+        [f"semantics: {a.semantics} — {marked} layer(s) marked ≠ differ from PyTorch"]
+        if a.semantics != "pytorch"
+        else []
+    )
     side = [f"side output {o.name}: {dims(o.shape)} (row {o.row})" for o in a.side_outputs]
     return semantics + [
-        f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})", *side,
+        f"input {dims(a.input_shape)} → output {dims(t.output_shape)} ({batch})",
+        *side,
         f"params {num(t.params)}{_approx(t.params)}: trainable {num(t.trainable_params)}, "
         f"non-trainable {num(t.non_trainable_params)} (buffers {num(t.buffers)})",
         f"parameter memory {human_bytes(t.param_bytes)} (params + buffers, {a.dtype})",
@@ -320,15 +373,20 @@ def to_table(a: Analysis, view: View, extra: tuple[Column, ...] = (), wide: bool
     table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold")
     for c in cols:
         header = c.header if wide else (c.short or c.header)
-        table.add_column(header, footer=c.total(a) if c.total else "",
-                         justify="right" if c.right else "left", no_wrap=True)
+        table.add_column(
+            header,
+            footer=c.total(a) if c.total else "",
+            justify="right" if c.right else "left",
+            no_wrap=True,
+        )
     for row in a.rows:
         table.add_row(*(c.text(row) for c in cols))
     return table
 
 
-def render_text(a: Analysis, view: View, fmt: Format, extra: tuple[Column, ...] = (),
-                training=None) -> str:
+def render_text(
+    a: Analysis, view: View, fmt: Format, extra: tuple[Column, ...] = (), training=None
+) -> str:
     """Every format except the Rich table, as text ready for stdout. ``training``: the
     ``--training`` figures (:func:`training_figures`), added to the JSON."""
     if fmt is Format.json:
@@ -355,21 +413,32 @@ def run_json_obj(result) -> dict[str, Any]:
     """The analysis contract plus, per layer, predicted/measured shape, match and ms."""
     obj = to_json_obj(result.analysis)
     for layer, rr in zip(obj["layers"], result.rows):
-        layer.update(predicted_shape=list(rr.row.output_shape),
-                     measured_shape=list(rr.measured_shape), match=rr.match, ms=rr.ms,
-                     gflops=rr.gflops)
-    obj["totals"].update(all_match=result.all_match, ms=result.ms,
-                         peak_bytes_estimate=result.peak_bytes)
+        layer.update(
+            predicted_shape=list(rr.row.output_shape),
+            measured_shape=list(rr.measured_shape),
+            match=rr.match,
+            ms=rr.ms,
+            gflops=rr.gflops,
+        )
+    obj["totals"].update(
+        all_match=result.all_match, ms=result.ms, peak_bytes_estimate=result.peak_bytes
+    )
     obj.update(seed=result.seed, threads=result.threads)
     return obj
 
 
 def _run_cells(rr) -> list[str]:
     r = rr.row
-    return [str(r.index), printable(r.name or ""), r.type, dims(r.output_shape),
-            dims(rr.measured_shape),
-            "✓" if rr.match else "✗", f"{rr.ms:.3f}",
-            "" if rr.gflops is None else f"{rr.gflops:.1f}"]
+    return [
+        str(r.index),
+        printable(r.name or ""),
+        r.type,
+        dims(r.output_shape),
+        dims(rr.measured_shape),
+        "✓" if rr.match else "✗",
+        f"{rr.ms:.3f}",
+        "" if rr.gflops is None else f"{rr.gflops:.1f}",
+    ]
 
 
 RUN_HEADERS = ("#", "name", "type", "predicted", "measured", "ok", "ms", "GFLOP/s")
@@ -379,6 +448,7 @@ def render_run(result, fmt: Format) -> str:
     if fmt is Format.json:
         return dump_json(run_json_obj(result)) + "\n"
     if fmt is Format.csv:
+
         def raw(rr) -> list[str]:
             cells = _run_cells(rr)
             cells[3], cells[4] = dims(rr.row.output_shape, "x"), dims(rr.measured_shape, "x")
@@ -386,9 +456,12 @@ def render_run(result, fmt: Format) -> str:
 
         return csv_text(RUN_HEADERS, (raw(rr) for rr in result.rows))
     if fmt is Format.markdown:
-        return markdown_text(RUN_HEADERS, [_run_cells(rr) for rr in result.rows],
-                             [True, False, False, True, True, False, True, True],
-                             run_summary(result))
+        return markdown_text(
+            RUN_HEADERS,
+            [_run_cells(rr) for rr in result.rows],
+            [True, False, False, True, True, False, True, True],
+            run_summary(result),
+        )
     raise ValueError(f"{fmt} is rendered by run_table")
 
 
@@ -421,10 +494,29 @@ def run_table(result):
 # --------------------------------------------------------------------------- cnncalc memory
 
 
-MEMORY_KEYS = ("parameter_bytes", "buffer_bytes", "gradient_bytes", "optimizer_bytes",
-               "saved_activation_bytes", "output_bytes", "peak_bytes", "inference_peak_bytes")
-MEMORY_HEADERS = ("#", "name", "type", "output", "params", "buffers", "grads", "optimizer",
-                  "saved", "out", "peak")
+MEMORY_KEYS = (
+    "parameter_bytes",
+    "buffer_bytes",
+    "gradient_bytes",
+    "optimizer_bytes",
+    "saved_activation_bytes",
+    "output_bytes",
+    "peak_bytes",
+    "inference_peak_bytes",
+)
+MEMORY_HEADERS = (
+    "#",
+    "name",
+    "type",
+    "output",
+    "params",
+    "buffers",
+    "grads",
+    "optimizer",
+    "saved",
+    "out",
+    "peak",
+)
 
 
 def memory_json_obj(m, fit=None) -> dict[str, Any]:
@@ -432,29 +524,41 @@ def memory_json_obj(m, fit=None) -> dict[str, Any]:
     obj = to_json_obj(m.analysis)
     for layer, mr in zip(obj["layers"], m.rows):
         layer.update({k: getattr(mr, k) for k in MEMORY_KEYS}, output_dtype=mr.output_dtype)
-    obj["totals"].update({k: getattr(m.totals, k) for k in MEMORY_KEYS},
-                         input_bytes=m.totals.input_bytes)
+    obj["totals"].update(
+        {k: getattr(m.totals, k) for k in MEMORY_KEYS}, input_bytes=m.totals.input_bytes
+    )
     obj.update(batch=m.batch, optimizer=m.optimizer, amp=m.amp)
     if fit is not None:
-        obj["fit"] = {"budget_bytes": fit.budget, "batch": fit.batch,
-                      "peak_bytes": fit.memory.totals.peak_bytes,
-                      "next_batch_peak_bytes": fit.next_peak}
+        obj["fit"] = {
+            "budget_bytes": fit.budget,
+            "batch": fit.batch,
+            "peak_bytes": fit.memory.totals.peak_bytes,
+            "next_batch_peak_bytes": fit.next_peak,
+        }
     return obj
 
 
 def _memory_cells(mr, text: bool = True) -> list[Any]:
     r = mr.row
     b = human_bytes if text else (lambda n: n)
-    return [str(r.index) if text else r.index, printable(r.name or ""), r.type,
-            dims(r.output_shape) if text else dims(r.output_shape, "x"),
-            b(mr.parameter_bytes), b(mr.buffer_bytes), b(mr.gradient_bytes),
-            b(mr.optimizer_bytes), b(mr.saved_activation_bytes), b(mr.output_bytes),
-            b(mr.peak_bytes)]
+    return [
+        str(r.index) if text else r.index,
+        printable(r.name or ""),
+        r.type,
+        dims(r.output_shape) if text else dims(r.output_shape, "x"),
+        b(mr.parameter_bytes),
+        b(mr.buffer_bytes),
+        b(mr.gradient_bytes),
+        b(mr.optimizer_bytes),
+        b(mr.saved_activation_bytes),
+        b(mr.output_bytes),
+        b(mr.peak_bytes),
+    ]
 
 
 def memory_summary(m, fit=None) -> list[str]:
     t, a = m.totals, m.analysis
-    precision = (f"autocast {m.amp} over float32 master weights" if m.amp else m.dtype)
+    precision = f"autocast {m.amp} over float32 master weights" if m.amp else m.dtype
     lines = [
         f"input {dims(a.input_shape)} → output {dims(a.totals.output_shape)} (batch {m.batch}, "
         f"{precision}, optimizer {m.optimizer})",
@@ -469,9 +573,11 @@ def memory_summary(m, fit=None) -> list[str]:
         "activations alive at once)",
     ]
     if fit is not None:
-        lines.append(f"--fit {human_bytes(fit.budget)} ({fit.budget:,} bytes): the largest "
-                     f"batch is {fit.batch} (peak {fit.memory.totals.peak_bytes:,} bytes); "
-                     f"batch {fit.batch + 1} would need {fit.next_peak:,}")
+        lines.append(
+            f"--fit {human_bytes(fit.budget)} ({fit.budget:,} bytes): the largest "
+            f"batch is {fit.batch} (peak {fit.memory.totals.peak_bytes:,} bytes); "
+            f"batch {fit.batch + 1} would need {fit.next_peak:,}"
+        )
     return lines
 
 
@@ -479,16 +585,29 @@ def memory_table(m):
     from rich.table import Table
 
     a = m.analysis
-    table = Table(title=f"{a.name} — memory" if a.name else "memory", header_style="bold",
-                  show_footer=True, footer_style="bold")
+    table = Table(
+        title=f"{a.name} — memory" if a.name else "memory",
+        header_style="bold",
+        show_footer=True,
+        footer_style="bold",
+    )
     t = m.totals
     foot = ["", "", "total", dims(a.totals.output_shape)] + [
-        human_bytes(v) for v in (t.parameter_bytes, t.buffer_bytes, t.gradient_bytes,
-                                 t.optimizer_bytes, t.saved_activation_bytes, t.output_bytes,
-                                 t.peak_bytes)]
+        human_bytes(v)
+        for v in (
+            t.parameter_bytes,
+            t.buffer_bytes,
+            t.gradient_bytes,
+            t.optimizer_bytes,
+            t.saved_activation_bytes,
+            t.output_bytes,
+            t.peak_bytes,
+        )
+    ]
     for h, f in zip(MEMORY_HEADERS, foot):
-        table.add_column(h, footer=f, justify="left" if h in ("name", "type") else "right",
-                         no_wrap=True)
+        table.add_column(
+            h, footer=f, justify="left" if h in ("name", "type") else "right", no_wrap=True
+        )
     for mr in m.rows:
         table.add_row(*_memory_cells(mr))
     return table
@@ -502,28 +621,53 @@ def render_memory(m, fmt: Format, fit=None) -> str:
         return csv_text(MEMORY_HEADERS, (_memory_cells(mr, text=False) for mr in m.rows))
     if fmt is Format.markdown:
         right = [True, False, False] + [True] * (len(MEMORY_HEADERS) - 3)
-        return markdown_text(MEMORY_HEADERS, [_memory_cells(mr) for mr in m.rows], right,
-                             memory_summary(m, fit))
+        return markdown_text(
+            MEMORY_HEADERS, [_memory_cells(mr) for mr in m.rows], right, memory_summary(m, fit)
+        )
     raise ValueError(f"{fmt} is rendered by memory_table")
 
 
-SWEEP_MEMORY_KEYS = ("batch", "saved_activation_bytes", "gradient_bytes", "optimizer_bytes",
-                     "peak_bytes", "inference_peak_bytes")
+SWEEP_MEMORY_KEYS = (
+    "batch",
+    "saved_activation_bytes",
+    "gradient_bytes",
+    "optimizer_bytes",
+    "peak_bytes",
+    "inference_peak_bytes",
+)
 
 
 def render_memory_sweep(ms: list, fmt: Format) -> str:
     """One row per batch size: what grows with it, and the peaks."""
-    rows = [{"batch": m.batch, **{k: getattr(m.totals, k) for k in SWEEP_MEMORY_KEYS[1:]}}
-            for m in ms]
+    rows = [
+        {"batch": m.batch, **{k: getattr(m.totals, k) for k in SWEEP_MEMORY_KEYS[1:]}} for m in ms
+    ]
     if fmt is Format.json:
-        return dump_json({"name": ms[0].analysis.name, "optimizer": ms[0].optimizer,
-                          "amp": ms[0].amp, "dtype": ms[0].dtype, "rows": rows}) + "\n"
+        return (
+            dump_json(
+                {
+                    "name": ms[0].analysis.name,
+                    "optimizer": ms[0].optimizer,
+                    "amp": ms[0].amp,
+                    "dtype": ms[0].dtype,
+                    "rows": rows,
+                }
+            )
+            + "\n"
+        )
     if fmt is Format.csv:
         return csv_text(SWEEP_MEMORY_KEYS, ([row[k] for k in SWEEP_MEMORY_KEYS] for row in rows))
-    headers = ("batch", "saved activations", "gradients", "optimizer", "training peak",
-               "inference peak")
-    cells = [[str(row["batch"])] + [human_bytes(row[k]) for k in SWEEP_MEMORY_KEYS[1:]]
-             for row in rows]
+    headers = (
+        "batch",
+        "saved activations",
+        "gradients",
+        "optimizer",
+        "training peak",
+        "inference peak",
+    )
+    cells = [
+        [str(row["batch"])] + [human_bytes(row[k]) for k in SWEEP_MEMORY_KEYS[1:]] for row in rows
+    ]
     if fmt is Format.markdown:
         return markdown_text(headers, cells, [True] * len(headers))
     return plain_table(headers, cells)
@@ -545,10 +689,18 @@ def share_columns(a: Analysis) -> tuple[Column, ...]:
         return f"{100 * value:.1f}%"
 
     return (
-        Column("params %", lambda r: pct(_share(r.params, t.params)),
-               lambda r: f"{100 * _share(r.params, t.params):.4f}", total=lambda a: "100%"),
-        Column("MACs %", lambda r: pct(_share(r.macs, t.macs)),
-               lambda r: f"{100 * _share(r.macs, t.macs):.4f}", total=lambda a: "100%"),
+        Column(
+            "params %",
+            lambda r: pct(_share(r.params, t.params)),
+            lambda r: f"{100 * _share(r.params, t.params):.4f}",
+            total=lambda a: "100%",
+        ),
+        Column(
+            "MACs %",
+            lambda r: pct(_share(r.macs, t.macs)),
+            lambda r: f"{100 * _share(r.macs, t.macs):.4f}",
+            total=lambda a: "100%",
+        ),
     )
 
 
@@ -579,8 +731,10 @@ def training_figures(m, shown: Analysis):
     for start in starts:
         end = min(e for e in ends if e > start)
         members = [by_index[i] for i in range(start, end) if i in by_index]
-        per_row[start] = {k: (max if k.endswith("peak_bytes") else sum)(
-            getattr(mr, k) for mr in members) for k in MEMORY_KEYS}
+        per_row[start] = {
+            k: (max if k.endswith("peak_bytes") else sum)(getattr(mr, k) for mr in members)
+            for k in MEMORY_KEYS
+        }
     return per_row, m
 
 
@@ -591,12 +745,19 @@ def training_columns(figures) -> tuple[Column, ...]:
     t = m.totals
 
     def col(header: str, get, total: int) -> Column:
-        return Column(header, lambda r: human_bytes(get(per_row[r.index])),
-                      lambda r: get(per_row[r.index]), total=lambda a: human_bytes(total))
+        return Column(
+            header,
+            lambda r: human_bytes(get(per_row[r.index])),
+            lambda r: get(per_row[r.index]),
+            total=lambda a: human_bytes(total),
+        )
 
     return (
         col("saved", lambda f: f["saved_activation_bytes"], t.saved_activation_bytes),
-        col("grads + optim", lambda f: f["gradient_bytes"] + f["optimizer_bytes"],
-            t.gradient_bytes + t.optimizer_bytes),
+        col(
+            "grads + optim",
+            lambda f: f["gradient_bytes"] + f["optimizer_bytes"],
+            t.gradient_bytes + t.optimizer_bytes,
+        ),
         col("train peak", lambda f: f["peak_bytes"], t.peak_bytes),
     )

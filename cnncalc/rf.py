@@ -131,9 +131,16 @@ class RFResult:
     empirical: Empirical | None = None
 
 
-def receptive_fields(spec: Spec, input_shape: Shape | None = None, *, empirical: bool = False,
-                     unit: tuple[int, ...] | None = None, mass: float = 0.95, seed: int = 0,
-                     progress: Progress = SILENT) -> RFResult:
+def receptive_fields(
+    spec: Spec,
+    input_shape: Shape | None = None,
+    *,
+    empirical: bool = False,
+    unit: tuple[int, ...] | None = None,
+    mass: float = 0.95,
+    seed: int = 0,
+    progress: Progress = SILENT,
+) -> RFResult:
     """The analytic field per layer and, with ``empirical``, the measured one (see module doc).
 
     ``unit`` is (channel, *position) in the last spatial row's output; by default the centre
@@ -144,8 +151,9 @@ def receptive_fields(spec: Spec, input_shape: Shape | None = None, *, empirical:
     result = RFResult(a, analytic(a))
     if not empirical:
         return result
-    return RFResult(a, result.layers, measure(a, unit=unit, mass=mass, seed=seed,
-                                              progress=progress))
+    return RFResult(
+        a, result.layers, measure(a, unit=unit, mass=mass, seed=seed, progress=progress)
+    )
 
 
 # --------------------------------------------------------------------------- plan
@@ -191,8 +199,10 @@ def target_row(a: Analysis) -> Row:
     rank = len(a.input_shape)
     cands = [r for r in a.rows if len(r.output_shape) == rank and r.receptive_field is not None]
     if not cands:
-        raise SpecError("no layer keeps the input's spatial layout: there is no spatial unit to "
-                        "measure", where="spec")
+        raise SpecError(
+            "no layer keeps the input's spatial layout: there is no spatial unit to measure",
+            where="spec",
+        )
     r = cands[-1]
     while r.type.startswith("adaptive_") and r.inputs[0] >= 0:
         r = a.rows[r.inputs[0]]
@@ -245,8 +255,14 @@ def _enlarge(a: Analysis, target: int, rows: list[int]) -> tuple[Shape, dict[int
 # --------------------------------------------------------------------------- back-propagation
 
 
-def _forward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step],
-             x: np.ndarray, target: int, progress: Progress = SILENT) -> np.ndarray:
+def _forward(
+    plan: dict[int, Node],
+    rows: list[int],
+    steps: dict[int, Step],
+    x: np.ndarray,
+    target: int,
+    progress: Progress = SILENT,
+) -> np.ndarray:
     """Run the rows in order so every step records what its backward needs; the target's
     output is returned."""
     values = {-1: x}
@@ -265,8 +281,16 @@ def _label(row: Row) -> str:
     return f"{row.type} {row.name or ''}".strip()
 
 
-def _backward(plan: dict[int, Node], rows: list[int], steps: dict[int, Step], target: int,
-              unit: tuple, dtype, normalise: bool, progress: Progress = SILENT) -> np.ndarray:
+def _backward(
+    plan: dict[int, Node],
+    rows: list[int],
+    steps: dict[int, Step],
+    target: int,
+    unit: tuple,
+    dtype,
+    normalise: bool,
+    progress: Progress = SILENT,
+) -> np.ndarray:
     """d(output unit)/d(input): a one-hot gradient at ``unit`` (channel None: every channel)
     of row ``target``, walked back through every row that feeds it (gradients of rows read
     twice add up)."""
@@ -314,8 +338,7 @@ def _support(g: np.ndarray) -> Box | None:
 
 def _expected(lo, hi, spatial) -> tuple[tuple, tuple]:
     """The analytic box clipped to the input."""
-    return (tuple(max(low, 0) for low in lo),
-            tuple(min(h, n - 1) for h, n in zip(hi, spatial)))
+    return (tuple(max(low, 0) for low in lo), tuple(min(h, n - 1) for h, n in zip(hi, spatial)))
 
 
 def _agrees(box: Box | None, lo, hi, spatial) -> bool:
@@ -325,26 +348,32 @@ def _agrees(box: Box | None, lo, hi, spatial) -> bool:
     return box is not None and box.lo == elo and box.hi == ehi
 
 
-def _theoretical_box(plan, rows, target, unit, seed, progress: Progress = SILENT
-                     ) -> tuple[Box | None, dict[int, Step]]:
+def _theoretical_box(
+    plan, rows, target, unit, seed, progress: Progress = SILENT
+) -> tuple[Box | None, dict[int, Step]]:
     """The non-zero box of the positive network's input gradient from every channel at the
     unit's position: the analytic field is per position (through a concat each channel sees
     only its own branch; the formula gives the union)."""
     ctx = Context(True, np.random.default_rng(seed), np.float64)
     sub = _ancestor_rows(plan, target)
     steps = steps_for(plan, sub, ctx)
-    g = _backward(plan, sub, steps, target, (None, *unit[1:]), np.float64, normalise=True,
-                  progress=progress)
+    g = _backward(
+        plan, sub, steps, target, (None, *unit[1:]), np.float64, normalise=True, progress=progress
+    )
     return _support(g), steps
 
 
-def _first_disagreement(plan: dict[int, Node], rows: list[int], target: int, spatial,
-                        seed: int) -> Row:
+def _first_disagreement(
+    plan: dict[int, Node], rows: list[int], target: int, spatial, seed: int
+) -> Row:
     """Bisect the spatial rows feeding ``target`` for the first whose centre unit's measured
     theoretical field parts from the analytic one."""
     rank = len(plan[target].out_shape)
-    cands = [i for i in _ancestor_rows(plan, target)
-             if len(plan[i].out_shape) == rank and plan[i].field is not None]
+    cands = [
+        i
+        for i in _ancestor_rows(plan, target)
+        if len(plan[i].out_shape) == rank and plan[i].field is not None
+    ]
 
     def agrees(i: int) -> bool:
         unit = _centre_unit(plan[i].out_shape)
@@ -390,8 +419,7 @@ def _effective_box(gmap: np.ndarray, centre, tbox: Box, share: float) -> tuple[B
     h = Fraction(0)
     while True:
         lo = tuple(max(math.ceil(c - min(h, hf)), tl) for c, hf, tl in zip(centre, half, tbox.lo))
-        hi = tuple(min(math.floor(c + min(h, hf)), th)
-                   for c, hf, th in zip(centre, half, tbox.hi))
+        hi = tuple(min(math.floor(c + min(h, hf)), th) for c, hf, th in zip(centre, half, tbox.hi))
         if all(low <= hh for low, hh in zip(lo, hi)):
             m = box_mass(lo, hi) / total
             if m >= share - 1e-12 or (lo == tbox.lo and hi == tbox.hi):
@@ -407,24 +435,35 @@ def parse_unit(text: str, rank: int) -> tuple[int, ...]:
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
-        raise UsageError(f"--unit={text!r}: expected {rank + 1} comma-separated integers "
-                         f"({'c,' + ','.join('yx'[-rank:] if rank <= 2 else 'zyx')})") from None
+        raise UsageError(
+            f"--unit={text!r}: expected {rank + 1} comma-separated integers "
+            f"({'c,' + ','.join('yx'[-rank:] if rank <= 2 else 'zyx')})"
+        ) from None
     if len(values) != rank + 1:
-        raise UsageError(f"--unit={text!r}: expected {rank + 1} values (channel and "
-                         f"{rank} position(s)), got {len(values)}")
+        raise UsageError(
+            f"--unit={text!r}: expected {rank + 1} values (channel and "
+            f"{rank} position(s)), got {len(values)}"
+        )
     return values
 
 
-def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0.95,
-            seed: int = 0, progress: Progress = SILENT) -> Empirical:
+def measure(
+    a: Analysis,
+    *,
+    unit: tuple[int, ...] | None = None,
+    mass: float = 0.95,
+    seed: int = 0,
+    progress: Progress = SILENT,
+) -> Empirical:
     """Back-propagate from one unit of the last spatial row (see the module docstring);
     ``progress`` hears of each pass, layer and kernel compile."""
     if not 0 < mass <= 1:
         raise UsageError(f"--mass={mass}: must be in (0, 1]")
     spatial_rank = len(a.input_shape) - 1
     if spatial_rank not in (1, 2, 3):
-        raise SpecError("the empirical field is measured on 1-D, 2-D and 3-D inputs only",
-                        where="input")
+        raise SpecError(
+            "the empirical field is measured on 1-D, 2-D and 3-D inputs only", where="input"
+        )
     target = target_row(a).index
     rows = _ancestors(a, target)
     plan = plan_from(a)
@@ -434,8 +473,10 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
     if unit is not None:
         out = plan[target].out_shape
         if len(unit) != len(out) or any(not 0 <= u < n for u, n in zip(unit, out)):
-            raise UsageError(f"--unit={','.join(map(str, unit))}: outside the output "
-                             f"{shape_text(out)} of {plan[target].row.where}")
+            raise UsageError(
+                f"--unit={','.join(map(str, unit))}: outside the output "
+                f"{shape_text(out)} of {plan[target].row.where}"
+            )
     else:
         unit = _centre_unit(plan[target].out_shape)
         lo, hi = _unit_box(plan, target, unit[1:])
@@ -445,32 +486,68 @@ def measure(a: Analysis, *, unit: tuple[int, ...] | None = None, mass: float = 0
                 from cnncalc.report import human_bytes
 
                 big = shape_text(found[0])
-                notes.append(f"the field would fit in a {big} input, but measuring it there "
-                             f"needs about {human_bytes(_memory_need(found[1], rows, found[0]))}"
-                             "; measured on the spec's input instead")
+                notes.append(
+                    f"the field would fit in a {big} input, but measuring it there "
+                    f"needs about {human_bytes(_memory_need(found[1], rows, found[0]))}"
+                    "; measured on the spec's input instead"
+                )
             elif found is None:
-                notes.append("the input could not be enlarged enough for the field to fit "
-                             "(a layer refuses larger inputs, or the field grows with them)")
+                notes.append(
+                    "the input could not be enlarged enough for the field to fit "
+                    "(a layer refuses larger inputs, or the field grows with them)"
+                )
             else:
                 enlarged_from, (shape, plan) = shape, found
                 unit = _centre_unit(plan[target].out_shape)
-                notes.append(f"input enlarged from {shape_text(enlarged_from)} to "
-                             f"{shape_text(shape)} so that the field is not clipped")
+                notes.append(
+                    f"input enlarged from {shape_text(enlarged_from)} to "
+                    f"{shape_text(shape)} so that the field is not clipped"
+                )
     lo, hi = _unit_box(plan, target, unit[1:])
     clipped = _clipped(lo, hi, shape[1:])
     if any(clipped):
-        notes.append("the field is clipped by the input's border; the measured boxes are "
-                     "compared with the analytic one clipped to the input")
+        notes.append(
+            "the field is clipped by the input's border; the measured boxes are "
+            "compared with the analytic one clipped to the input"
+        )
     _guard_memory(plan, rows, shape)
     from cnncalc import kernels as K
 
     with K.on_compile(progress.compiling):
-        return _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_from,
-                        mass, seed, notes, progress)
+        return _measure(
+            plan,
+            rows,
+            target,
+            shape,
+            unit,
+            chosen,
+            lo,
+            hi,
+            clipped,
+            enlarged_from,
+            mass,
+            seed,
+            notes,
+            progress,
+        )
 
 
-def _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_from, mass,
-             seed, notes, progress: Progress) -> Empirical:
+def _measure(
+    plan,
+    rows,
+    target,
+    shape,
+    unit,
+    chosen,
+    lo,
+    hi,
+    clipped,
+    enlarged_from,
+    mass,
+    seed,
+    notes,
+    progress: Progress,
+) -> Empirical:
     node = plan[target]
     seconds = {}
     progress.phase("preparing weights")
@@ -484,8 +561,7 @@ def _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_
     if chosen is None:  # the most active channel at the centre: a dead unit has no gradient
         unit = (int(np.argmax(y[(0, slice(None), *unit[1:])])), *unit[1:])
     t0 = time.perf_counter()
-    progress.phase("theoretical field: backward pass (float64)",
-                   len(_ancestor_rows(plan, target)))
+    progress.phase("theoretical field: backward pass (float64)", len(_ancestor_rows(plan, target)))
     tbox, _ = _theoretical_box(plan, rows, target, unit, seed, progress)
     seconds["theoretical"] = time.perf_counter() - t0
     first = None
@@ -494,8 +570,7 @@ def _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_
         first = _first_disagreement(plan, rows, target, shape[1:], seed)
     t0 = time.perf_counter()
     progress.phase("effective field: backward pass", len(rows))
-    g = _backward(plan, rows, steps, target, unit, np.float32, normalise=False,
-                  progress=progress)
+    g = _backward(plan, rows, steps, target, unit, np.float32, normalise=False, progress=progress)
     seconds["effective"] = time.perf_counter() - t0
     gmap = np.abs(g[0]).astype(np.float64).sum(axis=0)
     centre = tuple((low + h) / 2 for low, h in zip(lo, hi))
@@ -503,10 +578,28 @@ def _measure(plan, rows, target, shape, unit, chosen, lo, hi, clipped, enlarged_
     if tbox is not None and gmap.any():
         ebox, share = _effective_box(gmap, centre, tbox, mass)
     elif tbox is not None:
-        notes.append("the unit is inactive on this input (its gradient is zero): no effective "
-                     "field; choose another --unit or --seed")
-    return Empirical(shape, enlarged_from, node.row, tuple(unit), seed, lo, hi, clipped, tbox,
-                     first, mass, ebox, share, gmap, seconds, tuple(notes))
+        notes.append(
+            "the unit is inactive on this input (its gradient is zero): no effective "
+            "field; choose another --unit or --seed"
+        )
+    return Empirical(
+        shape,
+        enlarged_from,
+        node.row,
+        tuple(unit),
+        seed,
+        lo,
+        hi,
+        clipped,
+        tbox,
+        first,
+        mass,
+        ebox,
+        share,
+        gmap,
+        seconds,
+        tuple(notes),
+    )
 
 
 def _memory_need(plan: dict[int, Node], rows: list[int], shape: Shape) -> int:
@@ -530,9 +623,11 @@ def _guard_memory(plan: dict[int, Node], rows: list[int], shape: Shape) -> None:
     if need > limit:
         from cnncalc.report import human_bytes
 
-        raise MemoryLimitError(f"measuring the field on {shape_text(shape)} would need "
-                               f"about {human_bytes(need)}, above half the available memory "
-                               f"({human_bytes(limit)})")
+        raise MemoryLimitError(
+            f"measuring the field on {shape_text(shape)} would need "
+            f"about {human_bytes(need)}, above half the available memory "
+            f"({human_bytes(limit)})"
+        )
 
 
 # --------------------------------------------------------------------------- rendering
@@ -557,19 +652,32 @@ def to_json_obj(result: RFResult) -> dict[str, Any]:
     layers = []
     for lf in result.layers:
         r, f = lf.row, lf.field
-        layers.append({
-            "index": r.index, "name": r.name, "type": r.type,
-            "output_shape": list(r.output_shape),
-            "receptive_field": None if f is None else {
-                **f.to_dict(), "centre": [_num(c) for c in lf.centre]},
-        })
-    obj: dict[str, Any] = {"name": a.name, "input_shape": list(a.input_shape), "layers": layers,
-                           "empirical": None}
+        layers.append(
+            {
+                "index": r.index,
+                "name": r.name,
+                "type": r.type,
+                "output_shape": list(r.output_shape),
+                "receptive_field": None
+                if f is None
+                else {**f.to_dict(), "centre": [_num(c) for c in lf.centre]},
+            }
+        )
+    obj: dict[str, Any] = {
+        "name": a.name,
+        "input_shape": list(a.input_shape),
+        "layers": layers,
+        "empirical": None,
+    }
     e = result.empirical
     if e is not None:
+
         def box(b: Box | None):
-            return None if b is None else {"start": list(b.lo), "end": list(b.hi),
-                                           "size": list(b.size)}
+            return (
+                None
+                if b is None
+                else {"start": list(b.lo), "end": list(b.hi), "size": list(b.size)}
+            )
 
         obj["empirical"] = {
             "input_shape": list(e.input_shape),
@@ -577,21 +685,27 @@ def to_json_obj(result: RFResult) -> dict[str, Any]:
             "layer": {"index": e.row.index, "name": e.row.name, "type": e.row.type},
             "unit": list(e.unit),
             "seed": e.seed,
-            "analytic": {"start": [_num(v) for v in e.analytic_lo],
-                         "end": [_num(v) for v in e.analytic_hi],
-                         "size": [_num(v) for v in e.analytic_size],
-                         "centre": [_num(v) for v in e.centre]},
+            "analytic": {
+                "start": [_num(v) for v in e.analytic_lo],
+                "end": [_num(v) for v in e.analytic_hi],
+                "size": [_num(v) for v in e.analytic_size],
+                "centre": [_num(v) for v in e.centre],
+            },
             "clipped": list(e.clipped),
-            "theoretical": {**(box(e.theoretical) or {"start": None, "end": None,
-                                                       "size": None}),
-                            "agrees": e.agrees,
-                            "first_disagreement": None if e.first_disagreement is None else {
-                                "index": e.first_disagreement.index,
-                                "where": e.first_disagreement.where}},
-            "effective": {**(box(e.effective) or {"start": None, "end": None, "size": None}),
-                          "mass": e.mass, "mass_in_box": e.mass_in_box,
-                          "ratio": None if e.ratio is None else list(e.ratio),
-                          "area_ratio": e.area_ratio},
+            "theoretical": {
+                **(box(e.theoretical) or {"start": None, "end": None, "size": None}),
+                "agrees": e.agrees,
+                "first_disagreement": None
+                if e.first_disagreement is None
+                else {"index": e.first_disagreement.index, "where": e.first_disagreement.where},
+            },
+            "effective": {
+                **(box(e.effective) or {"start": None, "end": None, "size": None}),
+                "mass": e.mass,
+                "mass_in_box": e.mass_in_box,
+                "ratio": None if e.ratio is None else list(e.ratio),
+                "area_ratio": e.area_ratio,
+            },
             "seconds": e.seconds,
             "notes": list(e.notes),
         }
@@ -599,8 +713,16 @@ def to_json_obj(result: RFResult) -> dict[str, Any]:
 
 
 LAYER_HEADERS = ("#", "name", "type", "output", "RF", "jump", "start", "centre")
-AXIS_HEADERS = ("axis", "analytic start", "analytic size", "theoretical start",
-                "theoretical size", "agrees", "effective size", "ratio")
+AXIS_HEADERS = (
+    "axis",
+    "analytic start",
+    "analytic size",
+    "theoretical start",
+    "theoretical size",
+    "agrees",
+    "effective size",
+    "ratio",
+)
 
 
 def layer_cells(lf: LayerField, sep: str = "×") -> list[str]:
@@ -609,40 +731,62 @@ def layer_cells(lf: LayerField, sep: str = "×") -> list[str]:
     name = printable(r.name or "")  # from the spec: control characters escaped
     if f is None:
         return [str(r.index), name, r.type, dims, "—", "—", "—", "—"]
-    return [str(r.index), name, r.type, dims, _axes(f.size, sep), _axes(f.jump, sep),
-            _axes(f.start, ","), _axes(lf.centre, ",")]
+    return [
+        str(r.index),
+        name,
+        r.type,
+        dims,
+        _axes(f.size, sep),
+        _axes(f.jump, sep),
+        _axes(f.start, ","),
+        _axes(lf.centre, ","),
+    ]
 
 
 def axis_cells(e: Empirical) -> list[list[str]]:
-    names = ("z", "y", "x")[-len(e.analytic_lo):] if len(e.analytic_lo) <= 3 else ()
+    names = ("z", "y", "x")[-len(e.analytic_lo) :] if len(e.analytic_lo) <= 3 else ()
     out = []
     for k, axis in enumerate(names):
         t, eb = e.theoretical, e.effective
-        out.append([
-            axis, _txt(e.analytic_lo[k]), _txt(e.analytic_size[k]),
-            "—" if t is None else str(t.lo[k]), "—" if t is None else str(t.size[k]),
-            "yes" if e.agrees else "no", "—" if eb is None else str(eb.size[k]),
-            "—" if e.ratio is None else f"{e.ratio[k]:.2f}"])
+        out.append(
+            [
+                axis,
+                _txt(e.analytic_lo[k]),
+                _txt(e.analytic_size[k]),
+                "—" if t is None else str(t.lo[k]),
+                "—" if t is None else str(t.size[k]),
+                "yes" if e.agrees else "no",
+                "—" if eb is None else str(eb.size[k]),
+                "—" if e.ratio is None else f"{e.ratio[k]:.2f}",
+            ]
+        )
     return out
 
 
 def summary_lines(e: Empirical) -> list[str]:
     r = e.row
     where = f"#{r.index} {r.name or r.type}"
-    lines = [f"unit {','.join(map(str, e.unit))} of {where}, input "
-             f"{'×'.join(map(str, e.input_shape))}, seed {e.seed}"]
+    lines = [
+        f"unit {','.join(map(str, e.unit))} of {where}, input "
+        f"{'×'.join(map(str, e.input_shape))}, seed {e.seed}"
+    ]
     if e.agrees:
-        lines.append("theoretical field (positive weights, max pooling passing any element) "
-                     "= analytic size and position")
+        lines.append(
+            "theoretical field (positive weights, max pooling passing any element) "
+            "= analytic size and position"
+        )
     else:
         f = e.first_disagreement
-        lines.append(f"theoretical field differs from the analytic one; they first part at "
-                     f"{f.where}")
+        lines.append(
+            f"theoretical field differs from the analytic one; they first part at {f.where}"
+        )
     if e.effective is not None:
-        lines.append(f"effective field (Luo et al. 2016, random weights): "
-                     f"{'×'.join(map(str, e.effective.size))} holds "
-                     f"{e.mass_in_box:.1%} of the gradient mass (target {e.mass:.0%}); "
-                     f"area {e.area_ratio:.1%} of the theoretical field")
+        lines.append(
+            f"effective field (Luo et al. 2016, random weights): "
+            f"{'×'.join(map(str, e.effective.size))} holds "
+            f"{e.mass_in_box:.1%} of the gradient mass (target {e.mass:.0%}); "
+            f"area {e.area_ratio:.1%} of the theoretical field"
+        )
     secs = ", ".join(f"{k} {v:.2f} s" for k, v in e.seconds.items())
     lines.append(f"time: {secs}")
     return lines + list(e.notes)
@@ -672,8 +816,10 @@ def tables(result: RFResult) -> list[Any]:
 
     a, e = result.analysis, result.empirical
     if e is None:
-        t = Table(title=f"{a.name} — receptive field" if a.name else "receptive field",
-                  header_style="bold")
+        t = Table(
+            title=f"{a.name} — receptive field" if a.name else "receptive field",
+            header_style="bold",
+        )
         for h in LAYER_HEADERS:
             t.add_column(h, justify="left" if h in ("name", "type") else "right", no_wrap=True)
         for lf in result.layers:
@@ -688,8 +834,19 @@ def tables(result: RFResult) -> list[Any]:
     return [t]
 
 
-_PALETTE = np.array([(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (212, 72, 66),
-                     (245, 125, 21), (250, 193, 39), (252, 255, 164)], float)  # inferno-like
+_PALETTE = np.array(
+    [
+        (0, 0, 4),
+        (40, 11, 84),
+        (101, 21, 110),
+        (159, 42, 99),
+        (212, 72, 66),
+        (245, 125, 21),
+        (250, 193, 39),
+        (252, 255, 164),
+    ],
+    float,
+)  # inferno-like
 
 
 def _colours(v: np.ndarray) -> np.ndarray:
@@ -738,14 +895,19 @@ def heatmap(e: Empirical, width: int, colour: bool = True, max_rows: int = 40) -
     if box is not None:
         lo, hi = ((0, 0) + box.lo)[-2:], ((0, 0) + box.hi)[-2:]
         y0, y1, x0, x1 = lo[0] // fy, hi[0] // fy, lo[1] // f, hi[1] // f
-        edge[y0:y1 + 1, [x0, x1]] = True
+        edge[y0 : y1 + 1, [x0, x1]] = True
         if H > 1:
-            edge[[y0, y1], x0:x1 + 1] = True
+            edge[[y0, y1], x0 : x1 + 1] = True
     text = Text()
     if not colour:
         for y in range(h):
-            text.append("".join("+" if edge[y, x] else _RAMP[min(len(_RAMP) - 1, int(
-                small[y, x] * len(_RAMP)))] for x in range(w)) + "\n")
+            text.append(
+                "".join(
+                    "+" if edge[y, x] else _RAMP[min(len(_RAMP) - 1, int(small[y, x] * len(_RAMP)))]
+                    for x in range(w)
+                )
+                + "\n"
+            )
         return text
     rgb = _colours(small)
     rgb[edge] = (0, 200, 255)
@@ -757,8 +919,9 @@ def heatmap(e: Empirical, width: int, colour: bool = True, max_rows: int = 40) -
         for x in range(w):
             top = rgb[y, x]
             bottom = rgb[y + 1, x] if y + 1 < h else (0, 0, 0)
-            text.append("▀", style=f"rgb({','.join(map(str, top))}) on "
-                                   f"rgb({','.join(map(str, bottom))})")
+            text.append(
+                "▀", style=f"rgb({','.join(map(str, top))}) on rgb({','.join(map(str, bottom))})"
+            )
         text.append("\n")
     return text
 
@@ -774,8 +937,9 @@ def write_png(e: Empirical, path: str) -> None:
     rgb = _colours(_scaled(g))
     H, W = g.shape
     scale = max(1, math.ceil(256 / max(1, min(H, W) if H > 1 else 32)))
-    img = Image.fromarray(rgb, "RGB").resize((W * scale, (H if H > 1 else 32) * scale),
-                                             Image.NEAREST)
+    img = Image.fromarray(rgb, "RGB").resize(
+        (W * scale, (H if H > 1 else 32) * scale), Image.NEAREST
+    )
     draw = ImageDraw.Draw(img)
     for box, colour in ((e.theoretical, (0, 200, 255)), (e.effective, (255, 255, 255))):
         if box is None:
@@ -783,14 +947,30 @@ def write_png(e: Empirical, path: str) -> None:
         (y0, x0), (y1, x1) = ((0, 0) + box.lo)[-2:], ((0, 0) + box.hi)[-2:]
         if H == 1:
             y0, y1 = 0, img.height // scale - 1
-        draw.rectangle([x0 * scale, y0 * scale, (x1 + 1) * scale - 1, (y1 + 1) * scale - 1],
-                       outline=colour, width=max(1, scale // 2))
+        draw.rectangle(
+            [x0 * scale, y0 * scale, (x1 + 1) * scale - 1, (y1 + 1) * scale - 1],
+            outline=colour,
+            width=max(1, scale // 2),
+        )
     try:
         img.save(path, format="PNG")
     except OSError as exc:
         raise UsageError(f"--png {path}: {exc.strerror or exc}") from None
 
 
-__all__ = ["Box", "Empirical", "LayerField", "RFResult", "analytic", "heatmap", "measure",
-           "parse_unit", "receptive_fields", "render", "tables", "target_row", "to_json_obj",
-           "write_png"]
+__all__ = [
+    "Box",
+    "Empirical",
+    "LayerField",
+    "RFResult",
+    "analytic",
+    "heatmap",
+    "measure",
+    "parse_unit",
+    "receptive_fields",
+    "render",
+    "tables",
+    "target_row",
+    "to_json_obj",
+    "write_png",
+]

@@ -181,8 +181,9 @@ def run(
     return RunResult(analysis, rows, peak, seed, K.get_num_threads())
 
 
-def _execute(analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int,
-             progress: Progress) -> tuple[RunRow, ...]:
+def _execute(
+    analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int, progress: Progress
+) -> tuple[RunRow, ...]:
     from cnncalc import kernels as K
 
     rng = np.random.default_rng(seed)
@@ -209,8 +210,7 @@ def _execute(analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int,
             K.clear_scratch()  # a padded copy of this layer's input: not kept for the next
         except (ValueError, NotImplementedError) as exc:
             got = ", ".join(shape_text(v.shape[1:]) for v in inputs)
-            raise RunError(f"the kernel refused its input ({got}): {exc}", where=r.where
-                           ) from None
+            raise RunError(f"the kernel refused its input ({got}): {exc}", where=r.where) from None
         values[r.index] = y
         for i in r.inputs:  # free what no later row reads
             if last_use.get(i) == r.index:

@@ -42,8 +42,9 @@ def _layer_defs() -> tuple[dict[str, Any], dict[str, Any]]:
         props = body["properties"]
         props["type"]["description"] = TYPE_NOTE
         body["required"] = ["type", *[r for r in body.get("required", []) if r != "type"]]
-        body["description"] = (body.get("description") or f"torch.nn layer "
-                               f"{canonical_type(cls)}.").strip()
+        body["description"] = (
+            body.get("description") or f"torch.nn layer {canonical_type(cls)}."
+        ).strip()
         for name in list(props):
             if name != "type":
                 props[name] = {"anyOf": [props[name], _EXPR], **_meta(props[name])}
@@ -53,10 +54,12 @@ def _layer_defs() -> tuple[dict[str, Any], dict[str, Any]]:
                 if full in body["required"]:  # either spelling satisfies it
                     body["required"].remove(full)
                     body.setdefault("allOf", []).append(
-                        {"anyOf": [{"required": [full]}, {"required": [short]}]})
-        props["repeat"] = {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR],
-                           "description": "Splice this many copies here ($i is the copy's "
-                           "number)."}
+                        {"anyOf": [{"required": [full]}, {"required": [short]}]}
+                    )
+        props["repeat"] = {
+            "anyOf": [{"type": "integer", "minimum": 0}, _EXPR],
+            "description": "Splice this many copies here ($i is the copy's number).",
+        }
     return defs, raw
 
 
@@ -71,8 +74,10 @@ def _block(key: str, body: dict[str, Any], extra: dict[str, Any], text: str) -> 
         "properties": {
             key: body,
             "name": {"type": "string", "description": "Name of the block (paths, references)."},
-            "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR],
-                       "description": "Run the block this many times ($i is the copy's number)."},
+            "repeat": {
+                "anyOf": [{"type": "integer", "minimum": 0}, _EXPR],
+                "description": "Run the block this many times ($i is the copy's number).",
+            },
             **extra,
         },
         "required": [key],
@@ -85,65 +90,136 @@ def spec_schema() -> dict[str, Any]:
     defs, layer = _layer_defs()
     nodes = {"type": "array", "items": {"$ref": "#/$defs/Node"}}
     branch = {"anyOf": [nodes, {"type": "string", "description": "Name of an earlier output."}]}
-    branches = {"anyOf": [{"type": "array", "items": branch, "minItems": 2},
-                          {"type": "object", "additionalProperties": branch, "minProperties": 2}]}
-    split = {"anyOf": [{"type": "integer", "minimum": 2},
-                       {"type": "array", "items": {"type": "integer", "minimum": 1}}, _EXPR],
-             "description": "Cut the input along channels first, one part per branch: a chunk "
-                            "count (torch.chunk) or the part sizes (torch.split)."}
-    defs.update({
-        "Expression": {"type": "string", "pattern": r"\$",
-                       "description": "A template argument or expression: $planes, ${c * 2}."},
-        "Layer": {**layer, "description": "One torch.nn layer; fields follow its constructor."},
-        "Node": {"anyOf": [
-            {"$ref": "#/$defs/Layer"},
-            _block("layers", nodes, {
-                "from": {"type": "string", "description": "Start from this earlier named "
-                         "output instead of the previous layer's."},
-                "output": {"type": "boolean", "description": "A side output (auxiliary head): "
-                           "reported as an output; the main flow continues with its input."}},
-                "A named sequence of layers (nn.Sequential)."),
-            _block("residual", nodes, {"shortcut": {
-                "anyOf": [{"enum": ["identity", "auto"]}, nodes, _EXPR],
-                "description": "identity (default), auto (1×1 conv + BN when shapes differ) or "
-                               "a list of layers."}}, "y = body(x) + shortcut(x)."),
-            _block("add", branches, {"split": split},
-                   "Branches from the same input, added element-wise."),
-            _block("concat", branches, {"split": split},
-                   "Branches from the same input, concatenated along channels."),
-            _block("mul", branches, {"split": split},
-                   "Branches from the same input, multiplied element-wise with broadcasting "
-                   "(squeeze-and-excitation: C×1×1 ⊙ C×H×W)."),
-            {"type": "object", "description": "Use a template declared under 'blocks'; the other "
-             "keys are its arguments.", "properties": {"use": {"type": "string"},
-                                                      "name": {"type": "string"}},
-             "required": ["use"]},
-        ]},
-        "Shape": {"anyOf": [
-            {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
-             "maxItems": 4},
-            {"type": "string", "pattern": r"^\s*\d+(\s*[x×,*]\s*\d+)*\s*$"},
-        ], "description": "Input without the batch: C,L / C,H,W / C,D,H,W, e.g. 3x224x224."},
-    })
+    branches = {
+        "anyOf": [
+            {"type": "array", "items": branch, "minItems": 2},
+            {"type": "object", "additionalProperties": branch, "minProperties": 2},
+        ]
+    }
+    split = {
+        "anyOf": [
+            {"type": "integer", "minimum": 2},
+            {"type": "array", "items": {"type": "integer", "minimum": 1}},
+            _EXPR,
+        ],
+        "description": "Cut the input along channels first, one part per branch: a chunk "
+        "count (torch.chunk) or the part sizes (torch.split).",
+    }
+    defs.update(
+        {
+            "Expression": {
+                "type": "string",
+                "pattern": r"\$",
+                "description": "A template argument or expression: $planes, ${c * 2}.",
+            },
+            "Layer": {**layer, "description": "One torch.nn layer; fields follow its constructor."},
+            "Node": {
+                "anyOf": [
+                    {"$ref": "#/$defs/Layer"},
+                    _block(
+                        "layers",
+                        nodes,
+                        {
+                            "from": {
+                                "type": "string",
+                                "description": "Start from this earlier named "
+                                "output instead of the previous layer's.",
+                            },
+                            "output": {
+                                "type": "boolean",
+                                "description": "A side output (auxiliary head): "
+                                "reported as an output; the main flow continues with its input.",
+                            },
+                        },
+                        "A named sequence of layers (nn.Sequential).",
+                    ),
+                    _block(
+                        "residual",
+                        nodes,
+                        {
+                            "shortcut": {
+                                "anyOf": [{"enum": ["identity", "auto"]}, nodes, _EXPR],
+                                "description": "identity (default), auto (1×1 conv + BN "
+                                "when shapes differ) or a list of layers.",
+                            }
+                        },
+                        "y = body(x) + shortcut(x).",
+                    ),
+                    _block(
+                        "add",
+                        branches,
+                        {"split": split},
+                        "Branches from the same input, added element-wise.",
+                    ),
+                    _block(
+                        "concat",
+                        branches,
+                        {"split": split},
+                        "Branches from the same input, concatenated along channels.",
+                    ),
+                    _block(
+                        "mul",
+                        branches,
+                        {"split": split},
+                        "Branches from the same input, multiplied element-wise with broadcasting "
+                        "(squeeze-and-excitation: C×1×1 ⊙ C×H×W).",
+                    ),
+                    {
+                        "type": "object",
+                        "description": "Use a template declared under 'blocks'; the other "
+                        "keys are its arguments.",
+                        "properties": {"use": {"type": "string"}, "name": {"type": "string"}},
+                        "required": ["use"],
+                    },
+                ]
+            },
+            "Shape": {
+                "anyOf": [
+                    {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 1},
+                        "minItems": 1,
+                        "maxItems": 4,
+                    },
+                    {"type": "string", "pattern": r"^\s*\d+(\s*[x×,*]\s*\d+)*\s*$"},
+                ],
+                "description": "Input without the batch: C,L / C,H,W / C,D,H,W, e.g. 3x224x224.",
+            },
+        }
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "cnncalc spec",
         "description": "A network for cnncalc: optional name and input shape, templates under "
-                       "'blocks', and its layers. " + TYPE_NOTE.replace("Canonical name of "
-                                                                        "the layer type. ", ""),
+        "'blocks', and its layers. " + TYPE_NOTE.replace("Canonical name of the layer type. ", ""),
         "type": "object",
         "properties": {
             "name": {"type": "string"},
             "input": {"$ref": "#/$defs/Shape"},
-            "blocks": {"type": "object", "description": "Templates: name → {args, layers}.",
-                       "additionalProperties": {"anyOf": [nodes, {
-                           "type": "object",
-                           "properties": {"args": {"anyOf": [
-                               {"type": "object"},
-                               {"type": "array", "items": {"type": "string"}}]},
-                               "layers": nodes},
-                           "required": ["layers"], "additionalProperties": False}]}},
+            "blocks": {
+                "type": "object",
+                "description": "Templates: name → {args, layers}.",
+                "additionalProperties": {
+                    "anyOf": [
+                        nodes,
+                        {
+                            "type": "object",
+                            "properties": {
+                                "args": {
+                                    "anyOf": [
+                                        {"type": "object"},
+                                        {"type": "array", "items": {"type": "string"}},
+                                    ]
+                                },
+                                "layers": nodes,
+                            },
+                            "required": ["layers"],
+                            "additionalProperties": False,
+                        },
+                    ]
+                },
+            },
             "layers": {**nodes, "minItems": 1},
         },
         "required": ["layers"],

@@ -38,8 +38,9 @@ def parse_target(text: str, n: int) -> int:
         return 2 * n
     if key.isascii() and key.isdigit() and len(key) <= 30 and int(key) >= 1:
         return int(key)
-    raise UsageError(f"--target {show(text)}: expected same, half, double or a size >= 1 "
-                     "(at most 30 digits)")
+    raise UsageError(
+        f"--target {show(text)}: expected same, half, double or a size >= 1 (at most 30 digits)"
+    )
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ class Setting:
         args = [channels] if kind.startswith("conv") else []
         args.append(str(self.kernel))
         default_stride = self.kernel if "pool" in kind else 1
-        for name, value, default in (("stride", self.stride, default_stride),
-                                     ("padding", self.padding, 0),
-                                     ("output_padding", self.output_padding, 0),
-                                     ("dilation", self.dilation, 1)):
+        for name, value, default in (
+            ("stride", self.stride, default_stride),
+            ("padding", self.padding, 0),
+            ("output_padding", self.output_padding, 0),
+            ("dilation", self.dilation, 1),
+        ):
             if value != default:
                 args.append(f"{name}={value}")
         return f"{kind}({', '.join(args)})"
@@ -76,16 +79,28 @@ def _pick(pinned: int | None, default: range) -> range | list[int]:
     return default if pinned is None else [pinned]
 
 
-def solve_layer(n: int, target: int, kind: str = "conv2d", kernel: int | None = None,
-                stride: int | None = None, padding: int | None = None,
-                dilation: int | None = None, output_padding: int | None = None,
-                ceil_mode: bool = False) -> list[Setting]:
+def solve_layer(
+    n: int,
+    target: int,
+    kind: str = "conv2d",
+    kernel: int | None = None,
+    stride: int | None = None,
+    padding: int | None = None,
+    dilation: int | None = None,
+    output_padding: int | None = None,
+    ceil_mode: bool = False,
+) -> list[Setting]:
     """Every setting of one ``kind`` layer mapping size ``n`` to ``target`` (see module doc)."""
     if kind not in KINDS:
         raise UsageError(f"--type {kind!r}: expected one of {', '.join(KINDS)}")
-    for name, value, low in (("--input", n, 1), ("--kernel", kernel, 1), ("--stride", stride, 1),
-                             ("--dilation", dilation, 1), ("--padding", padding, 0),
-                             ("--output-padding", output_padding, 0)):
+    for name, value, low in (
+        ("--input", n, 1),
+        ("--kernel", kernel, 1),
+        ("--stride", stride, 1),
+        ("--dilation", dilation, 1),
+        ("--padding", padding, 0),
+        ("--output-padding", output_padding, 0),
+    ):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be >= {low}")
     if kind == "avgpool2d" and dilation not in (None, 1):
@@ -97,12 +112,16 @@ def solve_layer(n: int, target: int, kind: str = "conv2d", kernel: int | None = 
     combos = list(itertools.product(_pick(kernel, KERNELS), _pick(stride, STRIDES), dilations))
     # a huge pinned kernel (paddings up to it) or stride/dilation (output paddings below it)
     # would make the search below unbounded: count it first
-    count = sum(len(_pick(padding, range((k // 2 if "pool" in kind else k) + 1)))
-                * (len(_pick(output_padding, range(max(s, d))))
-                   if kind == "conv_transpose2d" else 1) for k, s, d in combos)
+    count = sum(
+        len(_pick(padding, range((k // 2 if "pool" in kind else k) + 1)))
+        * (len(_pick(output_padding, range(max(s, d)))) if kind == "conv_transpose2d" else 1)
+        for k, s, d in combos
+    )
     if count > MAX_SEARCH:
-        raise UsageError(f"the pinned values leave {count:,} settings to try; at most "
-                         f"{MAX_SEARCH:,} (pin --padding too, or smaller values)")
+        raise UsageError(
+            f"the pinned values leave {count:,} settings to try; at most "
+            f"{MAX_SEARCH:,} (pin --padding too, or smaller values)"
+        )
     for k, s, d in combos:
         k_eff = d * (k - 1) + 1
         pad_max = k // 2 if "pool" in kind else k
@@ -123,8 +142,10 @@ def solve_layer(n: int, target: int, kind: str = "conv2d", kernel: int | None = 
             if size == target:
                 lost = 0 if ceil_mode else dropped_by_floor(n, p, k_eff, s, size)
                 out.append(Setting(k, s, p, d, 0, size, lost))
-    return sorted(out, key=lambda c: (c.unread > 0, c.dilation, c.kernel, c.stride, c.padding,
-                                      c.output_padding))
+    return sorted(
+        out,
+        key=lambda c: (c.unread > 0, c.dilation, c.kernel, c.stride, c.padding, c.output_padding),
+    )
 
 
 # --------------------------------------------------------------------------- whole spec
@@ -138,15 +159,16 @@ class SizeCheck:
     exact: bool = False  # also: every strided layer divides its input (no rounding anywhere)
 
 
-def solve_sizes(spec, sizes: list[int], template: tuple[int, ...] | None = None
-                ) -> list[SizeCheck]:
+def solve_sizes(spec, sizes: list[int], template: tuple[int, ...] | None = None) -> list[SizeCheck]:
     """For each size, run ``spec`` on the template shape with every spatial axis set to it."""
     from cnncalc.analysis import analyze
 
     shape = template or spec.input
     if shape is None or len(shape) < 2:
-        raise UsageError("give --input CxHxW (or an 'input' in the spec): its channels and rank "
-                         "are kept and --sizes replaces the spatial sizes")
+        raise UsageError(
+            "give --input CxHxW (or an 'input' in the spec): its channels and rank "
+            "are kept and --sizes replaces the spatial sizes"
+        )
     out = []
     for size in sizes:
         trial = (shape[0],) + (size,) * (len(shape) - 1)
@@ -156,8 +178,14 @@ def solve_sizes(spec, sizes: list[int], template: tuple[int, ...] | None = None
             out.append(SizeCheck(size, False, f"refused: {exc}"))
             continue
         losses = [f"{r.where}: {r.notes[0]}" for r in a.rows if r.drops_input]
-        out.append(SizeCheck(size, not losses, f"loses data: {losses[0]}" if losses else "",
-                             exact=not losses and _strides_divide(a)))
+        out.append(
+            SizeCheck(
+                size,
+                not losses,
+                f"loses data: {losses[0]}" if losses else "",
+                exact=not losses and _strides_divide(a),
+            )
+        )
     return out
 
 
@@ -188,44 +216,82 @@ def sizes_report(checks: list[SizeCheck], fmt: str) -> str:
     ok = [c.size for c in checks if c.ok]
     exact = [c.size for c in checks if c.exact]
     if fmt in ("json", "csv", "markdown"):
-        objects = {"valid": ok, "smallest": ok[0] if ok else None, "exact": exact,
-                   "smallest_exact": exact[0] if exact else None,
-                   "sizes": [{"size": c.size, "ok": c.ok, "exact": c.exact,
-                              "reason": c.reason or None} for c in checks]}
-        rows = [[c.size, "yes" if c.ok else "no", "yes" if c.exact else "no", c.reason]
-                for c in checks]
+        objects = {
+            "valid": ok,
+            "smallest": ok[0] if ok else None,
+            "exact": exact,
+            "smallest_exact": exact[0] if exact else None,
+            "sizes": [
+                {"size": c.size, "ok": c.ok, "exact": c.exact, "reason": c.reason or None}
+                for c in checks
+            ],
+        }
+        rows = [
+            [c.size, "yes" if c.ok else "no", "yes" if c.exact else "no", c.reason] for c in checks
+        ]
         return render_records(("size", "ok", "exact", "reason"), rows, fmt, objects)
     bad = [c for c in checks if not c.ok]
-    lines = [f"valid sizes ({len(ok)} of {len(checks)}): {compact(ok) if ok else 'none'}",
-             f"smallest valid input: {ok[0] if ok else 'none'}",
-             f"exact sizes, every stride dividing its input ({len(exact)}): "
-             f"{compact(exact) if exact else 'none'}"]
+    lines = [
+        f"valid sizes ({len(ok)} of {len(checks)}): {compact(ok) if ok else 'none'}",
+        f"smallest valid input: {ok[0] if ok else 'none'}",
+        f"exact sizes, every stride dividing its input ({len(exact)}): "
+        f"{compact(exact) if exact else 'none'}",
+    ]
     refused = [c for c in bad if c.reason.startswith("refused")]
     lossy = [c for c in bad if not c.reason.startswith("refused")]
     if refused:
-        lines.append(f"refused by PyTorch: {len(refused)}, e.g. {refused[0].size}: "
-                     f"{refused[0].reason.removeprefix('refused: ')}")
+        lines.append(
+            f"refused by PyTorch: {len(refused)}, e.g. {refused[0].size}: "
+            f"{refused[0].reason.removeprefix('refused: ')}"
+        )
     if lossy:
-        lines.append(f"accepted but floor mode drops input: {len(lossy)}, e.g. {lossy[0].size}: "
-                     f"{lossy[0].reason.removeprefix('loses data: ')}")
+        lines.append(
+            f"accepted but floor mode drops input: {len(lossy)}, e.g. {lossy[0].size}: "
+            f"{lossy[0].reason.removeprefix('loses data: ')}"
+        )
     return "\n".join(lines) + "\n"
 
 
-def settings_report(found: list[Setting], kind: str, n: int, target: int, fmt: str,
-                    limit: int = 0) -> str:
+def settings_report(
+    found: list[Setting], kind: str, n: int, target: int, fmt: str, limit: int = 0
+) -> str:
     """The settings as a table (simplest first), CSV, Markdown or JSON."""
     from cnncalc.report import render_records
 
     transposed = kind == "conv_transpose2d"
-    headers = ["kernel", "stride", "padding", "dilation"] + (
-        ["output_padding"] if transposed else ["unread"]) + ["layer"]
+    headers = (
+        ["kernel", "stride", "padding", "dilation"]
+        + (["output_padding"] if transposed else ["unread"])
+        + ["layer"]
+    )
     shown = found if not limit or fmt == "json" else found[:limit]
-    rows = [[c.kernel, c.stride, c.padding, c.dilation,
-             c.output_padding if transposed else c.unread, c.call(kind)] for c in shown]
-    objects: Any = {"type": kind, "input": n, "target": target, "settings": [
-        {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding,
-         "dilation": c.dilation, "output_padding": c.output_padding, "unread": c.unread}
-        for c in found]}
+    rows = [
+        [
+            c.kernel,
+            c.stride,
+            c.padding,
+            c.dilation,
+            c.output_padding if transposed else c.unread,
+            c.call(kind),
+        ]
+        for c in shown
+    ]
+    objects: Any = {
+        "type": kind,
+        "input": n,
+        "target": target,
+        "settings": [
+            {
+                "kernel_size": c.kernel,
+                "stride": c.stride,
+                "padding": c.padding,
+                "dilation": c.dilation,
+                "output_padding": c.output_padding,
+                "unread": c.unread,
+            }
+            for c in found
+        ],
+    }
     title = f"{kind}: {n} → {target}: {len(found)} setting{'s' * (len(found) != 1)}"
     text = render_records(headers, rows, fmt, objects, title if fmt == "table" else "")
     if fmt == "table" and len(shown) < len(found):
@@ -254,13 +320,20 @@ def _one_size(text: str | None) -> int:
     if max(spatial) >= 10**30:
         raise UsageError(usage)
     if len(spatial) != 1:
-        raise UsageError(f"--input={text}: the spatial sizes differ; solve one axis at a time "
-                         "(--input N)")
+        raise UsageError(
+            f"--input={text}: the spatial sizes differ; solve one axis at a time (--input N)"
+        )
     return spatial.pop()
 
 
-def layer_command(input_text: str | None, target_text: str | None, kind: str, fmt: str,
-                  limit: int = 20, **pins: Any) -> str:
+def layer_command(
+    input_text: str | None,
+    target_text: str | None,
+    kind: str,
+    fmt: str,
+    limit: int = 20,
+    **pins: Any,
+) -> str:
     """``cnncalc solve --input 56 --target same [...]`` -> text for stdout."""
     n = _one_size(input_text)
     if target_text is None:

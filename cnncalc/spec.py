@@ -133,8 +133,7 @@ def label(place: str, layer_type: str, name: str | None) -> str:
     ``layers[4].residual[2]`` inside blocks.
     """
     layer_type = printable(layer_type, 60)
-    return (f"{place} ({layer_type} '{printable(name, 60)}')" if name else
-            f"{place} ({layer_type})")
+    return f"{place} ({layer_type} '{printable(name, 60)}')" if name else f"{place} ({layer_type})"
 
 
 # --------------------------------------------------------------------------- shapes
@@ -161,8 +160,9 @@ def parse_shape(value: Any, where: str = "input") -> Shape:
     ):
         dims = tuple(value)
     else:
-        raise SpecError(f"expected a list of integers or text such as 3x32x32, got {show(value)}",
-                        where=where)
+        raise SpecError(
+            f"expected a list of integers or text such as 3x32x32, got {show(value)}", where=where
+        )
     if not dims:
         raise SpecError("the shape is empty", where=where)
     if len(dims) > 4:
@@ -222,8 +222,9 @@ def _parse_layer(raw: Any, place: str) -> Layer:
     name = name if isinstance(name, str) else None
     given = data.get("type")
     if not isinstance(given, str):
-        raise SpecError("every layer needs a 'type', e.g. type: conv2d",
-                        where=label(place, "?", name))
+        raise SpecError(
+            "every layer needs a 'type', e.g. type: conv2d", where=label(place, "?", name)
+        )
     cls = BY_KEY.get(type_key(given))
     if cls is None:
         hint = closest(type_key(given), list(BY_KEY))
@@ -238,8 +239,10 @@ def _parse_layer(raw: Any, place: str) -> Layer:
     kind = canonical_type(cls)
     data["type"] = kind
     # short aliases (k, s, p, d, g) unless the layer has a field of that name (dropout's p)
-    data = {FIELD_ALIASES.get(k, k) if k not in cls.model_fields else k: _tuples(v)
-            for k, v in data.items()}
+    data = {
+        FIELD_ALIASES.get(k, k) if k not in cls.model_fields else k: _tuples(v)
+        for k, v in data.items()
+    }
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -265,16 +268,20 @@ def _one_line(exc: ValidationError, cls: type[Layer], where: str) -> SpecError:
     if err["type"] == "extra_forbidden":
         options = [f for f in cls.model_fields if f != "type"]
         hint = closest(field or "", options)
-        reason = f"unknown field (did you mean '{hint[0]}'?)" if hint else (
-            "unknown field; known fields: " + ", ".join(options))
+        reason = (
+            f"unknown field (did you mean '{hint[0]}'?)"
+            if hint
+            else ("unknown field; known fields: " + ", ".join(options))
+        )
         return SpecError(reason, where=where, field=field)
     if err["type"] == "missing":
         return SpecError("required field is missing", where=where, field=field)
     msg = err["msg"]
     given = err.get("input")
     if err["type"] in ("int_type", "bool_type", "float_type") and isinstance(given, (bool, str)):
-        want = {"int_type": "an integer", "bool_type": "true or false",
-                "float_type": "a number"}[err["type"]]
+        want = {"int_type": "an integer", "bool_type": "true or false", "float_type": "a number"}[
+            err["type"]
+        ]
         what = "a boolean" if isinstance(given, bool) else "a string"
         msg = f"must be {want}, not {what}"
     msg = msg.removeprefix("Value error, ")
@@ -323,13 +330,13 @@ class _Parser:
         self.count = 0  # nodes made so far (layers, blocks, merges)
         self.cache: dict = {}  # validated layers by content (parse_layer)
 
-    def nodes(self, items: Any, path: str, scope: Mapping[str, Any], top: bool = False
-              ) -> tuple[Node, ...]:
+    def nodes(
+        self, items: Any, path: str, scope: Mapping[str, Any], top: bool = False
+    ) -> tuple[Node, ...]:
         self.level += 1
         try:
             if self.level > MAX_BLOCK_DEPTH:
-                raise SpecError(f"blocks nest more than {MAX_BLOCK_DEPTH} levels deep",
-                                where=path)
+                raise SpecError(f"blocks nest more than {MAX_BLOCK_DEPTH} levels deep", where=path)
             return self._nodes(items, path, scope, top)
         finally:
             self.level -= 1
@@ -337,11 +344,15 @@ class _Parser:
     def _grow(self, place: str) -> None:
         self.count += 1
         if self.count > MAX_LAYERS:
-            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
-                            "(repeats and templates multiply)", where=place)
+            raise SpecError(
+                f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
+                "(repeats and templates multiply)",
+                where=place,
+            )
 
-    def _nodes(self, items: Any, path: str, scope: Mapping[str, Any], top: bool
-               ) -> tuple[Node, ...]:
+    def _nodes(
+        self, items: Any, path: str, scope: Mapping[str, Any], top: bool
+    ) -> tuple[Node, ...]:
         if not isinstance(items, list):
             raise SpecError("must be a list of layers", where=path)
         out: list[Node] = []
@@ -358,15 +369,26 @@ class _Parser:
     def _repeat_count(self, raw: Mapping, place: str, scope: Mapping[str, Any]) -> int:
         count = _subst(raw["repeat"], scope, place)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise SpecError("must be a whole number >= 0", where=place, field="repeat",
-                            value=count, has_value=True)
+            raise SpecError(
+                "must be a whole number >= 0",
+                where=place,
+                field="repeat",
+                value=count,
+                has_value=True,
+            )
         if count > MAX_LAYERS:
-            raise SpecError(f"would make more than {MAX_LAYERS:,} layers", where=place,
-                            field="repeat", value=count, has_value=True)
+            raise SpecError(
+                f"would make more than {MAX_LAYERS:,} layers",
+                where=place,
+                field="repeat",
+                value=count,
+                has_value=True,
+            )
         return count
 
-    def _spliced_repeat(self, raw: Mapping, place: str, scope: Mapping[str, Any],
-                        start: int) -> list[Node]:
+    def _spliced_repeat(
+        self, raw: Mapping, place: str, scope: Mapping[str, Any], start: int
+    ) -> list[Node]:
         """``{repeat: n, ...}`` without a name: n copies numbered in the enclosing list."""
         count = self._repeat_count(raw, place, scope)
         item = {k: v for k, v in raw.items() if k != "repeat"}
@@ -378,29 +400,39 @@ class _Parser:
             copies.append(self.node(item, f"{place}#{k}", inner, start + k))
         return copies
 
-    def node(self, raw: Any, place: str, scope: Mapping[str, Any], index: int,
-             leaf: str | None = None) -> Node:
+    def node(
+        self, raw: Any, place: str, scope: Mapping[str, Any], index: int, leaf: str | None = None
+    ) -> Node:
         self._grow(place)
         if not isinstance(raw, Mapping):
             raise SpecError(
                 "expected a layer such as {type: conv2d, out_channels: 6, kernel_size: 5} "
-                f"or a block (layers/residual/concat/add/use), got {show(raw)}", where=place)
+                f"or a block (layers/residual/concat/add/use), got {show(raw)}",
+                where=place,
+            )
         kinds = [k for k in _CONTAINER_KEYS if k in raw]
         if "repeat" in raw:  # named: a block holding the copies, numbered 0..n-1
             count = self._repeat_count(raw, place, scope)
             inner = {k: v for k, v in raw.items() if k not in ("repeat", "name")}
             name = str(_subst(raw.get("name"), scope, place))
-            copies = tuple(self.node(inner, f"{place}#{k}", {**scope, "i": k}, k)
-                           for k in range(count))
+            copies = tuple(
+                self.node(inner, f"{place}#{k}", {**scope, "i": k}, k) for k in range(count)
+            )
             return Block(copies, f"{place} (repeat '{name}')", name)
         if "type" in raw or not kinds:
             data = _subst(dict(raw), scope, place)
             layer = parse_layer(data, leaf or place, self.cache)
-            return LayerNode(layer, label(leaf or place, layer.kind, layer.name),
-                             layer.name or str(index), leaf or place)
+            return LayerNode(
+                layer,
+                label(leaf or place, layer.kind, layer.name),
+                layer.name or str(index),
+                leaf or place,
+            )
         if len(kinds) > 1:
-            raise SpecError(f"a block has one of {', '.join(_CONTAINER_KEYS)}; got "
-                            f"{' and '.join(kinds)}", where=place)
+            raise SpecError(
+                f"a block has one of {', '.join(_CONTAINER_KEYS)}; got {' and '.join(kinds)}",
+                where=place,
+            )
         kind = kinds[0]
         name = _subst(raw.get("name"), scope, place)
         if name is not None and not isinstance(name, str):
@@ -413,17 +445,28 @@ class _Parser:
         if kind == "layers":
             source = _subst(raw.get("from"), scope, place)
             if source is not None and not isinstance(source, str):
-                raise SpecError("must name an earlier output", where=where, field="from",
-                                value=source, has_value=True)
+                raise SpecError(
+                    "must name an earlier output",
+                    where=where,
+                    field="from",
+                    value=source,
+                    has_value=True,
+                )
             side = _subst(raw.get("output", False), scope, place)
             if not isinstance(side, bool):
-                raise SpecError("must be true or false", where=where, field="output",
-                                value=side, has_value=True)
+                raise SpecError(
+                    "must be true or false", where=where, field="output", value=side, has_value=True
+                )
             # a block that starts at a named output without a name of its own is transparent:
             # its layers are named as if written in the parent (torchvision's LRASPP head)
             key = name or (None if source and not side else str(index))
-            return Block(self.nodes(raw["layers"], sub, scope), where, key,
-                         source=Ref(source, f"{place}.from") if source else None, side=side)
+            return Block(
+                self.nodes(raw["layers"], sub, scope),
+                where,
+                key,
+                source=Ref(source, f"{place}.from") if source else None,
+                side=side,
+            )
         if kind == "residual":
             body = Block(self.nodes(raw["residual"], sub, scope), where, None)
             shortcut = raw.get("shortcut", "identity")
@@ -433,18 +476,27 @@ class _Parser:
             elif shortcut == "identity":
                 second = Block((), f"{place}.shortcut", None)
             elif isinstance(shortcut, list):
-                second = Block(self.nodes(shortcut, f"{place}.shortcut", scope),
-                               f"{place}.shortcut", "downsample")
+                second = Block(
+                    self.nodes(shortcut, f"{place}.shortcut", scope),
+                    f"{place}.shortcut",
+                    "downsample",
+                )
             else:
-                raise SpecError("must be identity, auto or a list of layers", where=where,
-                                field="shortcut", value=shortcut, has_value=True)
+                raise SpecError(
+                    "must be identity, auto or a list of layers",
+                    where=where,
+                    field="shortcut",
+                    value=shortcut,
+                    has_value=True,
+                )
             return Merge(Add(), (body, second), where, name, place)
         branches = self._branches(raw[kind], sub, scope, where)
         split = _split(_subst(raw.get("split"), scope, place), len(branches), where)
         return Merge(MERGE_BY_KIND[kind](), branches, where, name, place, split)
 
-    def _branches(self, raw: Any, sub: str, scope: Mapping[str, Any], where: str
-                  ) -> tuple[Branch, ...]:
+    def _branches(
+        self, raw: Any, sub: str, scope: Mapping[str, Any], where: str
+    ) -> tuple[Branch, ...]:
         if isinstance(raw, Mapping):
             named = list(raw.items())
         elif isinstance(raw, list):
@@ -459,50 +511,80 @@ class _Parser:
             if isinstance(branch, str):
                 target = _subst(branch, scope, place)
                 if not isinstance(target, str):
-                    raise SpecError("a branch given as text names an earlier output; this one "
-                                    f"evaluates to {show(target)}", where=place)
+                    raise SpecError(
+                        "a branch given as text names an earlier output; this one "
+                        f"evaluates to {show(target)}",
+                        where=place,
+                    )
                 out.append(Ref(target, place))
             elif isinstance(branch, list):
                 # a named branch is a level of its own; a list branch is transparent: its
                 # layers are named as children of the merge (SqueezeNet's expand1x1)
-                out.append(Block(self.nodes(branch, place, scope), place,
-                                 str(key) if key is not None and branch else None))
+                out.append(
+                    Block(
+                        self.nodes(branch, place, scope),
+                        place,
+                        str(key) if key is not None and branch else None,
+                    )
+                )
             else:
-                raise SpecError("a branch is a list of layers, [] (identity) or the name of "
-                                f"an earlier output; got {show(branch)}", where=place)
+                raise SpecError(
+                    "a branch is a list of layers, [] (identity) or the name of "
+                    f"an earlier output; got {show(branch)}",
+                    where=place,
+                )
         return tuple(out)
 
-    def _use(self, raw: Mapping, place: str, where: str, scope: Mapping[str, Any],
-             name: str | None, index: int) -> Block:
+    def _use(
+        self,
+        raw: Mapping,
+        place: str,
+        where: str,
+        scope: Mapping[str, Any],
+        name: str | None,
+        index: int,
+    ) -> Block:
         template_name = _subst(raw["use"], scope, place)
         template = self.templates.get(template_name) if isinstance(template_name, str) else None
         if template is None:
             hint = closest(str(template_name), list(self.templates))
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise SpecError(f"no such block template{extra}; define it under 'blocks:'",
-                            where=place, field="use", value=template_name, has_value=True)
+            raise SpecError(
+                f"no such block template{extra}; define it under 'blocks:'",
+                where=place,
+                field="use",
+                value=template_name,
+                has_value=True,
+            )
         given = {k: _subst(v, scope, place) for k, v in raw.items() if k not in ("use", "name")}
         for key in given:
             if key not in template.args:
                 hint = closest(key, list(template.args))
                 extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-                raise SpecError(f"block '{template_name}' has no such argument{extra}",
-                                where=where, field=key)
+                raise SpecError(
+                    f"block '{template_name}' has no such argument{extra}", where=where, field=key
+                )
         args = {**template.args, **given}
         missing = [k for k, v in args.items() if v is None]
         if missing:
-            raise SpecError(f"block '{template_name}' needs this argument", where=where,
-                            field=missing[0])
+            raise SpecError(
+                f"block '{template_name}' needs this argument", where=where, field=missing[0]
+            )
         self.depth += 1
         if self.depth > 32:
-            raise SpecError("templates nest more than 32 deep (a template uses itself?)",
-                            where=where)
+            raise SpecError(
+                "templates nest more than 32 deep (a template uses itself?)", where=where
+            )
         try:
             body = self.nodes(template.layers, f"{place}({template_name}).layers", args)
         finally:
             self.depth -= 1
-        return Block(body, f"{place} ({template_name} '{name}')" if name else
-                     f"{place} ({template_name})", name or str(index), template_name)
+        return Block(
+            body,
+            f"{place} ({template_name} '{name}')" if name else f"{place} ({template_name})",
+            name or str(index),
+            template_name,
+        )
 
 
 class _Estimate:
@@ -616,16 +698,27 @@ def _split(value: Any, branches: int, where: str) -> int | tuple[int, ...] | Non
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         parts = value
-    elif isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
-                                         and v >= 1 for v in value):
+    elif isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
+    ):
         parts = len(value)
         value = tuple(value)
     else:
-        raise SpecError("must be a chunk count or a list of channel counts", where=where,
-                        field="split", value=value, has_value=True)
+        raise SpecError(
+            "must be a chunk count or a list of channel counts",
+            where=where,
+            field="split",
+            value=value,
+            has_value=True,
+        )
     if parts != branches:
-        raise SpecError(f"gives {parts} parts for {branches} branches", where=where,
-                        field="split", value=value, has_value=True)
+        raise SpecError(
+            f"gives {parts} parts for {branches} branches",
+            where=where,
+            field="split",
+            value=value,
+            has_value=True,
+        )
     return value
 
 
@@ -641,8 +734,9 @@ def _templates(raw: Any) -> dict[str, Template]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise SpecError("must map template names to {args: ..., layers: [...]}",
-                        where="spec", field="blocks")
+        raise SpecError(
+            "must map template names to {args: ..., layers: [...]}", where="spec", field="blocks"
+        )
     out = {}
     for name, body in raw.items():
         where = f"blocks.{name}"
@@ -655,8 +749,9 @@ def _templates(raw: Any) -> dict[str, Template]:
         if isinstance(args, list):  # [planes, stride]: all required
             args = dict.fromkeys(args)
         if not isinstance(args, Mapping):
-            raise SpecError("must map argument names to defaults (null: required)",
-                            where=where, field="args")
+            raise SpecError(
+                "must map argument names to defaults (null: required)", where=where, field="args"
+            )
         out[str(name)] = Template(dict(args), body["layers"])
     return out
 
@@ -672,8 +767,9 @@ def spec_from_data(data: Any) -> Spec:
     if isinstance(data, list):
         data = {"layers": data}
     if not isinstance(data, Mapping):
-        raise SpecError("a spec is a mapping with 'layers' (and optionally 'input', 'name', "
-                        "'blocks')")
+        raise SpecError(
+            "a spec is a mapping with 'layers' (and optionally 'input', 'name', 'blocks')"
+        )
     for key in data:
         if key not in _TOP_FIELDS:
             hint = closest(str(key), _TOP_FIELDS)
@@ -694,8 +790,11 @@ def spec_from_data(data: Any) -> Spec:
     for i, item in enumerate(layers):
         total += estimate.item(item, {})
         if total > MAX_LAYERS:
-            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
-                            f"by layers[{i}] (repeats and templates multiply)", where="spec")
+            raise SpecError(
+                f"the spec expands to more than {MAX_LAYERS:,} layers and blocks "
+                f"by layers[{i}] (repeats and templates multiply)",
+                where="spec",
+            )
     return Spec(
         nodes=parser.nodes(layers, "layers", {}, top=True),
         input=None if shape is None else parse_shape(shape),
@@ -708,8 +807,10 @@ def parse_text(text: str, origin: str = "spec", inline: bool = True) -> Spec:
     import yaml  # deferred: only when text is parsed
 
     if len(text) > MAX_SPEC_CHARS:
-        raise SpecError(f"the spec is {len(text):,} characters; at most {MAX_SPEC_CHARS:,} are "
-                        "read", where=origin)
+        raise SpecError(
+            f"the spec is {len(text):,} characters; at most {MAX_SPEC_CHARS:,} are read",
+            where=origin,
+        )
     stripped = text.strip()
     if not stripped:
         raise SpecError("the spec is empty", where=origin)
@@ -744,11 +845,13 @@ _YAML_LINE = re.compile(r"^\s*(?:[\w-]+\s*:|-(?:\s|$)|---|\.\.\.|%)")
 _CORE_RESOLVERS = [
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
-     list("-+0123456789")),
-    ("tag:yaml.org,2002:float",
-     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+.0123456789"),
+    ),
 ]
 
 
@@ -794,8 +897,11 @@ def _make_loader() -> Any:
             if not self.check_event(ev.StreamEndEvent):
                 event = self.get_event()
                 raise yaml.composer.ComposerError(
-                    "expected a single document in the stream", None,
-                    "but found another document", event.start_mark)
+                    "expected a single document in the stream",
+                    None,
+                    "but found another document",
+                    event.start_mark,
+                )
             self.get_event()
             return node
 
@@ -813,23 +919,30 @@ def _make_loader() -> Any:
                 if kind is ev.AliasEvent:
                     node = anchors.get(event.anchor)
                     if node is None:
-                        raise _Refused(f"undefined alias *{printable(event.anchor, 60)}",
-                                       event.start_mark)
+                        raise _Refused(
+                            f"undefined alias *{printable(event.anchor, 60)}", event.start_mark
+                        )
                     if id(node) in open_ids:
-                        raise _Refused(f"alias *{printable(event.anchor, 60)} is inside the "
-                                       "collection it names", event.start_mark)
+                        raise _Refused(
+                            f"alias *{printable(event.anchor, 60)} is inside the "
+                            "collection it names",
+                            event.start_mark,
+                        )
                     size = sizes[id(node)]
                     extra += size
                     if extra > MAX_ALIAS_NODES:
-                        raise _Refused(f"aliases expand to more than {MAX_ALIAS_NODES:,} "
-                                       "values (use blocks:/repeat: to repeat layers)",
-                                       event.start_mark)
+                        raise _Refused(
+                            f"aliases expand to more than {MAX_ALIAS_NODES:,} "
+                            "values (use blocks:/repeat: to repeat layers)",
+                            event.start_mark,
+                        )
                 elif kind is ev.ScalarEvent:
                     tag = event.tag
                     if tag is None or tag == "!":
                         tag = self.resolve(ScalarNode, event.value, event.implicit)
-                    node = ScalarNode(tag, event.value, event.start_mark, event.end_mark,
-                                      style=event.style)
+                    node = ScalarNode(
+                        tag, event.value, event.start_mark, event.end_mark, style=event.style
+                    )
                     size = 1
                     if event.anchor is not None:
                         anchors[event.anchor] = node
@@ -841,8 +954,9 @@ def _make_loader() -> Any:
                         tag = self.resolve(cls, None, event.implicit)
                     node = cls(tag, [], event.start_mark, None, flow_style=event.flow_style)
                     if len(stack) >= MAX_NESTING:
-                        raise _Refused(f"nested more than {MAX_NESTING} levels deep",
-                                       event.start_mark)
+                        raise _Refused(
+                            f"nested more than {MAX_NESTING} levels deep", event.start_mark
+                        )
                     if event.anchor is not None:
                         anchors[event.anchor] = node
                     stack.append([node, 1, None, event.anchor])
@@ -873,11 +987,15 @@ def _make_loader() -> Any:
             for key_node, value_node in node.value:
                 key = self.construct_object(key_node, deep=deep)
                 if not isinstance(key, str):
-                    raise _Refused(f"keys should be strings; {show(key)} is not",
-                                   key_node.start_mark)
+                    raise _Refused(
+                        f"keys should be strings; {show(key)} is not", key_node.start_mark
+                    )
                 if key == "<<":
-                    raise _Refused("merge keys (<<) are YAML 1.1, not 1.2; use a template "
-                                   "(blocks:) to share settings", key_node.start_mark)
+                    raise _Refused(
+                        "merge keys (<<) are YAML 1.1, not 1.2; use a template "
+                        "(blocks:) to share settings",
+                        key_node.start_mark,
+                    )
                 if key in mapping:
                     raise _Refused(f"duplicate key '{printable(key, 60)}'", key_node.start_mark)
                 mapping[key] = self.construct_object(value_node, deep=deep)
@@ -888,8 +1006,9 @@ def _make_loader() -> Any:
             sign = -1 if text.startswith("-") else 1
             text = text.lstrip("+-")
             if len(text) > MAX_DIGITS:
-                raise _Refused(f"an integer of {len(text):,} digits (at most {MAX_DIGITS})",
-                               node.start_mark)
+                raise _Refused(
+                    f"an integer of {len(text):,} digits (at most {MAX_DIGITS})", node.start_mark
+                )
             try:
                 if text[:2] in ("0o", "0x"):
                     return sign * int(text[2:], 8 if text[1] == "o" else 16)
@@ -943,8 +1062,9 @@ def load(source: str, stdin_text: str | None = None, input_shape: Shape | None =
     if _is_file(path):
         return parse_text(read_spec_file(path, source), origin=source, inline=False)
     document = "\n" in source or source.lstrip().startswith(("{", "["))  # text, not a path
-    if not document and (path.suffix.lower() in {".yaml", ".yml", ".json"}
-                         or ("/" in source and "(" not in source)):
+    if not document and (
+        path.suffix.lower() in {".yaml", ".yml", ".json"} or ("/" in source and "(" not in source)
+    ):
         if _is_dir(path):
             raise UsageError(f"{printable(source, 200)}: is a directory, not a spec file")
         raise UsageError(f"{printable(source, 200)}: no such file")
@@ -952,8 +1072,9 @@ def load(source: str, stdin_text: str | None = None, input_shape: Shape | None =
         return parse_text(source, origin="inline spec")
     except SpecError as exc:
         if " " not in source and "(" not in source and type_key(source) not in BY_KEY:
-            raise UsageError(f"{printable(source, 200)} is neither a file nor an inline spec "
-                             f"({exc})") from None
+            raise UsageError(
+                f"{printable(source, 200)} is neither a file nor an inline spec ({exc})"
+            ) from None
         raise
 
 
@@ -962,13 +1083,15 @@ def read_spec_file(path: Path, source: str) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_CHARS:
-            raise SpecError(f"the file is {size:,} bytes; a spec is at most {MAX_SPEC_CHARS:,}",
-                            where=source)
+            raise SpecError(
+                f"the file is {size:,} bytes; a spec is at most {MAX_SPEC_CHARS:,}", where=source
+            )
         with path.open("rb") as f:
             data = f.read(MAX_SPEC_CHARS + 1)
     except OSError as exc:
-        raise UsageError(f"{printable(source, 200)}: cannot read it: "
-                         f"{exc.strerror or exc}") from None
+        raise UsageError(
+            f"{printable(source, 200)}: cannot read it: {exc.strerror or exc}"
+        ) from None
     return decode_spec(data, source)
 
 
@@ -985,17 +1108,20 @@ def read_stdin() -> str:
 def decode_spec(data: bytes, origin: str) -> str:
     """Bytes -> text, refusing binary data in one line (exit 1: an invalid spec)."""
     if len(data) > MAX_SPEC_CHARS:
-        raise SpecError(f"more than {MAX_SPEC_CHARS:,} bytes; a spec is at most that",
-                        where=origin)
+        raise SpecError(f"more than {MAX_SPEC_CHARS:,} bytes; a spec is at most that", where=origin)
     nul = data.find(b"\0")
     if nul >= 0:
-        raise SpecError(f"not a YAML/JSON spec: binary data (a NUL byte at offset {nul:,})",
-                        where=origin)
+        raise SpecError(
+            f"not a YAML/JSON spec: binary data (a NUL byte at offset {nul:,})", where=origin
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not a YAML/JSON spec: not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                        f"at offset {exc.start:,})", where=origin) from None
+        raise SpecError(
+            f"not a YAML/JSON spec: not UTF-8 text (byte 0x{data[exc.start]:02x} "
+            f"at offset {exc.start:,})",
+            where=origin,
+        ) from None
 
 
 def _is_dir(path: Path) -> bool:

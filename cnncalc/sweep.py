@@ -53,8 +53,7 @@ def parse_items(text: str, where: str = "--input", limit: int = MAX_SHAPES) -> l
             raise UsageError(f"{where}: {show(text)} is empty (needs low <= high and step >= 1)")
         span = range(lo, hi + 1, step)
         if len(span) > limit:
-            raise UsageError(f"{where}: {show(text)} names {len(span):,} values; at most "
-                             f"{limit:,}")
+            raise UsageError(f"{where}: {show(text)} names {len(span):,} values; at most {limit:,}")
         values = list(span)
     else:
         raise UsageError(f"{where}: cannot read {show(text)}; expected {SYNTAX}")
@@ -121,14 +120,21 @@ class SweepRow:
     error: str | None = None
 
 
-def sweep(spec, shapes: Sequence[Shape], batches: Sequence[int], dtype: str = "float32",
-          semantics: str = "pytorch") -> tuple[list[SweepRow], list[Any]]:
+def sweep(
+    spec,
+    shapes: Sequence[Shape],
+    batches: Sequence[int],
+    dtype: str = "float32",
+    semantics: str = "pytorch",
+) -> tuple[list[SweepRow], list[Any]]:
     """One row per (shape, batch), and the analyses of the inputs PyTorch accepts."""
     from cnncalc.analysis import analyze
 
     if len(shapes) * len(batches) > MAX_SHAPES:
-        raise UsageError(f"{len(shapes):,} inputs × {len(batches):,} batch sizes make "
-                         f"{len(shapes) * len(batches):,} runs; at most {MAX_SHAPES:,}")
+        raise UsageError(
+            f"{len(shapes):,} inputs × {len(batches):,} batch sizes make "
+            f"{len(shapes) * len(batches):,} runs; at most {MAX_SHAPES:,}"
+        )
     rows, analyses = [], []
     for shape, batch in itertools.product(shapes, batches):
         try:
@@ -138,16 +144,34 @@ def sweep(spec, shapes: Sequence[Shape], batches: Sequence[int], dtype: str = "f
             continue
         t = a.totals
         analyses.append(a)
-        rows.append(SweepRow(shape, batch, tuple(t.output_shape), t.params, t.macs,
-                             t.param_bytes, t.activation_bytes, a.warnings))
+        rows.append(
+            SweepRow(
+                shape,
+                batch,
+                tuple(t.output_shape),
+                t.params,
+                t.macs,
+                t.param_bytes,
+                t.activation_bytes,
+                a.warnings,
+            )
+        )
     return rows, analyses
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-HEADERS = ("input", "batch", "output", "params", "MACs", "param memory", "activation memory",
-           "notes")  # notes: how many warnings, or why PyTorch refuses the input
+HEADERS = (
+    "input",
+    "batch",
+    "output",
+    "params",
+    "MACs",
+    "param memory",
+    "activation memory",
+    "notes",
+)  # notes: how many warnings, or why PyTorch refuses the input
 
 
 def _x(shape: Shape | None, sep: str = "×") -> str:
@@ -167,16 +191,32 @@ def render_sweep(rows: Sequence[SweepRow], fmt: str, meta: dict[str, Any] | None
             return [_x(r.input_shape, sep), r.batch, "refused", "", "", "", "", r.error]
         mem = (lambda b: b) if raw else human_bytes
         num = (lambda v: v) if raw else (lambda v: f"{v:,}")
-        return [_x(r.input_shape, sep), r.batch, _x(r.output_shape, sep), num(r.params),
-                num(r.macs), mem(r.param_bytes), mem(r.activation_bytes), len(r.warnings)]
+        return [
+            _x(r.input_shape, sep),
+            r.batch,
+            _x(r.output_shape, sep),
+            num(r.params),
+            num(r.macs),
+            mem(r.param_bytes),
+            mem(r.activation_bytes),
+            len(r.warnings),
+        ]
 
-    objects = [{
-        "input_shape": list(r.input_shape), "batch": r.batch,
-        "output_shape": None if r.output_shape is None else list(r.output_shape),
-        "params": r.params, "macs": r.macs, "flops": None if r.macs is None else 2 * r.macs,
-        "param_bytes": r.param_bytes, "activation_bytes": r.activation_bytes,
-        "warnings": list(r.warnings), "error": r.error,
-    } for r in rows]
+    objects = [
+        {
+            "input_shape": list(r.input_shape),
+            "batch": r.batch,
+            "output_shape": None if r.output_shape is None else list(r.output_shape),
+            "params": r.params,
+            "macs": r.macs,
+            "flops": None if r.macs is None else 2 * r.macs,
+            "param_bytes": r.param_bytes,
+            "activation_bytes": r.activation_bytes,
+            "warnings": list(r.warnings),
+            "error": r.error,
+        }
+        for r in rows
+    ]
     raw = fmt in ("csv", "json")
     document = {**(meta or {}), "runs": objects, "warnings": summary_warnings(rows)}
     return render_records(HEADERS, [text(r, raw) for r in rows], fmt, document)
@@ -188,16 +228,20 @@ def summary_warnings(rows: Sequence[SweepRow]) -> list[str]:
     if not warned:
         return []
     first = warned[0]
-    return [f"{len(warned)} of {len(rows)} runs have warnings, e.g. input "
-            f"{_x(first.input_shape, 'x')} (run it without a sweep to see them)"]
+    return [
+        f"{len(warned)} of {len(rows)} runs have warnings, e.g. input "
+        f"{_x(first.input_shape, 'x')} (run it without a sweep to see them)"
+    ]
 
 
 def check_refusals(rows: Sequence[SweepRow]) -> None:
     """Raise one :class:`SweepRefused` line when PyTorch refuses any input of the sweep."""
     bad = [r for r in rows if r.output_shape is None]
     if bad:
-        raise SweepRefused(f"PyTorch refuses {len(bad)} of {len(rows)} runs; first: input "
-                           f"{_x(bad[0].input_shape, 'x')}: {bad[0].error}")
+        raise SweepRefused(
+            f"PyTorch refuses {len(bad)} of {len(rows)} runs; first: input "
+            f"{_x(bad[0].input_shape, 'x')}: {bad[0].error}"
+        )
 
 
 class SweepRefused(CnncalcError):

@@ -101,8 +101,9 @@ def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
     while stack:  # depth first, without recursion
         node, depth = stack.pop()
         if depth > MAX_EXPR_DEPTH:
-            raise TemplateError(f"expression '{shown}' nests more than {MAX_EXPR_DEPTH} "
-                                "operations deep")
+            raise TemplateError(
+                f"expression '{shown}' nests more than {MAX_EXPR_DEPTH} operations deep"
+            )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     local: dict[str, Any] = {}
 
@@ -121,8 +122,9 @@ def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
                 return local[node.id]
             if node.id not in scope:
                 known = ", ".join(sorted(scope)) or "none"
-                raise TemplateError(f"unknown argument '{printable(node.id, 40)}' "
-                                    f"(known: {printable(known, 200)})")
+                raise TemplateError(
+                    f"unknown argument '{printable(node.id, 40)}' (known: {printable(known, 200)})"
+                )
             return scope[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = ev(node.left), ev(node.right)
@@ -156,8 +158,12 @@ def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.NamedExpr):
             local[node.target.id] = value = ev(node.value)
             return value
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in _FUNCTIONS and not node.keywords):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCTIONS
+            and not node.keywords
+        ):
             args = [ev(a) for a in node.args]
             if node.func.id in ("min", "max") and len(args) == 1 and isinstance(args[0], tuple):
                 args = list(args[0])
@@ -207,6 +213,6 @@ def _inner(text: str, scope: Mapping[str, Any]) -> str:
         size += m.start() - end + len(piece)
         if size > bound:
             raise TemplateError(f"substitution builds a string of more than {bound:,} characters")
-        pieces += [text[end:m.start()], piece]
+        pieces += [text[end : m.start()], piece]
         end = m.end()
     return "".join(pieces) + text[end:]

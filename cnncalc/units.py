@@ -38,7 +38,6 @@ def parse_count(text: str, option: str = "--max-params") -> int:
 
 def parse_bytes(text: str, option: str = "--max-memory") -> int:
     """``4096``, ``512MiB``, ``4GB``, ``1.5k``, ``2G`` -> bytes (KiB/MiB/… are powers of 1024)."""
-    return _parse(text, option, {**_DECIMAL, **_BINARY},
-                  "bytes such as 4096, 1.5k, 512MiB, 4G or 2GiB")
-
-
+    return _parse(
+        text, option, {**_DECIMAL, **_BINARY}, "bytes such as 4096, 1.5k, 512MiB, 4G or 2GiB"
+    )

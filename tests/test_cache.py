@@ -27,10 +27,19 @@ SPEC = "maxpool2d(2) relu"
 
 
 def cnncalc(args: list[str], cache_dir: Path, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CNNCALC_CACHE_DIR": str(cache_dir),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "cnncalc", *args], env=env, capture_output=True,
-                          text=True, timeout=600, **kw)
+    env = {
+        **os.environ,
+        "CNNCALC_CACHE_DIR": str(cache_dir),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cnncalc", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
+    )
 
 
 def test_cache_dir_env_override(monkeypatch, tmp_path):
@@ -99,11 +108,16 @@ def test_unusable_cache_dir_compiles_in_memory_with_one_warning(tmp_path):
 
 
 def test_two_processes_compiling_at_once_both_succeed(tmp_path):
-    env = {**os.environ, "CNNCALC_CACHE_DIR": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "CNNCALC_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     cmd = [sys.executable, "-m", "cnncalc", "run", "-i", "2x8x8", SPEC, "-q", "-f", "json"]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
@@ -111,13 +125,16 @@ def test_two_processes_compiling_at_once_both_succeed(tmp_path):
     found = cache.contents(tmp_path / "kernels")
     assert {"pool.max_pool2d", "elementwise.relu"} <= {e.kernel for e in found.entries}
     # a third process finds them compiled
-    probe = ("import numpy as np, cnncalc.kernels as K\n"
-             "K.relu(np.ones(4, np.float32))\n"
-             "from cnncalc.kernels import _elementwise as E\n"
-             "print(sum(E._relu.stats.cache_hits.values()), "
-             "sum(E._relu.stats.cache_misses.values()))\n")
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                          text=True, timeout=600)
+    probe = (
+        "import numpy as np, cnncalc.kernels as K\n"
+        "K.relu(np.ones(4, np.float32))\n"
+        "from cnncalc.kernels import _elementwise as E\n"
+        "print(sum(E._relu.stats.cache_hits.values()), "
+        "sum(E._relu.stats.cache_misses.values()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "0"]
 
@@ -125,8 +142,11 @@ def test_two_processes_compiling_at_once_both_succeed(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_compile_does_not_break_the_next_run(tmp_path, sig):
-    env = {**os.environ, "CNNCALC_CACHE_DIR": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "CNNCALC_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     cmd = [sys.executable, "-m", "cnncalc", "run", "-i", "2x8x8", SPEC, "-q"]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

@@ -23,18 +23,36 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("61706", 61706), ("61,706", 61706), ("1.5k", 1500), ("25M", 25_000_000),
-    ("4G", 4_000_000_000), ("0.5T", 500_000_000_000), ("2K", 2000),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("61706", 61706),
+        ("61,706", 61706),
+        ("1.5k", 1500),
+        ("25M", 25_000_000),
+        ("4G", 4_000_000_000),
+        ("0.5T", 500_000_000_000),
+        ("2K", 2000),
+    ],
+)
 def test_counts(text, value):
     assert parse_count(text) == value
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("4096", 4096), ("1.5k", 1500), ("2KiB", 2048), ("512MiB", 512 * 2**20),
-    ("4G", 4 * 10**9), ("4GB", 4 * 10**9), ("2GiB", 2 * 2**30), ("100B", 100), ("1.5 MiB", 1572864),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("4096", 4096),
+        ("1.5k", 1500),
+        ("2KiB", 2048),
+        ("512MiB", 512 * 2**20),
+        ("4G", 4 * 10**9),
+        ("4GB", 4 * 10**9),
+        ("2GiB", 2 * 2**30),
+        ("100B", 100),
+        ("1.5 MiB", 1572864),
+    ],
+)
 def test_bytes(text, value):
     assert parse_bytes(text) == value
 
@@ -45,15 +63,18 @@ def test_bad_counts(text):
         parse_count(text)
 
 
-@pytest.mark.parametrize(("option", "limit_ok", "limit_bad"), [
-    ("--max-params", str(PARAMS), str(PARAMS - 1)),
-    ("--max-params", "62k", "61.7k"),
-    ("--max-macs", str(MACS), str(MACS - 1)),
-    ("--max-macs", "0.5M", "0.4M"),
-    ("--max-memory", str(MEMORY), str(MEMORY - 1)),
-    ("--max-memory", "300KiB", "299KiB"),  # 307,200 and 306,176 bytes
-    ("--expect-output", "10", "1x10"),
-])
+@pytest.mark.parametrize(
+    ("option", "limit_ok", "limit_bad"),
+    [
+        ("--max-params", str(PARAMS), str(PARAMS - 1)),
+        ("--max-params", "62k", "61.7k"),
+        ("--max-macs", str(MACS), str(MACS - 1)),
+        ("--max-macs", "0.5M", "0.4M"),
+        ("--max-memory", str(MEMORY), str(MEMORY - 1)),
+        ("--max-memory", "300KiB", "299KiB"),  # 307,200 and 306,176 bytes
+        ("--expect-output", "10", "1x10"),
+    ],
+)
 @pytest.mark.parametrize("command", ["shapes", "params"])
 def test_limit_holds_and_fails(capsys, command, option, limit_ok, limit_bad):
     code, out, err = run(capsys, command, LENET, option, limit_ok, "-f", "csv")
@@ -66,8 +87,17 @@ def test_limit_holds_and_fails(capsys, command, option, limit_ok, limit_bad):
 
 
 def test_reason_names_the_numbers(capsys):
-    code, _, err = run(capsys, "shapes", LENET, "--max-params", "50k", "--max-macs", "400k",
-                       "--expect-output", "84")
+    code, _, err = run(
+        capsys,
+        "shapes",
+        LENET,
+        "--max-params",
+        "50k",
+        "--max-macs",
+        "400k",
+        "--expect-output",
+        "84",
+    )
     assert code == 1
     assert "params 61,706 > --max-params 50,000" in err
     assert "MACs 416,520 > --max-macs 400,000" in err
@@ -76,8 +106,9 @@ def test_reason_names_the_numbers(capsys):
 
 
 def test_a_sweep_of_violations_is_a_few_short_lines(capsys):
-    code, _, err = run(capsys, "shapes", LENET, "-b", "1..64", "--max-memory", "100KiB",
-                       "-f", "csv")
+    code, _, err = run(
+        capsys, "shapes", LENET, "-b", "1..64", "--max-memory", "100KiB", "-f", "csv"
+    )
     assert code == 1
     lines = err.splitlines()
     assert len(lines) == 6 and all(len(line) < 160 for line in lines)
@@ -88,17 +119,31 @@ def test_a_sweep_of_violations_is_a_few_short_lines(capsys):
 
 def test_batch_scales_macs_and_memory(capsys):
     # batch 2 doubles MACs and activations, not parameters
-    code, _, err = run(capsys, "shapes", LENET, "-b", "2", "--max-macs", str(2 * MACS),
-                       "--max-memory", str(246_824 + 2 * 60_008))
+    code, _, err = run(
+        capsys,
+        "shapes",
+        LENET,
+        "-b",
+        "2",
+        "--max-macs",
+        str(2 * MACS),
+        "--max-memory",
+        str(246_824 + 2 * 60_008),
+    )
     assert (code, err) == (0, "")
     code, _, err = run(capsys, "shapes", LENET, "-b", "2", "--max-macs", str(2 * MACS - 1))
     assert code == 1
 
 
-@pytest.mark.parametrize(("option", "value"), [
-    ("--max-params", "lots"), ("--max-macs", "1.5"), ("--max-memory", "4X"),
-    ("--expect-output", "10xx"),
-])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--max-params", "lots"),
+        ("--max-macs", "1.5"),
+        ("--max-memory", "4X"),
+        ("--expect-output", "10xx"),
+    ],
+)
 def test_malformed_limit_is_usage_error(capsys, option, value):
     code, out, err = run(capsys, "shapes", LENET, option, value)
     assert (code, out) == (2, "")

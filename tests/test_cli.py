@@ -187,8 +187,10 @@ def test_json_batchnorm_non_trainable(capsys):
     [
         ("shapes", ["#", "name", "type", "output", "params", "RF", "MACs"]),
         ("params", ["trainable", "fixed", "dense-eq.", "memory"]),
-        ("params --wide", ["weights", "bias", "trainable", "non-trainable", "dense-equiv.",
-                           "sharing"]),
+        (
+            "params --wide",
+            ["weights", "bias", "trainable", "non-trainable", "dense-equiv.", "sharing"],
+        ),
         ("shapes --wide", ["RF", "jump", "start"]),
     ],
 )
@@ -417,11 +419,15 @@ def test_types(capsys):
     ):
         assert kind in names, kind
     # PyTorch's constructor order and defaults, the input size first
-    assert "conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, " \
+    assert (
+        "conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, "
         "groups=1, bias=True, padding_mode='zeros')" in out
+    )
     assert "linear(in_features, out_features, bias=True)" in out
-    assert "batchnorm2d(num_features, eps=1e-05, momentum=0.1, affine=True, " \
+    assert (
+        "batchnorm2d(num_features, eps=1e-05, momentum=0.1, affine=True, "
         "track_running_stats=True)" in out
+    )
 
 
 @pytest.mark.parametrize("command", ["shapes", "params", "types"])

@@ -17,12 +17,12 @@ def _cnncalc(*args: str, env: dict | None = None, pipe_to: str | None = None):
     cmd = [sys.executable, "-m", "cnncalc", *args]
     full_env = {**os.environ, **(env or {})}
     if pipe_to is None:
-        return subprocess.run(cmd, capture_output=True, text=True, env=full_env,
-                              cwd=_root())
+        return subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=_root())
     # the reader exits at once: writing the rest must not be an error of ours
     line = " ".join(f"'{c}'" for c in cmd) + f" | {pipe_to}; echo rc=${{PIPESTATUS[0]}} >&2"
-    return subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=full_env,
-                          cwd=_root())
+    return subprocess.run(
+        ["bash", "-c", line], capture_output=True, text=True, env=full_env, cwd=_root()
+    )
 
 
 def _root() -> str:
@@ -31,13 +31,16 @@ def _root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-@pytest.mark.parametrize("args", [
-    ("shapes", "examples/resnet50.yaml", "-f", "json"),
-    ("shapes", "examples/resnet50.yaml", "-f", "csv"),
-    ("shapes", "examples/resnet50.yaml", "-f", "markdown"),
-    ("explain", "examples/resnet50.yaml"),
-    ("shapes", "examples/resnet50.yaml"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("shapes", "examples/resnet50.yaml", "-f", "json"),
+        ("shapes", "examples/resnet50.yaml", "-f", "csv"),
+        ("shapes", "examples/resnet50.yaml", "-f", "markdown"),
+        ("explain", "examples/resnet50.yaml"),
+        ("shapes", "examples/resnet50.yaml"),
+    ],
+)
 def test_a_reader_that_leaves_is_exit_0_without_a_traceback(args):
     done = _cnncalc(*args, pipe_to="true")
     assert "rc=0" in done.stderr, done.stderr
@@ -66,8 +69,10 @@ def test_run_and_explain_take_one_batch(capsys):
         assert main([command, LENET, "-b", "1,8"]) == 2
         out, err = capsys.readouterr()
         assert out == ""
-        assert err == ("cnncalc: error: --batch=1,8: takes one batch size here (lists and "
-                       "ranges sweep in `shapes` and `params`)\n")
+        assert err == (
+            "cnncalc: error: --batch=1,8: takes one batch size here (lists and "
+            "ranges sweep in `shapes` and `params`)\n"
+        )
 
 
 def test_solve_takes_a_shape_like_every_command(capsys):
@@ -88,9 +93,13 @@ def test_a_dumb_terminal_never_cuts_digits():
     leader, follower = pty.openpty()
     env = {**os.environ, "TERM": "dumb"}
     env.pop("COLUMNS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "cnncalc", "shapes",
-                             "examples/resnet18.yaml", "--depth", "1"],
-                            stdout=follower, stderr=follower, cwd=_root(), env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnncalc", "shapes", "examples/resnet18.yaml", "--depth", "1"],
+        stdout=follower,
+        stderr=follower,
+        cwd=_root(),
+        env=env,
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -124,8 +133,17 @@ def test_ctrl_c_is_one_line_and_130(capsys, monkeypatch, wrapped):
     assert (out, err) == ("", "cnncalc: aborted\n")
 
 
-@pytest.mark.parametrize("command", [["shapes"], ["shapes", "-f", "csv"], ["params"],
-                                     ["explain"], ["rf"], ["shapes", "-f", "markdown"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["shapes"],
+        ["shapes", "-f", "csv"],
+        ["params"],
+        ["explain"],
+        ["rf"],
+        ["shapes", "-f", "markdown"],
+    ],
+)
 def test_names_with_control_characters_are_escaped_in_every_output(capsys, command):
     evil = "\x1b]0;PWNED\x07\x1b[2J\nX"
     spec = f"conv2d(1, 2, 3, name={evil!r}) relu"

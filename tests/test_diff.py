@@ -26,8 +26,14 @@ def test_one_changed_layer_is_one_row():
     a = analyze(load("examples/resnet18.yaml"))
     b = analyze(load("examples/resnet18.yaml"), (3, 224, 224))
     assert diff(a, b).equal
-    c = analyze(load("conv2d(out_channels=8, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3)"), (3, 16, 16))
-    e = analyze(load("conv2d(out_channels=8, kernel_size=3) relu conv2d(out_channels=4, kernel_size=5)"), (3, 16, 16))
+    c = analyze(
+        load("conv2d(out_channels=8, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3)"),
+        (3, 16, 16),
+    )
+    e = analyze(
+        load("conv2d(out_channels=8, kernel_size=3) relu conv2d(out_channels=4, kernel_size=5)"),
+        (3, 16, 16),
+    )
     d = diff(c, e)
     assert [(p.name, p.changes) for p in d.rows] == [("conv2d", ("shape", "params", "macs"))]
     # conv 8->4, 3x3 vs 5x5: (8·9 + 1)·4 = 292 and (8·25 + 1)·4 = 804 parameters
@@ -43,16 +49,24 @@ def run(capsys, *args):
 def test_cli_exit_codes(capsys):
     code, out, _ = run(capsys, "diff", "examples/resnet18.yaml", "examples/resnet18.yaml")
     assert code == 0 and out.rstrip().endswith("equal")
-    code, out, _ = run(capsys, "diff", "examples/vgg16.yaml", "examples/vgg16_bn.yaml", "-f",
-                       "json")
+    code, out, _ = run(
+        capsys, "diff", "examples/vgg16.yaml", "examples/vgg16_bn.yaml", "-f", "json"
+    )
     obj = json.loads(out)
     assert code == 1 and obj["equal"] is False
     assert obj["b"]["params"] - obj["a"]["params"] == 8_448
 
 
 def test_cli_one_spec_at_two_settings(capsys):
-    code, out, err = run(capsys, "diff", "examples/resnet18.yaml", "--set",
-                         "layers.fc.out_features=1000,10", "-f", "json")
+    code, out, err = run(
+        capsys,
+        "diff",
+        "examples/resnet18.yaml",
+        "--set",
+        "layers.fc.out_features=1000,10",
+        "-f",
+        "json",
+    )
     assert code == 1, err
     obj = json.loads(out)
     assert [r["name"] for r in obj["rows"]] == ["fc"]

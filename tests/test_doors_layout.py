@@ -106,8 +106,12 @@ def test_the_specs_use_every_mode():
     for dims in (1, 2, 3):
         for pad in ("constant_pad", "reflection_pad", "replication_pad", "circular_pad"):
             assert f"{pad}{dims}d" in kinds
-    modes = {(r.layer.mode, r.layer.align_corners, r.layer.size_of is not None)
-             for k in SPECS for r in analyze(_spec(k)).rows if r.type == "upsample"}
+    modes = {
+        (r.layer.mode, r.layer.align_corners, r.layer.size_of is not None)
+        for k in SPECS
+        for r in analyze(_spec(k)).rows
+        if r.type == "upsample"
+    }
     for mode in ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"):
         assert any(m == mode for m, _, _ in modes)
     assert ("bilinear", True, False) in modes and ("bicubic", True, False) in modes
@@ -127,27 +131,40 @@ def _torch_model(spec, shape, tmp_path):
 
 def test_the_pytorch_file_names_the_torch_classes():
     source = export_pytorch(_spec("3d"))
-    for cls in ("nn.Conv3d(2, 4, 3, padding=1)", "nn.BatchNorm3d(4)", "nn.MaxPool3d(2)",
-                "nn.ZeroPad3d(1)", "nn.ConstantPad3d((1, 0, 0, 1, 1, 0), 0.5)",
-                "nn.ReflectionPad3d(1)", "nn.ReplicationPad3d((0, 1, 1, 0, -1, 1))",
-                "nn.CircularPad3d((1, 1, 0, 2, 1, -1))", "nn.AvgPool3d(2)",
-                "nn.ConvTranspose3d(4, 3, 2, stride=2)",
-                "nn.Upsample(scale_factor=0.5, mode='trilinear')",
-                "nn.Upsample(size=(5, 6, 7), mode='trilinear', align_corners=True)",
-                "nn.AdaptiveMaxPool3d((5, 3, 7))", "nn.AdaptiveAvgPool3d(1)"):
+    for cls in (
+        "nn.Conv3d(2, 4, 3, padding=1)",
+        "nn.BatchNorm3d(4)",
+        "nn.MaxPool3d(2)",
+        "nn.ZeroPad3d(1)",
+        "nn.ConstantPad3d((1, 0, 0, 1, 1, 0), 0.5)",
+        "nn.ReflectionPad3d(1)",
+        "nn.ReplicationPad3d((0, 1, 1, 0, -1, 1))",
+        "nn.CircularPad3d((1, 1, 0, 2, 1, -1))",
+        "nn.AvgPool3d(2)",
+        "nn.ConvTranspose3d(4, 3, 2, stride=2)",
+        "nn.Upsample(scale_factor=0.5, mode='trilinear')",
+        "nn.Upsample(size=(5, 6, 7), mode='trilinear', align_corners=True)",
+        "nn.AdaptiveMaxPool3d((5, 3, 7))",
+        "nn.AdaptiveAvgPool3d(1)",
+    ):
         assert cls in source
     assert "nn.functional.interpolate(x, size=x3.shape[2:])" in source
     source = export_pytorch(_spec("2d"))
-    for cls in ("nn.Unfold(2, stride=2)", "nn.Fold(10, 2, stride=2)",
-                "nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=(2, 1))",
-                "nn.Upsample(scale_factor=1.7, mode='nearest-exact', "
-                "recompute_scale_factor=True)",
-                "nn.Upsample(scale_factor=1.5, mode='bicubic')"):
+    for cls in (
+        "nn.Unfold(2, stride=2)",
+        "nn.Fold(10, 2, stride=2)",
+        "nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=(2, 1))",
+        "nn.Upsample(scale_factor=1.7, mode='nearest-exact', recompute_scale_factor=True)",
+        "nn.Upsample(scale_factor=1.5, mode='bicubic')",
+    ):
         assert cls in source
-    assert ("nn.functional.interpolate(x, size=x_in.shape[2:], mode='bilinear', "
-            "align_corners=False)  # interpolate") in source
+    assert (
+        "nn.functional.interpolate(x, size=x_in.shape[2:], mode='bilinear', "
+        "align_corners=False)  # interpolate"
+    ) in source
     assert "nn.AvgPool3d(2, divisor_override=3)" in export_pytorch(
-        load("avgpool3d(2, divisor_override=3)"), (1, 4, 4, 4))
+        load("avgpool3d(2, divisor_override=3)"), (1, 4, 4, 4)
+    )
 
 
 @pytest.mark.parametrize("key", [*SPECS, *ZOO])
@@ -176,8 +193,12 @@ def test_pytorch_export_builds_the_spec(key, tmp_path):
 
 # ONNX pools only by a fixed window: an even-binned adaptive pool is written as that pool
 # (a global one reads back as adaptive); types are compared through this map on both sides
-LOSSY = {"adaptive_maxpool3d": "maxpool3d", "adaptive_avgpool3d": "avgpool3d",
-         "adaptive_maxpool2d": "maxpool2d", "adaptive_avgpool2d": "avgpool2d"}
+LOSSY = {
+    "adaptive_maxpool3d": "maxpool3d",
+    "adaptive_avgpool3d": "avgpool3d",
+    "adaptive_maxpool2d": "maxpool2d",
+    "adaptive_avgpool2d": "avgpool2d",
+}
 
 
 def _csv_rows(args: list[str], capsys) -> list[list[str]]:
@@ -199,9 +220,12 @@ def test_onnx_export_runs_and_reads_back(key, tmp_path, capsys):
     out = str(tmp_path / "m.onnx")
     save_onnx(export_onnx(spec, shape, seed=1), out)  # onnx.checker inside
     b = analyze(load_onnx(out))
+
     def facts(x):
-        return [(LOSSY.get(r.type, r.type), r.output_shape, r.weights, r.bias, r.buffers,
-                 r.macs) for r in x.rows]
+        return [
+            (LOSSY.get(r.type, r.type), r.output_shape, r.weights, r.bias, r.buffers, r.macs)
+            for r in x.rows
+        ]
 
     assert facts(b) == facts(a)
     assert b.totals == a.totals
@@ -213,8 +237,7 @@ def test_onnx_export_runs_and_reads_back(key, tmp_path, capsys):
     session = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal((2, *a.input_shape)).astype(np.float32)
     ys = session.run(None, {"input": x})
-    assert [y.shape[1:] for y in ys] == [a.totals.output_shape,
-                                         *(o.shape for o in a.side_outputs)]
+    assert [y.shape[1:] for y in ys] == [a.totals.output_shape, *(o.shape for o in a.side_outputs)]
 
 
 @pytest.mark.parametrize("key", [*SPECS, *ZOO])
@@ -261,8 +284,9 @@ def _nodes(key: str) -> list[tuple[str, dict]]:
     out = []
     for n in export_onnx(_spec(key), _shape(key)).graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-        out.append((n.op_type, {k: v.decode() if isinstance(v, bytes) else v
-                                for k, v in attrs.items()}))
+        out.append(
+            (n.op_type, {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()})
+        )
     return out
 
 
@@ -271,18 +295,23 @@ def test_resize_attributes_per_mode():
     nearest, half_pixel for the linear modes and bicubic, align_corners when set; nearest-exact
     (which torch.onnx refuses) as half_pixel + round_prefer_ceil."""
     resizes = [at for op, at in _nodes("2d") + _nodes("3d") + _nodes("1d") if op == "Resize"]
-    seen = {(at["mode"], at["coordinate_transformation_mode"], at.get("nearest_mode"))
-            for at in resizes}
-    assert seen == {("nearest", "asymmetric", "floor"), ("linear", "half_pixel", None),
-                    ("linear", "align_corners", None), ("cubic", "half_pixel", None),
-                    ("cubic", "align_corners", None),
-                    ("nearest", "half_pixel", "round_prefer_ceil")}
+    seen = {
+        (at["mode"], at["coordinate_transformation_mode"], at.get("nearest_mode")) for at in resizes
+    }
+    assert seen == {
+        ("nearest", "asymmetric", "floor"),
+        ("linear", "half_pixel", None),
+        ("linear", "align_corners", None),
+        ("cubic", "half_pixel", None),
+        ("cubic", "align_corners", None),
+        ("nearest", "half_pixel", "round_prefer_ceil"),
+    }
 
 
 def test_size_of_is_a_resize_to_another_tensors_shape():
     ops = [op for op, _ in _nodes("2d")]
     end = len(ops) - 1 - ops[::-1].index("Resize")  # the last row: size_of the input
-    assert ops[end - 5:end + 1] == ["Shape", "Slice", "Shape", "Slice", "Concat", "Resize"]
+    assert ops[end - 5 : end + 1] == ["Shape", "Slice", "Shape", "Slice", "Concat", "Resize"]
 
 
 def test_padding_modes_and_folds_in_onnx():
@@ -301,9 +330,15 @@ def _torch_onnx(module, shape, path, opset=17):
     pytest.importorskip("onnx")
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        torch.onnx.export(module, (torch.randn(1, *shape),), str(path), dynamo=False,
-                          opset_version=opset, input_names=["x"],
-                          dynamic_axes={"x": {0: "N"}})
+        torch.onnx.export(
+            module,
+            (torch.randn(1, *shape),),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "N"}},
+        )
     with torch.no_grad():
         return tuple(module(torch.randn(1, *shape)).shape[1:])
 
@@ -318,17 +353,25 @@ def test_pytorch_exports_of_the_padding_layers_import(dims, tmp_path):
 
     pad = {1: (2, 1), 2: (1, 2, 0, 1), 3: (1, 0, 2, 1, 0, 1)}[dims]
     cls = {1: "1d", 2: "2d", 3: "3d"}[dims]
-    model = nn.Sequential(getattr(nn, f"Conv{cls}")(2, 3, 1),
-                          getattr(nn, f"ReflectionPad{cls}")(pad),
-                          getattr(nn, f"ReplicationPad{cls}")(1),
-                          getattr(nn, f"ConstantPad{cls}")(pad, 2.5),
-                          getattr(nn, f"CircularPad{cls}")(pad), nn.ReLU())
+    model = nn.Sequential(
+        getattr(nn, f"Conv{cls}")(2, 3, 1),
+        getattr(nn, f"ReflectionPad{cls}")(pad),
+        getattr(nn, f"ReplicationPad{cls}")(1),
+        getattr(nn, f"ConstantPad{cls}")(pad, 2.5),
+        getattr(nn, f"CircularPad{cls}")(pad),
+        nn.ReLU(),
+    )
     shape = (2, *(6,) * dims)
     want = _torch_onnx(model, shape, tmp_path / "m.onnx")
     a = analyze(load_onnx(str(tmp_path / "m.onnx")))
-    assert [r.type for r in a.rows] == [f"conv{cls}", f"reflection_pad{cls}",
-                                        f"replication_pad{cls}", f"constant_pad{cls}",
-                                        f"circular_pad{cls}", "relu"]
+    assert [r.type for r in a.rows] == [
+        f"conv{cls}",
+        f"reflection_pad{cls}",
+        f"replication_pad{cls}",
+        f"constant_pad{cls}",
+        f"circular_pad{cls}",
+        "relu",
+    ]
     assert a.totals.output_shape == want
     assert a.rows[3].layer.value == 2.5
 
@@ -340,8 +383,9 @@ def test_pytorch_fold_exports_as_col2im_and_imports(tmp_path):
 
     from cnncalc.onnx_import import load_onnx
 
-    want = _torch_onnx(nn.Fold((5, 6), 2, stride=2, padding=1), (12, 12), tmp_path / "m.onnx",
-                       opset=18)
+    want = _torch_onnx(
+        nn.Fold((5, 6), 2, stride=2, padding=1), (12, 12), tmp_path / "m.onnx", opset=18
+    )
     (row,) = analyze(load_onnx(str(tmp_path / "m.onnx"))).rows
     assert (row.type, row.output_shape) == ("fold", want) == ("fold", (3, 5, 6))
     assert row.layer.stride == (2, 2) and row.layer.padding == (1, 1)

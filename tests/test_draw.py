@@ -73,9 +73,11 @@ def test_cli_writes_files_and_refuses_bad_requests(tmp_path, capsys):
     assert out.read_text().startswith("<svg")
     assert main(["draw", "examples/lenet5.yaml", "-f", "mermaid"]) == 0
     assert capsys.readouterr().out.startswith("flowchart TD")
-    for args, text in [(["-o", str(tmp_path / "x.txt")], "suffix"),
-                       (["-f", "png"], "needs -o"),
-                       (["--style", "maps"], "chains only")]:
+    for args, text in [
+        (["-o", str(tmp_path / "x.txt")], "suffix"),
+        (["-f", "png"], "needs -o"),
+        (["--style", "maps"], "chains only"),
+    ]:
         assert main(["draw", "examples/resnet18.yaml", *args]) == 2
         out_text, err = capsys.readouterr()
         assert out_text == "" and len(err.splitlines()) == 1 and text in err

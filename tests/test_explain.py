@@ -126,8 +126,10 @@ def test_refused_layer_is_explained_by_the_library():
 
 def test_transposed_and_adaptive():
     # (4−1)·2 − 2·1 + 1·(3−1) + 1 + 1 = 8; adaptive 8 -> 3 bins [0,3) [2,6) [5,8)
-    t = text_of("conv_transpose2d(4, 2, 3, stride=2, padding=1, output_padding=1) "
-                "adaptive_avgpool2d(3)", (4, 4, 4))
+    t = text_of(
+        "conv_transpose2d(4, 2, 3, stride=2, padding=1, output_padding=1) adaptive_avgpool2d(3)",
+        (4, 4, 4),
+    )
     assert "H_out = (4 − 1)·2 − 2·1 + 1·(3 − 1) + 1 + 1 = 8" in t
     assert "4·(2/1)·3·3 + 2 = 74" in t
     assert "[0,3), [2,6), [5,8)" in t
@@ -154,8 +156,10 @@ def test_single_layer(capsys):
 
 
 def test_graph_spec_rows_without_formulas_are_listed():
-    spec = parse_text("input: 4x8x8\nlayers:\n  - residual:\n    - {type: conv2d, "
-                      "out_channels: 4, kernel_size: 3, padding: 1}\n")
+    spec = parse_text(
+        "input: 4x8x8\nlayers:\n  - residual:\n    - {type: conv2d, "
+        "out_channels: 4, kernel_size: 3, padding: 1}\n"
+    )
     t = render(explain(spec))
     assert "4·(4/1)·3·3 + 4 = 148" in t
     assert "(add)" in t or "add" in t
@@ -165,8 +169,10 @@ def test_graph_spec_rows_without_formulas_are_listed():
 
 
 def _results(text: str) -> list[int]:
-    return [int(m.replace("−", "-").replace(",", ""))
-            for m in re.findall(r"^\s*H_out = .*= (−?[\d,]+)$", text, flags=re.M)]
+    return [
+        int(m.replace("−", "-").replace(",", ""))
+        for m in re.findall(r"^\s*H_out = .*= (−?[\d,]+)$", text, flags=re.M)
+    ]
 
 
 @pytest.mark.parametrize("layer", ["conv2d", "maxpool2d"])
@@ -177,7 +183,7 @@ def test_final_sizes_equal_the_analysis(layer):
             continue
         if k > n + 2 * p:
             continue
-        for ceil in ((False, True) if layer == "maxpool2d" else (False,)):
+        for ceil in (False, True) if layer == "maxpool2d" else (False,):
             extra = f", ceil_mode={ceil}" if layer == "maxpool2d" else ""
             first = "1, 2, " if layer == "conv2d" else ""
             spec = parse_text(f"{layer}({first}{k}, stride={s}, padding={p}{extra})")
@@ -208,7 +214,9 @@ def test_strided_1x1_is_not_a_floor_loss_in_explain_or_shapes():
 
 
 def test_every_row_is_explained_and_auto_shortcuts_are_named_like_rows():
-    t = render(explain(parse_text("""
+    t = render(
+        explain(
+            parse_text("""
 input: [8, 8, 8]
 layers:
   - name: block
@@ -218,7 +226,9 @@ layers:
     concat: [[], []]
   - {type: flatten}
   - {type: linear, out_features: 10}
-""")))
+""")
+        )
+    )
     assert "block.downsample.0 (conv2d) at layers[0].shortcut: 8×8×8 → 16×4×4" in t
     assert "out = element-wise sum of 2 branches (16×4×4 and 16×4×4)" in t
     assert "C_out = 16 + 16 = 32 (concatenated along channels" in t

@@ -41,8 +41,10 @@ def expected(spec, shape=None):
 
 
 def _args(call: ast.Call) -> tuple[list, dict]:
-    return ([ast.literal_eval(a) for a in call.args],
-            {k.arg: ast.literal_eval(k.value) for k in call.keywords})
+    return (
+        [ast.literal_eval(a) for a in call.args],
+        {k.arg: ast.literal_eval(k.value) for k in call.keywords},
+    )
 
 
 def _nd(value, n: int) -> tuple[int, ...]:
@@ -65,8 +67,10 @@ def _count(name: str, args: list, kw: dict) -> tuple[int, int]:
         return args[0] * args[1] + (args[1] if kw.get("bias", True) else 0), 0
     if name.startswith("nn.BatchNorm"):
         c = args[0]
-        return (2 * c if kw.get("affine", True) else 0,
-                2 * c + 1 if kw.get("track_running_stats", True) else 0)
+        return (
+            2 * c if kw.get("affine", True) else 0,
+            2 * c + 1 if kw.get("track_running_stats", True) else 0,
+        )
     if name == "nn.PReLU":
         return kw.get("num_parameters", 1), 0
     if name == "Subsample2d":
@@ -86,8 +90,10 @@ def _count(name: str, args: list, kw: dict) -> tuple[int, int]:
         return n * (2 if kw.get("bias", True) else 1), 0
     if name.startswith("nn.InstanceNorm"):  # PyTorch's defaults: neither affine nor tracked
         c = args[0]
-        return (2 * c if kw.get("affine", False) else 0,
-                2 * c + 1 if kw.get("track_running_stats", False) else 0)
+        return (
+            2 * c if kw.get("affine", False) else 0,
+            2 * c + 1 if kw.get("track_running_stats", False) else 0,
+        )
     return 0, 0
 
 
@@ -101,8 +107,13 @@ def _parameter(call: ast.Call) -> int:
 def static_tree(source: str) -> dict[str, tuple[int, int]]:
     """Module path -> (parameters, buffers), read from the ``super().__init__({...})`` tree."""
     tree = ast.parse(source)
-    net = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name != "Block"
-               and any(isinstance(b, ast.Name) and b.id == "Block" for b in n.bases))
+    net = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.ClassDef)
+        and n.name != "Block"
+        and any(isinstance(b, ast.Name) and b.id == "Block" for b in n.bases)
+    )
     init = next(f for f in net.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
     call = init.body[0].value
     out: dict[str, tuple[int, int]] = {}
@@ -136,8 +147,9 @@ def test_every_example_compiles_and_its_module_tree_matches(path):
 
 
 def test_unnamed_chain_is_named_like_nn_sequential():
-    source = export_pytorch(load("conv2d(1, 6, 5) relu maxpool2d(2) flatten linear(864, 10)"),
-                            (1, 28, 28))
+    source = export_pytorch(
+        load("conv2d(1, 6, 5) relu maxpool2d(2) flatten linear(864, 10)"), (1, 28, 28)
+    )
     assert static_tree(source) == {"0": (6 * 25 + 6, 0), "4": (6 * 12 * 12 * 10 + 10, 0)}
     assert "x = self[0](x)" in source
 
@@ -160,8 +172,10 @@ layers:
 
 def test_cli_writes_the_file(tmp_path, capsys):
     out = tmp_path / "m.py"
-    assert main(["export", str(EXAMPLES[IDS.index("resnet18")]), "--to", "pytorch", "-o",
-                 str(out)]) == 0
+    assert (
+        main(["export", str(EXAMPLES[IDS.index("resnet18")]), "--to", "pytorch", "-o", str(out)])
+        == 0
+    )
     assert "def build() -> nn.Module" in out.read_text()
     assert main(["export", "conv2d(3, 4, 3)", "-i", "3x8x8", "--to", "pytorch"]) == 0
     assert "nn.Conv2d(3, 4, 3)" in capsys.readouterr().out
@@ -206,7 +220,8 @@ def test_every_example_runs_in_torch(path, tmp_path):
         y = model(x)
     ys = y if isinstance(y, tuple) else (y,)  # side outputs follow the main one
     assert [tuple(t.shape) for t in ys] == [(2, *a.totals.output_shape)] + [
-        (2, *o.shape) for o in a.side_outputs]
+        (2, *o.shape) for o in a.side_outputs
+    ]
 
 
 def test_python_model_py_prints_params_and_output(tmp_path):
@@ -222,8 +237,15 @@ def test_python_model_py_prints_params_and_output(tmp_path):
 
 # examples that use the norms, shape ops, stochastic depth and layer scale, with torchvision's
 # builder of the same name
-TORCHVISION = ["convnext_tiny", "efficientnet_b0", "efficientnet_b3", "efficientnet_v2_s",
-               "mnasnet1_0", "mobilenet_v3_small", "shufflenet_v2_x1_0"]
+TORCHVISION = [
+    "convnext_tiny",
+    "efficientnet_b0",
+    "efficientnet_b3",
+    "efficientnet_v2_s",
+    "mnasnet1_0",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x1_0",
+]
 
 
 def _torchvision():
@@ -253,8 +275,9 @@ def test_state_dict_is_torchvisions(name):
     assert ours == theirs
 
 
-@pytest.mark.parametrize(("name", "shape"), [("convnext_tiny", (3, 32, 32)),
-                                             ("shufflenet_v2_x1_0", (3, 64, 64))])
+@pytest.mark.parametrize(
+    ("name", "shape"), [("convnext_tiny", (3, 32, 32)), ("shufflenet_v2_x1_0", (3, 64, 64))]
+)
 def test_torchvisions_weights_give_torchvisions_output(name, shape):
     torch = pytest.importorskip("torch")
     tv = _torchvision()
@@ -316,24 +339,32 @@ def test_new_types_constructors():
     from cnncalc.spec import parse_text
 
     source = export_pytorch(parse_text(NEW_TYPES))
-    for text in ["'gn': nn.GroupNorm(4, 8)", "nn.GroupNorm(2, 8, affine=False)",
-                 "'inorm': nn.InstanceNorm2d(8, affine=True)",
-                 "'tracked': nn.InstanceNorm2d(8, track_running_stats=True)",
-                 "'ln': nn.LayerNorm([8, 8], bias=False)",
-                 "nn.LayerNorm(8, elementwise_affine=False)", "'ln2d': LayerNorm2d(8, eps=1e-06)",
-                 "nn.PixelUnshuffle(2)", "nn.ChannelShuffle(4)", "nn.PixelShuffle(2)",
-                 "nn.Parameter(torch.full((8, 1, 1), 0.5))",
-                 "'layer_scale': nn.Parameter(torch.full((8, 1, 1), 1e-06))",
-                 "Permute([0, 2, 3, 1])", "StochasticDepth(0.5, 'row')",
-                 "nn.Unflatten(2, (4, 16))", "class LayerNorm2d(nn.LayerNorm)",
-                 "x = self.block.layer_scale * x", "x = self[11] * x"]:
+    for text in [
+        "'gn': nn.GroupNorm(4, 8)",
+        "nn.GroupNorm(2, 8, affine=False)",
+        "'inorm': nn.InstanceNorm2d(8, affine=True)",
+        "'tracked': nn.InstanceNorm2d(8, track_running_stats=True)",
+        "'ln': nn.LayerNorm([8, 8], bias=False)",
+        "nn.LayerNorm(8, elementwise_affine=False)",
+        "'ln2d': LayerNorm2d(8, eps=1e-06)",
+        "nn.PixelUnshuffle(2)",
+        "nn.ChannelShuffle(4)",
+        "nn.PixelShuffle(2)",
+        "nn.Parameter(torch.full((8, 1, 1), 0.5))",
+        "'layer_scale': nn.Parameter(torch.full((8, 1, 1), 1e-06))",
+        "Permute([0, 2, 3, 1])",
+        "StochasticDepth(0.5, 'row')",
+        "nn.Unflatten(2, (4, 16))",
+        "class LayerNorm2d(nn.LayerNorm)",
+        "x = self.block.layer_scale * x",
+        "x = self[11] * x",
+    ]:
         assert text in source
     assert "import torchvision" not in source
     assert "nn.BatchNorm3d(4)" in export_pytorch(parse_text(NEW_TYPES_3D))
 
 
-@pytest.mark.parametrize("text", [NEW_TYPES, NEW_TYPES_1D, NEW_TYPES_3D],
-                         ids=["2d", "1d", "3d"])
+@pytest.mark.parametrize("text", [NEW_TYPES, NEW_TYPES_1D, NEW_TYPES_3D], ids=["2d", "1d", "3d"])
 def test_new_types_run_in_torch(text):
     """Per module, PyTorch's parameter and buffer counts are cnncalc's rows; the output shape
     is cnncalc's, in eval and in training mode (stochastic depth active)."""

@@ -59,10 +59,16 @@ def test_conv2d_backward_matches_finite_differences(cfg, path):
     fwd = lambda z: K.conv2d(z, w, b, s, pad, d, g)  # noqa: E731
     gx, gw, gb = K.conv2d_backward(np.ones_like(fwd(x)), x, w, s, pad, d, g, path=path)
     check_fd(fwd, x, lambda r: K.conv2d_backward(r, x, w, s, pad, d, g, path=path)[0])
-    check_fd(lambda ww: K.conv2d(x, ww, b, s, pad, d, g), w,
-             lambda r: K.conv2d_backward(r, x, w, s, pad, d, g)[1])
-    check_fd(lambda bb: K.conv2d(x, w, bb, s, pad, d, g), b,
-             lambda r: K.conv2d_backward(r, x, w, s, pad, d, g)[2])
+    check_fd(
+        lambda ww: K.conv2d(x, ww, b, s, pad, d, g),
+        w,
+        lambda r: K.conv2d_backward(r, x, w, s, pad, d, g)[1],
+    )
+    check_fd(
+        lambda bb: K.conv2d(x, w, bb, s, pad, d, g),
+        b,
+        lambda r: K.conv2d_backward(r, x, w, s, pad, d, g)[2],
+    )
 
 
 @FEW
@@ -70,10 +76,16 @@ def test_conv2d_backward_matches_finite_differences(cfg, path):
 def test_conv1d_backward_matches_finite_differences(cfg):
     cin, cout, g, k, s, pad, d, size, seed = cfg
     x, w = rnd((2, cin, *size), seed), rnd((cout, cin // g, *k), seed + 1)
-    check_fd(lambda z: K.conv1d(z, w, None, s, pad, d, g), x,
-             lambda r: K.conv1d_backward(r, x, w, s, pad, d, g)[0])
-    check_fd(lambda ww: K.conv1d(x, ww, None, s, pad, d, g), w,
-             lambda r: K.conv1d_backward(r, x, w, s, pad, d, g)[1])
+    check_fd(
+        lambda z: K.conv1d(z, w, None, s, pad, d, g),
+        x,
+        lambda r: K.conv1d_backward(r, x, w, s, pad, d, g)[0],
+    )
+    check_fd(
+        lambda ww: K.conv1d(x, ww, None, s, pad, d, g),
+        w,
+        lambda r: K.conv1d_backward(r, x, w, s, pad, d, g)[1],
+    )
 
 
 @FEW
@@ -83,14 +95,22 @@ def test_fast_and_direct_input_gradients_agree(cfg):
     x, w = rnd((1, cin, *size), seed), rnd((cout, cin // g, *k), seed + 1)
     gy = rnd(K.conv2d(x, w, None, s, pad, d, g).shape, seed + 2)
     fast = K.conv2d_backward(gy, x, w, s, pad, d, g, output_mask=(True, False, False))[0]
-    direct = K.conv2d_backward(gy, x, w, s, pad, d, g, output_mask=(True, False, False),
-                               path="direct")[0]
+    direct = K.conv2d_backward(
+        gy, x, w, s, pad, d, g, output_mask=(True, False, False), path="direct"
+    )[0]
     np.testing.assert_allclose(fast, direct, atol=1e-12)
 
 
 @FEW
-@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1),
-       st.integers(1, 2), st.integers(0, 10**6), st.sampled_from([1, 2]))
+@given(
+    st.integers(1, 2),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(0, 1),
+    st.integers(1, 2),
+    st.integers(0, 10**6),
+    st.sampled_from([1, 2]),
+)
 def test_conv_transpose_backward_matches_finite_differences(g, k, s, p, d, seed, nd):
     cin, cout = 2 * g, g
     op = (s - 1) if s > 1 else 0
@@ -110,8 +130,11 @@ def test_conv_transpose_backward_matches_finite_differences(g, k, s, p, d, seed,
 def test_conv2d_table_backward():
     x, w = rnd((1, 3, 6, 6), 0), rnd((2, 2, 3, 3), 1)
     table = [[0, 2], [1]]
-    check_fd(lambda z: K.conv2d_table(z, w, None, table), x,
-             lambda r: K.conv2d_table_backward(r, x, w, table)[0])
+    check_fd(
+        lambda z: K.conv2d_table(z, w, None, table),
+        x,
+        lambda r: K.conv2d_table_backward(r, x, w, table)[0],
+    )
     gw = K.conv2d_table_backward(np.ones((1, 2, 4, 4)), x, w, table)[1]
     assert not gw[1, 1].any()  # the unused slot of map 1 gets no gradient
 
@@ -132,8 +155,9 @@ def test_avg_pool2d_backward_matches_finite_differences(cfg, cip, div):
     k, s, p, size, ceil, seed = cfg
     x = rnd((2, 2, *size), seed)
     args = (k, s, p, ceil, cip, div)
-    check_fd(lambda z: K.avg_pool2d(z, *args), x,
-             lambda r: K.avg_pool2d_backward(r, x.shape, *args))
+    check_fd(
+        lambda z: K.avg_pool2d(z, *args), x, lambda r: K.avg_pool2d_backward(r, x.shape, *args)
+    )
 
 
 @FEW
@@ -144,46 +168,70 @@ def test_max_pool2d_backward_matches_finite_differences(cfg, d):
     x = rnd((2, 2, *size), seed)  # continuous values: no ties
     args = (k, s, p, d, ceil)
     _, idx = K.max_pool2d(x, *args, return_indices=True)
-    check_fd(lambda z: K.max_pool2d(z, *args), x,
-             lambda r: K.max_pool2d_backward(r, idx, x.shape))
+    check_fd(lambda z: K.max_pool2d(z, *args), x, lambda r: K.max_pool2d_backward(r, idx, x.shape))
 
 
 @FEW
-@given(st.integers(1, 3), st.integers(1, 2), st.integers(3, 9), st.booleans(),
-       st.integers(0, 10**6))
+@given(
+    st.integers(1, 3), st.integers(1, 2), st.integers(3, 9), st.booleans(), st.integers(0, 10**6)
+)
 def test_pool1d_backward(k, s, n, ceil, seed):
     x = rnd((2, 3, n), seed)
-    check_fd(lambda z: K.avg_pool1d(z, k, s, 0, ceil), x,
-             lambda r: K.avg_pool1d_backward(r, x.shape, k, s, 0, ceil))
+    check_fd(
+        lambda z: K.avg_pool1d(z, k, s, 0, ceil),
+        x,
+        lambda r: K.avg_pool1d_backward(r, x.shape, k, s, 0, ceil),
+    )
     _, idx = K.max_pool1d(x, k, s, 0, 1, ceil, return_indices=True)
-    check_fd(lambda z: K.max_pool1d(z, k, s, 0, 1, ceil), x,
-             lambda r: K.max_pool1d_backward(r, idx, x.shape))
+    check_fd(
+        lambda z: K.max_pool1d(z, k, s, 0, 1, ceil),
+        x,
+        lambda r: K.max_pool1d_backward(r, idx, x.shape),
+    )
 
 
 @FEW
-@given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4), st.integers(1, 4),
-       st.integers(0, 10**6))
+@given(
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(0, 10**6),
+)
 def test_adaptive_pools_backward(h, w, oh, ow, seed):
     x = rnd((1, 2, h, w), seed)
-    check_fd(lambda z: K.adaptive_avg_pool2d(z, (oh, ow)), x,
-             lambda r: K.adaptive_avg_pool2d_backward(r, x.shape))
+    check_fd(
+        lambda z: K.adaptive_avg_pool2d(z, (oh, ow)),
+        x,
+        lambda r: K.adaptive_avg_pool2d_backward(r, x.shape),
+    )
     _, idx = K.adaptive_max_pool2d(x, (oh, ow), return_indices=True)
-    check_fd(lambda z: K.adaptive_max_pool2d(z, (oh, ow)), x,
-             lambda r: K.adaptive_max_pool2d_backward(r, idx, x.shape))
+    check_fd(
+        lambda z: K.adaptive_max_pool2d(z, (oh, ow)),
+        x,
+        lambda r: K.adaptive_max_pool2d_backward(r, idx, x.shape),
+    )
     x1 = x[:, :, 0]
-    check_fd(lambda z: K.adaptive_avg_pool1d(z, ow), x1,
-             lambda r: K.adaptive_avg_pool1d_backward(r, x1.shape))
+    check_fd(
+        lambda z: K.adaptive_avg_pool1d(z, ow),
+        x1,
+        lambda r: K.adaptive_avg_pool1d_backward(r, x1.shape),
+    )
 
 
 def test_sum_pool_backward_is_avg_pool_without_division():
     x = rnd((1, 1, 6, 6), 0)
-    check_fd(lambda z: K.avg_pool2d(z, 3, 1, 1, divisor_override=1), x,
-             lambda r: K.sum_pool2d_backward(r, x.shape, 3, 1, 1))
+    check_fd(
+        lambda z: K.avg_pool2d(z, 3, 1, 1, divisor_override=1),
+        x,
+        lambda r: K.sum_pool2d_backward(r, x.shape, 3, 1, 1),
+    )
 
 
 def test_subsample2d_backward():
     x, w, b = rnd((1, 2, 6, 6), 0), rnd(2, 1), rnd(2, 2)
     for i, arg in enumerate((x, w, b)):
+
         def fwd(z, i=i):
             a = [x, w, b]
             a[i] = z
@@ -195,21 +243,32 @@ def test_subsample2d_backward():
 # the article: mean pooling splits a gradient evenly (the sum is preserved); max pooling sends
 # it to the recorded argmax, one element per window
 @FEW
-@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
-       st.integers(0, 10**6))
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(0, 10**6),
+)
 def test_mean_pooling_preserves_the_gradient_sum(kh, kw, oh, ow, seed):
     x = rnd((2, 3, kh * oh, kw * ow), seed)
     gy = rnd((2, 3, oh, ow), seed + 1)
     gx = K.avg_pool2d_backward(gy, x.shape, (kh, kw))
     np.testing.assert_allclose(gx.sum(), gy.sum(), atol=1e-12)
     window = gx.reshape(2, 3, oh, kh, ow, kw).transpose(0, 1, 2, 4, 3, 5)
-    np.testing.assert_allclose(window, np.broadcast_to((gy / (kh * kw))[..., None, None],
-                                                       window.shape), atol=1e-15)
+    np.testing.assert_allclose(
+        window, np.broadcast_to((gy / (kh * kw))[..., None, None], window.shape), atol=1e-15
+    )
 
 
 @FEW
-@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
-       st.integers(0, 10**6))
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(0, 10**6),
+)
 def test_max_pooling_routes_to_the_argmax_only(kh, kw, oh, ow, seed):
     x = rnd((1, 2, kh * oh, kw * ow), seed)
     _, idx = K.max_pool2d(x, (kh, kw), return_indices=True)
@@ -237,6 +296,7 @@ def test_max_pool_indices_follow_pytorch_flat_index():
 def test_linear_and_batch_norm_backward():
     x, w, b = rnd((3, 5), 0), rnd((4, 5), 1), rnd(4, 2)
     for i, arg in enumerate((x, w, b)):
+
         def fwd(z, i=i):
             a = [x, w, b]
             a[i] = z
@@ -246,6 +306,7 @@ def test_linear_and_batch_norm_backward():
     x4 = rnd((2, 3, 4, 4), 3)
     mean, var, gam, bet = rnd(3, 4), np.abs(rnd(3, 5)) + 0.5, rnd(3, 6), rnd(3, 7)
     for i, arg in enumerate((x4, gam, bet)):
+
         def bn(z, i=i):
             a = [x4, gam, bet]
             a[i] = z
@@ -255,10 +316,22 @@ def test_linear_and_batch_norm_backward():
 
 
 ACTIVATIONS = [
-    ("relu", ()), ("relu6", ()), ("selu", ()), ("silu", ()), ("mish", ()), ("hardswish", ()),
-    ("hardsigmoid", ()), ("sigmoid", ()), ("tanh", ()), ("leaky_relu", (0.2,)),
-    ("elu", (0.7,)), ("celu", (1.3,)), ("gelu", ("none",)), ("gelu", ("tanh",)),
-    ("hardtanh", (-0.5, 0.8)), ("softplus", (2.0, 3.0)),
+    ("relu", ()),
+    ("relu6", ()),
+    ("selu", ()),
+    ("silu", ()),
+    ("mish", ()),
+    ("hardswish", ()),
+    ("hardsigmoid", ()),
+    ("sigmoid", ()),
+    ("tanh", ()),
+    ("leaky_relu", (0.2,)),
+    ("elu", (0.7,)),
+    ("celu", (1.3,)),
+    ("gelu", ("none",)),
+    ("gelu", ("tanh",)),
+    ("hardtanh", (-0.5, 0.8)),
+    ("softplus", (2.0, 3.0)),
 ]
 
 
@@ -285,15 +358,17 @@ def test_prelu_softmax_backward():
 def test_pad_backward(mode):
     x = rnd((1, 2, 5, 6), 0)
     pad = (2, -1, -2, 3) if mode == "constant" else (2, 1, 1, 3)
-    check_fd(lambda z: K.pad(z, pad, mode=mode), x,
-             lambda r: K.pad_backward(r, pad, mode, x.shape))
+    check_fd(lambda z: K.pad(z, pad, mode=mode), x, lambda r: K.pad_backward(r, pad, mode, x.shape))
 
 
 @pytest.mark.parametrize(("size", "scale"), [(None, 2), (None, 1.7), ((7, 3), None)])
 def test_interpolate_backward(size, scale):
     x = rnd((1, 2, 4, 5), 0)
-    check_fd(lambda z: K.interpolate(z, size=size, scale_factor=scale), x,
-             lambda r: K.interpolate_backward(r, x.shape, size=size, scale_factor=scale))
+    check_fd(
+        lambda z: K.interpolate(z, size=size, scale_factor=scale),
+        x,
+        lambda r: K.interpolate_backward(r, x.shape, size=size, scale_factor=scale),
+    )
 
 
 def test_add_cat_flatten_backward():

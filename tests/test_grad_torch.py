@@ -22,9 +22,16 @@ def autograd(f, *arrays):
     return r.numpy(), [t.grad.numpy() for t in ts]
 
 
-@pytest.mark.parametrize(("s", "p", "d", "g"), [
-    (1, 1, 1, 1), (2, 0, 1, 2), ((2, 1), (1, 0), (1, 2), 1), (1, "same", 2, 3), (3, 2, 1, 1),
-])
+@pytest.mark.parametrize(
+    ("s", "p", "d", "g"),
+    [
+        (1, 1, 1, 1),
+        (2, 0, 1, 2),
+        ((2, 1), (1, 0), (1, 2), 1),
+        (1, "same", 2, 3),
+        (3, 2, 1, 1),
+    ],
+)
 def test_conv2d(s, p, d, g):
     x, w, b = rnd((2, 6, 9, 8), 1), rnd((6, 6 // g, 3, 2), 2), rnd(6, 3)
     r, (gx, gw, gb) = autograd(lambda x, w, b: F.conv2d(x, w, b, s, p, d, g), x, w, b)
@@ -42,13 +49,15 @@ def test_conv_transpose2d():
     np.testing.assert_allclose(ours[1], gw, atol=1e-10)
 
 
-@pytest.mark.parametrize(("cip", "div", "ceil"), [(True, None, False), (False, None, True),
-                                                   (True, 3, True)])
+@pytest.mark.parametrize(
+    ("cip", "div", "ceil"), [(True, None, False), (False, None, True), (True, 3, True)]
+)
 def test_pools(cip, div, ceil):
     x = rnd((2, 3, 9, 10), 4)
     r, (gx,) = autograd(lambda x: F.avg_pool2d(x, 3, 2, 1, ceil, cip, div), x)
-    np.testing.assert_allclose(K.avg_pool2d_backward(r, x.shape, 3, 2, 1, ceil, cip, div), gx,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        K.avg_pool2d_backward(r, x.shape, 3, 2, 1, ceil, cip, div), gx, atol=1e-12
+    )
     r, (gx,) = autograd(lambda x: F.max_pool2d(x, 3, 2, 1, 2, ceil), x)
     _, idx = K.max_pool2d(x, 3, 2, 1, 2, ceil, return_indices=True)
     np.testing.assert_allclose(K.max_pool2d_backward(r, idx, x.shape), gx, atol=1e-12)
@@ -56,8 +65,23 @@ def test_pools(cip, div, ceil):
     np.testing.assert_array_equal(idx, tidx.numpy())  # PyTorch's flat index convention
 
 
-@pytest.mark.parametrize("name", ["relu", "gelu", "silu", "mish", "hardswish", "hardsigmoid",
-                                  "tanh", "sigmoid", "selu", "softplus", "elu", "relu6"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "relu",
+        "gelu",
+        "silu",
+        "mish",
+        "hardswish",
+        "hardsigmoid",
+        "tanh",
+        "sigmoid",
+        "selu",
+        "softplus",
+        "elu",
+        "relu6",
+    ],
+)
 def test_activations(name):
     x = rnd((2, 3, 7), 5) * 3
     r, (gx,) = autograd(getattr(F, name), x)
@@ -67,10 +91,10 @@ def test_activations(name):
 def test_interpolate_and_batch_norm():
     x = rnd((1, 2, 5, 7), 6)
     r, (gx,) = autograd(lambda x: F.interpolate(x, scale_factor=2.3), x)
-    np.testing.assert_allclose(K.interpolate_backward(r, x.shape, scale_factor=2.3), gx,
-                               atol=1e-12)
+    np.testing.assert_allclose(K.interpolate_backward(r, x.shape, scale_factor=2.3), gx, atol=1e-12)
     mean, var, w, b = rnd(2, 7), np.abs(rnd(2, 8)) + 0.5, rnd(2, 9), rnd(2, 10)
     r, (gx, gw, gb) = autograd(
-        lambda x, w, b: F.batch_norm(x, torch.tensor(mean), torch.tensor(var), w, b), x, w, b)
+        lambda x, w, b: F.batch_norm(x, torch.tensor(mean), torch.tensor(var), w, b), x, w, b
+    )
     for a, ref in zip(K.batch_norm_backward(r, x, mean, var, w), (gx, gw, gb)):
         np.testing.assert_allclose(a, ref, atol=1e-10)

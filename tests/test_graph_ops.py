@@ -73,8 +73,9 @@ def test_se_gate_reads_the_whole_map():
 
 
 def test_mul_refuses_shapes_that_do_not_broadcast():
-    bad = SE.replace("out_channels: 16, kernel_size: 1, name: fc2", "out_channels: 8, "
-                     "kernel_size: 1, name: fc2")
+    bad = SE.replace(
+        "out_channels: 16, kernel_size: 1, name: fc2", "out_channels: 8, kernel_size: 1, name: fc2"
+    )
     with pytest.raises(ShapeError, match=r"mul needs shapes that broadcast.*16x8x8.*8x1x1"):
         analyze(parse_text(bad))
 
@@ -82,20 +83,30 @@ def test_mul_refuses_shapes_that_do_not_broadcast():
 def test_channel_split_is_torch_chunk():
     a = analyze(parse_text(SHUFFLE))
     names = [(r.name, r.type, r.output_shape) for r in a.rows]
-    assert names[:2] == [("unit.split.0", "narrow", (8, 8, 8)),
-                         ("unit.split.1", "narrow", (8, 8, 8))]
+    assert names[:2] == [
+        ("unit.split.0", "narrow", (8, 8, 8)),
+        ("unit.split.1", "narrow", (8, 8, 8)),
+    ]
     assert a.rows[-1].output_shape == (16, 8, 8)
     assert a.totals.params == 8 * 8 + 2 * 8 + 8 * 9
     # chunk(2) of 7 channels is 4 + 3, as torch.chunk gives
-    odd = analyze(parse_text(SHUFFLE.replace("split: 2", "split: 2").replace(
-        "[16, 8, 8]", "[7, 8, 8]").replace("out_channels: 8", "out_channels: 3").replace(
-        "groups: 8", "groups: 3")))
+    odd = analyze(
+        parse_text(
+            SHUFFLE.replace("split: 2", "split: 2")
+            .replace("[16, 8, 8]", "[7, 8, 8]")
+            .replace("out_channels: 8", "out_channels: 3")
+            .replace("groups: 8", "groups: 3")
+        )
+    )
     assert [r.output_shape[0] for r in odd.rows[:2]] == [4, 3]
 
 
 def test_split_sizes_must_add_up():
-    with pytest.raises(ShapeError, match=r"split=\(10, 10\): parts add up to 20, but the input "
-                                         r"has 16 channels"):
+    with pytest.raises(
+        ShapeError,
+        match=r"split=\(10, 10\): parts add up to 20, but the input "
+        r"has 16 channels",
+    ):
         analyze(parse_text(SHUFFLE.replace("split: 2", "split: [10, 10]")))
     with pytest.raises(SpecError, match="split=3: gives 3 parts for 2 branches"):
         parse_text(SHUFFLE.replace("split: 2", "split: 3"))
@@ -110,8 +121,9 @@ def test_side_output_and_branch_from_a_named_output():
     assert rows["head_high"].inputs == (rows["high"].index,)
     assert rows["head_low.proj"].inputs == (rows["low"].index,)
     # every parameter counted once, the aux head included
-    assert a.totals.params == (3 * 9 * 8 + 8) + (8 * 9 * 16 + 16) + (16 * 10 + 10) + \
-        (16 * 4 + 4) + (8 * 4 + 4)
+    assert a.totals.params == (3 * 9 * 8 + 8) + (8 * 9 * 16 + 16) + (16 * 10 + 10) + (
+        16 * 4 + 4
+    ) + (8 * 4 + 4)
 
 
 def test_from_an_unknown_name_is_one_line():
@@ -142,8 +154,11 @@ def _torch_modules():
     class Unit(nn.Module):
         def __init__(self):
             super().__init__()
-            self.branch = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8),
-                                        nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False))
+            self.branch = nn.Sequential(
+                nn.Conv2d(8, 8, 1, bias=False),
+                nn.BatchNorm2d(8),
+                nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False),
+            )
 
         def forward(self, x):
             a, b = x.chunk(2, dim=1)

@@ -94,8 +94,13 @@ def test_arithmetic_on_literals():
 
 
 def test_prefixes_and_spellings():
-    for text in ("torch.nn.MaxPool2d(2)", "nn.MaxPool2d(2)", "MaxPool2d(2)", "maxpool2d(2)",
-                 "max_pool2d(2)"):
+    for text in (
+        "torch.nn.MaxPool2d(2)",
+        "nn.MaxPool2d(2)",
+        "MaxPool2d(2)",
+        "maxpool2d(2)",
+        "max_pool2d(2)",
+    ):
         (row,) = rows(text, (3, 8, 8)).rows
         assert row.output_shape == (3, 4, 4), text
 
@@ -207,8 +212,11 @@ def test_ordered_dict_names_rows():
     ]))"""
     a = rows(text, (3, 8, 8))
     assert [r.name for r in a.rows] == ["conv1", "act", "head.0", "head.1"]
-    b = rows("torch.nn.Sequential(collections.OrderedDict(conv1=torch.nn.Conv2d(3, 4, 3), "
-             "pool=torch.nn.MaxPool2d(2)))", (3, 8, 8))
+    b = rows(
+        "torch.nn.Sequential(collections.OrderedDict(conv1=torch.nn.Conv2d(3, 4, 3), "
+        "pool=torch.nn.MaxPool2d(2)))",
+        (3, 8, 8),
+    )
     assert [r.name for r in b.rows] == ["conv1", "pool"]
     assert b.totals.output_shape == (4, 3, 3)
 
@@ -229,7 +237,9 @@ def test_comments_trailing_commas_and_tabs():
 
 
 def test_documents_are_still_yaml():
-    doc = "# a spec\ninput: [3, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+    doc = (
+        "# a spec\ninput: [3, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+    )
     assert analyze(parse_text(doc)).totals.params == 4 * 27 + 4
     assert analyze(parse_text("---\n" + doc)).totals.params == 4 * 27 + 4
     assert analyze(parse_text("- {type: relu}\n"), (3, 4, 4)).rows[0].type == "relu"
@@ -255,11 +265,17 @@ def _torch_class(cls):
 
 
 # LeNet-5 (1998) layers; narrow is the function torch.narrow(x, dim, start, length)
-CNNCALC_ONLY = {"subsample2d", "rbf", "narrow",
-                # torchvision's, not torch.nn's: tests/test_layers_modern.py checks them
-                "layer_norm2d", "stochastic_depth", "permute",
-                # ConvNeXt's bare nn.Parameter, a cnncalc type of its own
-                "layer_scale"}
+CNNCALC_ONLY = {
+    "subsample2d",
+    "rbf",
+    "narrow",
+    # torchvision's, not torch.nn's: tests/test_layers_modern.py checks them
+    "layer_norm2d",
+    "stochastic_depth",
+    "permute",
+    # ConvNeXt's bare nn.Parameter, a cnncalc type of its own
+    "layer_scale",
+}
 # cnncalc takes a prefix of PyTorch's arguments: those after it are not supported
 # (Upsample's align_corners/recompute_scale_factor; Hardtanh's deprecated min_value/max_value)
 PREFIX_ONLY = {"upsample", "hardtanh"}
@@ -275,9 +291,12 @@ def test_positional_order_is_pytorch_constructor(cls):
         assert torch_cls is None
         return
     assert torch_cls is not None, f"no torch.nn class for {kind}: add it to CNNCALC_ONLY?"
-    params = [p.name for p in inspect.signature(torch_cls.__init__).parameters.values()
-              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-              and p.name not in ("self", "device", "dtype")]
+    params = [
+        p.name
+        for p in inspect.signature(torch_cls.__init__).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and p.name not in ("self", "device", "dtype")
+    ]
     if kind in PREFIX_ONLY:
         assert params[: len(cls.positional)] == list(cls.positional)
     else:
@@ -295,20 +314,32 @@ CROSSCHECK = [
     ("nn.Linear(400, 120)", (400,)),
     ("torch.nn.Linear(16 * 5 * 5, 120, False)", (400,)),
     (LENET_SEQ, (1, 28, 28)),
-    ("nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), "
-     "nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))", (3, 64, 64)),
+    (
+        "nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), "
+        "nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))",
+        (3, 64, 64),
+    ),
     ("nn.ConvTranspose2d(8, 4, 3, 2, 1, 1)", (8, 7, 7)),
     ("nn.Conv1d(2, 6, 5, 2, 2, 1, 2)", (2, 50)),
-    ("nn.Sequential(OrderedDict([('conv1', nn.Conv2d(1, 6, 5)), ('relu1', nn.ReLU()), "
-     "('pool', nn.AvgPool2d(2, 2, 0, True)), ('flat', nn.Flatten()), "
-     "('fc', nn.Linear(6 * 12 * 12, 10))]))", (1, 28, 28)),
-    ("nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3, padding='same'), nn.PReLU(8)), "
-     "nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(8, 2))", (3, 16, 16)),
+    (
+        "nn.Sequential(OrderedDict([('conv1', nn.Conv2d(1, 6, 5)), ('relu1', nn.ReLU()), "
+        "('pool', nn.AvgPool2d(2, 2, 0, True)), ('flat', nn.Flatten()), "
+        "('fc', nn.Linear(6 * 12 * 12, 10))]))",
+        (1, 28, 28),
+    ),
+    (
+        "nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3, padding='same'), nn.PReLU(8)), "
+        "nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(8, 2))",
+        (3, 16, 16),
+    ),
     ("nn.BatchNorm1d(20, 1e-3, 0.01, False, False)", (20,)),
     ("nn.Conv3d(2, 4, (1, 3, 3), stride=(1, 2, 2))", (2, 4, 9, 9)),
     ("nn.MaxPool2d(3, 2, 1, 1, False, True)", (3, 10, 10)),
-    ("nn.Sequential(nn.ZeroPad2d((1, 2, 0, 3)), nn.Upsample(scale_factor=2), "
-     "nn.Dropout(0.2), nn.LeakyReLU(0.1, True))", (2, 5, 5)),
+    (
+        "nn.Sequential(nn.ZeroPad2d((1, 2, 0, 3)), nn.Upsample(scale_factor=2), "
+        "nn.Dropout(0.2), nn.LeakyReLU(0.1, True))",
+        (2, 5, 5),
+    ),
 ]
 
 

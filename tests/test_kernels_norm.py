@@ -42,8 +42,7 @@ def numeric_grad(f, x, r, h=1e-6):
 def test_group_norm_forward():
     x, w, b = rnd((2, 6, 3, 4), 1), rnd(6, 2), rnd(6, 3)
     groups = x.reshape(2, 3, 2, 3, 4)  # 3 groups of 2 channels
-    ref = naive_norm(groups, (2, 3, 4), 1e-5).reshape(x.shape) * w[:, None, None] + b[:, None,
-                                                                                       None]
+    ref = naive_norm(groups, (2, 3, 4), 1e-5).reshape(x.shape) * w[:, None, None] + b[:, None, None]
     np.testing.assert_allclose(K.group_norm(x, 3, w, b), ref, atol=1e-12)
 
 
@@ -65,8 +64,9 @@ def test_instance_norm_forward_both_modes():
     np.testing.assert_allclose(K.instance_norm(x, None, None, w, b), ref, atol=1e-12)
     mean, var = rnd(3, 4), np.abs(rnd(3, 5)) + 0.5
     ref = (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5)
-    np.testing.assert_allclose(K.instance_norm(x, mean, var, use_input_stats=False), ref,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        K.instance_norm(x, mean, var, use_input_stats=False), ref, atol=1e-12
+    )
 
 
 def test_float32_stays_float32_and_accumulates_in_float64():
@@ -90,8 +90,9 @@ def test_moves():
     np.testing.assert_array_equal(K.permute(x, (0, 2, 3, 1)), np.transpose(x, (0, 2, 3, 1)))
     assert K.unflatten(x, 1, (2, -1)).shape == (2, 2, 3, 2, 3)
     np.testing.assert_array_equal(K.stochastic_depth(x, 0.3, "row"), x)
-    np.testing.assert_array_equal(K.layer_scale(x, np.arange(6.0)),
-                                  x * np.arange(6.0)[:, None, None])
+    np.testing.assert_array_equal(
+        K.layer_scale(x, np.arange(6.0)), x * np.arange(6.0)[:, None, None]
+    )
 
 
 # --------------------------------------------------------------------------- backwards
@@ -119,27 +120,31 @@ def test_norm_backward_matches_finite_differences(case):
         ours = K.instance_norm_backward(r, x, mean, var, w, stats)
     np.testing.assert_allclose(ours[0], numeric_grad(f, x.copy(), r), atol=1e-6)
     np.testing.assert_allclose(ours[1], numeric_grad(lambda w: f(x, w), w.copy(), r), atol=1e-6)
-    np.testing.assert_allclose(ours[2], numeric_grad(lambda b: f(x, w, b), b.copy(), r),
-                               atol=1e-6)
+    np.testing.assert_allclose(ours[2], numeric_grad(lambda b: f(x, w, b), b.copy(), r), atol=1e-6)
 
 
 def test_layer_scale_backward():
     x, w, r = rnd((2, 3, 2, 2), 1), rnd(3, 2), rnd((2, 3, 2, 2), 3)
     gx, gw = K.layer_scale_backward(r, x, w)
-    np.testing.assert_allclose(gx, numeric_grad(lambda x: K.layer_scale(x, w), x.copy(), r),
-                               atol=1e-7)
-    np.testing.assert_allclose(gw, numeric_grad(lambda w: K.layer_scale(x, w), w.copy(), r),
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        gx, numeric_grad(lambda x: K.layer_scale(x, w), x.copy(), r), atol=1e-7
+    )
+    np.testing.assert_allclose(
+        gw, numeric_grad(lambda w: K.layer_scale(x, w), w.copy(), r), atol=1e-7
+    )
 
 
-@pytest.mark.parametrize(("fwd", "bwd"), [
-    (lambda x: K.channel_shuffle(x, 2), lambda g: K.channel_shuffle_backward(g, 2)),
-    (lambda x: K.pixel_shuffle(x, 2), lambda g: K.pixel_shuffle_backward(g, 2)),
-    (lambda x: K.pixel_unshuffle(x, 2), lambda g: K.pixel_unshuffle_backward(g, 2)),
-    (lambda x: K.permute(x, (0, 3, 1, 2)), lambda g: K.permute_backward(g, (0, 3, 1, 2))),
-    (lambda x: K.unflatten(x, 1, (2, 2)), lambda g: K.unflatten_backward(g, (1, 4, 2, 4))),
-    (lambda x: K.stochastic_depth(x, 0.5, "batch"), K.stochastic_depth_backward),
-])
+@pytest.mark.parametrize(
+    ("fwd", "bwd"),
+    [
+        (lambda x: K.channel_shuffle(x, 2), lambda g: K.channel_shuffle_backward(g, 2)),
+        (lambda x: K.pixel_shuffle(x, 2), lambda g: K.pixel_shuffle_backward(g, 2)),
+        (lambda x: K.pixel_unshuffle(x, 2), lambda g: K.pixel_unshuffle_backward(g, 2)),
+        (lambda x: K.permute(x, (0, 3, 1, 2)), lambda g: K.permute_backward(g, (0, 3, 1, 2))),
+        (lambda x: K.unflatten(x, 1, (2, 2)), lambda g: K.unflatten_backward(g, (1, 4, 2, 4))),
+        (lambda x: K.stochastic_depth(x, 0.5, "batch"), K.stochastic_depth_backward),
+    ],
+)
 def test_moves_backward(fwd, bwd):
     x = rnd((1, 4, 2, 4), 1)
     r = rnd(fwd(x).shape, 2)
@@ -188,7 +193,9 @@ def test_against_torch():
 
     t = torch.tensor(x)
     np.testing.assert_array_equal(K.channel_shuffle(x, 3), F.channel_shuffle(t, 3).numpy())
-    np.testing.assert_array_equal(K.pixel_shuffle(x[:, :4], 2),
-                                  F.pixel_shuffle(t[:, :4], 2).numpy())
-    np.testing.assert_array_equal(K.pixel_unshuffle(x[:, :, :4], 2),
-                                  F.pixel_unshuffle(t[:, :, :4], 2).numpy())
+    np.testing.assert_array_equal(
+        K.pixel_shuffle(x[:, :4], 2), F.pixel_shuffle(t[:, :4], 2).numpy()
+    )
+    np.testing.assert_array_equal(
+        K.pixel_unshuffle(x[:, :, :4], 2), F.pixel_unshuffle(t[:, :, :4], 2).numpy()
+    )

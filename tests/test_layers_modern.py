@@ -22,24 +22,53 @@ from cnncalc.spec import parse_text
 # inline spec, input (no batch), torch module builder, output shape, params, buffers
 CASES = [
     ("group_norm(4)", (16, 8, 8), lambda nn: nn.GroupNorm(4, 16), (16, 8, 8), 2 * 16, 0),
-    ("group_norm(2, 6, 1e-3, False)", (6, 5), lambda nn: nn.GroupNorm(2, 6, 1e-3, False),
-     (6, 5), 0, 0),
+    (
+        "group_norm(2, 6, 1e-3, False)",
+        (6, 5),
+        lambda nn: nn.GroupNorm(2, 6, 1e-3, False),
+        (6, 5),
+        0,
+        0,
+    ),
     ("group_norm(3)", (6,), lambda nn: nn.GroupNorm(3, 6), (6,), 12, 0),
     ("layer_norm(8)", (4, 8), lambda nn: nn.LayerNorm(8), (4, 8), 16, 0),
     ("layer_norm((3, 5, 5))", (3, 5, 5), lambda nn: nn.LayerNorm((3, 5, 5)), (3, 5, 5), 150, 0),
-    ("layer_norm((5, 5), bias=False)", (3, 5, 5), lambda nn: nn.LayerNorm((5, 5), bias=False),
-     (3, 5, 5), 25, 0),
-    ("layer_norm(5, 1e-5, False)", (3, 5), lambda nn: nn.LayerNorm(5, 1e-5, False), (3, 5), 0,
-     0),
+    (
+        "layer_norm((5, 5), bias=False)",
+        (3, 5, 5),
+        lambda nn: nn.LayerNorm((5, 5), bias=False),
+        (3, 5, 5),
+        25,
+        0,
+    ),
+    ("layer_norm(5, 1e-5, False)", (3, 5), lambda nn: nn.LayerNorm(5, 1e-5, False), (3, 5), 0, 0),
     ("layer_norm2d(96, 1e-6)", (96, 7, 7), None, (96, 7, 7), 192, 0),
     ("instance_norm1d", (4, 10), lambda nn: nn.InstanceNorm1d(4), (4, 10), 0, 0),
-    ("instance_norm2d(4, affine=True)", (4, 6, 6), lambda nn: nn.InstanceNorm2d(4, affine=True),
-     (4, 6, 6), 8, 0),
-    ("instance_norm3d(4, 1e-5, 0.1, True, True)", (4, 3, 3, 3),
-     lambda nn: nn.InstanceNorm3d(4, 1e-5, 0.1, True, True), (4, 3, 3, 3), 8, 9),
+    (
+        "instance_norm2d(4, affine=True)",
+        (4, 6, 6),
+        lambda nn: nn.InstanceNorm2d(4, affine=True),
+        (4, 6, 6),
+        8,
+        0,
+    ),
+    (
+        "instance_norm3d(4, 1e-5, 0.1, True, True)",
+        (4, 3, 3, 3),
+        lambda nn: nn.InstanceNorm3d(4, 1e-5, 0.1, True, True),
+        (4, 3, 3, 3),
+        8,
+        9,
+    ),
     ("batchnorm3d(8)", (8, 2, 4, 4), lambda nn: nn.BatchNorm3d(8), (8, 2, 4, 4), 16, 17),
-    ("batchnorm3d(affine=False, track_running_stats=False)", (8, 2, 4, 4),
-     lambda nn: nn.BatchNorm3d(8, affine=False, track_running_stats=False), (8, 2, 4, 4), 0, 0),
+    (
+        "batchnorm3d(affine=False, track_running_stats=False)",
+        (8, 2, 4, 4),
+        lambda nn: nn.BatchNorm3d(8, affine=False, track_running_stats=False),
+        (8, 2, 4, 4),
+        0,
+        0,
+    ),
     ("channel_shuffle(4)", (8, 3, 3), lambda nn: nn.ChannelShuffle(4), (8, 3, 3), 0, 0),
     ("channel_shuffle(2)", (4, 3), lambda nn: nn.ChannelShuffle(2), (4, 3), 0, 0),
     ("pixel_shuffle(3)", (18, 4, 5), lambda nn: nn.PixelShuffle(3), (2, 12, 15), 0, 0),
@@ -53,17 +82,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "shape", "build", "out", "params", "buffers"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "shape", "build", "out", "params", "buffers"), CASES, ids=[c[0] for c in CASES]
+)
 def test_shape_params_buffers(text, shape, build, out, params, buffers):
     row = analyze(parse_text(text), shape).rows[0]
     assert (row.output_shape, row.params, row.buffers, row.macs) == (out, params, buffers, 0)
     assert row.non_trainable_params == buffers and row.fc_equivalent_params is None
 
 
-@pytest.mark.parametrize(("text", "shape", "build", "out", "params", "buffers"),
-                         [c for c in CASES if c[2] is not None],
-                         ids=[c[0] for c in CASES if c[2] is not None])
+@pytest.mark.parametrize(
+    ("text", "shape", "build", "out", "params", "buffers"),
+    [c for c in CASES if c[2] is not None],
+    ids=[c[0] for c in CASES if c[2] is not None],
+)
 def test_against_torch(text, shape, build, out, params, buffers):
     torch = pytest.importorskip("torch")
     module = build(torch.nn).eval()
@@ -91,9 +123,13 @@ def test_flop_counter_counts_nothing_for_these_layers():
     from torch.utils.flop_counter import FlopCounterMode
 
     nn = torch.nn
-    for module, x in [(nn.GroupNorm(2, 8), (1, 8, 4, 4)), (nn.LayerNorm(8), (1, 4, 8)),
-                      (nn.InstanceNorm2d(8, affine=True), (1, 8, 4, 4)),
-                      (nn.PixelShuffle(2), (1, 8, 4, 4)), (nn.ChannelShuffle(2), (1, 8, 4, 4))]:
+    for module, x in [
+        (nn.GroupNorm(2, 8), (1, 8, 4, 4)),
+        (nn.LayerNorm(8), (1, 4, 8)),
+        (nn.InstanceNorm2d(8, affine=True), (1, 8, 4, 4)),
+        (nn.PixelShuffle(2), (1, 8, 4, 4)),
+        (nn.ChannelShuffle(2), (1, 8, 4, 4)),
+    ]:
         with FlopCounterMode(display=False) as counter:
             module(torch.zeros(x))
         assert counter.get_total_flops() == 0, module
@@ -104,43 +140,84 @@ def test_flop_counter_counts_nothing_for_these_layers():
 # inline spec, input, field named in the message, torch call that refuses the same (or None)
 REFUSALS = [
     ("group_norm(3)", "8x4x4", "num_groups", lambda nn, t: nn.GroupNorm(3, 8)),
-    ("group_norm(2, 6)", "8x4x4", "num_channels",
-     lambda nn, t: nn.GroupNorm(2, 6)(t.zeros(1, 8, 4, 4))),
+    (
+        "group_norm(2, 6)",
+        "8x4x4",
+        "num_channels",
+        lambda nn, t: nn.GroupNorm(2, 6)(t.zeros(1, 8, 4, 4)),
+    ),
     # PyTorch's own words: "num_channels (8) must be divisible by num_groups (3)"
     ("group_norm(3, 8)", "8x4x4", None, lambda nn, t: nn.GroupNorm(3, 8)),
     ("layer_norm(5)", "3x4", "normalized_shape", lambda nn, t: nn.LayerNorm(5)(t.zeros(1, 3, 4))),
     ("layer_norm2d(8)", "6x4x4", "normalized_shape", None),
-    ("instance_norm2d(4, affine=True)", "3x4x4", "num_features",
-     lambda nn, t: nn.InstanceNorm2d(4, affine=True)(t.zeros(1, 3, 4, 4))),
-    ("instance_norm2d", "4x1x1", None, lambda nn, t: nn.InstanceNorm2d(4).eval()(
-        t.zeros(2, 4, 1, 1))),
+    (
+        "instance_norm2d(4, affine=True)",
+        "3x4x4",
+        "num_features",
+        lambda nn, t: nn.InstanceNorm2d(4, affine=True)(t.zeros(1, 3, 4, 4)),
+    ),
+    (
+        "instance_norm2d",
+        "4x1x1",
+        None,
+        lambda nn, t: nn.InstanceNorm2d(4).eval()(t.zeros(2, 4, 1, 1)),
+    ),
     ("instance_norm2d", "4x5", None, lambda nn, t: nn.InstanceNorm2d(4)(t.zeros(4, 5))),
     ("batchnorm3d", "4x3x3", None, lambda nn, t: nn.BatchNorm3d(4)(t.zeros(2, 4, 3, 3))),
-    ("channel_shuffle(3)", "8x4x4", "groups", lambda nn, t: nn.ChannelShuffle(3)(
-        t.zeros(1, 8, 4, 4))),
+    (
+        "channel_shuffle(3)",
+        "8x4x4",
+        "groups",
+        lambda nn, t: nn.ChannelShuffle(3)(t.zeros(1, 8, 4, 4)),
+    ),
     ("channel_shuffle(2)", "8", None, lambda nn, t: nn.ChannelShuffle(2)(t.zeros(1, 8))),
-    ("pixel_shuffle(2)", "6x4x4", "upscale_factor", lambda nn, t: nn.PixelShuffle(2)(
-        t.zeros(1, 6, 4, 4))),
-    ("pixel_unshuffle(2)", "3x5x4", "downscale_factor", lambda nn, t: nn.PixelUnshuffle(2)(
-        t.zeros(1, 3, 5, 4))),
+    (
+        "pixel_shuffle(2)",
+        "6x4x4",
+        "upscale_factor",
+        lambda nn, t: nn.PixelShuffle(2)(t.zeros(1, 6, 4, 4)),
+    ),
+    (
+        "pixel_unshuffle(2)",
+        "3x5x4",
+        "downscale_factor",
+        lambda nn, t: nn.PixelUnshuffle(2)(t.zeros(1, 3, 5, 4)),
+    ),
     ("permute((0, 2, 1))", "3x4x5", "dims", lambda nn, t: t.zeros(1, 3, 4, 5).permute(0, 2, 1)),
-    ("permute((0, 2, 2, 1))", "3x4x5", "dims", lambda nn, t: t.zeros(1, 3, 4, 5).permute(
-        0, 2, 2, 1)),
+    (
+        "permute((0, 2, 2, 1))",
+        "3x4x5",
+        "dims",
+        lambda nn, t: t.zeros(1, 3, 4, 5).permute(0, 2, 2, 1),
+    ),
     ("permute((1, 0, 2, 3))", "3x4x5", "dims", None),  # legal in torch: the batch moves
-    ("unflatten(1, (2, 3))", "5x4", "unflattened_size", lambda nn, t: nn.Unflatten(1, (2, 3))(
-        t.zeros(1, 5, 4))),
-    ("unflatten(3, (2, -1))", "6x4", "dim", lambda nn, t: nn.Unflatten(3, (2, -1))(
-        t.zeros(1, 6, 4))),
-    ("unflatten(1, (-1, -1))", "6x4", "unflattened_size", lambda nn, t: nn.Unflatten(
-        1, (-1, -1))(t.zeros(1, 6, 4))),
+    (
+        "unflatten(1, (2, 3))",
+        "5x4",
+        "unflattened_size",
+        lambda nn, t: nn.Unflatten(1, (2, 3))(t.zeros(1, 5, 4)),
+    ),
+    (
+        "unflatten(3, (2, -1))",
+        "6x4",
+        "dim",
+        lambda nn, t: nn.Unflatten(3, (2, -1))(t.zeros(1, 6, 4)),
+    ),
+    (
+        "unflatten(1, (-1, -1))",
+        "6x4",
+        "unflattened_size",
+        lambda nn, t: nn.Unflatten(1, (-1, -1))(t.zeros(1, 6, 4)),
+    ),
     ("stochastic_depth(1.5, 'row')", "3x4x4", "p", None),
     ("stochastic_depth(0.1, 'sample')", "3x4x4", "mode", None),
     ("layer_scale(4)", "3x4x4", "dim", None),
 ]
 
 
-@pytest.mark.parametrize(("text", "shape", "field", "torch_call"), REFUSALS,
-                         ids=[r[0] for r in REFUSALS])
+@pytest.mark.parametrize(
+    ("text", "shape", "field", "torch_call"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
 def test_refusals_are_one_line(capsys, text, shape, field, torch_call):
     code = main(["shapes", "-i", shape, text])
     out, err = capsys.readouterr()
@@ -150,9 +227,11 @@ def test_refusals_are_one_line(capsys, text, shape, field, torch_call):
         assert f" {field}=" in err or f" {field}:" in err, err
 
 
-@pytest.mark.parametrize(("text", "shape", "field", "torch_call"),
-                         [r for r in REFUSALS if r[3] is not None],
-                         ids=[r[0] for r in REFUSALS if r[3] is not None])
+@pytest.mark.parametrize(
+    ("text", "shape", "field", "torch_call"),
+    [r for r in REFUSALS if r[3] is not None],
+    ids=[r[0] for r in REFUSALS if r[3] is not None],
+)
 def test_torch_refuses_the_same(text, shape, field, torch_call):
     torch = pytest.importorskip("torch")
     with pytest.raises((RuntimeError, ValueError, IndexError)):
@@ -175,36 +254,60 @@ def test_instance_norm_feature_mismatch_without_affine_is_a_warning(capsys):
 # --------------------------------------------------------------------------- inline, schema
 
 
-@pytest.mark.parametrize(("text", "fields"), [
-    ("group_norm(4, 16, 1e-3, False)", {"num_groups": 4, "num_channels": 16, "eps": 1e-3,
-                                        "affine": False}),
-    ("layer_norm((4, 4), 1e-6, True, False)", {"normalized_shape": (4, 4), "eps": 1e-6,
-                                               "elementwise_affine": True, "bias": False}),
-    ("layer_norm2d(96, 1e-6)", {"normalized_shape": 96, "eps": 1e-6}),
-    ("instance_norm2d(16, 1e-3, 0.2, True, True)", {"num_features": 16, "eps": 1e-3,
-                                                    "momentum": 0.2, "affine": True,
-                                                    "track_running_stats": True}),
-    ("batchnorm3d(8, 1e-3)", {"num_features": 8, "eps": 1e-3}),
-    ("stochastic_depth(0.1, 'batch')", {"p": 0.1, "mode": "batch"}),
-    ("layer_scale(16, 0.1)", {"dim": 16, "init_value": 0.1}),
-    ("channel_shuffle(2)", {"groups": 2}),
-    ("permute((0, 2, 3, 1))", {"order": (0, 2, 3, 1)}),
-    ("unflatten(1, (2, 8))", {"dim": 1, "unflattened_size": (2, 8)}),
-    ("pixel_shuffle(2)", {"upscale_factor": 2}),
-    ("pixel_unshuffle(4)", {"downscale_factor": 4}),
-])
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        (
+            "group_norm(4, 16, 1e-3, False)",
+            {"num_groups": 4, "num_channels": 16, "eps": 1e-3, "affine": False},
+        ),
+        (
+            "layer_norm((4, 4), 1e-6, True, False)",
+            {"normalized_shape": (4, 4), "eps": 1e-6, "elementwise_affine": True, "bias": False},
+        ),
+        ("layer_norm2d(96, 1e-6)", {"normalized_shape": 96, "eps": 1e-6}),
+        (
+            "instance_norm2d(16, 1e-3, 0.2, True, True)",
+            {
+                "num_features": 16,
+                "eps": 1e-3,
+                "momentum": 0.2,
+                "affine": True,
+                "track_running_stats": True,
+            },
+        ),
+        ("batchnorm3d(8, 1e-3)", {"num_features": 8, "eps": 1e-3}),
+        ("stochastic_depth(0.1, 'batch')", {"p": 0.1, "mode": "batch"}),
+        ("layer_scale(16, 0.1)", {"dim": 16, "init_value": 0.1}),
+        ("channel_shuffle(2)", {"groups": 2}),
+        ("permute((0, 2, 3, 1))", {"order": (0, 2, 3, 1)}),
+        ("unflatten(1, (2, 8))", {"dim": 1, "unflattened_size": (2, 8)}),
+        ("pixel_shuffle(2)", {"upscale_factor": 2}),
+        ("pixel_unshuffle(4)", {"downscale_factor": 4}),
+    ],
+)
 def test_inline_positional_order_is_pytorchs(text, fields):
     layer = parse_text(text).layers[0]
     assert {k: getattr(layer, k) for k in fields} == fields
 
 
 def test_spellings_of_the_pytorch_class_names():
-    spec = parse_text("GroupNorm(2) LayerNorm(8) InstanceNorm2d BatchNorm3d ChannelShuffle(2) "
-                      "PixelShuffle(2) PixelUnshuffle(2) StochasticDepth(0.1, 'row') "
-                      "Permute((0,1))")
-    assert [type(x) for x in spec.layers] == [L.GroupNorm, L.LayerNorm, L.InstanceNorm2d,
-                                              L.BatchNorm3d, L.ChannelShuffle, L.PixelShuffle,
-                                              L.PixelUnshuffle, L.StochasticDepth, L.Permute]
+    spec = parse_text(
+        "GroupNorm(2) LayerNorm(8) InstanceNorm2d BatchNorm3d ChannelShuffle(2) "
+        "PixelShuffle(2) PixelUnshuffle(2) StochasticDepth(0.1, 'row') "
+        "Permute((0,1))"
+    )
+    assert [type(x) for x in spec.layers] == [
+        L.GroupNorm,
+        L.LayerNorm,
+        L.InstanceNorm2d,
+        L.BatchNorm3d,
+        L.ChannelShuffle,
+        L.PixelShuffle,
+        L.PixelUnshuffle,
+        L.StochasticDepth,
+        L.Permute,
+    ]
 
 
 def test_yaml_permute_uses_pytorchs_argument_name():
@@ -219,21 +322,31 @@ def _rows(text, shape):
     return analyze(parse_text(text), shape).rows
 
 
-@pytest.mark.parametrize("text", ["group_norm(2)", "instance_norm2d",
-                                  "layer_norm((8, 10))", "layer_norm((4, 8, 10))"])
+@pytest.mark.parametrize(
+    "text", ["group_norm(2)", "instance_norm2d", "layer_norm((8, 10))", "layer_norm((4, 8, 10))"]
+)
 def test_norm_over_positions_reads_the_whole_map(text):
-    rows = _rows(f"conv2d(out_channels=4, kernel_size=3, padding=1) {text} conv2d(out_channels=4, kernel_size=3, padding=1)", (4, 8, 10))
+    rows = _rows(
+        f"conv2d(out_channels=4, kernel_size=3, padding=1) {text} conv2d(out_channels=4, kernel_size=3, padding=1)",
+        (4, 8, 10),
+    )
     f = rows[1].receptive_field
     # the conv's units cover −1..8 and −1..10; the norm's every unit reads all of them
     assert f.size == (10, 12) and f.jump == (0, 0) and f.start == (-1, -1)
     assert rows[2].receptive_field == f  # a later conv adds nothing: every input is one field
 
 
-@pytest.mark.parametrize("text", ["layer_norm2d", "batchnorm2d",
-                                  "instance_norm2d(track_running_stats=True)",
-                                  "permute((0, 2, 3, 1)) layer_norm(4) linear(4, 8) gelu linear(8, 4) "
-                                  "permute((0, 3, 1, 2))",
-                                  "layer_scale stochastic_depth(0.5, 'row')", "channel_shuffle(2)"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "layer_norm2d",
+        "batchnorm2d",
+        "instance_norm2d(track_running_stats=True)",
+        "permute((0, 2, 3, 1)) layer_norm(4) linear(4, 8) gelu linear(8, 4) permute((0, 3, 1, 2))",
+        "layer_scale stochastic_depth(0.5, 'row')",
+        "channel_shuffle(2)",
+    ],
+)
 def test_norm_over_channels_keeps_positions(text):
     rows = _rows(f"conv2d(out_channels=4, kernel_size=3, padding=1) {text}", (4, 8, 10))
     assert rows[-1].receptive_field == rows[0].receptive_field
@@ -246,7 +359,9 @@ def test_layer_norm_over_width_only():
 
 
 def test_pixel_shuffle_field_steps():
-    rows = _rows("conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2) pixel_unshuffle(2)", (1, 9, 9))
+    rows = _rows(
+        "conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2) pixel_unshuffle(2)", (1, 9, 9)
+    )
     assert rows[1].receptive_field.jump == (Fraction(1, 2),) * 2
     assert rows[1].receptive_field.size == (3, 3)
     # unshuffle reads a 2×2 block of half-steps: 3 + (2−1)·½
@@ -263,7 +378,10 @@ def test_unit_fields_are_exact():
 
 
 def test_flatten_unflatten_round_trip_keeps_the_field():
-    rows = _rows("conv2d(out_channels=4, kernel_size=3) flatten unflatten(1, (4, 6, 6)) conv2d(out_channels=4, kernel_size=3)", (1, 8, 8))
+    rows = _rows(
+        "conv2d(out_channels=4, kernel_size=3) flatten unflatten(1, (4, 6, 6)) conv2d(out_channels=4, kernel_size=3)",
+        (1, 8, 8),
+    )
     assert rows[3].receptive_field.size == (5, 5)
 
 
@@ -276,8 +394,15 @@ def test_permuted_layout_loses_the_field_for_spatial_layers():
 
 
 def test_explain_states_the_conventions():
-    text = render(explain(parse_text("group_norm(2) layer_norm2d instance_norm2d(affine=True) "
-                                     "pixel_shuffle(2) layer_scale"), (8, 6, 6)))
+    text = render(
+        explain(
+            parse_text(
+                "group_norm(2) layer_norm2d instance_norm2d(affine=True) "
+                "pixel_shuffle(2) layer_scale"
+            ),
+            (8, 6, 6),
+        )
+    )
     assert "statistics over each of 2 groups of C/groups = 8/2 = 4 channels" in text
     assert "the field becomes the whole map's, jump 0" in text
     assert "receptive field: unchanged (over channels only" in text
@@ -308,12 +433,15 @@ def test_gradient_of_norms_is_dense_in_the_group():
 # --------------------------------------------------------------------------- measured field
 
 
-@pytest.mark.parametrize("text", [
-    "conv2d(out_channels=4, kernel_size=3, padding=1) pixel_unshuffle(2) conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2) conv2d(out_channels=2, kernel_size=3)",
-    "conv2d(out_channels=4, kernel_size=3) group_norm(2) conv2d(out_channels=4, kernel_size=3)",
-    "conv2d(out_channels=4, kernel_size=3) layer_norm2d conv2d(out_channels=4, kernel_size=3, stride=2) channel_shuffle(2) "
-    "instance_norm2d(track_running_stats=True) layer_scale conv2d(out_channels=4, kernel_size=3)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "conv2d(out_channels=4, kernel_size=3, padding=1) pixel_unshuffle(2) conv2d(out_channels=8, kernel_size=3) pixel_shuffle(2) conv2d(out_channels=2, kernel_size=3)",
+        "conv2d(out_channels=4, kernel_size=3) group_norm(2) conv2d(out_channels=4, kernel_size=3)",
+        "conv2d(out_channels=4, kernel_size=3) layer_norm2d conv2d(out_channels=4, kernel_size=3, stride=2) channel_shuffle(2) "
+        "instance_norm2d(track_running_stats=True) layer_scale conv2d(out_channels=4, kernel_size=3)",
+    ],
+)
 def test_theoretical_field_equals_the_analytic_one(text):
     """Back-propagated through the new backward kernels (cnncalc rf --empirical)."""
     from cnncalc import rf

@@ -19,8 +19,14 @@ from cnncalc.spec import load, parse_text
 F32 = 4
 
 
-def mem(text: str, shape=(3, 8, 8), batch: int = 2, optimizer: str = "adam", amp=None,
-        dtype: str = "float32"):
+def mem(
+    text: str,
+    shape=(3, 8, 8),
+    batch: int = 2,
+    optimizer: str = "adam",
+    amp=None,
+    dtype: str = "float32",
+):
     return memory(analyze(load(text), shape, batch=batch, dtype=dtype), None, optimizer, amp)
 
 
@@ -69,7 +75,9 @@ def test_in_place_activations_that_keep_a_copy():
     # hardswish_/silu_/relu6_ need the original input: autograd keeps a copy of it (a new
     # tensor); the next conv keeps the modified tensor
     for act in ("silu(True)", "hardswish(True)", "relu6(True)", "mish(True)"):
-        m = mem(f"conv2d(out_channels=4, kernel_size=3) {act} conv2d(out_channels=4, kernel_size=3)")
+        m = mem(
+            f"conv2d(out_channels=4, kernel_size=3) {act} conv2d(out_channels=4, kernel_size=3)"
+        )
         assert saved_per_row(m) == [X, C, C], act
     # out of place they keep their input (the conv output); the next conv keeps their output
     m = mem("conv2d(out_channels=4, kernel_size=3) silu conv2d(out_channels=4, kernel_size=3)")
@@ -77,19 +85,33 @@ def test_in_place_activations_that_keep_a_copy():
 
 
 def test_dropout_keeps_its_noise_in_the_input_dtype():
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout"))[1] == C  # CPU: input * noise
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout2d"))[1] == 2 * 4 * F32  # N×C×1×1
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout(0.0)"))[1] == 0  # returns its input
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout(1.0)"))[1] == F32  # × a 0-d zero
+    assert (
+        saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout"))[1] == C
+    )  # CPU: input * noise
+    assert (
+        saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout2d"))[1] == 2 * 4 * F32
+    )  # N×C×1×1
+    assert (
+        saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout(0.0)"))[1] == 0
+    )  # returns its input
+    assert (
+        saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) dropout(1.0)"))[1] == F32
+    )  # × a 0-d zero
 
 
 def test_pools_and_shape_layers():
     assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) avgpool2d(2)"))[1] == C
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) adaptive_avgpool2d(1)"))[1] == 0  # a mean
+    assert (
+        saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) adaptive_avgpool2d(1)"))[1] == 0
+    )  # a mean
     assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) adaptive_avgpool2d(3)"))[1] == C
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) upsample(scale_factor=2) zeropad2d(1)"))[1:] == [0, 0]
+    assert saved_per_row(
+        mem("conv2d(out_channels=4, kernel_size=3) upsample(scale_factor=2) zeropad2d(1)")
+    )[1:] == [0, 0]
     # flatten is a view: the linear keeps the conv output's storage, kept by nobody before
-    assert saved_per_row(mem("conv2d(out_channels=4, kernel_size=3) flatten linear(out_features=5)")) == [X, 0, C]
+    assert saved_per_row(
+        mem("conv2d(out_channels=4, kernel_size=3) flatten linear(out_features=5)")
+    ) == [X, 0, C]
 
 
 def test_a_layer_on_the_network_input_without_parameters_keeps_nothing():
@@ -100,8 +122,14 @@ def test_a_layer_on_the_network_input_without_parameters_keeps_nothing():
 
 def test_padding_modes_keep_the_padded_input():
     padded = 2 * 4 * 8 * 8 * F32
-    refl = mem("conv2d(out_channels=4, kernel_size=1) conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='reflect')", (3, 6, 6))
-    circ = mem("conv2d(out_channels=4, kernel_size=1) conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='circular')", (3, 6, 6))
+    refl = mem(
+        "conv2d(out_channels=4, kernel_size=1) conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='reflect')",
+        (3, 6, 6),
+    )
+    circ = mem(
+        "conv2d(out_channels=4, kernel_size=1) conv2d(out_channels=4, kernel_size=3, padding=1, padding_mode='circular')",
+        (3, 6, 6),
+    )
     first = 2 * 3 * 6 * 6 * F32
     assert saved_per_row(refl) == [first, 2 * 4 * 6 * 6 * F32 + padded]
     assert saved_per_row(circ) == [first, padded]
@@ -114,9 +142,14 @@ def test_optimizer_state_as_torch_optim_stores_it():
     # linear(out_features=10) on 5 features: weight 50 + bias 10 = 60 parameters in 2 tensors
     grads = 60 * F32
     assert mem("linear(out_features=10)", (5,), optimizer="sgd").totals.optimizer_bytes == 0
-    assert mem("linear(out_features=10)", (5,), optimizer="momentum").totals.optimizer_bytes == grads
+    assert (
+        mem("linear(out_features=10)", (5,), optimizer="momentum").totals.optimizer_bytes == grads
+    )
     for opt in ("adam", "adamw"):  # exp_avg, exp_avg_sq and a 0-d float32 step per tensor
-        assert mem("linear(out_features=10)", (5,), optimizer=opt).totals.optimizer_bytes == 2 * grads + 8
+        assert (
+            mem("linear(out_features=10)", (5,), optimizer=opt).totals.optimizer_bytes
+            == 2 * grads + 8
+        )
     m = mem("linear(out_features=10, bias=False)", (5,))
     assert (m.totals.gradient_bytes, m.totals.optimizer_bytes) == (200, 404)
 
@@ -150,7 +183,10 @@ def test_amp_keeps_low_precision_copies_of_conv_inputs_and_weights():
     m = mem("conv2d(out_channels=4, kernel_size=3) relu", amp="bfloat16")
     # conv: a bfloat16 copy of the float32 input and of its weight; relu: its bf16 output
     assert saved_per_row(m) == [X // 2 + 4 * 3 * 9 * 2, 2 * 4 * 6 * 6 * 2]
-    m = mem("conv2d(out_channels=4, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3)", amp="float16")
+    m = mem(
+        "conv2d(out_channels=4, kernel_size=3) relu conv2d(out_channels=4, kernel_size=3)",
+        amp="float16",
+    )
     weight2 = 4 * 4 * 9 * 2
     assert m.rows[0].saved_activation_bytes == X // 2 + 4 * 3 * 9 * 2
     assert m.rows[2].saved_activation_bytes == weight2  # its input is already float16
@@ -164,8 +200,10 @@ def test_amp_batchnorm_statistics_stay_float32():
 
 
 def test_dtype_scales_everything():
-    a, b = mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu"), mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu",
-                                                     dtype="float64")
+    a, b = (
+        mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu"),
+        mem("conv2d(out_channels=4, kernel_size=3) batchnorm2d relu", dtype="float64"),
+    )
     assert b.totals.saved_activation_bytes == 2 * a.totals.saved_activation_bytes
     assert b.totals.gradient_bytes == 2 * a.totals.gradient_bytes
     # the counter stays int64; Adam's step counters stay float32 (4 bytes each)
@@ -175,21 +213,38 @@ def test_dtype_scales_everything():
 # --------------------------------------------------------------------------- peaks and totals
 
 
-@pytest.mark.parametrize("model", ["lenet5", "resnet18", "googlenet", "densenet121", "unet",
-                                   "convnext_tiny", "efficientnet_b0", "shufflenet_v2_x1_0"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "lenet5",
+        "resnet18",
+        "googlenet",
+        "densenet121",
+        "unet",
+        "convnext_tiny",
+        "efficientnet_b0",
+        "shufflenet_v2_x1_0",
+    ],
+)
 def test_rows_add_up_and_peaks_bound_what_is_held(model):
     m = memory(analyze(load(f"examples/{model}.yaml"), None, batch=2))
     t = m.totals
-    for key in ("parameter_bytes", "buffer_bytes", "gradient_bytes", "optimizer_bytes",
-                "saved_activation_bytes"):
+    for key in (
+        "parameter_bytes",
+        "buffer_bytes",
+        "gradient_bytes",
+        "optimizer_bytes",
+        "saved_activation_bytes",
+    ):
         assert sum(getattr(r, key) for r in m.rows) == getattr(t, key), key
     assert t.peak_bytes == max(r.peak_bytes for r in m.rows)
     # at the end of the forward pass every kept tensor is held, with the weights and state
     assert t.peak_bytes >= t.state_bytes + t.saved_activation_bytes
     # and at the end of backward every gradient
     assert t.peak_bytes >= t.state_bytes + t.gradient_bytes + t.input_bytes + t.output_bytes
-    assert t.inference_peak_bytes >= (t.parameter_bytes + t.buffer_bytes + t.input_bytes
-                                      + t.output_bytes)
+    assert t.inference_peak_bytes >= (
+        t.parameter_bytes + t.buffer_bytes + t.input_bytes + t.output_bytes
+    )
     assert t.inference_peak_bytes < t.peak_bytes
 
 
@@ -206,8 +261,9 @@ def test_inference_peak_of_a_chain_by_hand():
 def test_sweep_and_fit_agree_with_single_batches():
     a = analyze(load("examples/resnet18.yaml"))
     rows = sweep(a, [1, 8, 32])
-    assert [r.totals.peak_bytes for r in rows] == [memory(a, b).totals.peak_bytes
-                                                   for b in (1, 8, 32)]
+    assert [r.totals.peak_bytes for r in rows] == [
+        memory(a, b).totals.peak_bytes for b in (1, 8, 32)
+    ]
     assert rows[0].totals.peak_bytes < rows[1].totals.peak_bytes < rows[2].totals.peak_bytes
     budget = 2 * 2**30
     found = fit(a, budget)
@@ -225,12 +281,20 @@ def run(capsys, *args):
 
 
 def test_cli_json_keys(capsys):
-    code, out, err = run(capsys, "memory", "examples/lenet5.yaml", "-b", "8", "-f", "json",
-                         "--optimizer", "momentum")
+    code, out, err = run(
+        capsys, "memory", "examples/lenet5.yaml", "-b", "8", "-f", "json", "--optimizer", "momentum"
+    )
     assert code == 0, err
     obj = json.loads(out)
-    keys = {"parameter_bytes", "buffer_bytes", "gradient_bytes", "optimizer_bytes",
-            "saved_activation_bytes", "output_bytes", "peak_bytes"}
+    keys = {
+        "parameter_bytes",
+        "buffer_bytes",
+        "gradient_bytes",
+        "optimizer_bytes",
+        "saved_activation_bytes",
+        "output_bytes",
+        "peak_bytes",
+    }
     assert keys <= set(obj["layers"][0]) and keys <= set(obj["totals"])
     assert obj["batch"] == 8 and obj["optimizer"] == "momentum"
     assert obj["totals"]["gradient_bytes"] == 61_706 * F32
@@ -239,8 +303,7 @@ def test_cli_json_keys(capsys):
 
 
 def test_cli_fit_prints_the_table_at_the_largest_batch(capsys):
-    code, out, err = run(capsys, "memory", "examples/resnet18.yaml", "--fit", "2GiB", "-f",
-                         "json")
+    code, out, err = run(capsys, "memory", "examples/resnet18.yaml", "--fit", "2GiB", "-f", "json")
     assert code == 0, err
     obj = json.loads(out)
     assert obj["batch"] == obj["fit"]["batch"]
@@ -257,13 +320,16 @@ def test_cli_batch_sweep(capsys):
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "8"]
 
 
-@pytest.mark.parametrize("args, code, text", [
-    (["--fit", "1KiB"], 1, "not even batch 1 fits"),
-    (["--fit", "lots"], 2, "--fit 'lots'"),
-    (["--dtype", "int8"], 2, "training memory needs a floating dtype"),
-    (["--amp", "bfloat16", "--dtype", "float16"], 2, "float32 master weights"),
-    (["--optimizer", "lion"], 2, "lion"),
-])
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (["--fit", "1KiB"], 1, "not even batch 1 fits"),
+        (["--fit", "lots"], 2, "--fit 'lots'"),
+        (["--dtype", "int8"], 2, "training memory needs a floating dtype"),
+        (["--amp", "bfloat16", "--dtype", "float16"], 2, "float32 master weights"),
+        (["--optimizer", "lion"], 2, "lion"),
+    ],
+)
 def test_cli_bad_input_is_one_line(capsys, args, code, text):
     got, out, err = run(capsys, "memory", "examples/lenet5.yaml", *args)
     assert got == code
@@ -272,14 +338,18 @@ def test_cli_bad_input_is_one_line(capsys, args, code, text):
 
 
 def test_cli_training_columns_on_shapes_and_params(capsys):
-    code, out, err = run(capsys, "shapes", "examples/resnet18.yaml", "--training", "-d", "1",
-                         "-f", "json")
+    code, out, err = run(
+        capsys, "shapes", "examples/resnet18.yaml", "--training", "-d", "1", "-f", "json"
+    )
     assert code == 0, err
     obj = json.loads(out)
     full = memory(analyze(load("examples/resnet18.yaml")))
     # folded blocks sum their layers: the rows still add up to the totals
-    assert sum(r["saved_activation_bytes"] for r in obj["layers"]) == \
-        obj["totals"]["saved_activation_bytes"] == full.totals.saved_activation_bytes
+    assert (
+        sum(r["saved_activation_bytes"] for r in obj["layers"])
+        == obj["totals"]["saved_activation_bytes"]
+        == full.totals.saved_activation_bytes
+    )
     assert obj["totals"]["peak_bytes"] == full.totals.peak_bytes
     code, out, err = run(capsys, "params", "examples/lenet5.yaml", "--training", "-f", "csv")
     assert code == 0 and out.splitlines()[0].endswith("saved,grads + optim,train peak")
@@ -296,16 +366,20 @@ def test_group_norm_keeps_its_input_and_mean_and_rstd_per_sample_and_group():
     assert saved_per_row(m) == [X, C + 2 * (2 * 2) * F32]
     assert m.rows[1].output_bytes == C  # a new tensor
     assert m.rows[1].parameter_bytes == m.rows[1].gradient_bytes == 2 * 4 * F32
-    assert saved_per_row(mem("conv2d(3, 4, 3) group_norm(1, affine=False)"))[1] == \
-        C + 2 * (2 * 1) * F32
+    assert (
+        saved_per_row(mem("conv2d(3, 4, 3) group_norm(1, affine=False)"))[1]
+        == C + 2 * (2 * 1) * F32
+    )
 
 
 def test_layer_norm_keeps_mean_and_rstd_per_leading_position():
     # over the last k sizes of 4×6×6: one mean and one rstd per position of the others
     assert saved_per_row(mem("conv2d(3, 4, 3) layer_norm(6)"))[1] == C + 2 * (2 * 4 * 6) * F32
     assert saved_per_row(mem("conv2d(3, 4, 3) layer_norm((6, 6))"))[1] == C + 2 * (2 * 4) * F32
-    assert saved_per_row(mem("conv2d(3, 4, 3) layer_norm((4, 6, 6), bias=False)"))[1] == \
-        C + 2 * 2 * F32
+    assert (
+        saved_per_row(mem("conv2d(3, 4, 3) layer_norm((4, 6, 6), bias=False)"))[1]
+        == C + 2 * 2 * F32
+    )
     # channels-last as in ConvNeXt: the permute is a view, the norm keeps the conv output
     m = mem("conv2d(3, 4, 3) permute((0, 2, 3, 1)) layer_norm(4)")
     assert saved_per_row(m) == [X, 0, C + 2 * (2 * 6 * 6) * F32]
@@ -373,8 +447,10 @@ def test_layer_scale_under_autocast_computes_in_float32():
 
 
 def test_shuffles_copy_and_permute_and_unflatten_are_views():
-    m = mem("conv2d(3, 8, 3) channel_shuffle(2) pixel_shuffle(2) pixel_unshuffle(2) "
-            "permute((0, 1, 3, 2)) unflatten(1, (2, 4)) flatten(1, 2) conv2d(8, 4, 1)")
+    m = mem(
+        "conv2d(3, 8, 3) channel_shuffle(2) pixel_shuffle(2) pixel_unshuffle(2) "
+        "permute((0, 1, 3, 2)) unflatten(1, (2, 4)) flatten(1, 2) conv2d(8, 4, 1)"
+    )
     eight = 2 * 8 * 6 * 6 * F32  # 8×6×6, and 2×12×12 after the pixel shuffle
     assert [r.output_bytes for r in m.rows[1:7]] == [eight, eight, eight, 0, 0, 0]
     # none keeps anything; the last conv keeps the pixel unshuffle's tensor, through views

@@ -23,11 +23,27 @@ from cnncalc.memory import memory  # noqa: E402
 from cnncalc.spec import load, parse_text  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TORCHVISION = ["alexnet", "vgg16", "vgg16_bn", "resnet18", "resnet50", "mobilenet_v2",
-               "squeezenet1_0", "googlenet", "densenet121"]
+TORCHVISION = [
+    "alexnet",
+    "vgg16",
+    "vgg16_bn",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "squeezenet1_0",
+    "googlenet",
+    "densenet121",
+]
 # today's CNNs: layer/group norms, layer scale, stochastic depth, channel shuffle, SE gates
-TORCHVISION += ["convnext_tiny", "efficientnet_b0", "efficientnet_b3", "efficientnet_v2_s",
-                "shufflenet_v2_x1_0", "mobilenet_v3_small", "mnasnet1_0"]
+TORCHVISION += [
+    "convnext_tiny",
+    "efficientnet_b0",
+    "efficientnet_b3",
+    "efficientnet_v2_s",
+    "shufflenet_v2_x1_0",
+    "mobilenet_v3_small",
+    "mnasnet1_0",
+]
 HAND_BUILT = ["lenet5", "unet"]  # built row by row from the spec with torch.nn modules
 
 
@@ -69,9 +85,15 @@ def test_optimizers_equal_pytorch(optimizer):
     assert ours(a, 2, optimizer) == theirs(got)
 
 
-@pytest.mark.parametrize("model, shape", [("lenet5", None), ("resnet18", (3, 32, 32)),
-                                          ("efficientnet_b0", (3, 32, 32)),
-                                          ("shufflenet_v2_x1_0", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "model, shape",
+    [
+        ("lenet5", None),
+        ("resnet18", (3, 32, 32)),
+        ("efficientnet_b0", (3, 32, 32)),
+        ("shufflenet_v2_x1_0", (3, 32, 32)),
+    ],
+)
 def test_meta_device_keeps_what_the_cpu_keeps(model, shape):
     a = analyze(load(str(EXAMPLES / f"{model}.yaml")), shape)
     cpu = measure(module_for(model, a, "cpu"), a.input_shape, 2, "adam")
@@ -79,18 +101,21 @@ def test_meta_device_keeps_what_the_cpu_keeps(model, shape):
     assert theirs(cpu) == theirs(meta) == ours(a, 2)
 
 
-@pytest.mark.parametrize("model, shape, amp", [
-    ("resnet18", (3, 32, 32), "bfloat16"),
-    ("mobilenet_v2", (3, 32, 32), "bfloat16"),
-    ("googlenet", (3, 32, 32), "float16"),
-    ("densenet121", (3, 32, 32), "bfloat16"),
-    ("alexnet", (3, 64, 64), "bfloat16"),
-    ("unet", (1, 16, 16), "bfloat16"),
-    ("lenet5", None, "float16"),
-    ("convnext_tiny", (3, 32, 32), "bfloat16"),  # layer scale: float32 (the parameter's)
-    ("mobilenet_v3_small", (3, 32, 32), "float16"),
-    ("shufflenet_v2_x1_0", (3, 32, 32), "bfloat16"),
-])
+@pytest.mark.parametrize(
+    "model, shape, amp",
+    [
+        ("resnet18", (3, 32, 32), "bfloat16"),
+        ("mobilenet_v2", (3, 32, 32), "bfloat16"),
+        ("googlenet", (3, 32, 32), "float16"),
+        ("densenet121", (3, 32, 32), "bfloat16"),
+        ("alexnet", (3, 64, 64), "bfloat16"),
+        ("unet", (1, 16, 16), "bfloat16"),
+        ("lenet5", None, "float16"),
+        ("convnext_tiny", (3, 32, 32), "bfloat16"),  # layer scale: float32 (the parameter's)
+        ("mobilenet_v3_small", (3, 32, 32), "float16"),
+        ("shufflenet_v2_x1_0", (3, 32, 32), "bfloat16"),
+    ],
+)
 def test_mixed_precision_equals_pytorch_cpu_autocast(model, shape, amp):
     a = analyze(load(str(EXAMPLES / f"{model}.yaml")), shape)
     got = measure(module_for(model, a, "cpu"), a.input_shape, 2, "adam", amp=amp)
@@ -180,16 +205,21 @@ layers:
 ]
 
 
-@pytest.mark.parametrize("text", TYPES + GRAPHS, ids=[f"types{i}" for i in range(len(TYPES))]
-                         + [f"graph{i}" for i in range(len(GRAPHS))])
+@pytest.mark.parametrize(
+    "text",
+    TYPES + GRAPHS,
+    ids=[f"types{i}" for i in range(len(TYPES))] + [f"graph{i}" for i in range(len(GRAPHS))],
+)
 @pytest.mark.parametrize("amp", [None, "bfloat16"])
 def test_every_type_equals_pytorch_cpu(text, amp):
     a = analyze(parse_text(text), (3, 9, 9))
     if amp and "padding_mode" in text:
         pytest.skip("non-zero padding modes under autocast: see the README")
     if amp and "subsample2d" in text:
-        pytest.skip("LeNet-1998's layers are not torch layers: under autocast their dtype "
-                    "depends on how they are written")
+        pytest.skip(
+            "LeNet-1998's layers are not torch layers: under autocast their dtype "
+            "depends on how they are written"
+        )
     got = measure(build(a, "cpu"), a.input_shape, 2, "adam", amp=amp)
     assert ours(a, 2, amp=amp)[0] == got.saved_activation_bytes
     assert ours(a, 2, amp=amp)[3] == got.output_bytes
@@ -207,8 +237,11 @@ NON_CONTIGUOUS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="strides are not modelled: copies of non-contiguous "
-                   "inputs are not counted (see the README)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="strides are not modelled: copies of non-contiguous "
+    "inputs are not counted (see the README)",
+)
 @pytest.mark.parametrize("text", NON_CONTIGUOUS)
 def test_copies_of_non_contiguous_inputs(text):
     a = analyze(parse_text(text), (3, 9, 9))

@@ -41,22 +41,37 @@ TABLE = [
     ("fold((5, 6), 3)", (18, 12), (2, 5, 6), 0),
     ("fold((9, 10), (2, 3), (2, 1), 1, (2, 3))", (18, 20), (3, 9, 10), 0),
     ("maxpool3d(3, 2, 1)", (2, 7, 8, 9), (2, 4, 4, 5), 0),
-    ("maxpool3d((2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1), ceil_mode=True)", (2, 7, 8, 9),
-     (2, 7, 5, 5), 0),
+    (
+        "maxpool3d((2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1), ceil_mode=True)",
+        (2, 7, 8, 9),
+        (2, 7, 5, 5),
+        0,
+    ),
     ("avgpool3d(2, ceil_mode=True)", (2, 5, 7, 9), (2, 3, 4, 5), 0),
-    ("avgpool3d((3, 1, 3), 2, (1, 0, 1), count_include_pad=False)", (2, 5, 7, 9), (2, 3, 4, 5),
-     0),
+    ("avgpool3d((3, 1, 3), 2, (1, 0, 1), count_include_pad=False)", (2, 5, 7, 9), (2, 3, 4, 5), 0),
     ("adaptive_avgpool3d((2, None, 3))", (4, 5, 6, 7), (4, 2, 6, 3), 0),
     ("adaptive_maxpool3d(1)", (4, 5, 6, 7), (4, 1, 1, 1), 0),
     ("conv_transpose3d(4, 6, 3, 2, 1, 1)", (4, 3, 5, 6), (6, 6, 10, 12), 654),
-    ("conv_transpose3d(4, 6, (3, 2, 1), (1, 2, 3), 0, 0, 2, False, (2, 1, 1))", (4, 3, 5, 6),
-     (6, 7, 10, 16), 72),
+    (
+        "conv_transpose3d(4, 6, (3, 2, 1), (1, 2, 3), 0, 0, 2, False, (2, 1, 1))",
+        (4, 3, 5, 6),
+        (6, 7, 10, 16),
+        72,
+    ),
     ("upsample(scale_factor=2.5, mode='bilinear')", (3, 5, 7), (3, 12, 17), 0),
-    ("upsample(scale_factor=(0.5, 1.7), mode='bicubic', align_corners=True)", (3, 5, 7),
-     (3, 2, 11), 0),
+    (
+        "upsample(scale_factor=(0.5, 1.7), mode='bicubic', align_corners=True)",
+        (3, 5, 7),
+        (3, 2, 11),
+        0,
+    ),
     ("upsample((9, 4, 3), mode='trilinear')", (2, 3, 5, 7), (2, 9, 4, 3), 0),
-    ("upsample(scale_factor=1.37, mode='linear', recompute_scale_factor=True)", (2, 11),
-     (2, 15), 0),
+    (
+        "upsample(scale_factor=1.37, mode='linear', recompute_scale_factor=True)",
+        (2, 11),
+        (2, 15),
+        0,
+    ),
     ("upsample(scale_factor=0.3, mode='nearest-exact')", (2, 11, 13), (2, 3, 3), 0),
 ]
 
@@ -85,16 +100,27 @@ def test_table_against_torch():
 
     def build(text):
         kind, _, args = text.partition("(")
-        names = {"constant_pad": "ConstantPad", "reflection_pad": "ReflectionPad",
-                 "replication_pad": "ReplicationPad", "circular_pad": "CircularPad",
-                 "zeropad3d": "ZeroPad3d", "unfold": "Unfold", "fold": "Fold",
-                 "maxpool3d": "MaxPool3d", "avgpool3d": "AvgPool3d",
-                 "adaptive_avgpool3d": "AdaptiveAvgPool3d",
-                 "adaptive_maxpool3d": "AdaptiveMaxPool3d", "upsample": "Upsample"}
+        names = {
+            "constant_pad": "ConstantPad",
+            "reflection_pad": "ReflectionPad",
+            "replication_pad": "ReplicationPad",
+            "circular_pad": "CircularPad",
+            "zeropad3d": "ZeroPad3d",
+            "unfold": "Unfold",
+            "fold": "Fold",
+            "maxpool3d": "MaxPool3d",
+            "avgpool3d": "AvgPool3d",
+            "adaptive_avgpool3d": "AdaptiveAvgPool3d",
+            "adaptive_maxpool3d": "AdaptiveMaxPool3d",
+            "upsample": "Upsample",
+        }
         if kind == "conv_transpose3d":  # written as PyTorch writes it
             return eval(f"nn.ConvTranspose3d({args}", {"nn": nn})  # noqa: S307
-        cls = next(v + kind[len(k):] if k.endswith("pad") else v for k, v in names.items()
-                   if kind.startswith(k) and (k.endswith("pad") or kind == k))
+        cls = next(
+            v + kind[len(k) :] if k.endswith("pad") else v
+            for k, v in names.items()
+            if kind.startswith(k) and (k.endswith("pad") or kind == k)
+        )
         return eval(f"nn.{cls}({args}", {"nn": nn})  # noqa: S307
 
     for text, shape, out, params in TABLE:
@@ -128,8 +154,11 @@ REFUSALS = [
     # "align_corners option can only be set with the interpolating modes"
     ("upsample(size=4, align_corners=True)", "2x5x5", ["align_corners", "interpolating"]),
     # "recompute_scale_factor is not meaningful with an explicit size."
-    ("upsample(size=4, mode='bilinear', recompute_scale_factor=True)", "2x5x5",
-     ["recompute_scale_factor", "explicit size"]),
+    (
+        "upsample(size=4, mode='bilinear', recompute_scale_factor=True)",
+        "2x5x5",
+        ["recompute_scale_factor", "explicit size"],
+    ),
     # "Calculated output size per channel: (-4 x -4 x -4). Output size is too small"
     ("conv_transpose3d(1, 2, 3, 1, 4)", "1x2x2x2", ["padding", "not positive"]),
     ("upsample(size_of='nowhere')", "2x5x5", ["no earlier output is named 'nowhere'"]),
@@ -150,12 +179,19 @@ def test_refusal_conditions_match_torch():
     torch = pytest.importorskip("torch")
     for text, shape, _ in REFUSALS[:-1]:
         kind = text.split("(")[0]
-        cls = {"reflection_pad2d": "ReflectionPad2d", "reflection_pad1d": "ReflectionPad1d",
-               "circular_pad2d": "CircularPad2d", "circular_pad1d": "CircularPad1d",
-               "replication_pad2d": "ReplicationPad2d", "unfold": "Unfold", "fold": "Fold",
-               "maxpool3d": "MaxPool3d", "upsample": "Upsample",
-               "conv_transpose3d": "ConvTranspose3d"}[kind]
-        args = text[len(kind) + 1:]
+        cls = {
+            "reflection_pad2d": "ReflectionPad2d",
+            "reflection_pad1d": "ReflectionPad1d",
+            "circular_pad2d": "CircularPad2d",
+            "circular_pad1d": "CircularPad1d",
+            "replication_pad2d": "ReplicationPad2d",
+            "unfold": "Unfold",
+            "fold": "Fold",
+            "maxpool3d": "MaxPool3d",
+            "upsample": "Upsample",
+            "conv_transpose3d": "ConvTranspose3d",
+        }[kind]
+        args = text[len(kind) + 1 :]
         if kind == "conv_transpose3d":
             args = "1, " + args
         dims = tuple(int(v) for v in shape.split("x"))
@@ -170,14 +206,27 @@ def test_inline_positional_order_is_pytorchs():
         "fold": ("output_size", "kernel_size", "dilation", "padding", "stride"),
         "unfold": ("kernel_size", "dilation", "padding", "stride"),
         "upsample": ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
-        "maxpool3d": ("kernel_size", "stride", "padding", "dilation", "return_indices",
-                      "ceil_mode"),
+        "maxpool3d": (
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "return_indices",
+            "ceil_mode",
+        ),
     }
     for kind, order in expected.items():
         assert BY_KEY[type_key(kind)].positional == order
     # PyTorch class names and the interpolate alias are accepted spellings
-    for spelling in ("ConstantPad2d", "ReflectionPad1d", "CircularPad3d", "ConvTranspose3d",
-                     "AdaptiveMaxPool3d", "interpolate", "Fold"):
+    for spelling in (
+        "ConstantPad2d",
+        "ReflectionPad1d",
+        "CircularPad3d",
+        "ConvTranspose3d",
+        "AdaptiveMaxPool3d",
+        "interpolate",
+        "Fold",
+    ):
         assert type_key(spelling) in BY_KEY
 
 
@@ -185,8 +234,16 @@ def test_schema_lists_the_new_types(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     text = json.dumps(schema)
-    for kind in ("constant_pad3d", "circular_pad1d", "fold", "unfold", "maxpool3d",
-                 "conv_transpose3d", "nearest-exact", "size_of"):
+    for kind in (
+        "constant_pad3d",
+        "circular_pad1d",
+        "fold",
+        "unfold",
+        "maxpool3d",
+        "conv_transpose3d",
+        "nearest-exact",
+        "size_of",
+    ):
         assert f'"{kind}"' in text
 
 
@@ -220,14 +277,18 @@ layers:
   - {name: flat, output: true, layers: [{type: flatten}]}
   - {type: upsample, size_of: flat}
 """)
-    with pytest.raises(ShapeError, match=r"size_of='flat': names a tensor of shape 50, which "
-                                         r"does not have 2 spatial dimensions"):
+    with pytest.raises(
+        ShapeError,
+        match=r"size_of='flat': names a tensor of shape 50, which "
+        r"does not have 2 spatial dimensions",
+    ):
         analyze(spec)
 
 
 def test_input_is_referable_unless_a_layer_takes_the_name():
-    spec = parse_text(SEG.replace("name: low}", "name: input}").replace("size_of: low",
-                                                                          "size_of: input"))
+    spec = parse_text(
+        SEG.replace("name: low}", "name: input}").replace("size_of: low", "size_of: input")
+    )
     a = analyze(spec)
     assert a.totals.output_shape == (4, 17, 24)  # 'input' now names the first conv
 
@@ -253,8 +314,11 @@ def test_receptive_field_of_bilinear_upsampling():
 def test_tensorflow_semantics_refuses_ceil_mode_3d():
     with pytest.raises(ShapeError, match="ceil_mode"):
         analyze(load("maxpool3d(2, ceil_mode=True)"), (1, 5, 5, 5), semantics="tensorflow")
-    same = analyze(load("reflection_pad2d(1) upsample(scale_factor=2, mode='bilinear')"),
-                   (1, 5, 5), semantics="tensorflow")
+    same = analyze(
+        load("reflection_pad2d(1) upsample(scale_factor=2, mode='bilinear')"),
+        (1, 5, 5),
+        semantics="tensorflow",
+    )
     assert not any(r.differs_from_pytorch for r in same.rows)
 
 
@@ -303,11 +367,18 @@ def test_measured_field_equals_the_analytic_one(text):
     assert e.theoretical is not None and e.agrees, (e.theoretical, e.analytic_lo, e.analytic_hi)
 
 
-@pytest.mark.parametrize(("text", "shape"), [
-    ("upsample(size=(3, 3, 3))", "8x5x5"), ("upsample(scale_factor=0.1)", "8x5x5"),
-    ("fold(4, 2)", "8x8"), ("unfold(9)", "8x5x5"), ("reflection_pad2d(7)", "8x5x5"),
-    ("circular_pad3d(9)", "1x4x4x4"), ("conv_transpose3d(1, 2, 3, 1, 4)", "1x2x2x2"),
-])
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("upsample(size=(3, 3, 3))", "8x5x5"),
+        ("upsample(scale_factor=0.1)", "8x5x5"),
+        ("fold(4, 2)", "8x8"),
+        ("unfold(9)", "8x5x5"),
+        ("reflection_pad2d(7)", "8x5x5"),
+        ("circular_pad3d(9)", "1x4x4x4"),
+        ("conv_transpose3d(1, 2, 3, 1, 4)", "1x2x2x2"),
+    ],
+)
 def test_explain_a_refused_layer_is_a_clean_error(capsys, text, shape):
     code = main(["explain", "-i", shape, text])
     _, err = capsys.readouterr()

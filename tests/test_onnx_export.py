@@ -28,9 +28,15 @@ SMALLER = {"dense_vs_conv": (3, 32, 32)}
 # ONNX has no adaptive pooling: an even-binned one is written as the plain pool it equals;
 # every dropout is ONNX's Dropout; stochastic depth is the identity at inference (PyTorch's
 # exporter writes Identity too)
-LOSSY = {"adaptive_avgpool2d": "avgpool2d", "adaptive_maxpool2d": "maxpool2d",
-         "dropout2d": "dropout", "dropout1d": "dropout", "dropout3d": "dropout",
-         "alpha_dropout": "dropout", "stochastic_depth": "identity"}
+LOSSY = {
+    "adaptive_avgpool2d": "avgpool2d",
+    "adaptive_maxpool2d": "maxpool2d",
+    "dropout2d": "dropout",
+    "dropout1d": "dropout",
+    "dropout3d": "dropout",
+    "alpha_dropout": "dropout",
+    "stochastic_depth": "identity",
+}
 
 
 def _facts(a):
@@ -42,8 +48,10 @@ def _facts_of(rows):
 
 
 def _types(a, back=None):
-    return [r.type if back is None or r.type == back.rows[i].type else LOSSY.get(r.type, r.type)
-            for i, r in enumerate(a.rows)]
+    return [
+        r.type if back is None or r.type == back.rows[i].type else LOSSY.get(r.type, r.type)
+        for i, r in enumerate(a.rows)
+    ]
 
 
 def _without_input_row(b):
@@ -79,8 +87,18 @@ def test_every_example_round_trips(path, tmp_path):
         assert [q.name for r, q in zip(a.rows, b.rows) if r.name and r.params] == named
 
 
-@pytest.mark.parametrize("name", ["lenet5", "lenet5_1998", "resnet18", "googlenet",
-                                  "squeezenet1_0", "densenet121", "mobilenet_v2"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lenet5",
+        "lenet5_1998",
+        "resnet18",
+        "googlenet",
+        "squeezenet1_0",
+        "densenet121",
+        "mobilenet_v2",
+    ],
+)
 def test_onnxruntime_runs_the_export(name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     spec = load(str(EXAMPLES[IDS.index(name)]))
@@ -150,15 +168,17 @@ layers:
 
 def test_a_setting_onnx_cannot_express_is_one_line():
     spec = load("avgpool2d(2, divisor_override=3)")
-    with pytest.raises(SpecError, match=r"^layer 0 \(avgpool2d\): cannot be written in ONNX: "
-                       "divisor_override"):
+    with pytest.raises(
+        SpecError,
+        match=r"^layer 0 \(avgpool2d\): cannot be written in ONNX: "
+        "divisor_override",
+    ):
         export_onnx(spec, (1, 4, 4))
 
 
 def test_cli_export_onnx(tmp_path, capsys):
     out = tmp_path / "lenet.onnx"
-    assert main(["export", str(EXAMPLES[IDS.index("lenet5")]), "--to", "onnx", "-o",
-                 str(out)]) == 0
+    assert main(["export", str(EXAMPLES[IDS.index("lenet5")]), "--to", "onnx", "-o", str(out)]) == 0
     assert main(["shapes", str(out), "-f", "csv"]) == 0
     text = capsys.readouterr().out
     assert "c1,conv2d,6x28x28,156" in text and "output,linear,10,850" in text
@@ -183,8 +203,11 @@ from test_export_torch import NEW_TYPES, NEW_TYPES_1D, NEW_TYPES_3D  # noqa: E40
 
 # an instance norm that tracks running statistics normalises by them at inference: ONNX's
 # BatchNormalization, which reads back as a batch-norm (same parameters and buffers)
-TRACKED = {"instance_norm1d": "batchnorm1d", "instance_norm2d": "batchnorm2d",
-           "instance_norm3d": "batchnorm3d"}
+TRACKED = {
+    "instance_norm1d": "batchnorm1d",
+    "instance_norm2d": "batchnorm2d",
+    "instance_norm3d": "batchnorm3d",
+}
 NEW = {"2d": NEW_TYPES, "1d": NEW_TYPES_1D, "3d": NEW_TYPES_3D}
 
 
@@ -248,9 +271,14 @@ def test_new_types_match_the_pytorch_export_numerically(text):
     assert np.allclose(_run(proto, x), want, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(("name", "shape"), [("convnext_tiny", (3, 32, 32)),
-                                             ("shufflenet_v2_x1_0", (3, 64, 64)),
-                                             ("efficientnet_b0", (3, 64, 64))])
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("convnext_tiny", (3, 32, 32)),
+        ("shufflenet_v2_x1_0", (3, 64, 64)),
+        ("efficientnet_b0", (3, 64, 64)),
+    ],
+)
 def test_examples_match_the_pytorch_export_numerically(name, shape):
     import torch
 

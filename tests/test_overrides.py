@@ -12,10 +12,17 @@ from cnncalc.overrides import apply, assignments, parse
 
 DATA = {
     "input": [3, 32, 32],
-    "blocks": {"unit": {"args": {"width": 16}, "layers": [
-        {"type": "conv2d", "out_channels": "$width", "kernel_size": 3}]}},
-    "layers": [{"use": "unit"}, {"type": "flatten"},
-               {"type": "linear", "out_features": 10, "name": "fc"}],
+    "blocks": {
+        "unit": {
+            "args": {"width": 16},
+            "layers": [{"type": "conv2d", "out_channels": "$width", "kernel_size": 3}],
+        }
+    },
+    "layers": [
+        {"use": "unit"},
+        {"type": "flatten"},
+        {"type": "linear", "out_features": 10, "name": "fc"},
+    ],
 }
 
 
@@ -37,12 +44,15 @@ def test_values_are_yaml_and_lists_sweep():
     assert combos == [(("a", 1), ("b", "x")), (("a", 2), ("b", "x"))]
 
 
-@pytest.mark.parametrize("path, text", [
-    ("nope", "no top-level key or template argument"),
-    ("layers.9.k", "index 9 is out of range"),
-    ("layers.head.k", "no item of this list named 'head'"),
-    ("layers.fc.out_features.x", "is a value"),
-])
+@pytest.mark.parametrize(
+    "path, text",
+    [
+        ("nope", "no top-level key or template argument"),
+        ("layers.9.k", "index 9 is out of range"),
+        ("layers.head.k", "no item of this list named 'head'"),
+        ("layers.fc.out_features.x", "is a value"),
+    ],
+)
 def test_bad_paths_name_the_problem(path, text):
     with pytest.raises(SpecError, match=text):
         apply(DATA, ((path, 1),))
@@ -54,26 +64,32 @@ def test_malformed_set_is_a_usage_error():
 
 
 def test_cli_set_changes_the_analysis_and_sweeps(capsys):
-    code = main(["params", "examples/lenet5.yaml", "--set", "layers.output.out_features=5",
-                 "-f", "json"])
+    code = main(
+        ["params", "examples/lenet5.yaml", "--set", "layers.output.out_features=5", "-f", "json"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     # lenet5's last layer: 84 -> 5 instead of 84 -> 10
     assert json.loads(out)["totals"]["params"] == 61_706 - 5 * 85
-    code = main(["params", "examples/lenet5.yaml", "--set", "layers.c1.out_channels=6,12",
-                 "-f", "csv"])
+    code = main(
+        ["params", "examples/lenet5.yaml", "--set", "layers.c1.out_channels=6,12", "-f", "csv"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("set,input,batch")
     # c1 6 -> 12 maps: c1 gains 6·26 parameters, c3 gains 6·16·25
-    assert [int(line.split(",")[4]) for line in lines[1:]] == [61_706,
-                                                                61_706 + 6 * 26 + 6 * 16 * 25]
+    assert [int(line.split(",")[4]) for line in lines[1:]] == [
+        61_706,
+        61_706 + 6 * 26 + 6 * 16 * 25,
+    ]
 
 
 def test_cli_set_errors_are_one_line(capsys):
-    for args, code, text in [(["--set", "bogus=1"], 1, "bogus"),
-                             (["--set", "layers"], 2, "PATH=VALUE")]:
+    for args, code, text in [
+        (["--set", "bogus=1"], 1, "bogus"),
+        (["--set", "layers"], 2, "PATH=VALUE"),
+    ]:
         assert main(["shapes", "examples/lenet5.yaml", *args]) == code
         out, err = capsys.readouterr()
         assert out == "" and len(err.splitlines()) == 1 and text in err

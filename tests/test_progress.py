@@ -118,8 +118,21 @@ def test_quiet_run_leaves_stderr_empty_and_stdout_exactly_the_result(capsys):
 
 
 def test_rf_empirical_accepts_quiet(capsys):
-    assert main(["rf", "-i", "1x16x16", "conv2d(1, 2, 3) relu conv2d(2, 2, 3)", "--empirical",
-                 "-f", "json", "-q"]) == 0
+    assert (
+        main(
+            [
+                "rf",
+                "-i",
+                "1x16x16",
+                "conv2d(1, 2, 3) relu conv2d(2, 2, 3)",
+                "--empirical",
+                "-f",
+                "json",
+                "-q",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert captured.err == ""
     assert json.loads(captured.out)["empirical"] is not None

@@ -25,7 +25,6 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("CNNCALC_REGEN_GOLDEN") == "1"
 
 
-
 def _spec(example: str) -> list[str]:
     path = ROOT / "examples" / f"{example}.yaml"
     assert path.exists(), f"examples/{example}.yaml is missing (renamed?)"

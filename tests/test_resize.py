@@ -25,8 +25,7 @@ def taps_1d(mode: str, n_in: int, n_out: int, j: int, factor, align: bool) -> di
         if mode == "nearest" and n_out == 2 * n_in:
             return {j // 2: 1.0}
         scale = np.float32(1 / factor) if factor else np.float32(n_in) / np.float32(n_out)
-        src = (np.float32(j) * scale if mode == "nearest"
-               else np.float32((j + 0.5) * float(scale)))
+        src = np.float32(j) * scale if mode == "nearest" else np.float32((j + 0.5) * float(scale))
         return {min(math.floor(src), n_in - 1): 1.0}
     if align:
         scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
@@ -36,9 +35,12 @@ def taps_1d(mode: str, n_in: int, n_out: int, j: int, factor, align: bool) -> di
         src = scale * j if align else scale * (j + 0.5) - 0.5
         i = math.floor(src)
         t = src - i
-        w = [((A * x - 5 * A) * x + 8 * A) * x - 4 * A if k in (0, 3) else
-             ((A + 2) * x - (A + 3)) * x * x + 1
-             for k, x in enumerate((t + 1, t, 1 - t, 2 - t))]
+        w = [
+            ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+            if k in (0, 3)
+            else ((A + 2) * x - (A + 3)) * x * x + 1
+            for k, x in enumerate((t + 1, t, 1 - t, 2 - t))
+        ]
         out: dict[int, float] = {}
         for k in range(4):
             idx = min(max(i - 1 + k, 0), n_in - 1)
@@ -58,8 +60,9 @@ def taps_1d(mode: str, n_in: int, n_out: int, j: int, factor, align: bool) -> di
 def reference(x, outs, mode, factors, align):
     """Every output element as the sum over its taps' product of weights (no separability)."""
     ins = x.shape[2:]
-    per_axis = [[taps_1d(mode, n, o, j, f, align) for j in range(o)]
-                for n, o, f in zip(ins, outs, factors)]
+    per_axis = [
+        [taps_1d(mode, n, o, j, f, align) for j in range(o)] for n, o, f in zip(ins, outs, factors)
+    ]
     y = np.zeros(x.shape[:2] + tuple(outs))
     for pos in np.ndindex(*outs):
         acc = 0.0
@@ -122,8 +125,9 @@ def test_backward_matches_finite_differences(shape, kw):
     x, v = rng.standard_normal(shape), rng.standard_normal(shape)
     r = rng.standard_normal(K.interpolate(x, **kw).shape)
     eps = 1e-6
-    fd = ((K.interpolate(x + eps * v, **kw) * r).sum()
-          - (K.interpolate(x - eps * v, **kw) * r).sum()) / (2 * eps)
+    fd = (
+        (K.interpolate(x + eps * v, **kw) * r).sum() - (K.interpolate(x - eps * v, **kw) * r).sum()
+    ) / (2 * eps)
     g = K.interpolate_backward(r, shape, **kw)
     assert abs(float((g * v).sum()) - fd) <= 1e-6 * max(1.0, abs(fd))
 
@@ -137,8 +141,7 @@ def test_against_torch(shape, kw):
     r = np.random.default_rng(3).standard_normal(tuple(y.shape))
     (y * torch.tensor(r)).sum().backward()
     np.testing.assert_allclose(K.interpolate(x, **kw), y.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(K.interpolate_backward(r, shape, **kw), t.grad.numpy(),
-                               atol=1e-12)
+    np.testing.assert_allclose(K.interpolate_backward(r, shape, **kw), t.grad.numpy(), atol=1e-12)
 
 
 def test_refusals():

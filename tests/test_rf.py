@@ -58,18 +58,22 @@ def test_centre_is_start_plus_half_size():
     a = analyze(load(str(ROOT / "examples/vgg16.yaml")))
     for lf in rf.analytic(a):
         if lf.field is not None:
-            assert lf.centre == tuple(s + (z - 1) / 2 for s, z in zip(lf.field.start,
-                                                                        lf.field.size))
+            assert lf.centre == tuple(
+                s + (z - 1) / 2 for s, z in zip(lf.field.start, lf.field.size)
+            )
 
 
 # ------------------------------------------------------------ theoretical = analytic
-@pytest.mark.parametrize("spec", [
-    "conv2d(2, 2, 3, padding=1) relu maxpool2d(2) conv2d(2, 3, 3, stride=2) avgpool2d(3, 2, 1)",
-    "conv2d(2, 2, (3, 5), dilation=(2, 1), padding=(1, 0)) maxpool2d(3, 2, 1, 2, ceil_mode=True)",
-    "conv2d(2, 4, 5, stride=3) conv2d(4, 4, 1, stride=2) maxpool2d(2, ceil_mode=True) relu6",
-    "zeropad2d((1, 2, 0, 3)) conv2d(2, 2, 3, groups=1) leaky_relu conv2d(2, 2, 3, groups=2) gelu",
-    "conv2d(2, 3, 3, padding_mode='reflect', padding=1) maxpool2d(2) conv2d(3, 3, 3)",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "conv2d(2, 2, 3, padding=1) relu maxpool2d(2) conv2d(2, 3, 3, stride=2) avgpool2d(3, 2, 1)",
+        "conv2d(2, 2, (3, 5), dilation=(2, 1), padding=(1, 0)) maxpool2d(3, 2, 1, 2, ceil_mode=True)",
+        "conv2d(2, 4, 5, stride=3) conv2d(4, 4, 1, stride=2) maxpool2d(2, ceil_mode=True) relu6",
+        "zeropad2d((1, 2, 0, 3)) conv2d(2, 2, 3, groups=1) leaky_relu conv2d(2, 2, 3, groups=2) gelu",
+        "conv2d(2, 3, 3, padding_mode='reflect', padding=1) maxpool2d(2) conv2d(3, 3, 3)",
+    ],
+)
 def test_theoretical_field_equals_the_formula(spec):
     e = measure(spec, (2, 23, 21))
     assert e.agrees, e
@@ -97,8 +101,9 @@ def test_clipped_field_is_enlarged_and_said_so():
 
 
 def test_explicit_unit_may_be_clipped():
-    e = measure("conv2d(1, 2, 5, padding=2) conv2d(2, 2, 5, padding=2)", (1, 10, 10),
-                unit=(1, 0, 9))
+    e = measure(
+        "conv2d(1, 2, 5, padding=2) conv2d(2, 2, 5, padding=2)", (1, 10, 10), unit=(1, 0, 9)
+    )
     assert e.enlarged_from is None and e.clipped == (True, True)
     assert e.theoretical == rf.Box((0, 5), (4, 9)) and e.agrees
     assert any("clipped" in n for n in e.notes)
@@ -108,8 +113,9 @@ def test_fractional_jump_units_agree_exactly():
     """After a stride-2 transposed conv, unit 7 reads input unit 3 only, whose field starts
     at 5: the recurrence's start + 7·jump (= 6) is off by half a step for odd units, so the
     comparison uses the exact per-unit field (analysis.unit_field) — measured 5, exact 5."""
-    e = measure("conv2d(1, 1, 3, padding=1) maxpool2d(2) conv_transpose2d(1, 1, 2, stride=2)",
-                (1, 16, 16))
+    e = measure(
+        "conv2d(1, 1, 3, padding=1) maxpool2d(2) conv_transpose2d(1, 1, 2, stride=2)", (1, 16, 16)
+    )
     assert e.unit[1:] == (7, 7)
     assert e.analytic_lo == (5, 5)
     assert e.theoretical.lo == (5, 5)
@@ -165,13 +171,18 @@ def run_cli(capsys, *argv):
 
 
 def test_cli_analytic_json(capsys):
-    code, out, err = run_cli(capsys, "rf", "conv2d(1, 2, 3) maxpool2d(2)", "-i", "1x8x8",
-                             "-f", "json")
+    code, out, err = run_cli(
+        capsys, "rf", "conv2d(1, 2, 3) maxpool2d(2)", "-i", "1x8x8", "-f", "json"
+    )
     assert code == 0
     obj = json.loads(out)
     assert obj["empirical"] is None
-    assert obj["layers"][1]["receptive_field"] == {"size": [4, 4], "jump": [2, 2],
-                                                   "start": [0, 0], "centre": [1.5, 1.5]}
+    assert obj["layers"][1]["receptive_field"] == {
+        "size": [4, 4],
+        "jump": [2, 2],
+        "start": [0, 0],
+        "centre": [1.5, 1.5],
+    }
 
 
 def test_cli_empirical_json_and_table(capsys, tmp_path):
@@ -189,10 +200,16 @@ def test_cli_empirical_json_and_table(capsys, tmp_path):
     assert out.splitlines()[0].startswith("axis,") and len(out.splitlines()) == 3
 
 
-@pytest.mark.parametrize(("args", "code"), [
-    (["--unit", "0,1"], 2), (["--unit", "a,b,c"], 2), (["--unit", "0,99,0"], 2),
-    (["--mass", "0"], 2), (["--mass", "1.5"], 2),
-])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--unit", "0,1"], 2),
+        (["--unit", "a,b,c"], 2),
+        (["--unit", "0,99,0"], 2),
+        (["--mass", "0"], 2),
+        (["--mass", "1.5"], 2),
+    ],
+)
 def test_cli_usage_errors(capsys, args, code):
     got, out, err = run_cli(capsys, "rf", "conv2d(1, 2, 3)", "-i", "1x8x8", "--empirical", *args)
     assert got == code and out == ""
@@ -210,8 +227,17 @@ def test_cli_disagreement_is_exit_1(capsys, monkeypatch):
 
 def test_cli_png(capsys, tmp_path):
     target = tmp_path / "rf.png"
-    code, out, err = run_cli(capsys, "rf", "conv2d(1, 2, 3) relu conv2d(2, 2, 3)", "-i", "1x12x12",
-                             "--png", str(target), "-f", "json")
+    code, out, err = run_cli(
+        capsys,
+        "rf",
+        "conv2d(1, 2, 3) relu conv2d(2, 2, 3)",
+        "-i",
+        "1x12x12",
+        "--png",
+        str(target),
+        "-f",
+        "json",
+    )
     try:
         import PIL  # noqa: F401
     except ImportError:

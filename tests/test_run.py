@@ -49,13 +49,28 @@ SMALL = {
 
 
 # run at batch 1 and their smallest input by tests/test_zoo_classic.py (issue 9)
-RUN_ELSEWHERE = {"resnet34", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
-                 "vgg11", "vgg19_bn", "squeezenet1_1", "densenet161", "densenet201",
-                 "inception_v3", "regnet_x_1_6gf", "regnet_y_400mf"}
+RUN_ELSEWHERE = {
+    "resnet34",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+    "vgg11",
+    "vgg19_bn",
+    "squeezenet1_1",
+    "densenet161",
+    "densenet201",
+    "inception_v3",
+    "regnet_x_1_6gf",
+    "regnet_y_400mf",
+}
 
 
-@pytest.mark.parametrize("path", sorted(p for p in EXAMPLES.glob("*.yaml")
-                                        if p.stem not in RUN_ELSEWHERE), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in EXAMPLES.glob("*.yaml") if p.stem not in RUN_ELSEWHERE),
+    ids=lambda p: p.stem,
+)
 def test_every_example_runs_and_matches(path):
     spec = load(str(path))
     result = run(spec, SMALL.get(path.stem), batch=2, seed=1)
@@ -95,8 +110,9 @@ def test_mismatch_is_exit_1_naming_the_layer(monkeypatch, capsys):
         return y[..., :-1]  # one column short
 
     monkeypatch.setattr(K, "max_pool2d", wrong)
-    code = main(["run", "-i", "1x8x8", "conv2d(1, 2, 3, padding=1) maxpool2d(2, name='p')",
-                 "-f", "json"])
+    code = main(
+        ["run", "-i", "1x8x8", "conv2d(1, 2, 3, padding=1) maxpool2d(2, name='p')", "-f", "json"]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     data = json.loads(out)
@@ -107,8 +123,9 @@ def test_mismatch_is_exit_1_naming_the_layer(monkeypatch, capsys):
 
 
 def test_json_contract_of_run(capsys):
-    code = main(["run", str(EXAMPLES / "lenet5.yaml"), "--repeat", "2", "--seed", "3",
-                 "-f", "json"])
+    code = main(
+        ["run", str(EXAMPLES / "lenet5.yaml"), "--repeat", "2", "--seed", "3", "-f", "json"]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     data = json.loads(out)
@@ -162,8 +179,11 @@ def test_run_refuses_other_dtypes():
 
 
 def test_float64_run():
-    result = run(load("conv2d(1, 2, 3) avgpool2d(2) flatten linear(2 * 3 * 3, 3)"), (1, 9, 9),
-                 dtype="float64")
+    result = run(
+        load("conv2d(1, 2, 3) avgpool2d(2) flatten linear(2 * 3 * 3, 3)"),
+        (1, 9, 9),
+        dtype="float64",
+    )
     assert result.all_match
 
 
@@ -172,19 +192,30 @@ def test_every_layer_family_runs():
     adaptive max, zero-pad, prelu, softmax, the LeNet-1998 layers."""
     specs = [
         ("conv3d(2, 4, 3, padding=1) relu conv3d(4, 2, (1, 3, 3), stride=2)", (2, 6, 8, 8)),
-        ("conv1d(3, 4, 5, padding='same', padding_mode='reflect') maxpool1d(2, ceil_mode=True) "
-         "avgpool1d(3, 2, 1, count_include_pad=False) adaptive_maxpool1d(3) "
-         "conv_transpose1d(4, 2, 3, stride=2, output_padding=1)", (3, 17)),
-        ("zeropad2d((1, 2, 0, 3)) conv2d(2, 4, 3, groups=1, dilation=2, padding_mode='circular', "
-         "padding=2) prelu(4) upsample(scale_factor=2) adaptive_maxpool2d((2, 3)) flatten "
-         "linear(4 * 2 * 3, 6) softmax(1) log_softmax(1)", (2, 9, 7)),
-        ("conv2d(1, 6, 5) tanh subsample2d(2) conv2d(6, 4, 3, connections=[[0, 1], [2, 3], "
-         "[4, 5], [0, 5]]) flatten rbf(4 * 4 * 4, 3)", (1, 16, 16)),
+        (
+            "conv1d(3, 4, 5, padding='same', padding_mode='reflect') maxpool1d(2, ceil_mode=True) "
+            "avgpool1d(3, 2, 1, count_include_pad=False) adaptive_maxpool1d(3) "
+            "conv_transpose1d(4, 2, 3, stride=2, output_padding=1)",
+            (3, 17),
+        ),
+        (
+            "zeropad2d((1, 2, 0, 3)) conv2d(2, 4, 3, groups=1, dilation=2, padding_mode='circular', "
+            "padding=2) prelu(4) upsample(scale_factor=2) adaptive_maxpool2d((2, 3)) flatten "
+            "linear(4 * 2 * 3, 6) softmax(1) log_softmax(1)",
+            (2, 9, 7),
+        ),
+        (
+            "conv2d(1, 6, 5) tanh subsample2d(2) conv2d(6, 4, 3, connections=[[0, 1], [2, 3], "
+            "[4, 5], [0, 5]]) flatten rbf(4 * 4 * 4, 3)",
+            (1, 16, 16),
+        ),
     ]
     for text, shape in specs:
         result = run(load(text), shape, batch=2)
-        assert result.all_match, (text, [(r.row.where, r.measured_shape)
-                                         for r in result.mismatches])
+        assert result.all_match, (
+            text,
+            [(r.row.where, r.measured_shape) for r in result.mismatches],
+        )
 
 
 def test_bad_run_options_are_usage_errors(capsys):

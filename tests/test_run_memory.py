@@ -14,13 +14,16 @@ from cnncalc.run import peak_estimate, run
 from cnncalc.spec import load, parse_text
 
 
-@pytest.mark.parametrize("text,shape,batch", [
-    ("examples/resnet18.yaml", (3, 48, 48), 2),
-    ("examples/unet.yaml", (1, 32, 32), 1),
-    ("examples/lenet5.yaml", None, 4),
-    # a wide dense layer: its weights dominate (drawn in float32, not float64 then cast)
-    ("flatten linear(out_features=3000)", (16, 16, 16), 1),
-])
+@pytest.mark.parametrize(
+    "text,shape,batch",
+    [
+        ("examples/resnet18.yaml", (3, 48, 48), 2),
+        ("examples/unet.yaml", (1, 32, 32), 1),
+        ("examples/lenet5.yaml", None, 4),
+        # a wide dense layer: its weights dominate (drawn in float32, not float64 then cast)
+        ("flatten linear(out_features=3000)", (16, 16, 16), 1),
+    ],
+)
 def test_the_estimate_bounds_the_allocated_peak(text, shape, batch):
     spec = load(text) if text.endswith(".yaml") else parse_text(text)
     estimate = peak_estimate(analyze(spec, shape, batch=batch))[0]

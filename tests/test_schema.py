@@ -99,14 +99,17 @@ def test_every_layer_type_is_listed(schema):
     assert set(mapping) == {canonical_type(c) for c in LAYER_TYPES}
 
 
-@pytest.mark.parametrize("layer", [
-    {"type": "conv2d", "out_channels": 6, "kernel_size": 5, "stide": 2},  # typo
-    {"type": "conv2d", "kernel_size": 5},  # out_channels missing
-    {"type": "convolution", "out_channels": 6, "kernel_size": 5},  # unknown type
-    {"type": "maxpool2d", "kernel_size": 2, "ceil_mode": "yes"},  # not a boolean
-    {"out_channels": 6, "kernel_size": 5},  # no type
-    {"type": "conv2d", "out_channels": 6},  # neither kernel_size nor k
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        {"type": "conv2d", "out_channels": 6, "kernel_size": 5, "stide": 2},  # typo
+        {"type": "conv2d", "kernel_size": 5},  # out_channels missing
+        {"type": "convolution", "out_channels": 6, "kernel_size": 5},  # unknown type
+        {"type": "maxpool2d", "kernel_size": 2, "ceil_mode": "yes"},  # not a boolean
+        {"out_channels": 6, "kernel_size": 5},  # no type
+        {"type": "conv2d", "out_channels": 6},  # neither kernel_size nor k
+    ],
+)
 def test_bad_layers_are_rejected(schema, layer):
     assert errors({"layers": [layer]}, schema, schema)
 
@@ -114,12 +117,18 @@ def test_bad_layers_are_rejected(schema, layer):
 def test_graph_and_short_fields(schema):
     doc = {
         "input": "3x32x32",
-        "blocks": {"basic": {"args": {"c": None}, "layers": [
-            {"type": "conv2d", "out_channels": "$c", "k": 3, "p": 1}]}},
+        "blocks": {
+            "basic": {
+                "args": {"c": None},
+                "layers": [{"type": "conv2d", "out_channels": "$c", "k": 3, "p": 1}],
+            }
+        },
         "layers": [
             {"use": "basic", "c": 8},
-            {"residual": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}],
-             "shortcut": "identity"},
+            {
+                "residual": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}],
+                "shortcut": "identity",
+            },
             {"concat": {"a": [{"type": "relu"}], "b": []}},
             {"type": "relu", "repeat": 2},
         ],

@@ -354,8 +354,9 @@ def test_total_padding_k_minus_1(n, k, s):
     """Total padding k−1 gives ⌊(n+s−1)/s⌋, i.e. n/s when s divides n."""
     left = (k - 1) // 2
     right = k - 1 - left
-    a = run(f"zeropad2d(({left}, {right}, {left}, {right})) conv2d(1, 1, {k}, stride={s})",
-            (1, n, n))
+    a = run(
+        f"zeropad2d(({left}, {right}, {left}, {right})) conv2d(1, 1, {k}, stride={s})", (1, n, n)
+    )
     expected = (n + s - 1) // s
     assert a.rows[-1].output_shape == (1, expected, expected)
     if n % s == 0:
@@ -363,8 +364,9 @@ def test_total_padding_k_minus_1(n, k, s):
 
 
 def test_total_padding_k_minus_1_cli(capsys):
-    data = cli_json(capsys, "zeropad2d((1, 1, 1, 1)) conv2d(1, 1, 3, stride=4)",
-                    "--input", "1x12x12")
+    data = cli_json(
+        capsys, "zeropad2d((1, 1, 1, 1)) conv2d(1, 1, 3, stride=4)", "--input", "1x12x12"
+    )
     assert data["layers"][-1]["output_shape"] == [1, 3, 3]
 
 

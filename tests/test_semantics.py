@@ -29,8 +29,11 @@ def tf_same(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
 @given(n=st.integers(1, 300), k=st.integers(1, 7), s=st.integers(1, 4), d=st.integers(1, 3))
 def test_same_matches_tensorflow_rule(n, k, s, d):
     out, before = tf_same(n, k, s, d)
-    a = analyze(load(f"conv1d(1, 2, {k}, stride={s}, dilation={d}, padding='same')"), (1, n),
-                semantics="tensorflow")
+    a = analyze(
+        load(f"conv1d(1, 2, {k}, stride={s}, dilation={d}, padding='same')"),
+        (1, n),
+        semantics="tensorflow",
+    )
     row = a.rows[0]
     assert row.output_shape == (2, out)
     assert row.receptive_field.start == (-before,)
@@ -40,8 +43,9 @@ def test_same_matches_tensorflow_rule(n, k, s, d):
 
 def test_resnet_like_stride2_same_on_even_and_odd_inputs():
     for n, out in ((224, 112), (225, 113), (7, 4)):
-        a = analyze(load("conv2d(3, 8, 3, stride=2, padding='same')"), (3, n, n),
-                    semantics="tensorflow")
+        a = analyze(
+            load("conv2d(3, 8, 3, stride=2, padding='same')"), (3, n, n), semantics="tensorflow"
+        )
         assert a.rows[0].output_shape == (8, out, out)
 
 
@@ -56,14 +60,27 @@ def test_ceil_mode_does_not_exist_in_tensorflow():
 
 
 def test_unchanged_layers_are_not_marked():
-    a = analyze(load("conv2d(1, 4, 4, padding='same') maxpool2d(2) flatten linear(64, 3)"),
-                (1, 8, 8), semantics="tensorflow")
+    a = analyze(
+        load("conv2d(1, 4, 4, padding='same') maxpool2d(2) flatten linear(64, 3)"),
+        (1, 8, 8),
+        semantics="tensorflow",
+    )
     assert [r.differs_from_pytorch for r in a.rows] == [False] * 4
 
 
 def test_cli_marks_and_json(capsys):
-    code = main(["shapes", "-i", "3x225x225", "conv2d(3, 8, 3, stride=2, padding='same') relu",
-                 "--semantics", "tensorflow", "-f", "json"])
+    code = main(
+        [
+            "shapes",
+            "-i",
+            "3x225x225",
+            "conv2d(3, 8, 3, stride=2, padding='same') relu",
+            "--semantics",
+            "tensorflow",
+            "-f",
+            "json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     data = json.loads(out)
@@ -72,8 +89,16 @@ def test_cli_marks_and_json(capsys):
     assert data["layers"][0]["output_shape"] == [8, 113, 113]
     assert "differs from PyTorch" in err and err.count("\n") == 1
 
-    code = main(["shapes", "-i", "3x225x225", "conv2d(3, 8, 3, stride=2, padding='same')",
-                 "--semantics", "tensorflow"])
+    code = main(
+        [
+            "shapes",
+            "-i",
+            "3x225x225",
+            "conv2d(3, 8, 3, stride=2, padding='same')",
+            "--semantics",
+            "tensorflow",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 0 and "conv2d ≠" in out
 

@@ -18,11 +18,15 @@ from cnncalc.spec import parse_text
 def out_size(kind: str, n: int, s) -> int:
     """Run one layer with setting ``s`` through the analysis; return the output H."""
     if kind == "conv_transpose2d":
-        text = (f"{kind}(1, 2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
-                f"output_padding={s.output_padding}, dilation={s.dilation})")
+        text = (
+            f"{kind}(1, 2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
+            f"output_padding={s.output_padding}, dilation={s.dilation})"
+        )
     elif kind == "conv2d":
-        text = (f"{kind}(1, 2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
-                f"dilation={s.dilation})")
+        text = (
+            f"{kind}(1, 2, {s.kernel}, stride={s.stride}, padding={s.padding}, "
+            f"dilation={s.dilation})"
+        )
     elif kind == "maxpool2d":
         text = f"{kind}({s.kernel}, stride={s.stride}, padding={s.padding}, dilation={s.dilation})"
     else:
@@ -45,15 +49,21 @@ def test_every_answer_gives_the_target(kind, n, target):
 def test_same_for_conv_is_the_odd_kernels_with_half_padding_first():
     # stride 1, dilation 1: 2p = k − 1, so k odd and p = (k−1)/2, for k = 1, 3, …, 11
     found = [s for s in solve_layer(56, 56) if s.dilation == 1]
-    assert [(s.kernel, s.stride, s.padding) for s in found] == [(k, 1, (k - 1) // 2)
-                                                                 for k in range(1, 12, 2)]
+    assert [(s.kernel, s.stride, s.padding) for s in found] == [
+        (k, 1, (k - 1) // 2) for k in range(1, 12, 2)
+    ]
 
 
 def test_complete_against_brute_force():
     # conv2d 20 -> 10 over the bounds, by PyTorch's formula
-    want = {(k, s, p, d) for k in range(1, 12) for s in range(1, 5) for p in range(k + 1)
-            for d in range(1, 5)
-            if d * (k - 1) + 1 <= 20 + 2 * p and (20 + 2 * p - d * (k - 1) - 1) // s + 1 == 10}
+    want = {
+        (k, s, p, d)
+        for k in range(1, 12)
+        for s in range(1, 5)
+        for p in range(k + 1)
+        for d in range(1, 5)
+        if d * (k - 1) + 1 <= 20 + 2 * p and (20 + 2 * p - d * (k - 1) - 1) // s + 1 == 10
+    }
     got = {(s.kernel, s.stride, s.padding, s.dilation) for s in solve_layer(20, 10)}
     assert got == want
 
@@ -71,8 +81,9 @@ def test_transposed_doubling_3_stride2():
 
 
 def test_cli_layer_json(capsys):
-    code = main(["solve", "-i", "56", "-t", "half", "--kernel", "3", "--dilation", "1",
-                 "-f", "json"])
+    code = main(
+        ["solve", "-i", "56", "-t", "half", "--kernel", "3", "--dilation", "1", "-f", "json"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     data = json.loads(out)
@@ -80,11 +91,18 @@ def test_cli_layer_json(capsys):
     assert [(x["kernel_size"], x["stride"], x["padding"]) for x in data["settings"]] == [(3, 2, 1)]
 
 
-@pytest.mark.parametrize("args", [
-    ["-i", "56", "-t", "third"], ["-i", "56"], ["-t", "same"], ["-i", "abc", "-t", "same"],
-    ["-i", "56", "-t", "same", "--stride", "0"], ["examples/lenet5.yaml", "--sizes", "9..3"],
-    ["examples/lenet5.yaml", "--sizes", "x"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-i", "56", "-t", "third"],
+        ["-i", "56"],
+        ["-t", "same"],
+        ["-i", "abc", "-t", "same"],
+        ["-i", "56", "-t", "same", "--stride", "0"],
+        ["examples/lenet5.yaml", "--sizes", "9..3"],
+        ["examples/lenet5.yaml", "--sizes", "x"],
+    ],
+)
 def test_bad_usage(capsys, args):
     code = main(["solve", *args])
     out, err = capsys.readouterr()

@@ -23,8 +23,12 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 def test_syntax():
     assert parse_sweep("3x224x224") is None  # a plain shape: no sweep
-    assert parse_sweep("3x{224,256}x{224,256}") == [(3, 224, 224), (3, 224, 256), (3, 256, 224),
-                                                     (3, 256, 256)]
+    assert parse_sweep("3x{224,256}x{224,256}") == [
+        (3, 224, 224),
+        (3, 224, 256),
+        (3, 256, 224),
+        (3, 256, 256),
+    ]
     assert parse_sweep("3x224..288:32x7") == [(3, 224, 7), (3, 256, 7), (3, 288, 7)]
     assert parse_sweep("1×{8,10..12}") == [(1, 8), (1, 10), (1, 11), (1, 12)]
     assert parse_batches("1,8,32") == [1, 8, 32]
@@ -32,27 +36,34 @@ def test_syntax():
     assert parse_batches("1..16:5") == [1, 6, 11, 16]
 
 
-@pytest.mark.parametrize("text", ["3x{224", "3x224..100", "3x{}", "3xabc", "3x0..4",
-                                  "1x2x3x4x5..6"])
+@pytest.mark.parametrize(
+    "text", ["3x{224", "3x224..100", "3x{}", "3xabc", "3x0..4", "1x2x3x4x5..6"]
+)
 def test_bad_syntax(text):
     with pytest.raises(UsageError):
         parse_sweep(text)
 
 
 def test_rows_equal_individual_runs(capsys):
-    code, out, err = run(capsys, "shapes", LENET, "-i", "1x{28,32}x32..36:4", "-b", "1,3",
-                         "-f", "json")
+    code, out, err = run(
+        capsys, "shapes", LENET, "-i", "1x{28,32}x32..36:4", "-b", "1,3", "-f", "json"
+    )
     assert code == 0, err
     rows = json.loads(out)["runs"]
     assert len(rows) == 2 * 2 * 2
     for r in rows:
         shape = "x".join(map(str, r["input_shape"]))
-        code, single, _ = run(capsys, "shapes", LENET, "-i", shape, "-b", str(r["batch"]),
-                              "-f", "json")
+        code, single, _ = run(
+            capsys, "shapes", LENET, "-i", shape, "-b", str(r["batch"]), "-f", "json"
+        )
         t = json.loads(single)["totals"]
         assert r["output_shape"] == t["output_shape"]
         assert (r["params"], r["macs"], r["activation_bytes"], r["param_bytes"]) == (
-            t["params"], t["macs"], t["activation_bytes"], t["param_bytes"])
+            t["params"],
+            t["macs"],
+            t["activation_bytes"],
+            t["param_bytes"],
+        )
 
 
 def test_lenet_numbers_by_hand(capsys):
@@ -61,7 +72,9 @@ def test_lenet_numbers_by_hand(capsys):
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["batch"], r["params"], r["MACs"]) for r in rows] == [
-        ("1", "61706", "416520"), ("8", "61706", str(8 * 416520))]
+        ("1", "61706", "416520"),
+        ("8", "61706", str(8 * 416520)),
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])

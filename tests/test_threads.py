@@ -30,11 +30,31 @@ def _spin(stop) -> None:
 
 
 def kernel_ms(args: list[str], threads: int) -> float:
-    env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-m", "cnncalc", "run", *args, "-q", "-f", "json",
-                          "-t", str(threads), "-r", "5"], env=env, capture_output=True,
-                         text=True, timeout=600, check=True).stdout
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnncalc",
+            "run",
+            *args,
+            "-q",
+            "-f",
+            "json",
+            "-t",
+            str(threads),
+            "-r",
+            "5",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
     return json.loads(out)["totals"]["ms"]
 
 
@@ -43,8 +63,10 @@ def test_two_threads_not_slower_than_one_under_contention():
     args = [str(ROOT / "examples" / "lenet5.yaml"), "-b", "8"]
     kernel_ms(args, 2)  # compile (or load) outside the measurement
     stop = multiprocessing.Event()
-    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
-            for _ in range(os.cpu_count() or 2)]
+    hogs = [
+        multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
+        for _ in range(os.cpu_count() or 2)
+    ]
     for h in hogs:
         h.start()
     try:
@@ -59,13 +81,16 @@ def test_two_threads_not_slower_than_one_under_contention():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", [
-    ((2, 6, 9, 11), (4, 3, 3, 2), (2, 1), (1, 0), (1, 2), 2),
-    ((1, 3, 8, 8), (5, 3, 3, 3), 1, "same", 2, 1),
-    ((1, 1, 32, 32), (6, 1, 5, 5), 1, 0, 1, 1),
-    ((2, 4, 7), (6, 2, 3), 2, 1, 1, 2),
-    ((1, 2, 4, 5, 6), (3, 2, 2, 3, 2), (1, 2, 1), 1, 1, 1),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ((2, 6, 9, 11), (4, 3, 3, 2), (2, 1), (1, 0), (1, 2), 2),
+        ((1, 3, 8, 8), (5, 3, 3, 3), 1, "same", 2, 1),
+        ((1, 1, 32, 32), (6, 1, 5, 5), 1, 0, 1, 1),
+        ((2, 4, 7), (6, 2, 3), 2, 1, 1, 2),
+        ((1, 2, 4, 5, 6), (3, 2, 2, 3, 2), (1, 2, 1), 1, 1, 1),
+    ],
+)
 def test_gemm_path_matches_the_direct_path(case, dtype):
     xs, ws, s, p, d, g = case
     rng = np.random.default_rng(0)

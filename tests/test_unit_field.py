@@ -42,18 +42,49 @@ def reads(layer: dict, n: int, o: int) -> set[int]:
 
 
 layers_1d = st.one_of(
-    st.builds(lambda k, s, p, d: {"type": "conv1d", "out_channels": 1, "kernel_size": k,
-                                  "stride": s, "padding": min(p, k // 2 + 1), "dilation": d},
-              st.integers(1, 5), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3)),
-    st.builds(lambda k, s, p: {"type": "maxpool1d", "kernel_size": k, "stride": s,
-                               "padding": min(p, k // 2)},
-              st.integers(1, 4), st.integers(1, 3), st.integers(0, 2)),
-    st.builds(lambda k, s, p, d: {"type": "conv_transpose1d", "out_channels": 1,
-                                  "kernel_size": k, "stride": s, "padding": p, "dilation": d},
-              st.integers(1, 4), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)),
+    st.builds(
+        lambda k, s, p, d: {
+            "type": "conv1d",
+            "out_channels": 1,
+            "kernel_size": k,
+            "stride": s,
+            "padding": min(p, k // 2 + 1),
+            "dilation": d,
+        },
+        st.integers(1, 5),
+        st.integers(1, 3),
+        st.integers(0, 3),
+        st.integers(1, 3),
+    ),
+    st.builds(
+        lambda k, s, p: {
+            "type": "maxpool1d",
+            "kernel_size": k,
+            "stride": s,
+            "padding": min(p, k // 2),
+        },
+        st.integers(1, 4),
+        st.integers(1, 3),
+        st.integers(0, 2),
+    ),
+    st.builds(
+        lambda k, s, p, d: {
+            "type": "conv_transpose1d",
+            "out_channels": 1,
+            "kernel_size": k,
+            "stride": s,
+            "padding": p,
+            "dilation": d,
+        },
+        st.integers(1, 4),
+        st.integers(1, 3),
+        st.integers(0, 2),
+        st.integers(1, 2),
+    ),
     st.builds(lambda f: {"type": "upsample", "scale_factor": f}, st.integers(2, 3)),
-    st.builds(lambda a, b: {"type": "zeropad1d", "padding": [a, b]},
-              st.integers(0, 3), st.integers(0, 3)),
+    st.builds(
+        lambda a, b: {"type": "zeropad1d", "padding": [a, b]}, st.integers(0, 3), st.integers(0, 3)
+    ),
     st.builds(lambda o: {"type": "adaptive_avgpool1d", "output_size": o}, st.integers(1, 6)),
 )
 
@@ -82,7 +113,8 @@ def test_unit_field_equals_brute_force(chain, n):
         assert (lo[0], hi[0]) == (min(positions), max(positions)), (chain, n, o)
         rf = a.rows[last].receptive_field
         if all(j.denominator == 1 for j in rf.jump) and all(
-                layer["type"] in ("conv1d", "maxpool1d", "zeropad1d") for layer in chain):
+            layer["type"] in ("conv1d", "maxpool1d", "zeropad1d") for layer in chain
+        ):
             # whole jumps: the recurrence is exact for every unit
             assert lo[0] == rf.start[0] + o * rf.jump[0]
             assert hi[0] - lo[0] + 1 == rf.size[0]
@@ -90,14 +122,26 @@ def test_unit_field_equals_brute_force(chain, n):
 
 def test_graph_union_through_branches():
     """A concat of a 1×1 and a 5×5 branch: the unit's field is the wider branch's."""
-    a = analyze(spec_from_data({"input": [1, 20, 20], "layers": [
-        {"concat": [[{"type": "conv2d", "out_channels": 1, "kernel_size": 1}],
-                    [{"type": "conv2d", "out_channels": 1, "kernel_size": 5, "padding": 2}]]},
-    ]}))
+    a = analyze(
+        spec_from_data(
+            {
+                "input": [1, 20, 20],
+                "layers": [
+                    {
+                        "concat": [
+                            [{"type": "conv2d", "out_channels": 1, "kernel_size": 1}],
+                            [{"type": "conv2d", "out_channels": 1, "kernel_size": 5, "padding": 2}],
+                        ]
+                    },
+                ],
+            }
+        )
+    )
     assert unit_field(nodes_of(a), len(a.rows) - 1, (7, 9)) == ((5, 7), (9, 11))
 
 
 def test_dense_layer_has_no_unit_field():
-    a = analyze(spec_from_data({"input": [1, 4, 4], "layers": [{"type": "linear",
-                                                                "out_features": 3}]}))
+    a = analyze(
+        spec_from_data({"input": [1, 4, 4], "layers": [{"type": "linear", "out_features": 3}]})
+    )
     assert unit_field(nodes_of(a), 0, (0, 0)) is None

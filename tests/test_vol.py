@@ -26,8 +26,10 @@ def windows(shape, k, s, p, d, ceil):
     outs = [pool_out(n, *a, ceil) for n, a in zip(shape, zip(k, s, p, d))]
     for pos in itertools.product(*map(range, outs)):
         starts = [o * si - pi for o, si, pi in zip(pos, s, p)]
-        cells = [tuple(a + t * di for a, t, di in zip(starts, ts, d))
-                 for ts in itertools.product(*map(range, k))]
+        cells = [
+            tuple(a + t * di for a, t, di in zip(starts, ts, d))
+            for ts in itertools.product(*map(range, k))
+        ]
         yield pos, [c for c in cells if all(0 <= ci < n for ci, n in zip(c, shape))], starts
 
 
@@ -53,9 +55,11 @@ def naive_avg(x, k, s, p, ceil, cip):
     return y
 
 
-POOLS = [((3, 3, 3), (2, 2, 2), (1, 1, 1), (1, 1, 1), False),
-         ((2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1), True),
-         ((2, 2, 2), (2, 2, 2), (0, 0, 0), (1, 1, 1), True)]
+POOLS = [
+    ((3, 3, 3), (2, 2, 2), (1, 1, 1), (1, 1, 1), False),
+    ((2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1), True),
+    ((2, 2, 2), (2, 2, 2), (0, 0, 0), (1, 1, 1), True),
+]
 
 
 @pytest.mark.parametrize(("k", "s", "p", "d", "ceil"), POOLS)
@@ -64,9 +68,9 @@ def test_max_pool3d_and_its_gradient(k, s, p, d, ceil):
     y, idx = K.max_pool3d(x, k, s, p, d, ceil, return_indices=True)
     np.testing.assert_array_equal(y, naive_max(x, k, s, p, d, ceil))
     # indices point at the maxima (flat in each volume)
-    np.testing.assert_array_equal(np.take_along_axis(x.reshape(2, 3, -1),
-                                                     idx.reshape(2, 3, -1), 2).reshape(y.shape),
-                                  y)
+    np.testing.assert_array_equal(
+        np.take_along_axis(x.reshape(2, 3, -1), idx.reshape(2, 3, -1), 2).reshape(y.shape), y
+    )
     r = rnd(y.shape, 1)
     gx = K.max_pool3d_backward(r, idx, x.shape)
     assert np.isclose(gx.sum(), r.sum()) and gx.shape == x.shape
@@ -80,21 +84,28 @@ def test_max_pool3d_and_its_gradient(k, s, p, d, ceil):
 
 
 @pytest.mark.parametrize("cip", [True, False])
-@pytest.mark.parametrize(("k", "s", "p", "ceil"), [((3, 3, 3), (2, 2, 2), (1, 1, 1), False),
-                                                   ((3, 1, 2), (2, 1, 3), (1, 0, 1), True)])
+@pytest.mark.parametrize(
+    ("k", "s", "p", "ceil"),
+    [((3, 3, 3), (2, 2, 2), (1, 1, 1), False), ((3, 1, 2), (2, 1, 3), (1, 0, 1), True)],
+)
 def test_avg_pool3d_and_its_gradient(k, s, p, ceil, cip):
     x = rnd((2, 2, 5, 6, 7))
     y = K.avg_pool3d(x, k, s, p, ceil, cip)
     np.testing.assert_allclose(y, naive_avg(x, k, s, p, ceil, cip), atol=1e-12)
-    check_fd(lambda z: K.avg_pool3d(z, k, s, p, ceil, cip), x,
-             lambda r: K.avg_pool3d_backward(r, x.shape, k, s, p, ceil, cip))
+    check_fd(
+        lambda z: K.avg_pool3d(z, k, s, p, ceil, cip),
+        x,
+        lambda r: K.avg_pool3d_backward(r, x.shape, k, s, p, ceil, cip),
+    )
 
 
 @pytest.mark.parametrize("out", [(1, 1, 1), (3, 5, 4), (None, 2, 7)])
 def test_adaptive_pools(out):
     x = rnd((2, 3, 7, 8, 9))
-    bins = [[(i * n // (o or n), -(-(i + 1) * n // (o or n))) for i in range(o or n)]
-            for n, o in zip(x.shape[2:], out)]
+    bins = [
+        [(i * n // (o or n), -(-(i + 1) * n // (o or n))) for i in range(o or n)]
+        for n, o in zip(x.shape[2:], out)
+    ]
     ref_avg = np.empty(x.shape[:2] + tuple(len(b) for b in bins))
     ref_max = np.empty_like(ref_avg)
     for pos in itertools.product(*[range(len(b)) for b in bins]):
@@ -106,8 +117,11 @@ def test_adaptive_pools(out):
     np.testing.assert_array_equal(y, ref_max)
     r = rnd(y.shape, 2)
     assert np.isclose(K.adaptive_max_pool3d_backward(r, idx, x.shape).sum(), r.sum())
-    check_fd(lambda z: K.adaptive_avg_pool3d(z, out), x,
-             lambda g: K.adaptive_avg_pool3d_backward(g, x.shape))
+    check_fd(
+        lambda z: K.adaptive_avg_pool3d(z, out),
+        x,
+        lambda g: K.adaptive_avg_pool3d_backward(g, x.shape),
+    )
 
 
 def check_fd(forward, x, grad_of, seed=5, tol=1e-6):
@@ -123,8 +137,10 @@ def naive_conv_transpose3d(x, w, b, s, p, op, g, d):
     N, Ci = x.shape[:2]
     Cg = w.shape[1]
     k = w.shape[2:]
-    outs = [(n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
-            for n, si, pi, di, ki, oi in zip(x.shape[2:], s, p, d, k, op)]
+    outs = [
+        (n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
+        for n, si, pi, di, ki, oi in zip(x.shape[2:], s, p, d, k, op)
+    ]
     y = np.zeros((N, Cg * g, *outs))
     for o in range(Ci):
         grp = o // (Ci // g)
@@ -133,13 +149,16 @@ def naive_conv_transpose3d(x, w, b, s, p, op, g, d):
                 q = [ii * si - pi + ti * di for ii, si, pi, ti, di in zip(i, s, p, t, d)]
                 if all(0 <= qi < n for qi, n in zip(q, outs)):
                     y[(slice(None), slice(grp * Cg, (grp + 1) * Cg), *q)] += (
-                        x[(slice(None), o, *i)][:, None] * w[(o, slice(None), *t)][None])
+                        x[(slice(None), o, *i)][:, None] * w[(o, slice(None), *t)][None]
+                    )
     return y + (0 if b is None else b.reshape(1, -1, 1, 1, 1))
 
 
-TRANSPOSED = [((1, 1, 1), (0, 0, 0), (0, 0, 0), 1, (1, 1, 1)),
-              ((2, 2, 2), (1, 1, 1), (1, 1, 1), 2, (1, 1, 1)),
-              ((2, 1, 3), (1, 0, 2), (1, 0, 1), 1, (1, 2, 1))]
+TRANSPOSED = [
+    ((1, 1, 1), (0, 0, 0), (0, 0, 0), 1, (1, 1, 1)),
+    ((2, 2, 2), (1, 1, 1), (1, 1, 1), 2, (1, 1, 1)),
+    ((2, 1, 3), (1, 0, 2), (1, 0, 1), 1, (1, 2, 1)),
+]
 
 
 @pytest.mark.parametrize(("s", "p", "op", "g", "d"), TRANSPOSED)
@@ -147,23 +166,39 @@ def test_conv_transpose3d(s, p, op, g, d):
     x, w, b = rnd((2, 4, 3, 4, 3), 1), rnd((4, 3, 3, 2, 3), 2), rnd(3 * g, 3)
     y = K.conv_transpose3d(x, w, b, s, p, op, g, d)
     np.testing.assert_allclose(y, naive_conv_transpose3d(x, w, b, s, p, op, g, d), atol=1e-10)
-    check_fd(lambda z: K.conv_transpose3d(z, w, b, s, p, op, g, d), x,
-             lambda r: K.conv_transpose3d_backward(r, x, w, s, p, op, g, d)[0])
-    check_fd(lambda ww: K.conv_transpose3d(x, ww, b, s, p, op, g, d), w,
-             lambda r: K.conv_transpose3d_backward(r, x, w, s, p, op, g, d)[1])
+    check_fd(
+        lambda z: K.conv_transpose3d(z, w, b, s, p, op, g, d),
+        x,
+        lambda r: K.conv_transpose3d_backward(r, x, w, s, p, op, g, d)[0],
+    )
+    check_fd(
+        lambda ww: K.conv_transpose3d(x, ww, b, s, p, op, g, d),
+        w,
+        lambda r: K.conv_transpose3d_backward(r, x, w, s, p, op, g, d)[1],
+    )
 
 
-@pytest.mark.parametrize(("s", "p", "d", "g"), [(1, 1, 1, 1), (2, 0, 1, 3),
-                                                ((2, 1, 3), (1, 0, 2), (1, 2, 1), 1),
-                                                (1, "same", 2, 3)])
+@pytest.mark.parametrize(
+    ("s", "p", "d", "g"),
+    [(1, 1, 1, 1), (2, 0, 1, 3), ((2, 1, 3), (1, 0, 2), (1, 2, 1), 1), (1, "same", 2, 3)],
+)
 def test_conv3d_backward_matches_finite_differences(s, p, d, g):
     x, w, b = rnd((2, 6, 5, 6, 7), 4), rnd((9, 6 // g, 3, 2, 3), 5), rnd(9, 6)
-    check_fd(lambda z: K.conv3d(z, w, b, s, p, d, g), x,
-             lambda r: K.conv3d_backward(r, x, w, s, p, d, g)[0])
-    check_fd(lambda ww: K.conv3d(x, ww, b, s, p, d, g), w,
-             lambda r: K.conv3d_backward(r, x, w, s, p, d, g)[1])
-    check_fd(lambda bb: K.conv3d(x, w, bb, s, p, d, g), b,
-             lambda r: K.conv3d_backward(r, x, w, s, p, d, g)[2])
+    check_fd(
+        lambda z: K.conv3d(z, w, b, s, p, d, g),
+        x,
+        lambda r: K.conv3d_backward(r, x, w, s, p, d, g)[0],
+    )
+    check_fd(
+        lambda ww: K.conv3d(x, ww, b, s, p, d, g),
+        w,
+        lambda r: K.conv3d_backward(r, x, w, s, p, d, g)[1],
+    )
+    check_fd(
+        lambda bb: K.conv3d(x, w, bb, s, p, d, g),
+        b,
+        lambda r: K.conv3d_backward(r, x, w, s, p, d, g)[2],
+    )
 
 
 def test_against_torch_autograd():
@@ -189,15 +224,17 @@ def test_against_torch_autograd():
     for ours, ref in zip(K.conv_transpose3d_backward(r, x, w, *args), grads):
         np.testing.assert_allclose(ours, ref, atol=1e-10)
     x = rnd((2, 3, 7, 8, 9), 7)
-    y, r, (gx,) = autograd(lambda t: F.max_pool3d(t, (2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1),
-                                                  True), x)
+    y, r, (gx,) = autograd(
+        lambda t: F.max_pool3d(t, (2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1), True), x
+    )
     ours, idx = K.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (2, 1, 1), True, True)
     np.testing.assert_array_equal(ours, y)
     np.testing.assert_allclose(K.max_pool3d_backward(r, idx, x.shape), gx, atol=1e-12)
     y, r, (gx,) = autograd(lambda t: F.avg_pool3d(t, 3, 2, 1, True, False), x)
     np.testing.assert_allclose(K.avg_pool3d(x, 3, 2, 1, True, False), y, atol=1e-12)
-    np.testing.assert_allclose(K.avg_pool3d_backward(r, x.shape, 3, 2, 1, True, False), gx,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        K.avg_pool3d_backward(r, x.shape, 3, 2, 1, True, False), gx, atol=1e-12
+    )
     y, r, (gx,) = autograd(lambda t: F.adaptive_max_pool3d(t, (3, 5, 4)), x)
     ours, idx = K.adaptive_max_pool3d(x, (3, 5, 4), return_indices=True)
     np.testing.assert_array_equal(ours, y)

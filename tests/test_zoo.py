@@ -113,24 +113,70 @@ def names(model: str) -> list[str | None]:
     return [r.name for r in analysis(model).rows]
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("alexnet", ["features.0", "features.10", "avgpool", "classifier.1", "classifier.6"]),
-    ("vgg16", ["features.28", "avgpool", "classifier.0", "classifier.6"]),
-    ("vgg16_bn", ["features.41", "features.43", "classifier.6"]),
-    ("resnet18", ["conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer2.0.downsample.1",
-                  "layer4.1.bn2", "fc"]),
-    ("resnet50", ["layer1.0.downsample.0", "layer3.5.conv3", "layer4.2.bn3", "fc"]),
-    ("mobilenet_v2", ["features.0.0", "features.1.conv.0.0", "features.1.conv.2",
-                      "features.17.conv.3", "features.18.0", "classifier.1"]),
-    ("squeezenet1_0", ["features.3.squeeze", "features.3.expand1x1",
-                       "features.3.expand3x3_activation", "features.12.squeeze", "classifier.1"]),
-    ("googlenet", ["conv1.conv", "conv3.bn", "inception3a.branch1.conv",
-                   "inception3a.branch2.0.conv", "inception4e.branch4.1.bn",
-                   "inception5b.branch3.1.conv", "fc"]),
-    ("densenet121", ["features.conv0", "features.denseblock4.denselayer16.conv2",
-                     "features.transition3.conv", "features.norm5", "classifier"]),
-    ("unet", ["enc1.conv1", "bottleneck.conv2", "dec4.upconv", "dec1.conv.conv2", "out"]),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("alexnet", ["features.0", "features.10", "avgpool", "classifier.1", "classifier.6"]),
+        ("vgg16", ["features.28", "avgpool", "classifier.0", "classifier.6"]),
+        ("vgg16_bn", ["features.41", "features.43", "classifier.6"]),
+        (
+            "resnet18",
+            [
+                "conv1",
+                "layer1.0.conv1",
+                "layer2.0.downsample.0",
+                "layer2.0.downsample.1",
+                "layer4.1.bn2",
+                "fc",
+            ],
+        ),
+        ("resnet50", ["layer1.0.downsample.0", "layer3.5.conv3", "layer4.2.bn3", "fc"]),
+        (
+            "mobilenet_v2",
+            [
+                "features.0.0",
+                "features.1.conv.0.0",
+                "features.1.conv.2",
+                "features.17.conv.3",
+                "features.18.0",
+                "classifier.1",
+            ],
+        ),
+        (
+            "squeezenet1_0",
+            [
+                "features.3.squeeze",
+                "features.3.expand1x1",
+                "features.3.expand3x3_activation",
+                "features.12.squeeze",
+                "classifier.1",
+            ],
+        ),
+        (
+            "googlenet",
+            [
+                "conv1.conv",
+                "conv3.bn",
+                "inception3a.branch1.conv",
+                "inception3a.branch2.0.conv",
+                "inception4e.branch4.1.bn",
+                "inception5b.branch3.1.conv",
+                "fc",
+            ],
+        ),
+        (
+            "densenet121",
+            [
+                "features.conv0",
+                "features.denseblock4.denselayer16.conv2",
+                "features.transition3.conv",
+                "features.norm5",
+                "classifier",
+            ],
+        ),
+        ("unet", ["enc1.conv1", "bottleneck.conv2", "dec4.upconv", "dec1.conv.conv2", "out"]),
+    ],
+)
 def test_rows_carry_module_names(model, expected):
     present = set(names(model))
     assert [n for n in expected if n not in present] == []
@@ -138,14 +184,23 @@ def test_rows_carry_module_names(model, expected):
 
 def test_repeats_and_stage_sizes():
     a = analysis("resnet50")
-    blocks = {n.split(".")[0] + "." + n.split(".")[1] for n in names("resnet50")
-              if n and n.startswith("layer")}
-    per_stage = {s: sum(b.startswith(s + ".") for b in blocks)
-                 for s in ("layer1", "layer2", "layer3", "layer4")}
+    blocks = {
+        n.split(".")[0] + "." + n.split(".")[1]
+        for n in names("resnet50")
+        if n and n.startswith("layer")
+    }
+    per_stage = {
+        s: sum(b.startswith(s + ".") for b in blocks)
+        for s in ("layer1", "layer2", "layer3", "layer4")
+    }
     assert per_stage == {"layer1": 3, "layer2": 4, "layer3": 6, "layer4": 3}
     stage_out = {r.blocks[0]: r.output_shape for r in a.rows if r.blocks}
-    assert stage_out == {"layer1": (256, 56, 56), "layer2": (512, 28, 28),
-                         "layer3": (1024, 14, 14), "layer4": (2048, 7, 7)}
+    assert stage_out == {
+        "layer1": (256, 56, 56),
+        "layer2": (512, 28, 28),
+        "layer3": (1024, 14, 14),
+        "layer4": (2048, 7, 7),
+    }
     dense = analysis("densenet121")
     outs = {r.name: r.output_shape for r in dense.rows if r.name}
     assert outs["features.denseblock1.denselayer6.concat"] == (256, 56, 56)
@@ -199,8 +254,12 @@ def test_resnet18_stage_subtotals():
     for r in a.rows:
         if r.blocks:
             per_stage[r.blocks[0]] = per_stage.get(r.blocks[0], 0) + r.params
-    assert per_stage == {"layer1": 147_968, "layer2": 525_568, "layer3": 2_099_712,
-                         "layer4": 8_393_728}
+    assert per_stage == {
+        "layer1": 147_968,
+        "layer2": 525_568,
+        "layer3": 2_099_712,
+        "layer4": 8_393_728,
+    }
     # the rest: conv1 9,408 + bn1 128 + fc 513,000
     assert a.totals.params - sum(per_stage.values()) == 9_408 + 128 + 513_000
 
@@ -208,11 +267,14 @@ def test_resnet18_stage_subtotals():
 # --------------------------------------------------------------------------- U-Net
 
 
-@pytest.mark.parametrize(("shape", "out"), [
-    ((1, 512, 512), (2, 512, 512)),  # the spec's default input
-    ((1, 256, 256), (2, 256, 256)),
-    ((1, 96, 160), (2, 96, 160)),
-])
+@pytest.mark.parametrize(
+    ("shape", "out"),
+    [
+        ((1, 512, 512), (2, 512, 512)),  # the spec's default input
+        ((1, 256, 256), (2, 256, 256)),
+        ((1, 96, 160), (2, 96, 160)),
+    ],
+)
 def test_unet_is_fully_convolutional(shape, out):
     a = analysis("unet", shape)
     assert a.totals.output_shape == out
@@ -238,10 +300,17 @@ def test_unet_rejects_sizes_not_divisible_by_16():
 # --------------------------------------------------------------------------- details
 
 
-@pytest.mark.parametrize(("model", "p"), [
-    ("alexnet", 0.5), ("vgg16", 0.5), ("vgg16_bn", 0.5), ("squeezenet1_0", 0.5),
-    ("mobilenet_v2", 0.2), ("googlenet", 0.2),
-])
+@pytest.mark.parametrize(
+    ("model", "p"),
+    [
+        ("alexnet", 0.5),
+        ("vgg16", 0.5),
+        ("vgg16_bn", 0.5),
+        ("squeezenet1_0", 0.5),
+        ("mobilenet_v2", 0.2),
+        ("googlenet", 0.2),
+    ],
+)
 def test_dropout_rates_as_torchvision(model, p):
     rates = {r.layer.p for r in analysis(model).rows if r.type == "dropout"}
     assert rates == {p}
@@ -252,9 +321,12 @@ def test_repeat_copies_can_be_named_by_index():
         "input: [8, 4, 4]\n"
         "layers:\n"
         "  - {name: denseblock1, layers: [{repeat: 2, name: 'denselayer${i + 1}',"
-        " type: conv2d, out_channels: 8, kernel_size: 1}]}\n")
-    assert [r.name for r in analyze(spec).rows] == ["denseblock1.denselayer1",
-                                                    "denseblock1.denselayer2"]
+        " type: conv2d, out_channels: 8, kernel_size: 1}]}\n"
+    )
+    assert [r.name for r in analyze(spec).rows] == [
+        "denseblock1.denselayer1",
+        "denseblock1.denselayer2",
+    ]
 
 
 # --------------------------------------------------------------------------- torch
@@ -322,9 +394,10 @@ def _resnet(torch, block: str, layers: list[int]):
             s = stride if k == 0 else 1
             down = None
             if s != 1 or inplanes != planes * cls.expansion:
-                down = nn.Sequential(nn.Conv2d(inplanes, planes * cls.expansion, 1, s,
-                                               bias=False),
-                                     nn.BatchNorm2d(planes * cls.expansion))
+                down = nn.Sequential(
+                    nn.Conv2d(inplanes, planes * cls.expansion, 1, s, bias=False),
+                    nn.BatchNorm2d(planes * cls.expansion),
+                )
             blocks.append(cls(inplanes, planes, s, down))
             inplanes = planes * cls.expansion
         setattr(model, f"layer{i + 1}", nn.Sequential(*blocks))
@@ -336,22 +409,35 @@ def _mobilenet_v2(torch):
     nn = torch.nn
 
     def cbr(i, o, k=1, s=1, g=1):
-        return nn.Sequential(nn.Conv2d(i, o, k, s, (k - 1) // 2, groups=g, bias=False),
-                             nn.BatchNorm2d(o), nn.ReLU6(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(i, o, k, s, (k - 1) // 2, groups=g, bias=False),
+            nn.BatchNorm2d(o),
+            nn.ReLU6(inplace=True),
+        )
 
     class InvertedResidual(nn.Module):
         def __init__(self, inp, oup, stride, t):
             super().__init__()
             hidden = inp * t
             layers = [cbr(inp, hidden)] if t != 1 else []
-            layers += [cbr(hidden, hidden, 3, stride, hidden),
-                       nn.Conv2d(hidden, oup, 1, bias=False), nn.BatchNorm2d(oup)]
+            layers += [
+                cbr(hidden, hidden, 3, stride, hidden),
+                nn.Conv2d(hidden, oup, 1, bias=False),
+                nn.BatchNorm2d(oup),
+            ]
             self.conv = nn.Sequential(*layers)
 
     features = [cbr(3, 32, 3, 2)]
     inp = 32
-    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+    for t, c, n, s in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]:
         for k in range(n):
             features.append(InvertedResidual(inp, c, s if k == 0 else 1, t))
             inp = c
@@ -375,12 +461,15 @@ def _googlenet(torch):
         def __init__(self, i, c1, c3r, c3, c5r, c5, pp):
             super().__init__()
             self.branch1 = BasicConv2d(i, c1, kernel_size=1)
-            self.branch2 = nn.Sequential(BasicConv2d(i, c3r, kernel_size=1),
-                                         BasicConv2d(c3r, c3, kernel_size=3, padding=1))
-            self.branch3 = nn.Sequential(BasicConv2d(i, c5r, kernel_size=1),
-                                         BasicConv2d(c5r, c5, kernel_size=3, padding=1))
-            self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True),
-                                         BasicConv2d(i, pp, kernel_size=1))
+            self.branch2 = nn.Sequential(
+                BasicConv2d(i, c3r, kernel_size=1), BasicConv2d(c3r, c3, kernel_size=3, padding=1)
+            )
+            self.branch3 = nn.Sequential(
+                BasicConv2d(i, c5r, kernel_size=1), BasicConv2d(c5r, c5, kernel_size=3, padding=1)
+            )
+            self.branch4 = nn.Sequential(
+                nn.MaxPool2d(3, 1, 1, ceil_mode=True), BasicConv2d(i, pp, kernel_size=1)
+            )
 
     m = nn.Module()
     m.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
@@ -399,12 +488,15 @@ def _googlenet(torch):
     return m
 
 
-@pytest.mark.parametrize(("model", "build"), [
-    ("resnet18", lambda t: _resnet(t, "basic", [2, 2, 2, 2])),
-    ("resnet50", lambda t: _resnet(t, "bottleneck", [3, 4, 6, 3])),
-    ("mobilenet_v2", _mobilenet_v2),
-    ("googlenet", _googlenet),
-])
+@pytest.mark.parametrize(
+    ("model", "build"),
+    [
+        ("resnet18", lambda t: _resnet(t, "basic", [2, 2, 2, 2])),
+        ("resnet50", lambda t: _resnet(t, "bottleneck", [3, 4, 6, 3])),
+        ("mobilenet_v2", _mobilenet_v2),
+        ("googlenet", _googlenet),
+    ],
+)
 def test_torch_modules_match_rows_by_name(model, build):
     torch = _torch()
     with torch.device("meta"):
@@ -420,18 +512,25 @@ def test_torch_fire_and_dense_layer():
     nn = torch.nn
     with torch.device("meta"):
         # Fire(128, 32, 128, 128): features.5 of SqueezeNet 1.0
-        fire = nn.ModuleList([nn.Conv2d(128, 32, 1), nn.Conv2d(32, 128, 1),
-                              nn.Conv2d(32, 128, 3, padding=1)])
+        fire = nn.ModuleList(
+            [nn.Conv2d(128, 32, 1), nn.Conv2d(32, 128, 1), nn.Conv2d(32, 128, 3, padding=1)]
+        )
         # denselayer7 of denseblock2 (input 128 + 6 * 32 = 320 channels)
-        dense = nn.ModuleList([nn.BatchNorm2d(320), nn.Conv2d(320, 128, 1, bias=False),
-                               nn.BatchNorm2d(128), nn.Conv2d(128, 32, 3, padding=1,
-                                                               bias=False)])
+        dense = nn.ModuleList(
+            [
+                nn.BatchNorm2d(320),
+                nn.Conv2d(320, 128, 1, bias=False),
+                nn.BatchNorm2d(128),
+                nn.Conv2d(128, 32, 3, padding=1, bias=False),
+            ]
+        )
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     squeeze = _row_params("squeezenet1_0")
     assert sum(v for k, v in squeeze.items() if k.startswith("features.5.")) == count(fire)
     densenet = _row_params("densenet121")
-    assert sum(v for k, v in densenet.items()
-               if k.startswith("features.denseblock2.denselayer7.")) == count(dense)
+    assert sum(
+        v for k, v in densenet.items() if k.startswith("features.denseblock2.denselayer7.")
+    ) == count(dense)
 
 
 def test_torch_unet_params_and_shapes():
@@ -439,17 +538,21 @@ def test_torch_unet_params_and_shapes():
     nn = torch.nn
 
     def double(i, o):
-        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(inplace=True),
-                             nn.Conv2d(o, o, 3, padding=1), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(i, o, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(o, o, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
 
     class UNet(nn.Module):
         def __init__(self):
             super().__init__()
             ch = [64, 128, 256, 512, 1024]
-            self.enc = nn.ModuleList([double(1, 64)] + [double(ch[k], ch[k + 1])
-                                                        for k in range(4)])
-            self.ups = nn.ModuleList([nn.ConvTranspose2d(ch[k + 1], ch[k], 2, 2)
-                                      for k in reversed(range(4))])
+            self.enc = nn.ModuleList([double(1, 64)] + [double(ch[k], ch[k + 1]) for k in range(4)])
+            self.ups = nn.ModuleList(
+                [nn.ConvTranspose2d(ch[k + 1], ch[k], 2, 2) for k in reversed(range(4))]
+            )
             self.dec = nn.ModuleList([double(ch[k + 1], ch[k]) for k in reversed(range(4))])
             self.out = nn.Conv2d(64, 2, 1)
 

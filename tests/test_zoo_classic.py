@@ -121,31 +121,72 @@ def test_header_cites_source_and_total(model):
 # --------------------------------------------------------------------------- structure
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("resnet34", ["layer1.2.conv2", "layer2.0.downsample.0", "layer3.5.bn2", "layer4.2.conv2"]),
-    ("resnet101", ["layer1.0.downsample.1", "layer3.22.conv3", "layer4.2.bn3", "fc"]),
-    ("resnet152", ["layer2.7.conv3", "layer3.35.bn3", "layer4.0.downsample.0"]),
-    ("resnext50_32x4d", ["layer1.0.conv2", "layer4.2.conv3", "fc"]),
-    ("wide_resnet50_2", ["layer1.0.downsample.0", "layer4.2.bn3"]),
-    ("vgg11", ["features.0", "features.18", "classifier.6"]),
-    ("vgg19_bn", ["features.49", "features.50", "features.52", "classifier.0"]),
-    ("squeezenet1_1", ["features.0", "features.3.expand3x3", "features.12.squeeze",
-                       "classifier.1"]),
-    ("densenet161", ["features.conv0", "features.denseblock3.denselayer36.conv2",
-                     "features.transition3.conv", "features.norm5", "classifier"]),
-    ("densenet201", ["features.denseblock3.denselayer48.conv1",
-                     "features.denseblock4.denselayer32.norm2", "classifier"]),
-    ("inception_v3", ["Conv2d_1a_3x3.conv", "Mixed_5b.branch5x5_2.bn",
-                      "Mixed_6e.branch7x7dbl_5.conv", "Mixed_7c.branch3x3dbl_3b.conv",
-                      "AuxLogits.conv0.conv", "AuxLogits.conv1.bn", "AuxLogits.fc", "fc"]),
-    ("regnet_x_1_6gf", ["stem.0", "trunk_output.block1.block1-0.proj.0",
-                        "trunk_output.block3.block3-9.f.b.0", "trunk_output.block4.block4-1.f.c.1",
-                        "fc"]),
-    ("regnet_y_400mf", ["trunk_output.block1.block1-0.f.se.fc1",
-                        "trunk_output.block4.block4-5.f.se.fc2",
-                        "trunk_output.block4.block4-5.f.se.scale_activation",
-                        "trunk_output.block4.block4-5.activation"]),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("resnet34", ["layer1.2.conv2", "layer2.0.downsample.0", "layer3.5.bn2", "layer4.2.conv2"]),
+        ("resnet101", ["layer1.0.downsample.1", "layer3.22.conv3", "layer4.2.bn3", "fc"]),
+        ("resnet152", ["layer2.7.conv3", "layer3.35.bn3", "layer4.0.downsample.0"]),
+        ("resnext50_32x4d", ["layer1.0.conv2", "layer4.2.conv3", "fc"]),
+        ("wide_resnet50_2", ["layer1.0.downsample.0", "layer4.2.bn3"]),
+        ("vgg11", ["features.0", "features.18", "classifier.6"]),
+        ("vgg19_bn", ["features.49", "features.50", "features.52", "classifier.0"]),
+        (
+            "squeezenet1_1",
+            ["features.0", "features.3.expand3x3", "features.12.squeeze", "classifier.1"],
+        ),
+        (
+            "densenet161",
+            [
+                "features.conv0",
+                "features.denseblock3.denselayer36.conv2",
+                "features.transition3.conv",
+                "features.norm5",
+                "classifier",
+            ],
+        ),
+        (
+            "densenet201",
+            [
+                "features.denseblock3.denselayer48.conv1",
+                "features.denseblock4.denselayer32.norm2",
+                "classifier",
+            ],
+        ),
+        (
+            "inception_v3",
+            [
+                "Conv2d_1a_3x3.conv",
+                "Mixed_5b.branch5x5_2.bn",
+                "Mixed_6e.branch7x7dbl_5.conv",
+                "Mixed_7c.branch3x3dbl_3b.conv",
+                "AuxLogits.conv0.conv",
+                "AuxLogits.conv1.bn",
+                "AuxLogits.fc",
+                "fc",
+            ],
+        ),
+        (
+            "regnet_x_1_6gf",
+            [
+                "stem.0",
+                "trunk_output.block1.block1-0.proj.0",
+                "trunk_output.block3.block3-9.f.b.0",
+                "trunk_output.block4.block4-1.f.c.1",
+                "fc",
+            ],
+        ),
+        (
+            "regnet_y_400mf",
+            [
+                "trunk_output.block1.block1-0.f.se.fc1",
+                "trunk_output.block4.block4-5.f.se.fc2",
+                "trunk_output.block4.block4-5.f.se.scale_activation",
+                "trunk_output.block4.block4-5.activation",
+            ],
+        ),
+    ],
+)
 def test_rows_carry_module_names(model, expected):
     present = set(outputs(model))
     assert [n for n in expected if n not in present] == []
@@ -153,8 +194,10 @@ def test_rows_carry_module_names(model, expected):
 
 def test_bottleneck_widths_and_groups():
     """torchvision: width = int(planes · width_per_group / 64) · groups."""
-    for model, width, groups in (("resnext50_32x4d", 4 * 64 // 64 * 32, 32),
-                                 ("wide_resnet50_2", 128 * 64 // 64, 1)):
+    for model, width, groups in (
+        ("resnext50_32x4d", 4 * 64 // 64 * 32, 32),
+        ("wide_resnet50_2", 128 * 64 // 64, 1),
+    ):
         rows = {r.name: r for r in analysis(model).rows}
         conv2 = rows["layer1.0.conv2"]
         assert conv2.output_shape == (width, 56, 56)
@@ -165,8 +208,11 @@ def test_bottleneck_widths_and_groups():
 
 
 def test_resnet_stage_depths():
-    for model, depths in (("resnet34", [3, 4, 6, 3]), ("resnet101", [3, 4, 23, 3]),
-                          ("resnet152", [3, 8, 36, 3])):
+    for model, depths in (
+        ("resnet34", [3, 4, 6, 3]),
+        ("resnet101", [3, 4, 23, 3]),
+        ("resnet152", [3, 8, 36, 3]),
+    ):
         blocks = {".".join(n.split(".")[:2]) for n in outputs(model) if n.startswith("layer")}
         assert [sum(b.startswith(f"layer{s}.") for b in blocks) for s in (1, 2, 3, 4)] == depths
 
@@ -192,15 +238,22 @@ def test_squeezenet1_1_pools():
     assert outs["features.12.concat"] == (512, 13, 13)
 
 
-@pytest.mark.parametrize(("model", "channels"), [
-    # init + n·growth after each block; transitions halve
-    ("densenet161", [96 + 6 * 48, 192 + 12 * 48, 384 + 36 * 48, 1056 + 24 * 48]),
-    ("densenet201", [64 + 6 * 32, 128 + 12 * 32, 256 + 48 * 32, 896 + 32 * 32]),
-])
+@pytest.mark.parametrize(
+    ("model", "channels"),
+    [
+        # init + n·growth after each block; transitions halve
+        ("densenet161", [96 + 6 * 48, 192 + 12 * 48, 384 + 36 * 48, 1056 + 24 * 48]),
+        ("densenet201", [64 + 6 * 32, 128 + 12 * 32, 256 + 48 * 32, 896 + 32 * 32]),
+    ],
+)
 def test_densenet_block_channels(model, channels):
     outs = outputs(model)
-    last = {1: 6, 2: 12, 3: 36 if model == "densenet161" else 48,
-            4: 24 if model == "densenet161" else 32}
+    last = {
+        1: 6,
+        2: 12,
+        3: 36 if model == "densenet161" else 48,
+        4: 24 if model == "densenet161" else 32,
+    }
     got = [outs[f"features.denseblock{b}.denselayer{last[b]}.concat"][0] for b in (1, 2, 3, 4)]
     assert got == channels
     assert outs["features.norm5"][0] == channels[-1]
@@ -232,8 +285,11 @@ def test_inception_v3_aux_head_is_a_side_output():
     # F.avg_pool2d(5, 3): ⌊(17 - 5)/3⌋ + 1 = 5, then the 5×5 conv1 leaves 1×1
     assert rows["AuxLogits.conv1.conv"].output_shape == (768, 1, 1)
     aux = [r for r in a.rows if r.blocks and r.blocks[0] == "AuxLogits"]
-    assert (sum(r.params for r in aux), sum(r.buffers for r in aux),
-            sum(r.macs for r in aux)) == INCEPTION_AUX
+    assert (
+        sum(r.params for r in aux),
+        sum(r.buffers for r in aux),
+        sum(r.macs for r in aux),
+    ) == INCEPTION_AUX
     assert a.totals.params - INCEPTION_AUX[0] == 23_834_568  # aux_logits=False
     assert a.totals.macs - INCEPTION_AUX[2] == INCEPTION_MAIN_MACS
 
@@ -241,21 +297,25 @@ def test_inception_v3_aux_head_is_a_side_output():
 def test_inception_v3_with_aux_needs_299():
     # at 224 Mixed_6e is 12×12, the aux pool gives 3×3 and conv1's 5×5 kernel does not fit
     # (PyTorch refuses too, in training mode where AuxLogits runs)
-    with pytest.raises(ShapeError, match=r"AuxLogits\.conv1\.conv.*kernel 5x5 is larger than "
-                                         r"the padded input 3x3"):
+    with pytest.raises(
+        ShapeError,
+        match=r"AuxLogits\.conv1\.conv.*kernel 5x5 is larger than "
+        r"the padded input 3x3",
+    ):
         analysis("inception_v3", (3, 224, 224))
 
 
 def test_regnet_stages():
     # widths and depths from torchvision's BlockParams.from_init_params (see the headers)
     for model, widths, depths, group_width in (
-            ("regnet_x_1_6gf", [72, 168, 408, 912], [2, 4, 10, 2], 24),
-            ("regnet_y_400mf", [48, 104, 208, 440], [1, 3, 6, 6], 8)):
+        ("regnet_x_1_6gf", [72, 168, 408, 912], [2, 4, 10, 2], 24),
+        ("regnet_y_400mf", [48, 104, 208, 440], [1, 3, 6, 6], 8),
+    ):
         rows = {r.name: r for r in analysis(model).rows if r.name}
         for s, (w, d) in enumerate(zip(widths, depths), start=1):
             first = rows[f"trunk_output.block{s}.block{s}-0.f.b.0"]
             assert first.layer.groups == w // group_width
-            assert first.output_shape == (w, 112 // 2 ** s, 112 // 2 ** s)
+            assert first.output_shape == (w, 112 // 2**s, 112 // 2**s)
             assert f"trunk_output.block{s}.block{s}-{d - 1}.activation" in rows
             assert f"trunk_output.block{s}.block{s}-{d}.activation" not in rows
             assert f"trunk_output.block{s}.block{s}-1.proj.0" not in rows
@@ -287,11 +347,31 @@ def test_inception_v3_depth_1_reads_like_torchvision_children():
     names = [r.name for r in collapse(analysis("inception_v3"), 1).rows]
     # Inception3's children in forward order (AuxLogits where it is applied), then the
     # functional flatten (unnamed) before fc
-    assert names == ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
-                     "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c",
-                     "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-                     "AuxLogits", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool", "dropout", None,
-                     "fc"]
+    assert names == [
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "maxpool1",
+        "Conv2d_3b_1x1",
+        "Conv2d_4a_3x3",
+        "maxpool2",
+        "Mixed_5b",
+        "Mixed_5c",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "AuxLogits",
+        "Mixed_7a",
+        "Mixed_7b",
+        "Mixed_7c",
+        "avgpool",
+        "dropout",
+        None,
+        "fc",
+    ]
 
 
 # --------------------------------------------------------------------------- CLI: rf and run
@@ -314,9 +394,15 @@ RUN_INPUT = {model: "3x32x32" for model in MODELS} | {"inception_v3": "3x299x299
 # machine (load 7-10) and adds no layer type — VGG's time goes into drawing 133-144M random
 # weights (vgg16/vgg16_bn run in tests/test_run.py), ResNet-152 is ResNet-101 with more blocks.
 BIG = {"vgg11", "vgg19_bn", "resnet152"}
-RUN_MODELS = [pytest.param(m, marks=pytest.mark.skipif(
-    m in BIG and not os.environ.get("CNNCALC_ZOO_BIG"), reason="big: set CNNCALC_ZOO_BIG=1"))
-    for m in MODELS]
+RUN_MODELS = [
+    pytest.param(
+        m,
+        marks=pytest.mark.skipif(
+            m in BIG and not os.environ.get("CNNCALC_ZOO_BIG"), reason="big: set CNNCALC_ZOO_BIG=1"
+        ),
+    )
+    for m in MODELS
+]
 
 
 @pytest.fixture
@@ -331,8 +417,20 @@ def one_thread():
 
 @pytest.mark.parametrize("model", RUN_MODELS)
 def test_run_executes_and_matches(capsys, one_thread, model):
-    code = main(["run", str(spec_path(model)), "--input", RUN_INPUT[model], "--batch", "1",
-                 "--threads", "1", "--format", "json"])
+    code = main(
+        [
+            "run",
+            str(spec_path(model)),
+            "--input",
+            RUN_INPUT[model],
+            "--batch",
+            "1",
+            "--threads",
+            "1",
+            "--format",
+            "json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     result = json.loads(out)
@@ -352,8 +450,7 @@ def _torchvision_models():
     try:
         import torchvision.models as models
     except Exception:  # noqa: BLE001 - e.g. "operator torchvision::nms does not exist"
-        for name in [n for n in sys.modules if n == "torchvision" or
-                     n.startswith("torchvision.")]:
+        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
             del sys.modules[name]
         sys.modules["torchvision._meta_registrations"] = types.ModuleType("stub")
         try:

@@ -82,22 +82,76 @@ def test_cli_json_and_header(capsys, model):
     assert f"{PINNED[model][1]:,}" in text and f"{PINNED[model][3]:,}" in text
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("efficientnet_b0", ["features.0.0", "features.1.0.block.1.fc1",
-                         "features.2.1.block.2.scale_activation", "features.2.1.stochastic_depth",
-                         "features.6.3.block.3.1", "features.8.0", "classifier.1"]),
-    ("efficientnet_v2_s", ["features.1.1.block.0.0", "features.3.3.block.1.0",
-                           "features.6.14.block.2.fc2", "features.7.0"]),
-    ("convnext_tiny", ["features.0.1", "features.1.0.block.0", "features.1.0.block.2",
-                       "features.1.0.layer_scale", "features.4.1", "features.7.2.block.5",
-                       "classifier.0", "classifier.2"]),
-    ("shufflenet_v2_x1_0", ["conv1.0", "stage2.0.branch1.0", "stage2.0.branch2.7",
-                            "stage3.7.branch2.5", "conv5.0", "fc"]),
-    ("mobilenet_v3_small", ["features.1.block.1.fc1", "features.3.block.2.0",
-                            "features.11.block.2.fc2", "features.12.0", "classifier.3"]),
-    ("mnasnet1_0", ["layers.0", "layers.8.0.layers.3", "layers.12.3.layers.7", "layers.14",
-                    "classifier.1"]),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (
+            "efficientnet_b0",
+            [
+                "features.0.0",
+                "features.1.0.block.1.fc1",
+                "features.2.1.block.2.scale_activation",
+                "features.2.1.stochastic_depth",
+                "features.6.3.block.3.1",
+                "features.8.0",
+                "classifier.1",
+            ],
+        ),
+        (
+            "efficientnet_v2_s",
+            [
+                "features.1.1.block.0.0",
+                "features.3.3.block.1.0",
+                "features.6.14.block.2.fc2",
+                "features.7.0",
+            ],
+        ),
+        (
+            "convnext_tiny",
+            [
+                "features.0.1",
+                "features.1.0.block.0",
+                "features.1.0.block.2",
+                "features.1.0.layer_scale",
+                "features.4.1",
+                "features.7.2.block.5",
+                "classifier.0",
+                "classifier.2",
+            ],
+        ),
+        (
+            "shufflenet_v2_x1_0",
+            [
+                "conv1.0",
+                "stage2.0.branch1.0",
+                "stage2.0.branch2.7",
+                "stage3.7.branch2.5",
+                "conv5.0",
+                "fc",
+            ],
+        ),
+        (
+            "mobilenet_v3_small",
+            [
+                "features.1.block.1.fc1",
+                "features.3.block.2.0",
+                "features.11.block.2.fc2",
+                "features.12.0",
+                "classifier.3",
+            ],
+        ),
+        (
+            "mnasnet1_0",
+            [
+                "layers.0",
+                "layers.8.0.layers.3",
+                "layers.12.3.layers.7",
+                "layers.14",
+                "classifier.1",
+            ],
+        ),
+    ],
+)
 def test_rows_carry_module_names(model, expected):
     present = {r.name for r in analysis(model).rows}
     assert [n for n in expected if n not in present] == []
@@ -132,8 +186,9 @@ def test_shufflenet_split_and_shuffle_rows():
 
 
 def test_cnncalc_run_executes_convnext_small_input(capsys):
-    code = main(["run", str(EXAMPLES / "convnext_tiny.yaml"), "-i", "3x64x64", "-b", "1",
-                 "-f", "json"])
+    code = main(
+        ["run", str(EXAMPLES / "convnext_tiny.yaml"), "-i", "3x64x64", "-b", "1", "-f", "json"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     result = json.loads(out)
@@ -173,8 +228,9 @@ def test_torch_modules_match_rows_by_name(model):
     assert rows == expected
 
 
-@pytest.mark.parametrize(("model", "size"), [(m, PINNED[m][0]) for m in sorted(PINNED)]
-                         + sorted(OTHER_SIZES))
+@pytest.mark.parametrize(
+    ("model", "size"), [(m, PINNED[m][0]) for m in sorted(PINNED)] + sorted(OTHER_SIZES)
+)
 def test_torch_flop_counter_conv_and_linear(model, size):
     torch, tv = _torchvision()
     from torch.utils.flop_counter import FlopCounterMode

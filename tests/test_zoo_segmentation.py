@@ -75,8 +75,7 @@ def test_segmentation_output_is_the_input_size(model, shape):
     assert a.totals.output_shape == (21, *shape[1:])
     assert a.totals.params == PARAMS[model][0]  # fully convolutional: any size
     if model != "lraspp_mobilenet_v3_large":
-        assert [(o.name, o.shape) for o in a.side_outputs] == [("aux_classifier",
-                                                                (21, *shape[1:]))]
+        assert [(o.name, o.shape) for o in a.side_outputs] == [("aux_classifier", (21, *shape[1:]))]
 
 
 def test_default_input_and_side_output_in_json(capsys):
@@ -87,21 +86,60 @@ def test_default_input_and_side_output_in_json(capsys):
     assert data["totals"]["params"] == 35_322_218
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("fcn_resnet50", ["backbone.conv1", "backbone.layer3.0.downsample.0",
-                      "backbone.layer4.2.conv3", "classifier.0", "classifier.4",
-                      "aux_classifier.0", "aux_classifier.4"]),
-    ("deeplabv3_resnet50", ["classifier.0.convs.0.0", "classifier.0.convs.3.0",
-                            "classifier.0.convs.4.1", "classifier.0.project.0",
-                            "classifier.1", "classifier.4", "aux_classifier.4"]),
-    ("lraspp_mobilenet_v3_large", ["backbone.0.0", "backbone.1.block.0.0",
-                                   "backbone.4.block.2.fc1", "backbone.13.block.1.0",
-                                   "backbone.16.0", "classifier.cbr.0", "classifier.scale.1",
-                                   "classifier.low_classifier", "classifier.high_classifier"]),
-    ("mobilenet_v3_large", ["features.0.0", "features.4.block.2.scale_activation",
-                            "features.15.block.3.0", "features.16.1", "classifier.0",
-                            "classifier.3"]),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (
+            "fcn_resnet50",
+            [
+                "backbone.conv1",
+                "backbone.layer3.0.downsample.0",
+                "backbone.layer4.2.conv3",
+                "classifier.0",
+                "classifier.4",
+                "aux_classifier.0",
+                "aux_classifier.4",
+            ],
+        ),
+        (
+            "deeplabv3_resnet50",
+            [
+                "classifier.0.convs.0.0",
+                "classifier.0.convs.3.0",
+                "classifier.0.convs.4.1",
+                "classifier.0.project.0",
+                "classifier.1",
+                "classifier.4",
+                "aux_classifier.4",
+            ],
+        ),
+        (
+            "lraspp_mobilenet_v3_large",
+            [
+                "backbone.0.0",
+                "backbone.1.block.0.0",
+                "backbone.4.block.2.fc1",
+                "backbone.13.block.1.0",
+                "backbone.16.0",
+                "classifier.cbr.0",
+                "classifier.scale.1",
+                "classifier.low_classifier",
+                "classifier.high_classifier",
+            ],
+        ),
+        (
+            "mobilenet_v3_large",
+            [
+                "features.0.0",
+                "features.4.block.2.scale_activation",
+                "features.15.block.3.0",
+                "features.16.1",
+                "classifier.0",
+                "classifier.3",
+            ],
+        ),
+    ],
+)
 def test_rows_carry_torchvision_names(model, expected):
     present = {r.name for r in analysis(model).rows}
     assert [n for n in expected if n not in present] == []
@@ -154,12 +192,15 @@ def test_against_torchvision():
     from torchvision.models import segmentation as seg
 
     builders = {
-        "fcn_resnet50": lambda aux: seg.fcn_resnet50(weights=None, weights_backbone=None,
-                                                     aux_loss=aux, num_classes=21),
+        "fcn_resnet50": lambda aux: seg.fcn_resnet50(
+            weights=None, weights_backbone=None, aux_loss=aux, num_classes=21
+        ),
         "deeplabv3_resnet50": lambda aux: seg.deeplabv3_resnet50(
-            weights=None, weights_backbone=None, aux_loss=aux, num_classes=21),
+            weights=None, weights_backbone=None, aux_loss=aux, num_classes=21
+        ),
         "lraspp_mobilenet_v3_large": lambda aux: seg.lraspp_mobilenet_v3_large(
-            weights=None, weights_backbone=None, num_classes=21),
+            weights=None, weights_backbone=None, num_classes=21
+        ),
         "mobilenet_v3_large": lambda aux: mobilenet_v3_large(),
     }
     shape = (3, 97, 131)  # small and odd: the spec must hold at any size

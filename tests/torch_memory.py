@@ -27,8 +27,12 @@ OPTIMIZERS = {
     "adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3),
 }
-TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64,
-                "float16": torch.float16, "bfloat16": torch.bfloat16}
+TORCH_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,15 @@ class Measured:
     output_bytes: int
 
 
-def measure(module: nn.Module, input_shape: tuple[int, ...], batch: int,
-            optimizer: str = "adam", dtype: str = "float32", amp: str | None = None,
-            seed: int = 0) -> Measured:
+def measure(
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    batch: int,
+    optimizer: str = "adam",
+    dtype: str = "float32",
+    amp: str | None = None,
+    seed: int = 0,
+) -> Measured:
     """One training step (train mode) of ``module`` on a random batch, measured.
 
     The module may live on the ``meta`` device: autograd records the same graph and keeps
@@ -53,8 +63,12 @@ def measure(module: nn.Module, input_shape: tuple[int, ...], batch: int,
     if amp is None:
         module.to(TORCH_DTYPES[dtype])
     device = next(module.parameters()).device
-    x = torch.randn(batch, *input_shape, device=device,
-                    dtype=TORCH_DTYPES[dtype] if amp is None else torch.float32)
+    x = torch.randn(
+        batch,
+        *input_shape,
+        device=device,
+        dtype=TORCH_DTYPES[dtype] if amp is None else torch.float32,
+    )
     own = {t.untyped_storage()._cdata for t in [*module.parameters(), *module.buffers()]}
     kept: dict[int, torch.Tensor] = {}
 
@@ -65,19 +79,27 @@ def measure(module: nn.Module, input_shape: tuple[int, ...], batch: int,
         return t
 
     # CPU autocast's op lists (the meta device follows them too)
-    ctx = (torch.autocast("cpu", dtype=TORCH_DTYPES[amp]) if amp
-           else torch.autocast("cpu", enabled=False))
+    ctx = (
+        torch.autocast("cpu", dtype=TORCH_DTYPES[amp])
+        if amp
+        else torch.autocast("cpu", enabled=False)
+    )
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), ctx:
         y = module(x)
     saved = sum(t.untyped_storage().nbytes() for t in kept.values())
     out_bytes = y.untyped_storage().nbytes()
     y.float().sum().backward()
-    grads = sum(p.grad.untyped_storage().nbytes() for p in module.parameters()
-                if p.grad is not None)
+    grads = sum(
+        p.grad.untyped_storage().nbytes() for p in module.parameters() if p.grad is not None
+    )
     opt = OPTIMIZERS[optimizer]([p for p in module.parameters() if p.requires_grad])
     opt.step()
-    state = sum(v.untyped_storage().nbytes() for s in opt.state.values() for v in s.values()
-                if isinstance(v, torch.Tensor))
+    state = sum(
+        v.untyped_storage().nbytes()
+        for s in opt.state.values()
+        for v in s.values()
+        if isinstance(v, torch.Tensor)
+    )
     return Measured(saved, grads, state, out_bytes)
 
 
@@ -95,19 +117,44 @@ def _layer(layer, in_shapes) -> nn.Module | None:
     c = in_shapes[0][0]
     if k.startswith("conv_transpose"):
         cls = getattr(nn, f"ConvTranspose{_nd(k)}d")
-        return cls(c, f["out_channels"], f["kernel_size"], f["stride"], f["padding"],
-                   f["output_padding"], f["groups"], f["bias"], f["dilation"])
+        return cls(
+            c,
+            f["out_channels"],
+            f["kernel_size"],
+            f["stride"],
+            f["padding"],
+            f["output_padding"],
+            f["groups"],
+            f["bias"],
+            f["dilation"],
+        )
     if k.startswith("conv"):
         cls = getattr(nn, f"Conv{_nd(k)}d")
-        return cls(c, f["out_channels"], f["kernel_size"], f["stride"], f["padding"],
-                   f["dilation"], f["groups"], f["bias"], f["padding_mode"])
+        return cls(
+            c,
+            f["out_channels"],
+            f["kernel_size"],
+            f["stride"],
+            f["padding"],
+            f["dilation"],
+            f["groups"],
+            f["bias"],
+            f["padding_mode"],
+        )
     if k.startswith("maxpool"):
-        return getattr(nn, f"MaxPool{_nd(k)}d")(f["kernel_size"], f["stride"], f["padding"],
-                                                 f["dilation"], ceil_mode=f["ceil_mode"])
+        return getattr(nn, f"MaxPool{_nd(k)}d")(
+            f["kernel_size"], f["stride"], f["padding"], f["dilation"], ceil_mode=f["ceil_mode"]
+        )
     if k.startswith("avgpool"):
         extra = {"divisor_override": f["divisor_override"]} if _nd(k) == 2 else {}
-        return getattr(nn, f"AvgPool{_nd(k)}d")(f["kernel_size"], f["stride"], f["padding"],
-                                                 f["ceil_mode"], f["count_include_pad"], **extra)
+        return getattr(nn, f"AvgPool{_nd(k)}d")(
+            f["kernel_size"],
+            f["stride"],
+            f["padding"],
+            f["ceil_mode"],
+            f["count_include_pad"],
+            **extra,
+        )
     if k.startswith("adaptive_avgpool"):
         return getattr(nn, f"AdaptiveAvgPool{_nd(k)}d")(f["output_size"])
     if k.startswith("adaptive_maxpool"):
@@ -115,11 +162,13 @@ def _layer(layer, in_shapes) -> nn.Module | None:
     if k.startswith("zeropad"):
         return getattr(nn, f"ZeroPad{_nd(k)}d")(f["padding"])
     if k.startswith("batchnorm"):
-        return getattr(nn, f"BatchNorm{_nd(k)}d")(c, f["eps"], f["momentum"], f["affine"],
-                                                   f["track_running_stats"])
+        return getattr(nn, f"BatchNorm{_nd(k)}d")(
+            c, f["eps"], f["momentum"], f["affine"], f["track_running_stats"]
+        )
     if k.startswith("instance_norm"):
-        return getattr(nn, f"InstanceNorm{_nd(k)}d")(c, f["eps"], f["momentum"], f["affine"],
-                                                      f["track_running_stats"])
+        return getattr(nn, f"InstanceNorm{_nd(k)}d")(
+            c, f["eps"], f["momentum"], f["affine"], f["track_running_stats"]
+        )
     simple = {
         "upsample": lambda: nn.Upsample(f["size"], f["scale_factor"], "nearest"),
         "flatten": lambda: nn.Flatten(f["start_dim"], f["end_dim"]),
@@ -152,8 +201,9 @@ def _layer(layer, in_shapes) -> nn.Module | None:
         "subsample2d": lambda: _Subsample(c, f["kernel_size"], f["stride"]),
         "rbf": lambda: _RBF(in_shapes[0][-1], f["out_features"]),
         "group_norm": lambda: nn.GroupNorm(f["num_groups"], c, f["eps"], f["affine"]),
-        "layer_norm": lambda: nn.LayerNorm(f["normalized_shape"], f["eps"],
-                                           f["elementwise_affine"], f["bias"]),
+        "layer_norm": lambda: nn.LayerNorm(
+            f["normalized_shape"], f["eps"], f["elementwise_affine"], f["bias"]
+        ),
         "layer_norm2d": lambda: _LayerNorm2d(c, f["eps"], f["elementwise_affine"], f["bias"]),
         "stochastic_depth": lambda: _StochasticDepth(f["p"], f["mode"]),
         "layer_scale": lambda: _LayerScale(c, f["init_value"]),
@@ -250,8 +300,9 @@ class Built(nn.Module):
         self.wiring = []
         self.mods = nn.ModuleList()
         for r in analysis.rows:
-            shapes = [analysis.input_shape if i < 0 else analysis.rows[i].output_shape
-                      for i in r.inputs]
+            shapes = [
+                analysis.input_shape if i < 0 else analysis.rows[i].output_shape for i in r.inputs
+            ]
             mod = _layer(r.layer, shapes)
             self.mods.append(mod if mod is not None else nn.Identity())
             self.wiring.append((r.layer.kind, r.inputs, mod is None))

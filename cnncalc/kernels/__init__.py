@@ -218,8 +218,14 @@ from ._vol import (  # noqa: E402  (3-D layers and their gradients)
     sum_pool3d_backward,
 )
 
-_FAMILY = {"_conv": "convolution", "_conv_tile": "convolution", "_dense": "dense",
-           "_pool": "pooling", "_elementwise": "element-wise", "_grad": "backward"}
+_FAMILY = {
+    "_conv": "convolution",
+    "_conv_tile": "convolution",
+    "_dense": "dense",
+    "_pool": "pooling",
+    "_elementwise": "element-wise",
+    "_grad": "backward",
+}
 
 
 def kernel_name(dispatcher):
@@ -342,11 +348,27 @@ __all__ += [
     "tanh_backward",
 ]  # backward kernels
 __all__ += [
-    "channel_shuffle", "channel_shuffle_backward", "group_norm", "group_norm_backward",
-    "instance_norm", "instance_norm_backward", "layer_norm", "layer_norm2d",
-    "layer_norm2d_backward", "layer_norm_backward", "layer_scale", "layer_scale_backward",
-    "permute", "permute_backward", "pixel_shuffle", "pixel_shuffle_backward", "pixel_unshuffle",
-    "pixel_unshuffle_backward", "stochastic_depth", "stochastic_depth_backward", "unflatten",
+    "channel_shuffle",
+    "channel_shuffle_backward",
+    "group_norm",
+    "group_norm_backward",
+    "instance_norm",
+    "instance_norm_backward",
+    "layer_norm",
+    "layer_norm2d",
+    "layer_norm2d_backward",
+    "layer_norm_backward",
+    "layer_scale",
+    "layer_scale_backward",
+    "permute",
+    "permute_backward",
+    "pixel_shuffle",
+    "pixel_shuffle_backward",
+    "pixel_unshuffle",
+    "pixel_unshuffle_backward",
+    "stochastic_depth",
+    "stochastic_depth_backward",
+    "unflatten",
     "unflatten_backward",
 ]  # norms and element moves (cnncalc/kernels/_norm.py, _shape.py)
 __all__ += [

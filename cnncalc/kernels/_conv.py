@@ -389,7 +389,8 @@ def _conv_gemm(x5, w5, b, stride, dilation, pads, groups, osz):
     sn, sc, sd, sh, sw = x5.strides
     (SD, SH, SW), (DD, DH, DW) = stride, dilation
     cols = np.lib.stride_tricks.as_strided(
-        x5, shape=(N, groups, Cg, KD, KH, KW, OD, OH, OW),
+        x5,
+        shape=(N, groups, Cg, KD, KH, KW, OD, OH, OW),
         strides=(sn, Cg * sc, sc, DD * sd, DH * sh, DW * sw, SD * sd, SH * sh, SW * sw),
         writeable=False,
     ).reshape(N, groups, Cg * KD * KH * KW, OD * OH * OW)

@@ -16,18 +16,24 @@ def _geometry(fname, spatial, kernel_size, dilation, padding, stride):
     d = ntuple(dilation, 2, "dilation", minimum=1)
     p = ntuple(padding, 2, "padding", minimum=0)
     s = ntuple(stride, 2, "stride", minimum=1)
-    blocks = tuple((n + 2 * pi - di * (ki - 1) - 1) // si + 1
-                   for n, ki, di, pi, si in zip(spatial, k, d, p, s))
+    blocks = tuple(
+        (n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, di, pi, si in zip(spatial, k, d, p, s)
+    )
     if min(blocks) < 1:
-        raise ValueError(f"{fname}: calculated shape of the array of sliding blocks is "
-                         f"{blocks}, but its components must be at least one")
+        raise ValueError(
+            f"{fname}: calculated shape of the array of sliding blocks is "
+            f"{blocks}, but its components must be at least one"
+        )
     return k, d, p, s, blocks
 
 
 def _slices(i, j, k, d, s, blocks):
-    return (slice(None), slice(None),
-            slice(i * d[0], i * d[0] + (blocks[0] - 1) * s[0] + 1, s[0]),
-            slice(j * d[1], j * d[1] + (blocks[1] - 1) * s[1] + 1, s[1]))
+    return (
+        slice(None),
+        slice(None),
+        slice(i * d[0], i * d[0] + (blocks[0] - 1) * s[0] + 1, s[0]),
+        slice(j * d[1], j * d[1] + (blocks[1] - 1) * s[1] + 1, s[1]),
+    )
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
@@ -38,8 +44,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
         x = x[None]
     if x.ndim != 4:
         raise ValueError(f"unfold: input must be 3-D or 4-D, got shape {x.shape}")
-    k, d, p, s, blocks = _geometry("unfold", x.shape[2:], kernel_size, dilation, padding,
-                                   stride)
+    k, d, p, s, blocks = _geometry("unfold", x.shape[2:], kernel_size, dilation, padding, stride)
     xp = np.pad(x, [(0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])])
     N, C = x.shape[:2]
     cols = np.empty((N, C, k[0], k[1], *blocks), x.dtype)
@@ -62,12 +67,16 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     k, d, p, s, blocks = _geometry("fold", size, kernel_size, dilation, padding, stride)
     N, rows, L = x.shape
     if rows % (k[0] * k[1]):
-        raise ValueError(f"fold: expected size of input's dimension 1 to be divisible by the "
-                         f"product of kernel_size, but got {rows}")
+        raise ValueError(
+            f"fold: expected size of input's dimension 1 to be divisible by the "
+            f"product of kernel_size, but got {rows}"
+        )
     if L != blocks[0] * blocks[1]:
-        raise ValueError(f"fold: expected size of input's dimension 2 to match the calculated "
-                         f"number of sliding blocks {blocks[0]} * {blocks[1]} = "
-                         f"{blocks[0] * blocks[1]}, but got {L}")
+        raise ValueError(
+            f"fold: expected size of input's dimension 2 to match the calculated "
+            f"number of sliding blocks {blocks[0]} * {blocks[1]} = "
+            f"{blocks[0] * blocks[1]}, but got {L}"
+        )
     C = rows // (k[0] * k[1])
     cols = x.reshape(N, C, k[0], k[1], *blocks)
     # room for every block, also blocks whose last rows overhang the padded map
@@ -77,7 +86,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     for i in range(k[0]):
         for j in range(k[1]):
             out[_slices(i, j, k, d, s, blocks)] += cols[:, :, i, j]
-    out = np.ascontiguousarray(out[:, :, p[0]:p[0] + size[0], p[1]:p[1] + size[1]])
+    out = np.ascontiguousarray(out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]])
     return out[0] if unb else out
 
 

@@ -1108,6 +1108,7 @@ def mul_backward(grad_output, inputs):
                 gi = gi * other
         lead = gi.ndim - a.ndim
         axes = tuple(range(lead)) + tuple(
-            lead + d for d, n in enumerate(a.shape) if n == 1 and gi.shape[lead + d] != 1)
+            lead + d for d, n in enumerate(a.shape) if n == 1 and gi.shape[lead + d] != 1
+        )
         grads.append(np.sum(gi, axis=axes, keepdims=True).reshape(a.shape) if axes else gi)
     return grads

@@ -101,8 +101,7 @@ def _groups(x, num_groups, fname):
     if x.ndim < 2:
         raise ValueError(f"{fname}: input must be (N, C, ...), got {x.shape}")
     if int(num_groups) < 1 or x.shape[1] % int(num_groups):
-        raise ValueError(f"{fname}: num_groups {num_groups} must divide the {x.shape[1]} "
-                         "channels")
+        raise ValueError(f"{fname}: num_groups {num_groups} must divide the {x.shape[1]} channels")
     return np.ascontiguousarray(x).reshape(x.shape[0] * int(num_groups), -1)
 
 
@@ -112,8 +111,10 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x = as_float_array(input)
     xhat, _ = _normalize(_groups(x, num_groups, "group_norm"), eps)
     y = xhat.reshape(x.shape)
-    w, b = (_per_channel(weight, x, "weight", "group_norm"),
-            _per_channel(bias, x, "bias", "group_norm"))
+    w, b = (
+        _per_channel(weight, x, "weight", "group_norm"),
+        _per_channel(bias, x, "bias", "group_norm"),
+    )
     if w is not None:
         y = y * w
     if b is not None:
@@ -121,8 +122,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return y
 
 
-def group_norm_backward(grad_output, input, num_groups, weight=None, eps=1e-5,
-                        output_mask=(True, True, True)):
+def group_norm_backward(
+    grad_output, input, num_groups, weight=None, eps=1e-5, output_mask=(True, True, True)
+):
     """Gradients of ``group_norm`` w.r.t. the input, weight and bias (None where masked)."""
     x = as_float_array(input)
     g = _grad_of(grad_output, x, "group_norm_backward")
@@ -143,11 +145,16 @@ def group_norm_backward(grad_output, input, num_groups, weight=None, eps=1e-5,
 
 
 def _trailing(x, normalized_shape, fname):
-    ns = (int(normalized_shape),) if np.ndim(normalized_shape) == 0 else tuple(
-        int(v) for v in normalized_shape)
-    if x.shape[x.ndim - len(ns):] != ns or len(ns) > x.ndim:
-        raise ValueError(f"{fname}: expected input with shape [*, {', '.join(map(str, ns))}], "
-                         f"got {list(x.shape)}")
+    ns = (
+        (int(normalized_shape),)
+        if np.ndim(normalized_shape) == 0
+        else tuple(int(v) for v in normalized_shape)
+    )
+    if x.shape[x.ndim - len(ns) :] != ns or len(ns) > x.ndim:
+        raise ValueError(
+            f"{fname}: expected input with shape [*, {', '.join(map(str, ns))}], "
+            f"got {list(x.shape)}"
+        )
     return ns
 
 
@@ -165,8 +172,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     k = math.prod(ns)
     xhat, _ = _normalize(np.ascontiguousarray(x).reshape(-1, k), eps)
     y = xhat.reshape(x.shape)
-    w, b = (_affine(weight, x, ns, "weight", "layer_norm"),
-            _affine(bias, x, ns, "bias", "layer_norm"))
+    w, b = (
+        _affine(weight, x, ns, "weight", "layer_norm"),
+        _affine(bias, x, ns, "bias", "layer_norm"),
+    )
     if w is not None:
         y = y * w
     if b is not None:
@@ -174,8 +183,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return y
 
 
-def layer_norm_backward(grad_output, input, normalized_shape, weight=None, eps=1e-5,
-                        output_mask=(True, True, True)):
+def layer_norm_backward(
+    grad_output, input, normalized_shape, weight=None, eps=1e-5, output_mask=(True, True, True)
+):
     """Gradients of ``layer_norm`` w.r.t. the input, weight and bias (None where masked)."""
     x = as_float_array(input)
     ns = _trailing(x, normalized_shape, "layer_norm_backward")
@@ -206,15 +216,17 @@ def layer_norm2d(input, weight=None, bias=None, eps=1e-5):
     return np.ascontiguousarray(np.moveaxis(y, -1, 1))
 
 
-def layer_norm2d_backward(grad_output, input, weight=None, eps=1e-5,
-                          output_mask=(True, True, True)):
+def layer_norm2d_backward(
+    grad_output, input, weight=None, eps=1e-5, output_mask=(True, True, True)
+):
     """Gradients of ``layer_norm2d`` w.r.t. the input, weight and bias."""
     x = as_float_array(input)
     if x.ndim != 4:
         raise ValueError(f"layer_norm2d_backward: input must be (N, C, H, W), got {x.shape}")
     g = _grad_of(grad_output, x, "layer_norm2d_backward")
-    gx, gw, gb = layer_norm_backward(np.moveaxis(g, 1, -1), np.moveaxis(x, 1, -1),
-                                     (x.shape[1],), weight, eps, output_mask)
+    gx, gw, gb = layer_norm_backward(
+        np.moveaxis(g, 1, -1), np.moveaxis(x, 1, -1), (x.shape[1],), weight, eps, output_mask
+    )
     if gx is not None:
         gx = np.ascontiguousarray(np.moveaxis(gx, -1, 1))
     return gx, gw, gb
@@ -223,8 +235,15 @@ def layer_norm2d_backward(grad_output, input, weight=None, eps=1e-5,
 # ----------------------------------------------------------------- instance_norm
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, eps=1e-5):
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats=True,
+    eps=1e-5,
+):
     """``F.instance_norm`` (inference): statistics over all positions of each channel of each
     sample; with ``use_input_stats=False`` the running statistics instead (as batch_norm)."""
     x = as_float_array(input)
@@ -239,8 +258,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         if mean is None or var is None:
             raise ValueError("instance_norm: running statistics are needed without input stats")
         y = ((x - mean) / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
-    w, b = (_per_channel(weight, x, "weight", "instance_norm"),
-            _per_channel(bias, x, "bias", "instance_norm"))
+    w, b = (
+        _per_channel(weight, x, "weight", "instance_norm"),
+        _per_channel(bias, x, "bias", "instance_norm"),
+    )
     if w is not None:
         y = y * w
     if b is not None:
@@ -248,24 +269,37 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return y
 
 
-def instance_norm_backward(grad_output, input, running_mean=None, running_var=None,
-                           weight=None, use_input_stats=True, eps=1e-5,
-                           output_mask=(True, True, True)):
+def instance_norm_backward(
+    grad_output,
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    use_input_stats=True,
+    eps=1e-5,
+    output_mask=(True, True, True),
+):
     """Gradients of ``instance_norm`` w.r.t. the input, weight and bias."""
     x = as_float_array(input)
     g = _grad_of(grad_output, x, "instance_norm_backward")
     w = _per_channel(weight, x, "weight", "instance_norm_backward")
     gxhat = g if w is None else g * w
     if use_input_stats:
-        xhat, rstd = _normalize(np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], -1),
-                                eps)
+        xhat, rstd = _normalize(np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], -1), eps)
         xhat = xhat.reshape(x.shape)
-        gx = _row_grad(gxhat.reshape(rstd.shape[0], -1), xhat.reshape(rstd.shape[0], -1),
-                       rstd).reshape(x.shape) if output_mask[0] else None
+        gx = (
+            _row_grad(
+                gxhat.reshape(rstd.shape[0], -1), xhat.reshape(rstd.shape[0], -1), rstd
+            ).reshape(x.shape)
+            if output_mask[0]
+            else None
+        )
     else:
         mean = _per_channel(running_mean, x, "running_mean", "instance_norm_backward")
-        inv = 1.0 / np.sqrt(_per_channel(running_var, x, "running_var",
-                                         "instance_norm_backward").astype(np.float64) + eps)
+        inv = 1.0 / np.sqrt(
+            _per_channel(running_var, x, "running_var", "instance_norm_backward").astype(np.float64)
+            + eps
+        )
         xhat = ((x - mean) * inv).astype(x.dtype)
         gx = (gxhat * inv).astype(x.dtype) if output_mask[0] else None
     gw = _channel_sums(g * xhat, x) if output_mask[1] and weight is not None else None

@@ -42,8 +42,11 @@ def _axis_matrix(mode, n_in, n_out, factor, align_corners):
     m = np.zeros((n_out, n_in))
     j = np.arange(n_out)
     if mode in ("nearest", "nearest-exact"):
-        scale = np.float32(1.0 / factor) if factor is not None else (
-            np.float32(n_in) / np.float32(n_out))
+        scale = (
+            np.float32(1.0 / factor)
+            if factor is not None
+            else (np.float32(n_in) / np.float32(n_out))
+        )
         if mode == "nearest" and n_out in (n_in, 2 * n_in):  # PyTorch's nearest_idx
             src = j if n_out == n_in else j // 2
         elif mode == "nearest":
@@ -76,8 +79,9 @@ def _axis_matrix(mode, n_in, n_out, factor, align_corners):
     return m
 
 
-def _plan(fname, shape, size, scale_factor, mode, align_corners, recompute_scale_factor,
-          out_spatial=None):
+def _plan(
+    fname, shape, size, scale_factor, mode, align_corners, recompute_scale_factor, out_spatial=None
+):
     """Per axis (input size, output size, factor the kernel uses or None)."""
     if mode not in MODES:
         raise ValueError(f"{fname}: unknown mode {mode!r}")
@@ -88,15 +92,18 @@ def _plan(fname, shape, size, scale_factor, mode, align_corners, recompute_scale
     if want and want != nd:
         raise ValueError(f"{fname}: got {nd + 2}D input, but {mode} mode needs {want + 2}D input")
     if align_corners is not None and not want:
-        raise ValueError(f"{fname}: align_corners option can only be set with the "
-                         "interpolating modes: linear | bilinear | bicubic | trilinear")
+        raise ValueError(
+            f"{fname}: align_corners option can only be set with the "
+            "interpolating modes: linear | bilinear | bicubic | trilinear"
+        )
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{fname}: exactly one of size and scale_factor must be given")
     ins = tuple(int(v) for v in shape[2:])
     if size is not None:
         if recompute_scale_factor:
-            raise ValueError(f"{fname}: recompute_scale_factor is not meaningful with an "
-                             "explicit size")
+            raise ValueError(
+                f"{fname}: recompute_scale_factor is not meaningful with an explicit size"
+            )
         sizes = [size] * nd if is_int(size) else list(size)
         if len(sizes) != nd or not all(is_int(s) and s > 0 for s in sizes):
             raise ValueError(f"{fname}: size must be {nd} positive ints, got {size!r}")
@@ -129,20 +136,34 @@ def _apply(x, mats, transpose):
     return np.ascontiguousarray(out)
 
 
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None):
+def interpolate(
+    input,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+):
     """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) as ``torch.nn.functional.interpolate``
     (modes nearest, nearest-exact, linear, bilinear, bicubic, trilinear)."""
     x = as_float_array(input)
-    plan = _plan("interpolate", x.shape, size, scale_factor, mode, align_corners,
-                 recompute_scale_factor)
+    plan = _plan(
+        "interpolate", x.shape, size, scale_factor, mode, align_corners, recompute_scale_factor
+    )
     mats = [_axis_matrix(mode, n, o, f, bool(align_corners)) for n, o, f in plan]
     return _apply(x, mats, transpose=False)
 
 
-def interpolate_backward(grad_output, input_size, size=None, scale_factor=None, mode="nearest",
-                         align_corners=None, recompute_scale_factor=None,
-                         absolute_weights=False):
+def interpolate_backward(
+    grad_output,
+    input_size,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    absolute_weights=False,
+):
     """Gradient of ``interpolate`` w.r.t. its input of shape ``input_size``: every input
     element collects the gradients of the outputs that read it, times their weights.
 
@@ -152,13 +173,24 @@ def interpolate_backward(grad_output, input_size, size=None, scale_factor=None, 
     g = as_float_array(grad_output, "grad_output")
     shape = tuple(int(v) for v in input_size)
     if len(shape) != g.ndim or shape[:2] != g.shape[:2]:
-        raise ValueError(f"interpolate_backward: input_size {shape} does not fit grad_output "
-                         f"{g.shape}")
-    plan = _plan("interpolate_backward", shape, size, scale_factor, mode, align_corners,
-                 recompute_scale_factor, out_spatial=g.shape[2:])
+        raise ValueError(
+            f"interpolate_backward: input_size {shape} does not fit grad_output {g.shape}"
+        )
+    plan = _plan(
+        "interpolate_backward",
+        shape,
+        size,
+        scale_factor,
+        mode,
+        align_corners,
+        recompute_scale_factor,
+        out_spatial=g.shape[2:],
+    )
     if tuple(o for _, o, _ in plan) != g.shape[2:]:
-        raise ValueError(f"interpolate_backward: grad_output {g.shape} is not the forward "
-                         f"output size {tuple(o for _, o, _ in plan)}")
+        raise ValueError(
+            f"interpolate_backward: grad_output {g.shape} is not the forward "
+            f"output size {tuple(o for _, o, _ in plan)}"
+        )
     mats = [_axis_matrix(mode, n, o, f, bool(align_corners)) for n, o, f in plan]
     if absolute_weights:
         mats = [np.abs(m) for m in mats]

@@ -76,7 +76,7 @@ def unflatten(input, dim, sizes):
     """``torch.unflatten``: dim split into ``sizes`` (one may be -1)."""
     x = as_float_array(input)
     d = dim % x.ndim
-    return x.reshape(x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+    return x.reshape(x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
 
 
 def unflatten_backward(grad_output, input_shape):
@@ -89,11 +89,13 @@ def stochastic_depth(input, p, mode, training=False):
 
     ``training=True`` raises NotImplementedError (the kernels run inference)."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"stochastic_depth: drop probability has to be between 0 and 1, "
-                         f"but got {p}")
+        raise ValueError(
+            f"stochastic_depth: drop probability has to be between 0 and 1, but got {p}"
+        )
     if mode not in ("batch", "row"):
-        raise ValueError(f"stochastic_depth: mode has to be either 'batch' or 'row', "
-                         f"but got {mode}")
+        raise ValueError(
+            f"stochastic_depth: mode has to be either 'batch' or 'row', but got {mode}"
+        )
     if training:
         raise NotImplementedError("stochastic_depth: only inference (training=False)")
     return as_float_array(input)

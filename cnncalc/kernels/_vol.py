@@ -44,8 +44,10 @@ def _geometry(fname, spatial, kernel_size, stride, padding, dilation, ceil_mode)
     p = ntuple(padding, 3, "padding", minimum=0)
     d = ntuple(dilation, 3, "dilation", minimum=1)
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(f"{fname}: padding should be at most half of the kernel size, got "
-                         f"padding={p} for kernel_size={k}")
+        raise ValueError(
+            f"{fname}: padding should be at most half of the kernel size, got "
+            f"padding={p} for kernel_size={k}"
+        )
     o = tuple(_pool_out(n, *a, bool(ceil_mode)) for n, a in zip(spatial, zip(k, s, p, d)))
     if min(o) < 1:
         raise ValueError(f"{fname}: output size is too small (input {tuple(spatial)})")
@@ -54,16 +56,19 @@ def _geometry(fname, spatial, kernel_size, stride, padding, dilation, ceil_mode)
 
 def _padded(x, p, k, s, d, o, fill):
     """x padded by p before and enough after that every window fits (ceil mode overhangs)."""
-    after = [max(pi, (oi - 1) * si + di * (ki - 1) + 1 - n - pi)
-             for n, pi, ki, si, di, oi in zip(x.shape[2:], p, k, s, d, o)]
-    return np.pad(x, [(0, 0), (0, 0)] + [(pi, a) for pi, a in zip(p, after)],
-                  constant_values=fill)
+    after = [
+        max(pi, (oi - 1) * si + di * (ki - 1) + 1 - n - pi)
+        for n, pi, ki, si, di, oi in zip(x.shape[2:], p, k, s, d, o)
+    ]
+    return np.pad(x, [(0, 0), (0, 0)] + [(pi, a) for pi, a in zip(p, after)], constant_values=fill)
 
 
 def _view(a, offset, s, o):
     """The strided view of ``a`` holding element ``offset`` of every window."""
-    return a[(slice(None), slice(None)) + tuple(
-        slice(t, t + (oi - 1) * si + 1, si) for t, si, oi in zip(offset, s, o))]
+    return a[
+        (slice(None), slice(None))
+        + tuple(slice(t, t + (oi - 1) * si + 1, si) for t, si, oi in zip(offset, s, o))
+    ]
 
 
 def _offsets(k, d):
@@ -86,25 +91,25 @@ def _divisor(spatial, k, s, p, o, include_pad, divisor_override):
         if not is_int(divisor_override) or divisor_override == 0:
             raise ValueError("divisor_override must be a non-zero int")
         return np.full(o, float(divisor_override))
-    c = [_counts(n, oi, ki, si, pi, include_pad) for n, oi, ki, si, pi in
-         zip(spatial, o, k, s, p)]
+    c = [_counts(n, oi, ki, si, pi, include_pad) for n, oi, ki, si, pi in zip(spatial, o, k, s, p)]
     return c[0][:, None, None] * c[1][None, :, None] * c[2][None, None, :]
 
 
 # ----------------------------------------------------------------- pooling
-def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool3d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """``torch.nn.functional.max_pool3d``; indices are PyTorch's flat index into each input
     volume (d·H·W + h·W + w); the first maximum in scan order wins, as in PyTorch."""
     x, unb = _batched5(as_float_array(input), "max_pool3d")
-    k, s, p, d, o = _geometry("max_pool3d", x.shape[2:], kernel_size, stride, padding,
-                              dilation, ceil_mode)
+    k, s, p, d, o = _geometry(
+        "max_pool3d", x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode
+    )
     xp = _padded(x, p, k, s, d, o, -np.inf)
     best = np.full(x.shape[:2] + o, -np.inf, x.dtype)
     idx = np.zeros(x.shape[:2] + o, np.int64) if return_indices else None
     D, H, W = x.shape[2:]
-    grids = np.meshgrid(*[np.arange(oi) * si - pi for oi, si, pi in zip(o, s, p)],
-                        indexing="ij")
+    grids = np.meshgrid(*[np.arange(oi) * si - pi for oi, si, pi in zip(o, s, p)], indexing="ij")
     for off in _offsets(k, d):
         v = _view(xp, off, s, o)
         better = v > best
@@ -118,12 +123,18 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (best, idx) if return_indices else best
 
 
-def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool3d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
     """``torch.nn.functional.avg_pool3d``."""
     x, unb = _batched5(as_float_array(input), "avg_pool3d")
-    k, s, p, d, o = _geometry("avg_pool3d", x.shape[2:], kernel_size, stride, padding, 1,
-                              ceil_mode)
+    k, s, p, d, o = _geometry("avg_pool3d", x.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
     xp = _padded(x, p, k, s, d, o, 0.0)
     acc = np.zeros(x.shape[:2] + o, np.float64 if x.dtype == np.float64 else x.dtype)
     for off in _offsets(k, d):
@@ -140,37 +151,58 @@ def _window_scatter(fname, grad_output, input_shape, k, s, p, d, o, scale):
     shape = tuple(int(v) for v in input_shape)
     g5, unb = _batched5(g, fname, "grad_output")
     if g5.shape[2:] != o:
-        raise ValueError(f"{fname}: grad_output has spatial size {g5.shape[2:]}, the forward "
-                         f"output has {o}")
+        raise ValueError(
+            f"{fname}: grad_output has spatial size {g5.shape[2:]}, the forward output has {o}"
+        )
     full = shape if len(shape) == 5 else (1, *shape)
     gs = g5 * scale if scale is not None else g5
     gxp = _padded(np.zeros(full, g.dtype), p, k, s, d, o, 0.0)
     for off in _offsets(k, d):
         _view(gxp, off, s, o)[...] += gs
     D, H, W = full[2:]
-    gx = gxp[:, :, p[0]:p[0] + D, p[1]:p[1] + H, p[2]:p[2] + W]
+    gx = gxp[:, :, p[0] : p[0] + D, p[1] : p[1] + H, p[2] : p[2] + W]
     return np.ascontiguousarray(gx.reshape(shape))
 
 
-def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool3d_backward(
+    grad_output,
+    input_shape,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
     """Gradient of ``avg_pool3d``: each output's gradient spread over its window, divided by
     the forward's divisor."""
     spatial = tuple(int(v) for v in input_shape)[-3:]
-    k, s, p, d, o = _geometry("avg_pool3d_backward", spatial, kernel_size, stride, padding, 1,
-                              ceil_mode)
+    k, s, p, d, o = _geometry(
+        "avg_pool3d_backward", spatial, kernel_size, stride, padding, 1, ceil_mode
+    )
     div = _divisor(spatial, k, s, p, o, count_include_pad, divisor_override)
-    return _window_scatter("avg_pool3d_backward", grad_output, input_shape, k, s, p, d, o,
-                           (1.0 / div).astype(np.asarray(grad_output).dtype))
+    return _window_scatter(
+        "avg_pool3d_backward",
+        grad_output,
+        input_shape,
+        k,
+        s,
+        p,
+        d,
+        o,
+        (1.0 / div).astype(np.asarray(grad_output).dtype),
+    )
 
 
-def sum_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
-                        dilation=1, ceil_mode=False):
+def sum_pool3d_backward(
+    grad_output, input_shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
+):
     """Every element of a max-pool window gets the window's gradient: the theoretical field
     (a max pool able to pass any element of its window)."""
     spatial = tuple(int(v) for v in input_shape)[-3:]
-    k, s, p, d, o = _geometry("sum_pool3d_backward", spatial, kernel_size, stride, padding,
-                              dilation, ceil_mode)
+    k, s, p, d, o = _geometry(
+        "sum_pool3d_backward", spatial, kernel_size, stride, padding, dilation, ceil_mode
+    )
     return _window_scatter("sum_pool3d_backward", grad_output, input_shape, k, s, p, d, o, None)
 
 
@@ -210,8 +242,7 @@ def _bins(n, on):
 
 
 def _adaptive_sizes(fname, x, output_size):
-    osz = (output_size,) * 3 if is_int(output_size) or output_size is None else tuple(
-        output_size)
+    osz = (output_size,) * 3 if is_int(output_size) or output_size is None else tuple(output_size)
     if len(osz) == 1:
         osz = osz * 3
     if len(osz) != 3:
@@ -232,8 +263,10 @@ def adaptive_avg_pool3d(input, output_size):
     out = x
     for axis, o in enumerate(_adaptive_sizes("adaptive_avg_pool3d", x, output_size)):
         bins = _bins(x.shape[2 + axis], o)
-        out = np.stack([out.take(range(a, b), axis=2 + axis).mean(axis=2 + axis)
-                        for a, b in bins], axis=2 + axis)
+        out = np.stack(
+            [out.take(range(a, b), axis=2 + axis).mean(axis=2 + axis) for a, b in bins],
+            axis=2 + axis,
+        )
     out = np.ascontiguousarray(out, dtype=x.dtype)
     return out[0] if unb else out
 
@@ -247,7 +280,8 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     out = np.empty((N, C, *o), x.dtype)
     idx = np.empty((N, C, *o), np.int64)
     for (i, (z0, z1)), (j, (y0, y1)), (m, (x0, x1)) in itertools.product(
-            *[enumerate(_bins(n, oi)) for n, oi in zip((D, H, W), o)]):
+        *[enumerate(_bins(n, oi)) for n, oi in zip((D, H, W), o)]
+    ):
         box = x[:, :, z0:z1, y0:y1, x0:x1].reshape(N, C, -1)
         arg = box.argmax(axis=2)  # the first maximum in scan order, as PyTorch
         out[:, :, i, j, m] = np.take_along_axis(box, arg[..., None], 2)[..., 0]
@@ -269,7 +303,7 @@ def _adaptive_spread(fname, grad_output, input_shape, divide):
         moved = np.moveaxis(out, 2 + axis, -1)
         acc = np.zeros(moved.shape[:-1] + (n,), g.dtype)
         for i, (a, b) in enumerate(_bins(n, o)):
-            acc[..., a:b] += moved[..., i:i + 1] / ((b - a) if divide else 1)
+            acc[..., a:b] += moved[..., i : i + 1] / ((b - a) if divide else 1)
         out = np.moveaxis(acc, -1, 2 + axis)
     return np.ascontiguousarray(out.reshape(shape))
 
@@ -310,10 +344,10 @@ def _grad_input(gy, w, in_size, s, pads, d, groups):
         lo = di * (ki - 1) - pl
         pairs.append((lo, n + di * (ki - 1) - m - lo))
     crop = (slice(None), slice(None)) + tuple(
-        slice(max(-lo, 0), m - max(-hi, 0)) for (lo, hi), m in zip(pairs, gz.shape[2:]))
+        slice(max(-lo, 0), m - max(-hi, 0)) for (lo, hi), m in zip(pairs, gz.shape[2:])
+    )
     gz = np.pad(gz[crop], [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pairs])
-    return _conv3d_forward(np.ascontiguousarray(gz), _flip_swap(w, groups), None, 1, 0, d,
-                           groups)
+    return _conv3d_forward(np.ascontiguousarray(gz), _flip_swap(w, groups), None, 1, 0, d, groups)
 
 
 def _grad_weight(gy, x, wshape, s, pads, d, groups):
@@ -323,8 +357,10 @@ def _grad_weight(gy, x, wshape, s, pads, d, groups):
     Og, Cg = O // groups, C // groups
     k = wshape[2:]
     outs = gy.shape[2:]
-    after = [max(ph, (m - 1) * si + di * (ki - 1) + 1 - n - pl)
-             for n, (pl, ph), ki, si, di, m in zip(x.shape[2:], pads, k, s, d, outs)]
+    after = [
+        max(ph, (m - 1) * si + di * (ki - 1) + 1 - n - pl)
+        for n, (pl, ph), ki, si, di, m in zip(x.shape[2:], pads, k, s, d, outs)
+    ]
     xp = np.pad(x, [(0, 0), (0, 0)] + [(pl, a) for (pl, _), a in zip(pads, after)])
     gw = np.empty(wshape, x.dtype)
     gg = gy.reshape(N, groups, Og, -1).transpose(1, 2, 0, 3).reshape(groups, Og, -1)
@@ -341,16 +377,26 @@ def _conv_pads(padding, k, d, s, fname):
             return [(0, 0)] * 3
         if padding == "same":
             if any(si != 1 for si in s):
-                raise ValueError(f"{fname}: padding='same' is not supported for strided "
-                                 "convolutions")
-            return [(di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2)
-                    for ki, di in zip(k, d)]
+                raise ValueError(
+                    f"{fname}: padding='same' is not supported for strided convolutions"
+                )
+            return [
+                (di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2) for ki, di in zip(k, d)
+            ]
         raise ValueError(f"{fname}: padding must be 'same', 'valid', an int or a tuple")
     return [(p, p) for p in ntuple(padding, 3, "padding", minimum=0)]
 
 
-def conv3d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1,
-                    output_mask=(True, True, True)):
+def conv3d_backward(
+    grad_output,
+    input,
+    weight,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    output_mask=(True, True, True),
+):
     """Gradients of ``conv3d``: (grad_input, grad_weight, grad_bias), each None when
     ``output_mask`` leaves it out (as ``torch.ops.aten.convolution_backward``)."""
     fname = "conv3d_backward"
@@ -360,16 +406,20 @@ def conv3d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     s = ntuple(stride, 3, "stride", minimum=1)
     d = ntuple(dilation, 3, "dilation", minimum=1)
     pads = _conv_pads(padding, k, d, s, fname)
-    outs = tuple((n + pl + ph - di * (ki - 1) - 1) // si + 1 for n, (pl, ph), ki, si, di in
-                 zip(x.shape[2:], pads, k, s, d))
+    outs = tuple(
+        (n + pl + ph - di * (ki - 1) - 1) // si + 1
+        for n, (pl, ph), ki, si, di in zip(x.shape[2:], pads, k, s, d)
+    )
     if min(outs) < 1:
         raise ValueError(f"{fname}: kernel larger than the padded input")
     g = np.ascontiguousarray(as_float_array(grad_output, "grad_output"), dtype=x.dtype)
     if unb and g.ndim == 4:
         g = g[None]
     if g.shape != (x.shape[0], w.shape[0], *outs):
-        raise ValueError(f"{fname}: grad_output has shape {g.shape}, the forward output has "
-                         f"{(x.shape[0], w.shape[0], *outs)}")
+        raise ValueError(
+            f"{fname}: grad_output has shape {g.shape}, the forward output has "
+            f"{(x.shape[0], w.shape[0], *outs)}"
+        )
     want_x, want_w, want_b = output_mask
     gx = gw = gb = None
     if want_x:
@@ -385,8 +435,9 @@ def conv3d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
 def _transpose_args(fname, x, weight, stride, padding, output_padding, groups, dilation):
     w = like(weight, x, "weight")
     if w is None or w.ndim != 5 or w.shape[0] != x.shape[1]:
-        raise ValueError(f"{fname}: weight must be (C_in, C_out/groups, kD, kH, kW) with "
-                         f"C_in={x.shape[1]}")
+        raise ValueError(
+            f"{fname}: weight must be (C_in, C_out/groups, kD, kH, kW) with C_in={x.shape[1]}"
+        )
     if not is_int(groups) or groups < 1 or x.shape[1] % groups:
         raise ValueError(f"{fname}: groups={groups!r} must divide C_in={x.shape[1]}")
     s = ntuple(stride, 3, "stride", minimum=1)
@@ -394,24 +445,27 @@ def _transpose_args(fname, x, weight, stride, padding, output_padding, groups, d
     op = ntuple(output_padding, 3, "output_padding", minimum=0)
     d = ntuple(dilation, 3, "dilation", minimum=1)
     if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
-        raise ValueError(f"{fname}: output padding must be smaller than either stride or "
-                         "dilation")
+        raise ValueError(f"{fname}: output padding must be smaller than either stride or dilation")
     k = w.shape[2:]
-    outs = tuple((n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
-                 for n, si, pi, di, ki, oi in zip(x.shape[2:], s, p, d, k, op))
+    outs = tuple(
+        (n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
+        for n, si, pi, di, ki, oi in zip(x.shape[2:], s, p, d, k, op)
+    )
     if min(outs) < 1:
         raise ValueError(f"{fname}: output size {outs} is not positive")
     return w, int(groups), s, p, op, d, outs
 
 
-def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                     groups=1, dilation=1):
+def conv_transpose3d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
     """``torch.nn.functional.conv_transpose3d``, weight (C_in, C_out/groups, kD, kH, kW): the
     input gradient of the conv3d whose weight it is."""
     fname = "conv_transpose3d"
     x, unb = _batched5(as_float_array(input), fname)
-    w, groups, s, p, op, d, outs = _transpose_args(fname, x, weight, stride, padding,
-                                                   output_padding, groups, dilation)
+    w, groups, s, p, op, d, outs = _transpose_args(
+        fname, x, weight, stride, padding, output_padding, groups, dilation
+    )
     y = _grad_input(np.ascontiguousarray(x), w, outs, s, [(pi, pi) for pi in p], d, groups)
     b = like(bias, x, "bias")
     if b is not None:
@@ -421,20 +475,32 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return y[0] if unb else y
 
 
-def conv_transpose3d_backward(grad_output, input, weight, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1, output_mask=(True, True, True)):
+def conv_transpose3d_backward(
+    grad_output,
+    input,
+    weight,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    output_mask=(True, True, True),
+):
     """Gradients of ``conv_transpose3d``: (grad_input, grad_weight, grad_bias). The input
     gradient is the forward ``conv3d`` of grad_output with the same weight."""
     fname = "conv_transpose3d_backward"
     x, unb = _batched5(as_float_array(input), fname)
-    w, groups, s, p, op, d, outs = _transpose_args(fname, x, weight, stride, padding,
-                                                   output_padding, groups, dilation)
+    w, groups, s, p, op, d, outs = _transpose_args(
+        fname, x, weight, stride, padding, output_padding, groups, dilation
+    )
     g = np.ascontiguousarray(as_float_array(grad_output, "grad_output"), dtype=x.dtype)
     if unb and g.ndim == 4:
         g = g[None]
     if g.shape != (x.shape[0], w.shape[1] * groups, *outs):
-        raise ValueError(f"{fname}: grad_output has shape {g.shape}, the forward output has "
-                         f"{(x.shape[0], w.shape[1] * groups, *outs)}")
+        raise ValueError(
+            f"{fname}: grad_output has shape {g.shape}, the forward output has "
+            f"{(x.shape[0], w.shape[1] * groups, *outs)}"
+        )
     want_x, want_w, want_b = output_mask
     gx = gw = gb = None
     # the rows output_padding adds past the last window are read by no input
@@ -442,8 +508,9 @@ def conv_transpose3d_backward(grad_output, input, weight, stride=1, padding=0, o
     gu = np.ascontiguousarray(g[(slice(None), slice(None)) + tuple(slice(0, m) for m in used)])
     if want_x:
         y = _conv3d_forward(g, w, None, s, p, d, groups)
-        gx = np.ascontiguousarray(y[(slice(None), slice(None)) + tuple(
-            slice(0, n) for n in x.shape[2:])])
+        gx = np.ascontiguousarray(
+            y[(slice(None), slice(None)) + tuple(slice(0, n) for n in x.shape[2:])]
+        )
         gx = gx[0] if unb else gx
     if want_w:  # roles swapped: the transposed conv's input is the conv's grad_output
         gw = _grad_weight(x, gu, w.shape, s, [(pi, pi) for pi in p], d, groups)
