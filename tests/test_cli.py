@@ -486,3 +486,24 @@ def test_shipped_example_runs():
     proc = _run("shapes", str(path), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["totals"]["params"] == 61_706
+
+
+def test_every_command_has_help_and_is_in_the_readme(capsys):
+    """As sqlite-utils does: a command without help text, or missing from the README's
+    command table, fails here."""
+    from pathlib import Path
+
+    from cnncalc.cli import app
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Commands") : readme.index("Options of `shapes`")]
+    commands = {c.name or c.callback.__name__: c.callback for c in app.registered_commands}
+    assert len(commands) >= 14
+    for name, callback in commands.items():
+        assert f"`cnncalc {name}" in table, f"cnncalc {name} is not in the README's table"
+        doc = " ".join((callback.__doc__ or "").split())
+        assert len(doc) > 20, f"cnncalc {name} has no help text"
+        code, out, _ = cli(capsys, name, "--help")
+        words = " ".join(out.replace("│", " ").split())
+        assert code == 0 and f"Usage: cnncalc {name}" in words, name
+        assert " ".join(doc.split()[:4]) in words, name  # the docstring is the help
