@@ -95,7 +95,8 @@ def test_deep_nesting_does_not_crash_the_parser(capsys, tmp_path):
         capsys,
         tmp_path,
         "input: [1, 4, 4]\nlayers: " + "[" * n + "]" * n + "\n",
-        ["nested more than 256 levels deep"],
+        # ours, or PyYAML >= 6.0.4's own parser limit, whichever comes first: one line
+        [("nested more than 256 levels deep", "exceeded maximum nesting depth")],
     )
 
 

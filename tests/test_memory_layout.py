@@ -283,6 +283,7 @@ def test_segmentation_zoo_equals_pytorch(name):
     (the meta device keeps what the CPU keeps, tests/test_memory_torch.py)."""
     from pathlib import Path
 
+    pytest.importorskip("torch")
     from torch_memory import measure
 
     a = analyze(
@@ -301,6 +302,7 @@ def test_segmentation_zoo_equals_pytorch(name):
 def test_lraspp_under_autocast_equals_pytorch_cpu():
     from pathlib import Path
 
+    pytest.importorskip("torch")
     from torch_memory import measure
 
     name = "lraspp_mobilenet_v3_large"

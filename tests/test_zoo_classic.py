@@ -462,7 +462,7 @@ def _torchvision_models():
 
 @functools.cache  # eval mode on the meta device: the tests only read it
 def _build(model: str):
-    import torch
+    torch = pytest.importorskip("torch")
 
     models = _torchvision_models()
     kwargs = {"aux_logits": True, "init_weights": False} if model == "inception_v3" else {}
@@ -491,7 +491,7 @@ def test_torchvision_params_and_owners(model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_torchvision_macs_and_output(model):
-    import torch
+    torch = pytest.importorskip("torch")
     from torch.utils.flop_counter import FlopCounterMode
 
     module = _build(model)
