@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sys
 import types
@@ -390,19 +389,7 @@ def test_rf_analytic(capsys, model):
 # stages of the 224 models divide exactly; Inception v3 with its aux head needs 299×299.
 # (tests/test_run.py leaves these specs to this module.)
 RUN_INPUT = {model: "3x32x32" for model in MODELS} | {"inception_v3": "3x299x299"}
-# Skipped unless CNNCALC_ZOO_BIG=1: each took 4-11 s with warm kernels on the shared 2-core
-# machine (load 7-10) and adds no layer type — VGG's time goes into drawing 133-144M random
-# weights (vgg16/vgg16_bn run in tests/test_run.py), ResNet-152 is ResNet-101 with more blocks.
-BIG = {"vgg11", "vgg19_bn", "resnet152"}
-RUN_MODELS = [
-    pytest.param(
-        m,
-        marks=pytest.mark.skipif(
-            m in BIG and not os.environ.get("CNNCALC_ZOO_BIG"), reason="big: set CNNCALC_ZOO_BIG=1"
-        ),
-    )
-    for m in MODELS
-]
+RUN_MODELS = MODELS  # every spec runs (weights are drawn in float32: VGG in ~1.5 s)
 
 
 @pytest.fixture
