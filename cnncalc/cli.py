@@ -398,15 +398,23 @@ def _sweep(
     limits,
     semantics: Semantics = Semantics.pytorch,
     sets: list[str] | None = None,
+    quiet: bool = False,
 ) -> None:
     """One row per (input, batch): output, params, MACs, memory (cnncalc/sweep.py)."""
     from cnncalc.checks import enforce
+    from cnncalc.progress import reporter
     from cnncalc.sweep import check_refusals, render_sweep, summary_warnings, sweep
 
     parsed, shape = load_spec(spec, input_shape, sets)
-    rows, analyses = sweep(
-        parsed, shapes or [shape or parsed.input], batches, dtype.value, semantics.value
-    )
+    with reporter(quiet) as progress:
+        rows, analyses = sweep(
+            parsed,
+            shapes or [shape or parsed.input],
+            batches,
+            dtype.value,
+            semantics.value,
+            progress,
+        )
     warn(summary_warnings(rows))
     meta = {"name": parsed.name, "dtype": dtype.value, "semantics": semantics.value}
     sys.stdout.write(render_sweep(rows, fmt.value, meta))
@@ -424,16 +432,19 @@ def _set_sweep(
     limits,
     semantics: Semantics,
     sets: list[str],
+    quiet: bool = False,
 ) -> None:
     """One row per (--set values, input, batch) (cnncalc/overrides.py)."""
     from cnncalc.checks import enforce
     from cnncalc.overrides import sweep_rows
+    from cnncalc.progress import reporter
     from cnncalc.sweep import check_refusals, summary_warnings
 
     specs, shape = load_specs(spec, None if shapes else input_shape, sets)
-    text, rows, analyses = sweep_rows(
-        specs, shapes or [shape], batches, dtype.value, semantics.value, fmt.value
-    )
+    with reporter(quiet) as progress:
+        text, rows, analyses = sweep_rows(
+            specs, shapes or [shape], batches, dtype.value, semantics.value, fmt.value, progress
+        )
     warn(summary_warnings(rows))
     sys.stdout.write(text)
     check_refusals(rows)
@@ -455,6 +466,7 @@ def _report(
     sets: list[str] | None = None,
     training: bool = False,
     wide: bool = False,
+    quiet: bool = False,
 ) -> None:
     from cnncalc.analysis import analyze, collapse
     from cnncalc.checks import enforce, parse_limits
@@ -468,7 +480,7 @@ def _report(
 
         if any(len(parse(t).values) > 1 for t in sets):
             return _set_sweep(
-                spec, input_shape, shapes, batches, dtype, fmt, limits, semantics, sets
+                spec, input_shape, shapes, batches, dtype, fmt, limits, semantics, sets, quiet
             )
     if shapes is not None or len(batches) > 1:
         return _sweep(
@@ -481,6 +493,7 @@ def _report(
             limits,
             semantics,
             sets,
+            quiet,
         )
     parsed, shape = load_spec(spec, input_shape, sets)
     result = analyze(parsed, shape, batch=batches[0], dtype=dtype.value, semantics=semantics.value)
@@ -525,6 +538,7 @@ def shapes(
     set: SetOpt = None,
     training: TrainingOpt = False,
     wide: WideOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Per layer: output shape, parameters, receptive field (size, jump, start) and MACs."""
     checks = (expect_output, max_params, max_macs, max_memory)
@@ -544,6 +558,7 @@ def shapes(
             set,
             training,
             wide,
+            quiet,
         )
     )
 
@@ -566,6 +581,7 @@ def params(
     set: SetOpt = None,
     training: TrainingOpt = False,
     wide: WideOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Per layer: weights, bias, trainable and non-trainable counts, the dense-layer equivalent,
     the sharing ratio and parameter memory."""
@@ -586,6 +602,7 @@ def params(
             set,
             training,
             wide,
+            quiet,
         )
     )
 
@@ -797,15 +814,18 @@ def memory(
     ] = None,
     format: FormatOpt = Format.table,
     set: SetOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Training memory per layer and in total, counted as PyTorch holds it: parameters,
     buffers, gradients, optimizer state, the activations autograd saves for backward, outputs,
     and the training and inference peaks. --batch 1,8,32 sweeps; --fit finds the largest
     batch."""
-    _guard(lambda: _memory(spec, input, batch, dtype, optimizer, amp, fit, format, set))
+    _guard(lambda: _memory(spec, input, batch, dtype, optimizer, amp, fit, format, set, quiet))
 
 
-def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt, sets=None) -> None:
+def _memory(
+    spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt, sets=None, quiet=False
+) -> None:
     from cnncalc import memory as lib
     from cnncalc.analysis import analyze
     from cnncalc.report import memory_summary, memory_table, render_memory, render_memory_sweep
@@ -820,7 +840,11 @@ def _memory(spec, input_shape, batch, dtype, optimizer, amp, fit_text, fmt, sets
     warn(a.warnings)
     found = None
     if fit_text is not None:
-        found = lib.fit(a, parse_bytes(fit_text, "--fit"), optimizer.value, amp_value)
+        from cnncalc.progress import reporter
+
+        budget = parse_bytes(fit_text, "--fit")
+        with reporter(quiet) as progress:
+            found = lib.fit(a, budget, optimizer.value, amp_value, progress)
         a = analyze(parsed, shape, batch=found.batch, dtype=dtype.value)
     elif len(batches) > 1:
         sys.stdout.write(
@@ -878,6 +902,7 @@ def draw(
     ] = DrawStyle.auto,
     depth: DepthOpt = None,
     set: SetOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Draw the network: feature maps as boxes scaled by channels × height × width for
     chains (LeNet/AlexNet style), a layered graph for branches; each box names the layer, its
@@ -886,10 +911,14 @@ def draw(
     def body() -> None:
         from cnncalc import draw as lib
         from cnncalc.analysis import analyze
+        from cnncalc.progress import reporter
 
         fmt = lib.format_for(output, None if format is None else format.value)
-        a = analyze(*load_spec(spec, input, set))
-        text = lib.render(a, fmt, output, style.value, depth)
+        with reporter(quiet) as progress:
+            progress.phase("analysing")
+            a = analyze(*load_spec(spec, input, set))
+            progress.phase(f"drawing {len(a.rows)} layers")
+            text = lib.render(a, fmt, output, style.value, depth)
         if text is not None:
             sys.stdout.write(text)
 
@@ -1000,6 +1029,59 @@ def cache(
     for e in found.entries:
         table.add_row(e.kernel, str(e.signatures), human_bytes(e.bytes))
     print_items([*lines, table])
+
+
+@app.command()
+def warmup(
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[SPEC]...",
+            help="Specs to warm up (default: every spec in examples/).",
+            show_default=False,
+        ),
+    ] = None,
+    input: InputOpt = None,
+    batch: BatchOpt = "1",
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
+    format: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compile ahead of time the kernels that `cnncalc run` needs for each SPEC: every spec
+    is run once as `run` would (its own input unless --input), and what numba compiles goes to
+    the kernel cache. Prints per spec the seconds taken and the kernels compiled (0 when the
+    cache was already warm); progress goes to stderr."""
+
+    def body() -> str:
+        from cnncalc import warmup as lib
+        from cnncalc.cache import configure
+        from cnncalc.progress import reporter
+
+        if format not in (Format.table, Format.json):
+            raise UsageError(f"--format={format.value}: warmup prints table or json")
+        names = list(specs) if specs else [str(p) for p in lib.default_specs()]
+        loaded = [(name, load_spec(name, input)) for name in names]  # all valid before any run
+        shape = loaded[0][1][1] if loaded else None
+        with reporter(quiet) as progress:
+            rows = lib.warmup(
+                [(_short(name), parsed) for name, (parsed, _) in loaded],
+                shape,
+                batch=one_batch(batch),
+                dtype=dtype,
+                progress=progress,
+            )
+        where = configure().directory
+        return lib.render(rows, format.value, "off" if where is None else str(where))
+
+    sys.stdout.write(_guard(body))
+
+
+def _short(name: str) -> str:
+    """A file's stem, or the inline spec itself."""
+    from pathlib import Path
+
+    path = Path(name)
+    return path.stem if len(name) < 4096 and path.is_file() else name
 
 
 @app.command()

@@ -39,6 +39,7 @@ from cnncalc import layers as L
 from cnncalc.analysis import DTYPE_BYTES, Analysis, Row
 from cnncalc.arithmetic import same_padding
 from cnncalc.errors import bad_option
+from cnncalc.progress import SILENT, Progress
 from cnncalc.registry import lookup, rule
 
 Shape = tuple[int, ...]
@@ -694,16 +695,28 @@ class Fit:
     next_peak: int  # the training peak at batch + 1 (above the budget)
 
 
-def fit(a: Analysis, budget: int, optimizer: str = "adam", amp: str | None = None) -> Fit:
+def fit(
+    a: Analysis,
+    budget: int,
+    optimizer: str = "adam",
+    amp: str | None = None,
+    progress: Progress = SILENT,
+) -> Fit:
     """Largest batch whose training peak is at most ``budget`` bytes.
 
     Every term of the peak grows with the batch, so the peak is monotone in it: doubling
     then bisection finds the answer with O(log batch) walks. Raises when batch 1 does not fit.
+    ``progress`` hears of each batch tried.
     """
     from cnncalc.errors import CnncalcError
     from cnncalc.report import human_bytes
 
+    tried = [0]
+    progress.phase("fitting batch")
+
     def peak(b: int) -> int:
+        progress.step(tried[0], f"batch {b}")
+        tried[0] += 1
         return memory(a, b, optimizer, amp).totals.peak_bytes
 
     one = memory(a, 1, optimizer, amp)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.errors import SpecError, UsageError
+from cnncalc.progress import SILENT, Progress
 
 Assignment = tuple[tuple[str, Any], ...]  # (path, value) pairs, one per --set
 _RANGE = re.compile(r"^\d+\.\.\d+(:\d+)?$")
@@ -217,6 +218,7 @@ def sweep_rows(
     dtype: str,
     semantics: str,
     fmt: str,
+    progress: Progress = SILENT,
 ) -> tuple[str, list, list]:
     """The ``--input``/``--batch`` sweep table with a leading ``set`` column: one row per
     (--set values, input, batch). Returns (text, sweep rows, analyses)."""
@@ -229,7 +231,15 @@ def sweep_rows(
     num = (lambda v: v) if raw else (lambda v: f"{v:,}")
     rows, analyses, records, objects = [], [], [], []
     for name, spec in specs:
-        got, found = sweep(spec, [s or spec.input for s in shapes], batches, dtype, semantics)
+        got, found = sweep(
+            spec,
+            [s or spec.input for s in shapes],
+            batches,
+            dtype,
+            semantics,
+            progress,
+            f"{name}: analysing input" if name else "analysing input",
+        )
         rows += got
         analyses += found
         for r in got:

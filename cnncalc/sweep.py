@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.errors import CnncalcError, ExitCode, ShapeError, UsageError, show
+from cnncalc.progress import SILENT, Progress
 
 Shape = tuple[int, ...]
 MAX_SHAPES = 100_000
@@ -126,8 +127,11 @@ def sweep(
     batches: Sequence[int],
     dtype: str = "float32",
     semantics: str = "pytorch",
+    progress: Progress = SILENT,
+    what: str = "analysing input",
 ) -> tuple[list[SweepRow], list[Any]]:
-    """One row per (shape, batch), and the analyses of the inputs PyTorch accepts."""
+    """One row per (shape, batch), and the analyses of the inputs PyTorch accepts;
+    ``progress`` hears of each point (phase ``what``)."""
     from cnncalc.analysis import analyze
 
     if len(shapes) * len(batches) > MAX_SHAPES:
@@ -136,7 +140,9 @@ def sweep(
             f"{len(shapes) * len(batches):,} runs; at most {MAX_SHAPES:,}"
         )
     rows, analyses = [], []
-    for shape, batch in itertools.product(shapes, batches):
+    progress.phase(what, len(shapes) * len(batches))
+    for k, (shape, batch) in enumerate(itertools.product(shapes, batches)):
+        progress.step(k, f"{_x(shape)} batch {batch}")
         try:
             a = analyze(spec, shape, batch=batch, dtype=dtype, semantics=semantics)
         except ShapeError as exc:
@@ -156,6 +162,7 @@ def sweep(
                 a.warnings,
             )
         )
+    progress.step(len(shapes) * len(batches), "")
     return rows, analyses
 
 

@@ -117,3 +117,45 @@ def test_sweep_json_is_shaped_like_shapes_json(capsys):
     run = sweep["runs"][0]
     assert run["warnings"] == [] and run["output_shape"] == single["totals"]["output_shape"]
     assert run["params"] == single["totals"]["params"] == 61_706
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_sweep_reports_progress_to_stderr_and_leaves_stdout_unchanged(capsys, monkeypatch):
+    """With the reporter forced to write at once (no 2 s delay), a sweep names its points
+    on a non-terminal stderr; stdout is the same as with --quiet."""
+    from cnncalc import progress as P
+
+    args = ["shapes", "conv2d(1, 4, 3) relu", "-i", "1x{8,16}x{8..12:2}", "-f", "csv"]
+    assert main([*args, "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == ""
+
+    class Eager(P.LogProgress):
+        def changed(self) -> None:
+            self.poll()
+
+    monkeypatch.setattr(P, "LogProgress", lambda stream: Eager(stream, delay=0, interval=0))
+    assert main(args) == 0
+    loud = capsys.readouterr()
+    assert loud.out == quiet.out
+    lines = loud.err.splitlines()
+    assert all(line.startswith("cnncalc: ") for line in lines)
+    assert any("analysing input 1/6 1×8×8 batch 1" in line for line in lines)
+    assert any("analysing input 6/6 1×16×12 batch 1" in line for line in lines)
+    assert "done in" in lines[-1]
+
+
+def test_memory_fit_reports_the_batches_tried():
+    from cnncalc.analysis import analyze
+    from cnncalc.memory import fit
+    from cnncalc.spec import load
+    from tests.test_progress import Recorder
+
+    rec = Recorder()
+    a = analyze(load("conv2d(1, 4, 3) relu"), (1, 8, 8))
+    found = fit(a, 10**6, progress=rec)
+    assert rec.events[0] == ("phase", "fitting batch", 0)
+    tried = [int(e[2].split()[1]) for e in rec.events if e[0] == "step"]
+    assert tried[:3] == [2, 4, 8] and found.batch in tried and found.batch + 1 in tried
