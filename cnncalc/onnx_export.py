@@ -214,17 +214,10 @@ _PAD_MODES = {"reflect": "reflect", "replicate": "edge"}
 def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
     before, after = _conv_pads(layer)
     x = xs[0]
-    if getattr(layer, "connections", None) is not None:
+    if getattr(layer, "connections", None) is not None:  # LeNet's table: a masked full conv
         w = _partial_weight(g, layer, shape[0])
-        inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
-        return g.node(
-            "Conv",
-            inputs,
-            kernel_shape=list(layer.kernel_size),
-            strides=list(layer.stride),
-            pads=_pads(before, after),
-            dilations=list(layer.dilation),
-        )
+    else:
+        w = g.weight("weight", (layer.out_channels, shape[0] // layer.groups, *layer.kernel_size))
     if layer.padding_mode == "circular":  # Pad's 'wrap' needs opset 19: Slice + Concat
         x = _circular(g, x, shape, tuple(zip(before, after)))
         before, after = [0] * layer.dims, [0] * layer.dims
@@ -235,7 +228,6 @@ def _conv(g: Graph, layer: L._ConvNd, xs: list[str], shape: Shape) -> str:
             mode=_PAD_MODES[layer.padding_mode],
         )
         before, after = [0] * layer.dims, [0] * layer.dims
-    w = g.weight("weight", (layer.out_channels, shape[0] // layer.groups, *layer.kernel_size))
     inputs = [x, w] + ([g.weight("bias", (layer.out_channels,))] if layer.bias else [])
     return g.node(
         "Conv",
