@@ -27,6 +27,9 @@ class Progress:
         """numba started compiling ``kernel`` (None: it finished); ``cached``: the result
         goes to the on-disk cache (so later runs skip it)."""
 
+    def compiled_ahead(self, kernels: list[str]) -> None:
+        """A helper process compiled ``kernels`` for this work (:mod:`cnncalc.ahead`)."""
+
     def close(self) -> None:
         """The work is over (also on errors)."""
 

@@ -423,7 +423,7 @@ def run_json_obj(result) -> dict[str, Any]:
     obj["totals"].update(
         all_match=result.all_match, ms=result.ms, peak_bytes_estimate=result.peak_bytes
     )
-    obj.update(seed=result.seed, threads=result.threads)
+    obj.update(seed=result.seed, threads=result.threads, threads_asked=result.threads_asked)
     return obj
 
 
@@ -465,12 +465,19 @@ def render_run(result, fmt: Format) -> str:
     raise ValueError(f"{fmt} is rendered by run_table")
 
 
+def _threads(result) -> str:
+    used, asked = result.threads, result.threads_asked
+    if used >= asked:
+        return f"{used} thread(s)"
+    return f"{used} thread(s) of {asked}: the other cores were busy with other processes"
+
+
 def run_summary(result) -> list[str]:
     a = result.analysis
     ok = sum(rr.match for rr in result.rows)
     return [
         f"{ok}/{len(result.rows)} shapes as predicted; input {dims(a.input_shape)}, "
-        f"batch {a.batch}, {a.dtype}, seed {result.seed}, {result.threads} thread(s)",
+        f"batch {a.batch}, {a.dtype}, seed {result.seed}, {_threads(result)}",
         f"total {result.ms:.2f} ms for {num(a.totals.flops)} FLOPs; "
         f"peak memory estimate {human_bytes(result.peak_bytes)}",
     ]

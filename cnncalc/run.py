@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnncalc.ahead import Ahead
 from cnncalc.analysis import DTYPE_BYTES, Analysis, Row, analyze
 from cnncalc.errors import CnncalcError, SpecError, bad_option, shape_text
 from cnncalc.execute import Context, plan_from, steps_for
@@ -54,7 +55,8 @@ class RunResult:
     rows: tuple[RunRow, ...]
     peak_bytes: int
     seed: int
-    threads: int
+    threads: int  # used
+    threads_asked: int  # --threads, or all cores: fewer are used on cores busy elsewhere
 
     @property
     def all_match(self) -> bool:
@@ -155,6 +157,7 @@ def run(
     threads: int | None = None,
     max_memory: int | None = None,
     progress: Progress = SILENT,
+    ahead: bool = True,
 ) -> RunResult:
     """Run ``spec`` on seeded random input; every row gets its measured shape and time.
 
@@ -162,6 +165,8 @@ def run(
     reproducible. The time of a row is the median of ``repeat`` calls after one warm-up
     call (which also compiles the kernel on first use; compiled code is cached on disk).
     ``progress`` hears of each layer and of each kernel compile (:mod:`cnncalc.progress`).
+    ``ahead``: on a cold cache, a helper process compiles the later layers' kernels
+    meanwhile (:mod:`cnncalc.ahead`).
     """
     if dtype not in DTYPES:
         raise bad_option("--dtype", dtype, "cnncalc run computes in float32 or float64")
@@ -171,25 +176,28 @@ def run(
     peak = check_memory(analysis, max_memory)
     from cnncalc import kernels as K
 
-    if threads is not None:
-        if threads < 1:
-            raise bad_option("--threads", threads, "must be at least 1")
-        K.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise bad_option("--threads", threads, "must be at least 1")
+    # a maximum: on cores busy with other processes a second thread costs more than it gains
+    asked = threads or K.max_threads()
+    K.set_num_threads(min(asked, K.idle_cores()))
     np_dtype = DTYPES[dtype]
-    with K.on_compile(progress.compiling):
-        rows = _execute(analysis, np_dtype, seed, batch, repeat, progress)
-    return RunResult(analysis, rows, peak, seed, K.get_num_threads())
+    plan = plan_from(analysis)
+    with Ahead(progress, plan, dtype, batch, enabled=ahead) as watch:
+        with K.on_compile(watch.compiling):
+            rows = _execute(analysis, plan, np_dtype, seed, batch, repeat, watch)
+    return RunResult(analysis, rows, peak, seed, K.get_num_threads(), asked)
 
 
 def _execute(
-    analysis: Analysis, np_dtype, seed: int, batch: int, repeat: int, progress: Progress
+    analysis: Analysis, plan: dict, np_dtype, seed: int, batch: int, repeat: int, progress: Progress
 ) -> tuple[RunRow, ...]:
     from cnncalc import kernels as K
 
     rng = np.random.default_rng(seed)
     ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
     progress.phase("preparing weights")
-    steps = steps_for(plan_from(analysis), [r.index for r in analysis.rows], ctx)
+    steps = steps_for(plan, [r.index for r in analysis.rows], ctx)
     calls = [steps[r.index].forward for r in analysis.rows]
     x = rng.standard_normal((batch, *analysis.input_shape), dtype=np_dtype)
     values: dict[int, np.ndarray] = {-1: x}

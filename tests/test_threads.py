@@ -1,9 +1,10 @@
 """Threads under CPU contention, and the small-convolution path that compiles nothing.
 
 With one busy process per core, a 2-thread `cnncalc run` must not be slower than a 1-thread
-run of the same spec (numba's OpenMP layer with OMP_WAIT_POLICY=PASSIVE, small kernels on
-one thread: cnncalc/kernels/__init__.py). Before that, LeNet-5 took ~270 ms with 2 threads
-against 0.2 ms with 1 on a busy machine.
+run of the same spec: `run` uses only the cores no other process wants (kernels.idle_cores),
+numba's OpenMP layer with OMP_WAIT_POLICY=PASSIVE, small kernels on one thread. Before that,
+LeNet-5 took ~270 ms with 2 threads against 0.2 ms with 1 on a busy machine; the timing itself
+is measured by benchmarks/bench_run.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +29,7 @@ def _spin(stop) -> None:
         pass
 
 
-def kernel_ms(args: list[str], threads: int) -> float:
+def run_json(args: list[str], threads: int) -> dict:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -55,29 +55,51 @@ def kernel_ms(args: list[str], threads: int) -> float:
         timeout=600,
         check=True,
     ).stdout
-    return json.loads(out)["totals"]["ms"]
+    return json.loads(out)
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
-def test_two_threads_not_slower_than_one_under_contention():
-    args = [str(ROOT / "examples" / "lenet5.yaml"), "-b", "8"]
-    kernel_ms(args, 2)  # compile (or load) outside the measurement
+def _hogs(n: int):
     stop = multiprocessing.Event()
-    hogs = [
-        multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
-        for _ in range(os.cpu_count() or 2)
-    ]
+    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True) for _ in range(n)]
     for h in hogs:
         h.start()
+    return stop, hogs
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+@pytest.mark.skipif(not Path("/proc/loadavg").exists() or _cores() < 2, reason="Linux, 2 cores")
+def test_on_cores_busy_with_other_processes_a_run_uses_one_thread():
+    """Under contention a second thread costs more than it gains (a parallel kernel waits for
+    a thread pushed off its core): `run -t 2` runs on the idle cores only and says so."""
+    args = [str(ROOT / "examples" / "lenet5.yaml"), "-b", "8"]
+    run_json(args, 2)  # compile (or load) before the busy processes start
+    stop, hogs = _hogs(_cores())
     try:
-        one = statistics.median(kernel_ms(args, 1) for _ in range(3))
-        two = statistics.median(kernel_ms(args, 2) for _ in range(3))
+        from cnncalc import kernels as K
+
+        busy = K.idle_cores()
+        done = run_json(args, 2)
     finally:
         stop.set()
         for h in hogs:
             h.join()
-    # "never slower", with room for timer noise on sub-millisecond layers
-    assert two <= 1.5 * one + 0.5, (one, two)
+    assert busy == 1
+    assert (done["threads"], done["threads_asked"]) == (1, 2)
+    assert done["totals"]["all_match"]
+
+
+def test_the_summary_says_when_fewer_threads_ran_than_asked():
+    from types import SimpleNamespace
+
+    from cnncalc.report import _threads
+
+    assert _threads(SimpleNamespace(threads=2, threads_asked=2)) == "2 thread(s)"
+    assert _threads(SimpleNamespace(threads=1, threads_asked=2)) == (
+        "1 thread(s) of 2: the other cores were busy with other processes"
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,0 +1,225 @@
+"""Compile ahead: a second process compiles the kernels of a run's later layers meanwhile.
+
+numba compiles one kernel at a time on one core. When a run meets its first uncompiled
+kernel (a cold cache), :class:`Ahead` starts a helper process (``python -m cnncalc.ahead``)
+on a spare core, which runs the run's remaining layers one by one, last layer first, each on
+random input of its predicted shape. What it compiles lands in the shared kernel cache
+(:mod:`cnncalc.cache`); the run, coming from the other end, loads those kernels from disk
+instead of compiling them. Measured by ``benchmarks/bench_run.py`` (cold ResNet-18: one core
+compiles for ~17 s; two meet in the middle).
+
+The helper only ever adds to the cache, which numba writes atomically (a file is renamed into
+place), so stopping it at any moment (the run is over) leaves nothing half-written. It is
+started only when the cache is on disk (a kernel compiled in memory cannot be shared) and
+the process may use more than one core; it runs at a lower priority, on one thread, and its
+output is discarded: whatever it does not compile, the run compiles itself.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cnncalc.progress import Progress
+
+NICE = 5  # the run itself keeps priority when both want the same core
+
+
+def spare_cores() -> int:
+    """Cores this process may use, besides the one the run is on."""
+    try:
+        return len(os.sched_getaffinity(0)) - 1
+    except AttributeError:  # not on Linux
+        return (os.cpu_count() or 1) - 1
+
+
+class Ahead(Progress):
+    """Forwards a run's progress to ``inner``; on the run's first compile starts the helper
+    on the layers after the one running, and tells it which kernel the run is compiling
+    (the helper skips a layer that needs the same one)."""
+
+    def __init__(
+        self, inner: Progress, plan: dict, dtype: str, batch: int, enabled: bool = True
+    ) -> None:
+        from cnncalc import cache
+
+        self.inner, self.plan, self.dtype, self.batch = inner, plan, dtype, batch
+        self.at = 0  # the position of the row being run
+        self.helper: subprocess.Popen | None = None
+        self.board: Path | None = None  # the kernel the run is compiling, for the helper
+        # a kernel compiled in memory cannot be shared; a spec that fits one core needs none
+        self.enabled = enabled and cache.configure().directory is not None and spare_cores() > 0
+        self.listener = None
+
+    def __enter__(self) -> Ahead:
+        if self.enabled:
+            self.listener = _listen(self._started, self._ended)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # not inner's: its owner closes it
+
+    def close(self) -> None:
+        if self.listener is not None:
+            from numba.core import event
+
+            event.unregister("numba:compile", self.listener)
+            self.listener = None
+        if self.helper is not None:
+            done = stop(self.helper)
+            if done:
+                self.inner.compiled_ahead(done)
+            self.helper = None
+        if self.board is not None:
+            self.board.unlink(missing_ok=True)
+            self.board = None
+
+    def phase(self, text: str, total: int = 0) -> None:
+        self.inner.phase(text, total)
+
+    def step(self, done: int, label: str) -> None:
+        self.at = done
+        self.inner.step(done, label)
+
+    def compiling(self, kernel: str | None, cached: bool = True) -> None:
+        self.inner.compiling(kernel, cached)
+
+    def _started(self, data: dict) -> None:
+        if self.helper is None and self.board is None:
+            rest = list(self.plan)[self.at + 1 :]
+            if not rest:
+                return
+            fd, name = tempfile.mkstemp(prefix="cnncalc-ahead-")
+            os.close(fd)
+            self.board = Path(name)
+            self.helper = start(self.plan, rest[::-1], self.dtype, self.batch, self.board)
+        if self.board is not None:
+            self.board.write_text(_key(data))
+
+    def _ended(self, data: dict, ok: bool) -> None:
+        if self.board is not None:
+            self.board.write_text("")
+
+
+def _key(data: dict) -> str:
+    """One compile: the kernel and its argument types."""
+    func = data["dispatcher"].py_func
+    return f"{func.__module__}.{func.__qualname__}{data['args']}"
+
+
+def _listen(started, ended):
+    """Call ``started(data)``/``ended(data, ok)`` around each outermost numba compile
+    (``data``: numba's event data); returns the registered listener."""
+    from numba.core import event
+
+    depth = [0]
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            depth[0] += 1
+            if depth[0] == 1:
+                started(ev.data)  # if it raises, numba still sends the end event
+
+        def on_end(self, ev):
+            depth[0] -= 1
+            if depth[0] == 0:
+                # compiled: the dispatcher has the overload (numba's Event.is_failed is inverted)
+                ended(ev.data, tuple(ev.data["args"]) in ev.data["dispatcher"].overloads)
+
+    listener = Listener()
+    event.register("numba:compile", listener)
+    return listener
+
+
+def start(
+    plan: dict, order: list[int], dtype: str, batch: int, board: Path
+) -> subprocess.Popen | None:
+    """The helper process, fed ``(nodes in order, dtype, batch, board)`` on its stdin."""
+    payload = pickle.dumps(([plan[i] for i in order], dtype, batch, str(board)))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cnncalc.ahead"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_child_env(),
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(payload)
+        proc.stdin.close()
+    except OSError:  # no process to spare: the run compiles everything itself
+        return None
+    return proc
+
+
+def _child_env() -> dict[str, str]:
+    """The run's environment with its kernel cache pinned (the helper must share it)."""
+    from cnncalc import cache
+
+    env = dict(os.environ)
+    directory = cache.configure().directory
+    if directory is not None:
+        env[cache.ENV] = str(directory.parent)
+    return env
+
+
+def stop(proc: subprocess.Popen) -> list[str]:
+    """End the helper; the kernels it compiled (it writes their names as it goes)."""
+    if proc.poll() is None:
+        proc.kill()  # numba renames each cache file into place: nothing is left half-written
+    assert proc.stdout is not None
+    names = proc.stdout.read().decode("utf-8", "replace").splitlines()
+    proc.stdout.close()
+    proc.wait()
+    return names
+
+
+class _Skip(Exception):
+    """The run is compiling this very kernel: the helper leaves it to the run."""
+
+
+def main() -> None:
+    """The helper: run each node's forward once on random input of its predicted shapes,
+    skipping a node whose kernel the run is compiling at that moment."""
+    import numpy as np
+
+    nodes, dtype, batch, board = pickle.load(sys.stdin.buffer)
+    os.nice(NICE)
+    from cnncalc import kernels as K
+    from cnncalc.execute import Context, steps_for
+    from cnncalc.run import DTYPES
+
+    def started(data: dict) -> None:
+        try:
+            busy = Path(board).read_text()
+        except OSError:  # the run is over
+            raise _Skip from None
+        if busy == _key(data):
+            raise _Skip
+
+    def ended(data: dict, ok: bool) -> None:
+        if ok:
+            print(K.kernel_name(data["dispatcher"]), flush=True)
+
+    _listen(started, ended)
+    K.set_num_threads(1)
+    np_dtype = DTYPES[dtype]
+    rng = np.random.default_rng(0)
+    ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
+    for node in nodes:
+        index = node.row.index
+        try:
+            step = steps_for({index: node}, [index], ctx)[index]
+            inputs = [rng.standard_normal((batch, *s), dtype=np_dtype) for s in node.in_shapes]
+            step.forward(inputs)
+            K.clear_scratch()
+        except Exception:  # noqa: BLE001 -- the run itself reports what fails
+            continue
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Compiling ahead (cnncalc/ahead.py): on a cold cache a helper process compiles the kernels
+of a run's later layers into the shared cache, skipping the one the run is compiling.
+
+Each test runs in a subprocess with a temporary CNNCALC_CACHE_DIR (as in tests/test_cache.py):
+the helper compiles into the cache of the process that starts it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnncalc import ahead
+from cnncalc.progress import Progress
+from tests.test_cache import ROOT, SPEC, cnncalc
+
+# starts the helper on every layer of SPEC (last first) as a run would, waits for it to end,
+# prints what it compiled; argv[1]: what the run is compiling ("relu" or nothing)
+HELPER = """
+import sys, time
+import numpy as np, numba
+from cnncalc import ahead, kernels as K
+from cnncalc.analysis import analyze
+from cnncalc.execute import plan_from
+from cnncalc.kernels import _elementwise as E
+from cnncalc.spec import load
+plan = plan_from(analyze(load({spec!r}), (1, 8, 8)))
+board = {board!r}
+busy = ""
+if sys.argv[1:] == ["relu"]:
+    vector = numba.typeof(np.zeros(16, np.float32))
+    busy = ahead._key({{"dispatcher": E._relu, "args": (vector, vector)}})
+open(board, "w").write(busy)
+proc = ahead.start(plan, list(plan)[::-1], "float32", 1, board)
+proc.wait()
+print(sorted(ahead.stop(proc)))
+"""
+
+
+def helper(tmp_path, *args: str) -> list[str]:
+    script = HELPER.format(spec=SPEC, board=str(tmp_path / "board"))
+    done = cnncalc_py(tmp_path / "cache", script, *args)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip())  # a printed list of str
+
+
+def cnncalc_py(cache_dir, script: str, *args: str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {
+        **os.environ,
+        "CNNCALC_CACHE_DIR": str(cache_dir),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_helper_compiles_every_layer_into_the_shared_cache(tmp_path):
+    assert helper(tmp_path) == ["element-wise kernel relu", "pooling kernel max_pool2d"]
+    # a run afterwards finds both compiled
+    again = cnncalc(["warmup", SPEC, "-i", "1x8x8", "-f", "json"], tmp_path / "cache")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["total"]["kernels"] == 0
+
+
+def test_the_helper_leaves_the_kernel_the_run_is_compiling_to_the_run(tmp_path):
+    assert helper(tmp_path, "relu") == ["pooling kernel max_pool2d"]
+
+
+def test_a_cold_run_with_the_helper_compiles_each_kernel_once_and_matches(tmp_path):
+    first = cnncalc(["warmup", SPEC, "-i", "1x8x8", "-f", "json"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    [row] = json.loads(first.stdout)["specs"]
+    # the run compiles max pooling and starts the helper, which compiles relu meanwhile
+    # (or leaves it to the run, which then compiles it): either way each once
+    assert sorted(row["compiled"]) == ["element-wise kernel relu", "pooling kernel max_pool2d"]
+    done = cnncalc(["run", SPEC, "-i", "1x8x8", "-f", "json"], tmp_path)
+    assert json.loads(done.stdout)["totals"]["all_match"]
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def compiling(self, kernel, cached=True) -> None:
+        self.events.append(kernel)
+
+    def compiled_ahead(self, kernels) -> None:
+        self.events.append(tuple(kernels))
+
+
+@pytest.mark.parametrize(
+    "enabled, spare, cache_on, expect",
+    [
+        (True, 1, True, True),
+        (False, 1, True, False),
+        (True, 0, True, False),
+        (True, 1, False, False),
+    ],
+)
+def test_the_helper_runs_only_with_a_disk_cache_and_a_spare_core(
+    monkeypatch, enabled, spare, cache_on, expect
+):
+    from pathlib import Path
+
+    from cnncalc import cache
+
+    setting = cache.Setting(Path("/nowhere") if cache_on else None)
+    monkeypatch.setattr(cache, "configure", lambda: setting)
+    monkeypatch.setattr(ahead, "spare_cores", lambda: spare)
+    watch = ahead.Ahead(Recorder(), {}, "float32", 1, enabled=enabled)
+    assert watch.enabled is expect
+
+
+def test_progress_passes_through_to_the_inner_display():
+    inner = Recorder()
+    with ahead.Ahead(inner, {}, "float32", 1, enabled=False) as watch:
+        watch.compiling("pooling kernel max_pool2d")
+        watch.compiling(None)
+    assert inner.events == ["pooling kernel max_pool2d", None]
