@@ -681,6 +681,8 @@ class _Estimate:
 
 
 def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
+    if not scope:  # outside templates and repeats: nothing to substitute
+        return value
     from cnncalc.templates import TemplateError, substitute
 
     try:
