@@ -453,6 +453,35 @@ def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def test_shapes_starts_with_only_what_it_uses():
+    # issue 12 (start-up): `shapes` builds the models of the types its spec uses, and loads
+    # neither numba nor the modules of options it was not given; no timing here
+    unwanted = [
+        "numba",
+        "numpy",
+        "cnncalc.checks",
+        "cnncalc.progress",
+        "cnncalc.templates",
+        "cnncalc.inline",
+        "cnncalc.explain",
+        "cnncalc.memory",
+        "cnncalc.schema",
+    ]
+    code = (
+        "import json, sys; from cnncalc import layers; from cnncalc.cli import main; "
+        "rc = main(['shapes', 'examples/lenet5.yaml', '-f', 'json']); "
+        f"loaded = [m for m in {unwanted!r} if m in sys.modules]; "
+        "print(json.dumps([sorted(layers._BUILT), loaded]), file=sys.stderr); sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    built, loaded = json.loads(done.stderr.splitlines()[-1])
+    assert built == ["conv2d", "flatten", "linear", "maxpool2d", "relu"]
+    assert loaded == []
+
+
 def test_python_m_cnncalc_table_and_json():
     proc = _run("shapes", "--input", "3x100x100", "Conv2d(3, 4, kernel_size=3, padding=2)")
     assert proc.returncode == 0, proc.stderr
