@@ -313,6 +313,7 @@ def warn(lines: tuple[str, ...] | list[str]) -> None:
 
 def stdout_console(**options: Any):
     """A Rich console for stdout: colour on a terminal; plain and unwrapped when piped.
+    Text such as a layer named ``a:fire:`` is printed as written (no emoji codes).
 
     A reader that leaves (``| head``) is ours to handle (exit 0), not Rich's (exit 1)."""
     from rich.console import Console
@@ -322,10 +323,15 @@ def stdout_console(**options: Any):
             raise BrokenPipeError
 
     if options:
-        return _Stdout(**options)
+        return _Stdout(emoji=False, **options)
     if sys.stdout.isatty():
-        return _Stdout()
-    return _Stdout(width=int(os.environ.get("COLUMNS", 0)) or 400, no_color=True, highlight=False)
+        return _Stdout(emoji=False)
+    return _Stdout(
+        width=int(os.environ.get("COLUMNS", 0)) or 400,
+        no_color=True,
+        highlight=False,
+        emoji=False,
+    )
 
 
 def print_table(table, lines: list[str]) -> None:

@@ -206,6 +206,12 @@ def test_table_piped_is_plain(capsys, lenet_file, command, headers):
     assert "c1" in out
 
 
+def test_table_prints_names_as_written(capsys):
+    # Rich's emoji codes are off: a name such as a:fire:b is not turned into a picture
+    code, out, _ = cli(capsys, "shapes", "-i", "1x8x8", "conv2d(1, 2, 3, name='a:fire:b')")
+    assert code == 0 and "a:fire:b" in out
+
+
 def test_table_no_color_env(capsys, lenet_file, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     code, out, _ = cli(capsys, "shapes", str(lenet_file))
