@@ -347,9 +347,11 @@ def print_items(items: list) -> None:
 
     console = stdout_console()
     wide = console.options.update(max_width=10_000)
-    width = max(
-        [Measurement.get(console, wide, t).maximum for t in items if isinstance(t, Table)] + [0]
-    )
+    tables = [t for t in items if isinstance(t, Table)]
+    if all(_width_bound(t) <= console.width for t in tables):
+        width = 0  # it fits (always so when piped): Rich need not measure every cell twice
+    else:
+        width = max([Measurement.get(console, wide, t).maximum for t in tables] + [0])
     if width > console.width:
         # height too: with only a width Rich still squeezes a TERM=dumb terminal to 80
         console = stdout_console(
@@ -364,6 +366,20 @@ def print_items(items: list) -> None:
             console.print(item, highlight=False, markup=False)
         else:
             console.print(item)
+
+
+def _width_bound(table) -> int | float:
+    """At least the natural width of a Rich table, from its text alone: every character at
+    most 2 columns wide, the padding, one rule per column and the edge (inf for a cell that is
+    not plain text)."""
+    top, right, bottom, left = table.padding
+    total = 1
+    for column in table.columns:
+        texts = [column.header, column.footer, *column.cells]
+        if not all(isinstance(t, str) for t in texts):
+            return float("inf")
+        total += 2 * max(map(len, texts)) + left + right + 1
+    return total
 
 
 def load_spec(spec: str, input_shape: str | None, sets: list[str] | None = None):
