@@ -17,6 +17,7 @@ with ``@_model(type name)``, and a shared base is a cached function (``_conv_nd(
 # (no __future__ annotations: pydantic builds models faster from real annotations)
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -189,13 +190,18 @@ def model(kind: str) -> type[Layer]:
     use, then the same class object every time."""
     cls = _BUILT.get(kind)
     if cls is None:
-        cls = _BUILT[kind] = _BUILDERS[kind]()
-        cls.__qualname__ = cls.__name__  # found as cnncalc.layers.<name> (repr, pickle)
-        globals()[cls.__name__] = cls  # later `layers.Conv2d` lookups skip __getattr__
+        with _BUILDING:  # one class per type, whichever thread asks first
+            cls = _BUILT.get(kind)
+            if cls is None:
+                cls = _BUILDERS[kind]()
+                cls.__qualname__ = cls.__name__  # found as cnncalc.layers.<name> (pickle)
+                globals()[cls.__name__] = cls  # later `layers.Conv2d` skips __getattr__
+                _BUILT[kind] = cls
     return cls
 
 
 _BUILT: dict[str, type[Layer]] = {}
+_BUILDING = threading.RLock()  # a model's base classes are built inside its build
 
 
 # --------------------------------------------------------------------------- convolutions
