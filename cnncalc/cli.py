@@ -370,15 +370,18 @@ def print_items(items: list) -> None:
 
 def _width_bound(table) -> int | float:
     """At least the natural width of a Rich table, from its text alone: every character at
-    most 2 columns wide, the padding, one rule per column and the edge (inf for a cell that is
-    not plain text)."""
-    top, right, bottom, left = table.padding
+    most 2 columns wide, the padding, one rule per column and the edge (inf when that is not
+    sure: a cell that is not plain text or holds a tab, a width set on the table)."""
+    if table.width is not None or table.min_width is not None:
+        return float("inf")
+    _, right, _, left = table.padding
     total = 1
     for column in table.columns:
         texts = [column.header, column.footer, *column.cells]
-        if not all(isinstance(t, str) for t in texts):
+        if not all(isinstance(t, str) and "\t" not in t for t in texts):
             return float("inf")
-        total += 2 * max(map(len, texts)) + left + right + 1
+        widest = max(2 * max(map(len, texts)), column.width or 0, column.min_width or 0)
+        total += widest + left + right + 1
     return total
 
 

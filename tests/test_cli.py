@@ -212,6 +212,24 @@ def test_table_prints_names_as_written(capsys):
     assert code == 0 and "a:fire:b" in out
 
 
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("name", ["c1", "畳み込み層", "[bold]x[/]", "a\tb"])
+def test_width_bound_is_never_below_richs_measure(name, wide):
+    # a table whose bound fits the console is printed unmeasured: the bound must hold
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from cnncalc import analyze, parse_text
+    from cnncalc.cli import _width_bound
+    from cnncalc.report import View, to_table
+
+    spec = parse_text(f"conv2d(1, 6, 5, name={name!r}) relu flatten")
+    table = to_table(analyze(spec, (1, 32, 32)), View.shapes, wide=wide)
+    console = Console(width=400)
+    measured = Measurement.get(console, console.options.update(max_width=10_000), table)
+    assert _width_bound(table) >= measured.maximum
+
+
 def test_table_no_color_env(capsys, lenet_file, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     code, out, _ = cli(capsys, "shapes", str(lenet_file))
