@@ -217,14 +217,14 @@ def infer(layer: L.Layer, *shapes: Shape) -> Facts:
 
 @rule("infer", *L.ELEMENTWISE)
 def _elementwise(layer: L._Elementwise, shape: Shape) -> Facts:
-    if isinstance(layer, (L.Softmax, L.LogSoftmax)) and layer.dim is not None:
+    if layer.type in L.SOFTMAXES and layer.dim is not None:
         rank = len(shape) + 1  # PyTorch counts the batch dimension
         if not -rank <= layer.dim < rank:
             raise LayerProblem(f"out of range for a {rank}-d batched input", "dim", layer.dim)
     return Facts(shape)
 
 
-@rule("infer", L.PReLU)
+@rule("infer", "prelu")
 def _prelu(layer: L.PReLU, shape: Shape) -> Facts:
     if layer.num_parameters not in (1, shape[0]):
         raise LayerProblem(
@@ -407,7 +407,7 @@ def _avgpool(layer: L._AvgPoolNd, shape: Shape) -> Facts:
     return _pool(layer, shape, (1,) * layer.dims)
 
 
-@rule("infer", L.Subsample2d)
+@rule("infer", "subsample2d")
 def _subsample(layer: L.Subsample2d, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     k, s = layer.kernel_size, layer.stride
@@ -460,7 +460,7 @@ def _zeropad(layer: L._ZeroPadNd, shape: Shape) -> Facts:
     )
 
 
-@rule("infer", L.Flatten)
+@rule("infer", "flatten")
 def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
     rank = len(shape) + 1  # with the batch dimension, as PyTorch counts
     start = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
@@ -493,7 +493,7 @@ def _flatten(layer: L.Flatten, shape: Shape) -> Facts:
 NOT_FLAT = "is not flat: linear mixes only the last dimension"
 
 
-@rule("infer", L.Linear)
+@rule("infer", "linear")
 def _linear(layer: L.Linear, shape: Shape) -> Facts:
     n = shape[-1]
     _check_given(layer, "in_features", n)
@@ -517,7 +517,7 @@ def _linear(layer: L.Linear, shape: Shape) -> Facts:
     )
 
 
-@rule("infer", L.RBF)
+@rule("infer", "rbf")
 def _rbf(layer: L.RBF, shape: Shape) -> Facts:
     if len(shape) != 1:
         raise LayerProblem(f"expects a flat input, got {_x(shape)}")
@@ -530,7 +530,7 @@ def _rbf(layer: L.RBF, shape: Shape) -> Facts:
 
 @rule("infer", *L.BATCH_NORMS)
 def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Facts:
-    if isinstance(layer, (L.BatchNorm2d, L.BatchNorm3d)):
+    if layer.type in ("batchnorm2d", "batchnorm3d"):
         _need_rank(layer, shape, layer.dims)
     elif len(shape) not in (1, 2):
         raise LayerProblem(f"expects a C or C×L input, got {_x(shape)}")
@@ -561,23 +561,23 @@ def input_span(
 
 _BY_WINDOWS = (
     *L.ELEMENTWISE,
-    L.PReLU,
+    "prelu",
     *L.CONV_ND,
     *L.MAX_POOLS,
     *L.AVG_POOLS,
-    L.Subsample2d,
+    "subsample2d",
     *L.ZERO_PADS,
     *L.CONSTANT_PADS,
-    L.Flatten,
-    L.Narrow,
-    L.Linear,
-    L.RBF,
+    "flatten",
+    "narrow",
+    "linear",
+    "rbf",
     *L.BATCH_NORMS,
-    L.LayerNorm2d,
-    L.StochasticDepth,
-    L.LayerScale,
-    L.ChannelShuffle,
-    L.PixelUnshuffle,
+    "layer_norm2d",
+    "stochastic_depth",
+    "layer_scale",
+    "channel_shuffle",
+    "pixel_unshuffle",
 )
 
 
@@ -630,14 +630,14 @@ def _branches(shapes: tuple[Shape, ...]) -> str:
     return ", ".join(f"branch {i + 1} gives {_x(s)}" for i, s in enumerate(shapes))
 
 
-@rule("infer", L.Add)
+@rule("infer", "add")
 def _add(layer: L.Add, *shapes: Shape) -> Facts:
     if any(s != shapes[0] for s in shapes):
         raise LayerProblem(f"add needs equal shapes: {_branches(shapes)}")
     return Facts(shapes[0], rf="merge")
 
 
-@rule("infer", L.Concat)
+@rule("infer", "concat")
 def _concat(layer: L.Concat, *shapes: Shape) -> Facts:
     if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
         raise LayerProblem(f"concat needs equal sizes except channels: {_branches(shapes)}")
@@ -658,7 +658,7 @@ def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
     return tuple(out)
 
 
-@rule("infer", L.Mul)
+@rule("infer", "mul")
 def _mul(layer: L.Mul, *shapes: Shape) -> Facts:
     out = broadcast(shapes)
     if out is None:
@@ -668,18 +668,18 @@ def _mul(layer: L.Mul, *shapes: Shape) -> Facts:
     return Facts(out, rf="merge")
 
 
-@rule("span", L.Add, L.Concat)
+@rule("span", "add", "concat")
 def _span_same(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span:
     return lo, hi  # every branch at the same positions
 
 
-@rule("span", L.Mul)
+@rule("span", "mul")
 def _span_broadcast(layer: L.Mul, in_shape: Shape, axis: int, lo: int, hi: int) -> Span:
     # a size-1 axis (squeeze-and-excitation's C×1×1) is read at 0 by every output unit
     return (0, 0) if in_shape[1 + axis] == 1 else (lo, hi)
 
 
-@rule("infer", L.Narrow)
+@rule("infer", "narrow")
 def _narrow(layer: L.Narrow, shape: Shape) -> Facts:
     rank = len(shape) + 1  # PyTorch counts the batch dimension
     dim = layer.dim + rank if layer.dim < 0 else layer.dim
@@ -719,7 +719,7 @@ def _affine(count: int, weight: bool, bias: bool = True) -> dict[str, int]:
     return {"weights": count if weight else 0, "bias": count if weight and bias else 0}
 
 
-@rule("infer", L.GroupNorm)
+@rule("infer", "group_norm")
 def _group_norm(layer: L.GroupNorm, shape: Shape) -> Facts:
     c, g = shape[0], layer.num_groups
     _check_given(layer, "num_channels", c)
@@ -728,7 +728,7 @@ def _group_norm(layer: L.GroupNorm, shape: Shape) -> Facts:
     return Facts(shape, **_affine(c, layer.affine), rf="mix", axes=tuple(range(len(shape))))
 
 
-@rule("infer", L.LayerNorm)
+@rule("infer", "layer_norm")
 def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Facts:
     ns = tuple(layer.normalized_shape)
     if len(ns) > len(shape) or shape[len(shape) - len(ns) :] != ns:
@@ -744,7 +744,7 @@ def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Facts:
     )
 
 
-@rule("infer", L.LayerNorm2d)
+@rule("infer", "layer_norm2d")
 def _layer_norm2d(layer: L.LayerNorm2d, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     _check_given(layer, "normalized_shape", shape[0])
@@ -771,18 +771,18 @@ def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Facts:
     )
 
 
-@rule("infer", L.StochasticDepth)
+@rule("infer", "stochastic_depth")
 def _stochastic_depth(layer: L.StochasticDepth, shape: Shape) -> Facts:
     return Facts(shape)  # the identity at inference
 
 
-@rule("infer", L.LayerScale)
+@rule("infer", "layer_scale")
 def _layer_scale(layer: L.LayerScale, shape: Shape) -> Facts:
     _check_given(layer, "dim", shape[0])
     return Facts(shape, weights=shape[0])
 
 
-@rule("infer", L.ChannelShuffle)
+@rule("infer", "channel_shuffle")
 def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape) -> Facts:
     if len(shape) < 2:
         raise LayerProblem(
@@ -801,7 +801,7 @@ def _dim(value: int, rank: int, field: str) -> int:
     return d
 
 
-@rule("infer", L.Permute)
+@rule("infer", "permute")
 def _permute(layer: L.Permute, shape: Shape) -> Facts:
     rank, dims = len(shape) + 1, layer.order
     if len(dims) != rank:
@@ -820,7 +820,7 @@ def _permute(layer: L.Permute, shape: Shape) -> Facts:
     return Facts(out, rf="permute", axes=perm)
 
 
-@rule("infer", L.Unflatten)
+@rule("infer", "unflatten")
 def _unflatten(layer: L.Unflatten, shape: Shape) -> Facts:
     rank = len(shape) + 1
     d = _dim(layer.dim, rank, "dim")
@@ -844,7 +844,7 @@ def _unflatten(layer: L.Unflatten, shape: Shape) -> Facts:
     return Facts(out, rf="unflatten", axes=(d - 1, len(full)))
 
 
-@rule("infer", L.PixelShuffle)
+@rule("infer", "pixel_shuffle")
 def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     r, c = layer.upscale_factor, shape[0]
@@ -860,7 +860,7 @@ def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Facts:
     )
 
 
-@rule("infer", L.PixelUnshuffle)
+@rule("infer", "pixel_unshuffle")
 def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     r = layer.downscale_factor
@@ -875,7 +875,7 @@ def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Facts:
     )
 
 
-@rule("span", L.GroupNorm, L.LayerNorm, *L.INSTANCE_NORMS)
+@rule("span", "group_norm", "layer_norm", *L.INSTANCE_NORMS)
 def _span_norm(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span:
     facts = infer(layer, in_shape)
     if facts.rf == "mix" and 1 + axis in facts.axes:  # statistics over the whole axis
@@ -883,7 +883,7 @@ def _span_norm(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> 
     return lo, hi
 
 
-@rule("span", L.Permute, L.Unflatten)
+@rule("span", "permute", "unflatten")
 def _span_reshaped(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int) -> Span | None:
     facts = infer(layer, in_shape)
     if facts.rf == "keep":
@@ -891,7 +891,7 @@ def _span_reshaped(layer: L.Layer, in_shape: Shape, axis: int, lo: int, hi: int)
     return None  # positions left their axes: the walk cannot follow them
 
 
-@rule("span", L.PixelShuffle)
+@rule("span", "pixel_shuffle")
 def _span_pixel_shuffle(
     layer: L.PixelShuffle, in_shape: Shape, axis: int, lo: int, hi: int
 ) -> Span:
@@ -988,14 +988,14 @@ def _sliding_blocks(layer: L._Sliding, spatial: tuple[int, ...]) -> list[int]:
     return blocks
 
 
-@rule("infer", L.Unfold)
+@rule("infer", "unfold")
 def _unfold(layer: L.Unfold, shape: Shape) -> Facts:
     _need_rank(layer, shape, 2)
     blocks = _sliding_blocks(layer, shape[1:])
     return Facts((shape[0] * _prod(layer.kernel_size), _prod(blocks)), rf="lost")
 
 
-@rule("infer", L.Fold)
+@rule("infer", "fold")
 def _fold(layer: L.Fold, shape: Shape) -> Facts:
     if len(shape) != 2:
         got = shape_text(shape)
@@ -1123,7 +1123,7 @@ def _nearest_scale(n: int, o: int, factor: float | None) -> Fraction:
     return 1 / Fraction(factor)
 
 
-@rule("infer", L.Upsample)
+@rule("infer", "upsample")
 def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Facts:
     if len(shape) < 2:
         raise LayerProblem(f"needs spatial dimensions, got {_x(shape)}")
@@ -1160,7 +1160,7 @@ def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Fact
     return Facts((shape[0], *outs), rf="windows", windows=tuple(windows))
 
 
-@rule("span", L.Upsample)
+@rule("span", "upsample")
 def _span_upsample(
     layer: L.Upsample, in_shape: Shape, axis: int, lo: int, hi: int, ref: Shape | None = None
 ) -> Span | None:

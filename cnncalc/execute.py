@@ -152,7 +152,7 @@ def _(layer: L._Elementwise, node: Node, ctx: Context) -> Step:
     return Step(forward, lambda g: [bwd(g, saved.pop("x"), *args)])
 
 
-@rule("step", L.PReLU)
+@rule("step", "prelu")
 def _(layer: L.PReLU, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -327,7 +327,7 @@ def _(layer: L._AdaptiveNd, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: fwd(xs[0], size), lambda gy: [back(gy, in_shape)])
 
 
-@rule("step", L.Subsample2d)
+@rule("step", "subsample2d")
 def _(layer: L.Subsample2d, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -355,13 +355,13 @@ def _(layer: L._ZeroPadNd, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.Flatten)
+@rule("step", "flatten")
 def _(layer: L.Flatten, node: Node, ctx: Context) -> Step:
     in_shape, out_shape = batched(node.in_shapes[0], ctx.batch), batched(node.out_shape, ctx.batch)
     return Step(lambda xs: xs[0].reshape(out_shape), lambda gy: [gy.reshape(in_shape)])
 
 
-@rule("step", L.Linear)
+@rule("step", "linear")
 def _(layer: L.Linear, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -371,7 +371,7 @@ def _(layer: L.Linear, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.linear(xs[0], w, b), lambda gy: [np.matmul(gy, w)])
 
 
-@rule("step", L.RBF)
+@rule("step", "rbf")
 def _(layer: L.RBF, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -411,7 +411,7 @@ def _(layer: L._BatchNormNd, node: Node, ctx: Context) -> Step:
     return Step(forward, backward)
 
 
-@rule("step", L.Add)
+@rule("step", "add")
 def _(layer: L.Add, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -419,7 +419,7 @@ def _(layer: L.Add, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.add(*xs), lambda gy: K.add_backward(gy, n))
 
 
-@rule("step", L.Concat)
+@rule("step", "concat")
 def _(layer: L.Concat, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -427,7 +427,7 @@ def _(layer: L.Concat, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.cat(xs, dim=1), lambda gy: K.cat_backward(gy, sizes, dim=1))
 
 
-@rule("step", L.Mul)
+@rule("step", "mul")
 def _(layer: L.Mul, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -443,7 +443,7 @@ def _(layer: L.Mul, node: Node, ctx: Context) -> Step:
     return Step(forward, lambda gy: K.mul_backward(gy, saved.pop("xs")))
 
 
-@rule("step", L.Narrow)
+@rule("step", "narrow")
 def _(layer: L.Narrow, node: Node, ctx: Context) -> Step:
     in_shape = batched(node.in_shapes[0], ctx.batch)
     dim = layer.dim % len(in_shape)
@@ -493,7 +493,7 @@ def _norm_step(ctx: Context, fwd, bwd, rows) -> Step:
     return Step(forward, lambda gy: [bwd(gy, saved.pop("x"))])
 
 
-@rule("step", L.GroupNorm)
+@rule("step", "group_norm")
 def _(layer: L.GroupNorm, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -507,7 +507,7 @@ def _(layer: L.GroupNorm, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.LayerNorm)
+@rule("step", "layer_norm")
 def _(layer: L.LayerNorm, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -522,7 +522,7 @@ def _(layer: L.LayerNorm, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.LayerNorm2d)
+@rule("step", "layer_norm2d")
 def _(layer: L.LayerNorm2d, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -558,12 +558,12 @@ def _(layer: L._InstanceNormNd, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.StochasticDepth)
+@rule("step", "stochastic_depth")
 def _(layer: L.StochasticDepth, node: Node, ctx: Context) -> Step:
     return _identity()  # inference
 
 
-@rule("step", L.LayerScale)
+@rule("step", "layer_scale")
 def _(layer: L.LayerScale, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -577,7 +577,7 @@ def _(layer: L.LayerScale, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.ChannelShuffle)
+@rule("step", "channel_shuffle")
 def _(layer: L.ChannelShuffle, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -587,7 +587,7 @@ def _(layer: L.ChannelShuffle, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.Permute)
+@rule("step", "permute")
 def _(layer: L.Permute, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -595,7 +595,7 @@ def _(layer: L.Permute, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.permute(xs[0], dims), lambda gy: [K.permute_backward(gy, dims)])
 
 
-@rule("step", L.Unflatten)
+@rule("step", "unflatten")
 def _(layer: L.Unflatten, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -606,7 +606,7 @@ def _(layer: L.Unflatten, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.PixelShuffle)
+@rule("step", "pixel_shuffle")
 def _(layer: L.PixelShuffle, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -614,7 +614,7 @@ def _(layer: L.PixelShuffle, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.pixel_shuffle(xs[0], r), lambda gy: [K.pixel_shuffle_backward(gy, r)])
 
 
-@rule("step", L.PixelUnshuffle)
+@rule("step", "pixel_unshuffle")
 def _(layer: L.PixelUnshuffle, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -645,7 +645,7 @@ def _(layer: L._CopyPadNd, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.Upsample)
+@rule("step", "upsample")
 def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -670,7 +670,7 @@ def _(layer: L.Upsample, node: Node, ctx: Context) -> Step:
     return Step(lambda xs: K.interpolate(xs[0], **args), backward)
 
 
-@rule("step", L.Unfold)
+@rule("step", "unfold")
 def _(layer: L.Unfold, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 
@@ -681,7 +681,7 @@ def _(layer: L.Unfold, node: Node, ctx: Context) -> Step:
     )
 
 
-@rule("step", L.Fold)
+@rule("step", "fold")
 def _(layer: L.Fold, node: Node, ctx: Context) -> Step:
     from cnncalc import kernels as K
 

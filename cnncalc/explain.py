@@ -490,7 +490,7 @@ def _explain_adaptive(
     return _adaptive_size(layer, shapes[0])
 
 
-@rule("explain", L.Subsample2d)
+@rule("explain", "subsample2d")
 def _explain_subsample(
     layer: L.Subsample2d, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -519,14 +519,14 @@ def _explain_zeropad(
     return _zeropad_size(layer, shapes[0])
 
 
-@rule("explain", L.Flatten)
+@rule("explain", "flatten")
 def _explain_flatten(
     layer: L.Flatten, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
     return _flatten_size(layer, shapes[0])
 
 
-@rule("explain", L.Narrow)
+@rule("explain", "narrow")
 def _explain_narrow(
     layer: L.Narrow, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -537,7 +537,7 @@ def _explain_narrow(
     ]
 
 
-@rule("explain", L.Linear)
+@rule("explain", "linear")
 def _explain_linear(
     layer: L.Linear, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -547,7 +547,7 @@ def _explain_linear(
     return size + _linear_params(layer, shapes[0], facts) + [_linear_macs(layer, row, batch)]
 
 
-@rule("explain", L.RBF)
+@rule("explain", "rbf")
 def _explain_rbf(
     layer: L.RBF, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -569,18 +569,18 @@ def _explain_batchnorm(
     return [_unchanged(shapes[0])] + _batchnorm_params(layer, shapes[0])
 
 
-@rule("explain", L.PReLU)
+@rule("explain", "prelu")
 def _explain_prelu(
     layer: L.PReLU, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
     return [_unchanged(shapes[0])] + _prelu_params(layer)
 
 
-@rule("explain", *L.DROPOUTS, L.Identity)
+@rule("explain", *L.DROPOUTS, "identity")
 def _explain_identity(
     layer: L.Layer, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
-    what = "identity" if isinstance(layer, L.Identity) else "identity at inference"
+    what = "identity" if layer.type == "identity" else "identity at inference"
     return [f"out = in = {dims(shapes[0])} ({what})"]
 
 
@@ -595,7 +595,7 @@ def _branch_shapes(shapes: tuple[Shape, ...]) -> str:
     return " and ".join(dims(s) for s in shapes)
 
 
-@rule("explain", L.Add)
+@rule("explain", "add")
 def _explain_add(
     layer: L.Add, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -605,7 +605,7 @@ def _explain_add(
     ]
 
 
-@rule("explain", L.Concat)
+@rule("explain", "concat")
 def _explain_concat(
     layer: L.Concat, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -616,7 +616,7 @@ def _explain_concat(
     ]
 
 
-@rule("explain", L.Mul)
+@rule("explain", "mul")
 def _explain_mul(
     layer: L.Mul, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -851,7 +851,7 @@ def _affine_line(what: str, count: int, weight: bool, bias: bool = True) -> list
     return [f"params = {what} (γ; bias=False) = {count}"]
 
 
-@rule("explain", L.GroupNorm)
+@rule("explain", "group_norm")
 def _explain_group_norm(
     layer: L.GroupNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -870,7 +870,7 @@ def _explain_group_norm(
     )
 
 
-@rule("explain", L.LayerNorm)
+@rule("explain", "layer_norm")
 def _explain_layer_norm(
     layer: L.LayerNorm, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -901,7 +901,7 @@ def _explain_layer_norm(
     )
 
 
-@rule("explain", L.LayerNorm2d)
+@rule("explain", "layer_norm2d")
 def _explain_layer_norm2d(
     layer: L.LayerNorm2d, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -938,7 +938,7 @@ def _explain_instance_norm(
     return lines + _norm_rf(facts, shapes[0], "running statistics")
 
 
-@rule("explain", L.StochasticDepth)
+@rule("explain", "stochastic_depth")
 def _explain_stochastic_depth(
     layer: L.StochasticDepth, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -948,7 +948,7 @@ def _explain_stochastic_depth(
     ]
 
 
-@rule("explain", L.LayerScale)
+@rule("explain", "layer_scale")
 def _explain_layer_scale(
     layer: L.LayerScale, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -960,7 +960,7 @@ def _explain_layer_scale(
     ]
 
 
-@rule("explain", L.ChannelShuffle)
+@rule("explain", "channel_shuffle")
 def _explain_channel_shuffle(
     layer: L.ChannelShuffle, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -972,7 +972,7 @@ def _explain_channel_shuffle(
     ]
 
 
-@rule("explain", L.Permute)
+@rule("explain", "permute")
 def _explain_permute(
     layer: L.Permute, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -985,7 +985,7 @@ def _explain_permute(
     ]
 
 
-@rule("explain", L.Unflatten)
+@rule("explain", "unflatten")
 def _explain_unflatten(
     layer: L.Unflatten, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -998,7 +998,7 @@ def _explain_unflatten(
     ]
 
 
-@rule("explain", L.PixelShuffle)
+@rule("explain", "pixel_shuffle")
 def _explain_pixel_shuffle(
     layer: L.PixelShuffle, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -1009,7 +1009,7 @@ def _explain_pixel_shuffle(
     ]
 
 
-@rule("explain", L.PixelUnshuffle)
+@rule("explain", "pixel_unshuffle")
 def _explain_pixel_unshuffle(
     layer: L.PixelUnshuffle, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -1059,7 +1059,7 @@ def _blocks_lines(layer: L._Sliding, spatial: tuple[int, ...]) -> tuple[list[str
     return lines, count
 
 
-@rule("explain", L.Unfold)
+@rule("explain", "unfold")
 def _explain_unfold(
     layer: L.Unfold, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -1072,7 +1072,7 @@ def _explain_unfold(
     ]
 
 
-@rule("explain", L.Fold)
+@rule("explain", "fold")
 def _explain_fold(
     layer: L.Fold, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:
@@ -1155,7 +1155,7 @@ def _upsample_size(layer: L.Upsample, shapes: tuple[Shape, ...]) -> list[str]:
     return lines
 
 
-@rule("explain", L.Upsample)
+@rule("explain", "upsample")
 def _explain_upsample(
     layer: L.Upsample, shapes: tuple[Shape, ...], facts: Facts, row: Row, batch: int
 ) -> list[str]:

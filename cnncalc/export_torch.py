@@ -196,11 +196,11 @@ def _avgpool(layer: L._AvgPoolNd, shape: Shape) -> Torch:
 
 @rule("torch", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
 def _adaptive(layer: L._AdaptiveNd, shape: Shape) -> Torch:
-    kind = "Avg" if isinstance(layer, L.ADAPTIVE_AVG) else "Max"
+    kind = "Avg" if layer.type in L.ADAPTIVE_AVG else "Max"
     return _module(call(f"nn.Adaptive{kind}Pool{layer.dims}d", (layer.output_size,)))
 
 
-@rule("torch", L.Subsample2d)
+@rule("torch", "subsample2d")
 def _subsample(layer: L.Subsample2d, shape: Shape) -> Torch:
     return _module(
         call(
@@ -227,7 +227,7 @@ _UPSAMPLE_DEFAULTS = {
 }
 
 
-@rule("torch", L.Upsample)
+@rule("torch", "upsample")
 def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Torch:
     if layer.size_of is not None:
         # torchvision's heads: F.interpolate(x, size=input.shape[-2:], mode=..., ...); the
@@ -254,7 +254,7 @@ def _upsample(layer: L.Upsample, shape: Shape, ref: Shape | None = None) -> Torc
     )
 
 
-@rule("torch", L.Flatten)
+@rule("torch", "flatten")
 def _flatten(layer: L.Flatten, shape: Shape) -> Torch:
     return _module(
         call(
@@ -267,19 +267,19 @@ def _flatten(layer: L.Flatten, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.Narrow)
+@rule("torch", "narrow")
 def _narrow(layer: L.Narrow, shape: Shape) -> Torch:
     return Torch(expr=f"{{x}}.narrow({layer.dim}, {layer.start}, {layer.length})")
 
 
-@rule("torch", L.Linear)
+@rule("torch", "linear")
 def _linear(layer: L.Linear, shape: Shape) -> Torch:
     return _module(
         call("nn.Linear", (shape[-1], layer.out_features), {"bias": True}, bias=layer.bias)
     )
 
 
-@rule("torch", L.RBF)
+@rule("torch", "rbf")
 def _rbf(layer: L.RBF, shape: Shape) -> Torch:
     return _module(call("RBF", (shape[0], layer.out_features)), "RBF")
 
@@ -300,47 +300,47 @@ def _batchnorm(layer: L._BatchNormNd, shape: Shape) -> Torch:
 
 
 _PLAIN = {
-    L.Identity: "Identity",
-    L.ReLU: "ReLU",
-    L.ReLU6: "ReLU6",
-    L.SELU: "SELU",
-    L.SiLU: "SiLU",
-    L.Mish: "Mish",
-    L.Hardswish: "Hardswish",
-    L.Hardsigmoid: "Hardsigmoid",
-    L.Sigmoid: "Sigmoid",
-    L.Tanh: "Tanh",
+    "identity": "Identity",
+    "relu": "ReLU",
+    "relu6": "ReLU6",
+    "selu": "SELU",
+    "silu": "SiLU",
+    "mish": "Mish",
+    "hardswish": "Hardswish",
+    "hardsigmoid": "Hardsigmoid",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
 }
 
 
 @rule("torch", *_PLAIN)
 def _plain(layer: L.Layer, shape: Shape) -> Torch:
     # inplace is left out: the forward may read a value again after an activation
-    return _module(f"nn.{_PLAIN[type(layer)]}()")
+    return _module(f"nn.{_PLAIN[layer.type]}()")
 
 
 _DROPOUT = {
-    L.Dropout: "Dropout",
-    L.Dropout1d: "Dropout1d",
-    L.Dropout2d: "Dropout2d",
-    L.Dropout3d: "Dropout3d",
-    L.AlphaDropout: "AlphaDropout",
+    "dropout": "Dropout",
+    "dropout1d": "Dropout1d",
+    "dropout2d": "Dropout2d",
+    "dropout3d": "Dropout3d",
+    "alpha_dropout": "AlphaDropout",
 }
 
 
 @rule("torch", *L.DROPOUTS)
 def _dropout(layer: L._DropoutBase, shape: Shape) -> Torch:
-    return _module(call(f"nn.{_DROPOUT[type(layer)]}", (), {"p": 0.5}, p=layer.p))
+    return _module(call(f"nn.{_DROPOUT[layer.type]}", (), {"p": 0.5}, p=layer.p))
 
 
-@rule("torch", L.LeakyReLU)
+@rule("torch", "leaky_relu")
 def _leaky(layer: L.LeakyReLU, shape: Shape) -> Torch:
     return _module(
         call("nn.LeakyReLU", (), {"negative_slope": 0.01}, negative_slope=layer.negative_slope)
     )
 
 
-@rule("torch", L.PReLU)
+@rule("torch", "prelu")
 def _prelu(layer: L.PReLU, shape: Shape) -> Torch:
     return _module(
         call(
@@ -353,17 +353,17 @@ def _prelu(layer: L.PReLU, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.ELU, L.CELU)
+@rule("torch", "elu", "celu")
 def _elu(layer: L.ELU | L.CELU, shape: Shape) -> Torch:
     return _module(call(f"nn.{type(layer).__name__}", (), {"alpha": 1.0}, alpha=layer.alpha))
 
 
-@rule("torch", L.GELU)
+@rule("torch", "gelu")
 def _gelu(layer: L.GELU, shape: Shape) -> Torch:
     return _module(call("nn.GELU", (), {"approximate": "none"}, approximate=layer.approximate))
 
 
-@rule("torch", L.Hardtanh)
+@rule("torch", "hardtanh")
 def _hardtanh(layer: L.Hardtanh, shape: Shape) -> Torch:
     return _module(
         call(
@@ -376,7 +376,7 @@ def _hardtanh(layer: L.Hardtanh, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.Softplus)
+@rule("torch", "softplus")
 def _softplus(layer: L.Softplus, shape: Shape) -> Torch:
     return _module(
         call(
@@ -401,7 +401,7 @@ def _softmax(layer: L.Softmax | L.LogSoftmax, shape: Shape) -> Torch:
 # file, so it imports torch only; attribute names keep torchvision's parameter names.
 
 
-@rule("torch", L.GroupNorm)
+@rule("torch", "group_norm")
 def _group_norm(layer: L.GroupNorm, shape: Shape) -> Torch:
     return _module(
         call(
@@ -414,7 +414,7 @@ def _group_norm(layer: L.GroupNorm, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.LayerNorm)
+@rule("torch", "layer_norm")
 def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Torch:
     ns = layer.normalized_shape
     return _module(
@@ -429,7 +429,7 @@ def _layer_norm(layer: L.LayerNorm, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.LayerNorm2d)
+@rule("torch", "layer_norm2d")
 def _layer_norm2d(layer: L.LayerNorm2d, shape: Shape) -> Torch:
     return _module(
         call(
@@ -459,12 +459,12 @@ def _instance_norm(layer: L._InstanceNormNd, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.StochasticDepth)
+@rule("torch", "stochastic_depth")
 def _stochastic_depth(layer: L.StochasticDepth, shape: Shape) -> Torch:
     return _module(call("StochasticDepth", (layer.p, layer.mode)), "StochasticDepth")
 
 
-@rule("torch", L.LayerScale)
+@rule("torch", "layer_scale")
 def _layer_scale(layer: L.LayerScale, shape: Shape) -> Torch:
     # torchvision's CNBlock: self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * value)
     size = (shape[0],) + (1,) * (len(shape) - 1)
@@ -473,27 +473,27 @@ def _layer_scale(layer: L.LayerScale, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.ChannelShuffle)
+@rule("torch", "channel_shuffle")
 def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape) -> Torch:
     return _module(f"nn.ChannelShuffle({layer.groups})")
 
 
-@rule("torch", L.Permute)
+@rule("torch", "permute")
 def _permute(layer: L.Permute, shape: Shape) -> Torch:
     return _module(f"Permute({list(layer.order)!r})", "Permute")
 
 
-@rule("torch", L.Unflatten)
+@rule("torch", "unflatten")
 def _unflatten(layer: L.Unflatten, shape: Shape) -> Torch:
     return _module(f"nn.Unflatten({layer.dim}, {tuple(layer.unflattened_size)!r})")
 
 
-@rule("torch", L.PixelShuffle)
+@rule("torch", "pixel_shuffle")
 def _pixel_shuffle(layer: L.PixelShuffle, shape: Shape) -> Torch:
     return _module(f"nn.PixelShuffle({layer.upscale_factor})")
 
 
-@rule("torch", L.PixelUnshuffle)
+@rule("torch", "pixel_unshuffle")
 def _pixel_unshuffle(layer: L.PixelUnshuffle, shape: Shape) -> Torch:
     return _module(f"nn.PixelUnshuffle({layer.downscale_factor})")
 
@@ -521,7 +521,7 @@ def _copy_pad(layer: L._CopyPadNd, shape: Shape) -> Torch:
 _SLIDING_DEFAULTS = {"dilation": 1, "padding": 0, "stride": 1}
 
 
-@rule("torch", L.Unfold)
+@rule("torch", "unfold")
 def _unfold(layer: L.Unfold, shape: Shape) -> Torch:
     return _module(
         call(
@@ -535,7 +535,7 @@ def _unfold(layer: L.Unfold, shape: Shape) -> Torch:
     )
 
 
-@rule("torch", L.Fold)
+@rule("torch", "fold")
 def _fold(layer: L.Fold, shape: Shape) -> Torch:
     return _module(
         call(
@@ -552,17 +552,17 @@ def _fold(layer: L.Fold, shape: Shape) -> Torch:
 # --------------------------------------------------------------------------- rules: merges
 
 
-@rule("torch", L.Add)
+@rule("torch", "add")
 def _add(layer: L.Add, *shapes: Shape) -> Torch:
     return Torch(expr="{xs}", join=" + ")
 
 
-@rule("torch", L.Concat)
+@rule("torch", "concat")
 def _concat(layer: L.Concat, *shapes: Shape) -> Torch:
     return Torch(expr="torch.cat([{xs}], dim=1)")
 
 
-@rule("torch", L.Mul)
+@rule("torch", "mul")
 def _mul(layer: L.Mul, *shapes: Shape) -> Torch:
     return Torch(expr="{xs}", join=" * ")
 

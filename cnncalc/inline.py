@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from cnncalc.errors import SpecError
-from cnncalc.layers import BY_KEY, FIELD_ALIASES, Layer, type_key
+from cnncalc.layers import BY_KEY, FIELD_ALIASES, Layer, model, type_key
 
 _LAYER_PREFIXES = ((), ("nn",), ("torch", "nn"))
 _DICT_PREFIXES = ((), ("collections",))
@@ -295,7 +295,8 @@ class _Item:
         if any(kw.arg is None for kw in call.keywords):
             raise SpecError("**kwargs are not accepted", where=where)
         args = [self.value(a, where) for a in call.args]
-        cls = BY_KEY.get(type_key(kind))
+        known = BY_KEY.get(type_key(kind))
+        cls = None if known is None else model(known)
         data: dict[str, Any] = {"type": kind}
         kwargs: dict[str, Any] = {}
         for kw in call.keywords:

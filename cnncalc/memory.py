@@ -131,13 +131,13 @@ def _conv_transpose(layer, in_shapes, out_shape) -> Saves:
     return Saves((IN, WEIGHT), autocast="lower")
 
 
-@rule("saved", L.Linear)
+@rule("saved", "linear")
 def _linear(layer, in_shapes, out_shape) -> Saves:
     # the weight is needed only for the input's gradient
     return Saves((IN, Keep("weight", if_grad=0)), autocast="lower")
 
 
-@rule("saved", L.PReLU)
+@rule("saved", "prelu")
 def _prelu(layer, in_shapes, out_shape) -> Saves:
     return Saves((IN, WEIGHT), autocast="lower")  # prelu is on CPU autocast's list
 
@@ -155,11 +155,11 @@ def _batchnorm(layer: L._BatchNormNd, in_shapes, out_shape) -> Saves:
 
 
 # CPU autocast runs the 3-D poolings in float32 (a float32 copy of a low-precision input)
-_FLOAT32_POOLS = (L.MaxPool3d, L.AvgPool3d, L.AdaptiveAvgPool3d, L.AdaptiveMaxPool3d)
+_FLOAT32_POOLS = ("maxpool3d", "avgpool3d", "adaptive_avgpool3d", "adaptive_maxpool3d")
 
 
 def _pool_autocast(layer: L.Layer) -> Literal["float32", "same"]:
-    return "float32" if isinstance(layer, _FLOAT32_POOLS) else "same"
+    return "float32" if layer.type in _FLOAT32_POOLS else "same"
 
 
 @rule("saved", *L.MAX_POOLS, *L.ADAPTIVE_MAX)
@@ -179,43 +179,43 @@ def _adaptive_avg(layer, in_shapes, out_shape) -> Saves:
     return Saves(keeps, autocast=_pool_autocast(layer))
 
 
-@rule("saved", *L.ZERO_PADS, L.Upsample)
+@rule("saved", *L.ZERO_PADS, "upsample")
 def _nothing(layer, in_shapes, out_shape) -> Saves:
     return Saves()
 
 
-@rule("saved", L.Flatten, L.Narrow, L.Identity)
+@rule("saved", "flatten", "narrow", "identity")
 def _view(layer, in_shapes, out_shape) -> Saves:
     return Saves(alias=True)
 
 
-@rule("saved", L.Subsample2d)
+@rule("saved", "subsample2d")
 def _subsample(layer, in_shapes, out_shape) -> Saves:
     # avg_pool2d (keeps its input) × area, times the coefficient (keeps the pooled map)
     return Saves((IN, Keep("new", shape=out_shape)))
 
 
-@rule("saved", L.RBF)
+@rule("saved", "rbf")
 def _rbf(layer: L.RBF, in_shapes, out_shape) -> Saves:
     # ((x[:, None] - centres) ** 2).sum(-1): pow keeps the differences, batch × out × in
     return Saves((Keep("new", shape=(layer.out_features, in_shapes[0][-1])),))
 
 
-_KEEPS_OUTPUT = (L.ReLU, L.Sigmoid, L.Tanh, L.Softmax, L.LogSoftmax)
+_KEEPS_OUTPUT = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
 # in place, PyTorch keeps the result (the input's storage, modified) for these …
-_INPLACE_KEEPS_RESULT = (L.ReLU, L.ELU, L.SELU, L.CELU, L.LeakyReLU)
+_INPLACE_KEEPS_RESULT = ("relu", "elu", "selu", "celu", "leaky_relu")
 # … and a copy of the original input for these (their backward needs the input)
-_INPLACE_KEEPS_COPY = (L.ReLU6, L.Hardtanh, L.SiLU, L.Hardswish, L.Hardsigmoid, L.Mish)
+_INPLACE_KEEPS_COPY = ("relu6", "hardtanh", "silu", "hardswish", "hardsigmoid", "mish")
 
 
 @rule("saved", *L.ACTIVATIONS, *L.SOFTMAXES)
 def _activation(layer, in_shapes, out_shape) -> Saves:
     if getattr(layer, "inplace", False):
-        if isinstance(layer, _INPLACE_KEEPS_RESULT):
+        if layer.type in _INPLACE_KEEPS_RESULT:
             return Saves((OUT,), alias=True)
-        if isinstance(layer, _INPLACE_KEEPS_COPY):
+        if layer.type in _INPLACE_KEEPS_COPY:
             return Saves((Keep("new", shape=in_shapes[0]),), alias=True)
-    return Saves((OUT,) if isinstance(layer, _KEEPS_OUTPUT) else (IN,))
+    return Saves((OUT,) if layer.type in _KEEPS_OUTPUT else (IN,))
 
 
 @rule("saved", *L.DROPOUTS)
@@ -227,7 +227,7 @@ def _dropout(layer: L._DropoutBase, in_shapes, out_shape) -> Saves:
         return Saves(alias=True)
     if layer.p == 1:
         noise = Keep("new", shape=(), batched=False)
-    elif isinstance(layer, (L.Dropout1d, L.Dropout2d, L.Dropout3d)):
+    elif layer.type in ("dropout1d", "dropout2d", "dropout3d"):
         shape = in_shapes[0]
         noise = Keep("new", shape=(shape[0], *(1 for _ in shape[1:])))
     else:
@@ -235,12 +235,12 @@ def _dropout(layer: L._DropoutBase, in_shapes, out_shape) -> Saves:
     return Saves((noise,), alias=layer.inplace)
 
 
-@rule("saved", L.Add, L.Concat)
+@rule("saved", "add", "concat")
 def _merge_nothing(layer, in_shapes, out_shape) -> Saves:
     return Saves(autocast="promote")
 
 
-@rule("saved", L.Mul)
+@rule("saved", "mul")
 def _mul(layer, in_shapes, out_shape) -> Saves:
     """a * b keeps b for a's gradient and a for b's; n branches multiply left to right, so
     each partial product is kept too."""
@@ -269,14 +269,14 @@ def _stats(shape: Shape, weighted: bool, batched: bool = True) -> Keep:
     return Keep("new", shape=shape, batched=batched, dtype="param" if weighted else "compute")
 
 
-@rule("saved", L.GroupNorm)
+@rule("saved", "group_norm")
 def _group_norm(layer: L.GroupNorm, in_shapes, out_shape) -> Saves:
     """native_group_norm: input, mean and rstd (N × groups)."""
     stats = _stats((layer.num_groups,), layer.affine)
     return Saves((IN, stats, stats))
 
 
-@rule("saved", L.LayerNorm)
+@rule("saved", "layer_norm")
 def _layer_norm(layer: L.LayerNorm, in_shapes, out_shape) -> Saves:
     """native_layer_norm: input, mean and rstd (one per leading position: N × shape[:-k])."""
     shape = in_shapes[0]
@@ -284,7 +284,7 @@ def _layer_norm(layer: L.LayerNorm, in_shapes, out_shape) -> Saves:
     return Saves((IN, stats, stats))
 
 
-@rule("saved", L.LayerNorm2d)
+@rule("saved", "layer_norm2d")
 def _layer_norm2d(layer: L.LayerNorm2d, in_shapes, out_shape) -> Saves:
     """permute (a view), native_layer_norm (input, mean and rstd per position: N×H×W), permute
     back (a view of a new tensor)."""
@@ -304,7 +304,7 @@ def _instance_norm(layer: L._InstanceNormNd, in_shapes, out_shape) -> Saves:
     return Saves((IN, *(per_sample,) * (2 + repeated)), counters=int(layer.track_running_stats))
 
 
-@rule("saved", L.StochasticDepth)
+@rule("saved", "stochastic_depth")
 def _stochastic_depth(layer: L.StochasticDepth, in_shapes, out_shape) -> Saves:
     """torchvision's stochastic_depth in training: ``input * noise`` keeps the noise, one value
     per sample (row) or one in all (batch), in the input's dtype; p = 0 returns the input."""
@@ -315,7 +315,7 @@ def _stochastic_depth(layer: L.StochasticDepth, in_shapes, out_shape) -> Saves:
     return Saves((noise,))
 
 
-@rule("saved", L.LayerScale)
+@rule("saved", "layer_scale")
 def _layer_scale(layer, in_shapes, out_shape) -> Saves:
     """``layer_scale * x``: the input is kept for the parameter's gradient (the parameter, for
     the input's, is not an activation); the product takes the parameter's dtype (float32
@@ -323,13 +323,13 @@ def _layer_scale(layer, in_shapes, out_shape) -> Saves:
     return Saves((IN,), autocast="param")
 
 
-@rule("saved", L.ChannelShuffle, L.PixelShuffle, L.PixelUnshuffle)
+@rule("saved", "channel_shuffle", "pixel_shuffle", "pixel_unshuffle")
 def _shuffle(layer, in_shapes, out_shape) -> Saves:
     # a new tensor (a copy, even for 1 group or factor 1), nothing kept: backward shuffles back
     return Saves()
 
 
-@rule("saved", L.Permute, L.Unflatten)
+@rule("saved", "permute", "unflatten")
 def _view_only(layer, in_shapes, out_shape) -> Saves:
     return Saves(alias=True)
 
@@ -348,18 +348,18 @@ def _constant_pad(layer, in_shapes, out_shape) -> Saves:
 
 # CPU autocast's float32 list has these (reflection_pad3d is not on it)
 _FLOAT32_PADS = (
-    L.ReflectionPad1d,
-    L.ReflectionPad2d,
-    L.ReplicationPad1d,
-    L.ReplicationPad2d,
-    L.ReplicationPad3d,
+    "reflection_pad1d",
+    "reflection_pad2d",
+    "replication_pad1d",
+    "replication_pad2d",
+    "replication_pad3d",
 )
-_CIRCULAR_PADS = (L.CircularPad1d, L.CircularPad2d, L.CircularPad3d)
+_CIRCULAR_PADS = ("circular_pad1d", "circular_pad2d", "circular_pad3d")
 
 
 @rule("saved", *(t for t in L.COPY_PADS if t not in _CIRCULAR_PADS))
 def _copy_pad(layer, in_shapes, out_shape) -> Saves:
-    return Saves((IN,), autocast="float32" if isinstance(layer, _FLOAT32_PADS) else "same")
+    return Saves((IN,), autocast="float32" if layer.type in _FLOAT32_PADS else "same")
 
 
 @rule("saved", *_CIRCULAR_PADS, *L.FOLDS)

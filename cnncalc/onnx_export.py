@@ -303,7 +303,7 @@ def _avgpool(g: Graph, layer: L._AvgPoolNd, xs: list[str], shape: Shape) -> str:
 
 @rule("onnx", *L.ADAPTIVE_AVG, *L.ADAPTIVE_MAX)
 def _adaptive(g: Graph, layer: L._AdaptiveNd, xs: list[str], shape: Shape) -> str:
-    avg = isinstance(layer, L.ADAPTIVE_AVG)
+    avg = layer.type in L.ADAPTIVE_AVG
     outs = [n if o is None else o for n, o in zip(shape[1:], layer.output_size)]
     if all(o == 1 for o in outs):
         return g.node("GlobalAveragePool" if avg else "GlobalMaxPool", xs)
@@ -317,7 +317,7 @@ def _adaptive(g: Graph, layer: L._AdaptiveNd, xs: list[str], shape: Shape) -> st
     return g.node("AveragePool" if avg else "MaxPool", xs, kernel_shape=k, strides=k)
 
 
-@rule("onnx", L.Subsample2d)
+@rule("onnx", "subsample2d")
 def _subsample(g: Graph, layer: L.Subsample2d, xs: list[str], shape: Shape) -> str:
     # window mean × coefficient + bias: the sum's k² is absorbed by the coefficient
     y = g.node("AveragePool", xs, kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
@@ -361,7 +361,7 @@ def _resize_attributes(layer: L.Upsample) -> dict[str, str]:
     return dict(mode=_RESIZE_MODES[layer.mode], coordinate_transformation_mode=ctm)
 
 
-@rule("onnx", L.Upsample)
+@rule("onnx", "upsample")
 def _upsample(
     g: Graph, layer: L.Upsample, xs: list[str], shape: Shape, ref: Shape | None = None
 ) -> str:
@@ -381,7 +381,7 @@ def _upsample(
     return g.node("Resize", [xs[0], "", "", sizes], **attrs)
 
 
-@rule("onnx", L.Flatten)
+@rule("onnx", "flatten")
 def _flatten(g: Graph, layer: L.Flatten, xs: list[str], shape: Shape) -> str:
     rank = len(shape) + 1
     start = layer.start_dim % rank
@@ -392,7 +392,7 @@ def _flatten(g: Graph, layer: L.Flatten, xs: list[str], shape: Shape) -> str:
     return g.node("Reshape", [xs[0], g.const([0, *out])])
 
 
-@rule("onnx", L.Narrow)
+@rule("onnx", "narrow")
 def _narrow(g: Graph, layer: L.Narrow, xs: list[str], shape: Shape) -> str:
     return g.node(
         "Slice",
@@ -405,7 +405,7 @@ def _narrow(g: Graph, layer: L.Narrow, xs: list[str], shape: Shape) -> str:
     )
 
 
-@rule("onnx", L.Linear)
+@rule("onnx", "linear")
 def _linear(g: Graph, layer: L.Linear, xs: list[str], shape: Shape) -> str:
     if len(shape) == 1:  # nn.Linear on a flat input: Gemm with transB, as PyTorch exports it
         inputs = [xs[0], g.weight("weight", (layer.out_features, shape[0]))]
@@ -416,7 +416,7 @@ def _linear(g: Graph, layer: L.Linear, xs: list[str], shape: Shape) -> str:
     return g.node("Add", [y, g.weight("bias", (layer.out_features,))]) if layer.bias else y
 
 
-@rule("onnx", L.RBF)
+@rule("onnx", "rbf")
 def _rbf(g: Graph, layer: L.RBF, xs: list[str], shape: Shape) -> str:
     # y_j = Σ_i (x_i − w_ji)²: [N, 1, F] − [out, F] → square → sum over F
     x = g.node("Unsqueeze", [xs[0], g.const([1])])
@@ -455,59 +455,59 @@ def _dropout(g: Graph, layer: L._DropoutBase, xs: list[str], shape: Shape) -> st
 
 
 _UNARY = {
-    L.Identity: "Identity",
-    L.ReLU: "Relu",
-    L.SELU: "Selu",
-    L.Sigmoid: "Sigmoid",
-    L.Tanh: "Tanh",
-    L.Hardswish: "HardSwish",
+    "identity": "Identity",
+    "relu": "Relu",
+    "selu": "Selu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "hardswish": "HardSwish",
 }
 
 
 @rule("onnx", *_UNARY)
 def _unary(g: Graph, layer: L.Layer, xs: list[str], shape: Shape) -> str:
-    return g.node(_UNARY[type(layer)], xs)
+    return g.node(_UNARY[layer.type], xs)
 
 
-@rule("onnx", L.ReLU6, L.Hardtanh)
+@rule("onnx", "relu6", "hardtanh")
 def _clip(g: Graph, layer: L.ReLU6 | L.Hardtanh, xs: list[str], shape: Shape) -> str:
-    low, high = (0.0, 6.0) if isinstance(layer, L.ReLU6) else (layer.min_val, layer.max_val)
+    low, high = (0.0, 6.0) if layer.type == "relu6" else (layer.min_val, layer.max_val)
     return g.node("Clip", [xs[0], g.const(low, np.float32), g.const(high, np.float32)])
 
 
-@rule("onnx", L.Hardsigmoid)
+@rule("onnx", "hardsigmoid")
 def _hardsigmoid(g: Graph, layer: L.Hardsigmoid, xs: list[str], shape: Shape) -> str:
     return g.node("HardSigmoid", xs, alpha=1 / 6, beta=0.5)
 
 
-@rule("onnx", L.LeakyReLU)
+@rule("onnx", "leaky_relu")
 def _leaky(g: Graph, layer: L.LeakyReLU, xs: list[str], shape: Shape) -> str:
     return g.node("LeakyRelu", xs, alpha=layer.negative_slope)
 
 
-@rule("onnx", L.ELU, L.CELU)
+@rule("onnx", "elu", "celu")
 def _elu(g: Graph, layer: L.ELU | L.CELU, xs: list[str], shape: Shape) -> str:
-    return g.node("Elu" if isinstance(layer, L.ELU) else "Celu", xs, alpha=layer.alpha)
+    return g.node("Elu" if layer.type == "elu" else "Celu", xs, alpha=layer.alpha)
 
 
-@rule("onnx", L.PReLU)
+@rule("onnx", "prelu")
 def _prelu(g: Graph, layer: L.PReLU, xs: list[str], shape: Shape) -> str:
     n = layer.num_parameters
     slope = g.weight("weight", (n,) + (1,) * (len(shape) - 1) if n > 1 else (1,))
     return g.node("PRelu", [xs[0], slope])
 
 
-@rule("onnx", L.SiLU, L.Mish)
+@rule("onnx", "silu", "mish")
 def _gated(g: Graph, layer: L.SiLU | L.Mish, xs: list[str], shape: Shape) -> str:
     # x · σ(x) and x · tanh(softplus(x)), as the PyTorch exporter writes them
-    if isinstance(layer, L.SiLU):
+    if layer.type == "silu":
         gate = g.node("Sigmoid", xs)
     else:
         gate = g.node("Tanh", [g.node("Softplus", xs)])
     return g.node("Mul", [xs[0], gate])
 
 
-@rule("onnx", L.GELU)
+@rule("onnx", "gelu")
 def _gelu(g: Graph, layer: L.GELU, xs: list[str], shape: Shape) -> str:
     if layer.approximate != "none":
         raise Unsupported("approximate='tanh' GELU needs opset 20")
@@ -517,7 +517,7 @@ def _gelu(g: Graph, layer: L.GELU, xs: list[str], shape: Shape) -> str:
     return g.node("Mul", [y, g.const(0.5, np.float32)])
 
 
-@rule("onnx", L.Softplus)
+@rule("onnx", "softplus")
 def _softplus(g: Graph, layer: L.Softplus, xs: list[str], shape: Shape) -> str:
     if layer.beta != 1:
         raise Unsupported("Softplus with beta != 1 has no ONNX attribute")
@@ -527,14 +527,14 @@ def _softplus(g: Graph, layer: L.Softplus, xs: list[str], shape: Shape) -> str:
 @rule("onnx", *L.SOFTMAXES)
 def _softmax(g: Graph, layer: L.Softmax | L.LogSoftmax, xs: list[str], shape: Shape) -> str:
     dim = layer.dim if layer.dim is not None else (0 if len(shape) + 1 in (0, 1, 3) else 1)
-    return g.node("Softmax" if isinstance(layer, L.Softmax) else "LogSoftmax", xs, axis=dim)
+    return g.node("Softmax" if layer.type == "softmax" else "LogSoftmax", xs, axis=dim)
 
 
 # --------------------------------------------------------------------------- rules: today's CNNs
 # As PyTorch's exporter writes them at opset 17, so the importer reads either back.
 
 
-@rule("onnx", L.GroupNorm)
+@rule("onnx", "group_norm")
 def _group_norm(g: Graph, layer: L.GroupNorm, xs: list[str], shape: Shape) -> str:
     # GroupNormalization (opset 18) scales per group, not per channel as PyTorch: statistics by
     # InstanceNormalization over [N, G, C/G·H·W], then the per-channel weight and bias
@@ -561,14 +561,14 @@ def _layer_normalization(
     return g.node("LayerNormalization", [x, scale, *shift], axis=-len(ns), epsilon=eps)
 
 
-@rule("onnx", L.LayerNorm)
+@rule("onnx", "layer_norm")
 def _layer_norm(g: Graph, layer: L.LayerNorm, xs: list[str], shape: Shape) -> str:
     return _layer_normalization(
         g, xs[0], tuple(layer.normalized_shape), layer.eps, layer.elementwise_affine, layer.bias
     )
 
 
-@rule("onnx", L.LayerNorm2d)
+@rule("onnx", "layer_norm2d")
 def _layer_norm2d(g: Graph, layer: L.LayerNorm2d, xs: list[str], shape: Shape) -> str:
     y = g.node("Transpose", xs, perm=[0, 2, 3, 1])
     y = _layer_normalization(g, y, (shape[0],), layer.eps, layer.elementwise_affine, layer.bias)
@@ -583,12 +583,12 @@ def _instance_norm(g: Graph, layer: L._InstanceNormNd, xs: list[str], shape: Sha
     return g.node("InstanceNormalization", [xs[0], scale, shift], epsilon=layer.eps)
 
 
-@rule("onnx", L.StochasticDepth)
+@rule("onnx", "stochastic_depth")
 def _stochastic_depth(g: Graph, layer: L.StochasticDepth, xs: list[str], shape: Shape) -> str:
     return g.node("Identity", xs)  # the identity at inference
 
 
-@rule("onnx", L.LayerScale)
+@rule("onnx", "layer_scale")
 def _layer_scale(g: Graph, layer: L.LayerScale, xs: list[str], shape: Shape) -> str:
     # torchvision's CNBlock: `self.layer_scale * x`, a parameter of the block (the Mul is the
     # block's op): initializer `features.1.0.layer_scale`, node /features/1/0/Mul
@@ -605,7 +605,7 @@ def _shuffle(g: Graph, x: str, split: list[int], perm: list[int], out: Shape) ->
     return g.node("Reshape", [y, g.const([0, *out])])
 
 
-@rule("onnx", L.ChannelShuffle)
+@rule("onnx", "channel_shuffle")
 def _channel_shuffle(g: Graph, layer: L.ChannelShuffle, xs: list[str], shape: Shape) -> str:
     # (N, g, C/g, *) → (N, C/g, g, *) → (N, C, *)
     c, k, rest = shape[0], layer.groups, list(shape[1:])
@@ -613,13 +613,13 @@ def _channel_shuffle(g: Graph, layer: L.ChannelShuffle, xs: list[str], shape: Sh
     return _shuffle(g, xs[0], [k, c // k, *rest], perm, shape)
 
 
-@rule("onnx", L.PixelShuffle)
+@rule("onnx", "pixel_shuffle")
 def _pixel_shuffle(g: Graph, layer: L.PixelShuffle, xs: list[str], shape: Shape) -> str:
     # out[c, h·r + i, w·r + j] = in[c·r² + i·r + j, h, w]: DepthToSpace's CRD order
     return g.node("DepthToSpace", xs, blocksize=layer.upscale_factor, mode="CRD")
 
 
-@rule("onnx", L.PixelUnshuffle)
+@rule("onnx", "pixel_unshuffle")
 def _pixel_unshuffle(g: Graph, layer: L.PixelUnshuffle, xs: list[str], shape: Shape) -> str:
     # SpaceToDepth puts the block position before the channel (c + C·(i·r + j)); PyTorch's
     # order is c·r² + i·r + j, written as PyTorch exports it
@@ -630,13 +630,13 @@ def _pixel_unshuffle(g: Graph, layer: L.PixelUnshuffle, xs: list[str], shape: Sh
     )
 
 
-@rule("onnx", L.Permute)
+@rule("onnx", "permute")
 def _permute(g: Graph, layer: L.Permute, xs: list[str], shape: Shape) -> str:
     rank = len(shape) + 1
     return g.node("Transpose", xs, perm=[d % rank for d in layer.order])
 
 
-@rule("onnx", L.Unflatten)
+@rule("onnx", "unflatten")
 def _unflatten(g: Graph, layer: L.Unflatten, xs: list[str], shape: Shape) -> str:
     out = infer(layer, shape).output_shape
     if out == shape:  # one size: nothing to reshape
@@ -655,10 +655,10 @@ def _unflatten(g: Graph, layer: L.Unflatten, xs: list[str], shape: Shape) -> str
 @rule("onnx", *L.CONSTANT_PADS, *L.COPY_PADS)
 def _pad(g: Graph, layer: L._ZeroPadNd, xs: list[str], shape: Shape) -> str:
     pairs = layer.per_axis()
-    if isinstance(layer, L.COPY_PADS) and layer.mode == "circular":
+    if layer.type in L.COPY_PADS and layer.mode == "circular":
         return _circular(g, xs[0], shape, pairs)
     pads = g.const(_pads([0, 0, *(a for a, _ in pairs)], [0, 0, *(b for _, b in pairs)]))
-    if isinstance(layer, L.CONSTANT_PADS):
+    if layer.type in L.CONSTANT_PADS:
         return g.node("Pad", [xs[0], pads, g.const(layer.value, np.float32)], mode="constant")
     return g.node("Pad", [xs[0], pads], mode=_PAD_MODES[layer.mode])
 
@@ -689,7 +689,7 @@ def _one_hot_kernel(channels: int, kernel_size: tuple[int, ...]) -> np.ndarray:
     return np.tile(eye, (channels, 1, *(1 for _ in kernel_size)))
 
 
-@rule("onnx", L.Unfold)
+@rule("onnx", "unfold")
 def _unfold(g: Graph, layer: L.Unfold, xs: list[str], shape: Shape) -> str:
     # ONNX has no im2col: a grouped Conv with a constant one-hot kernel (not parameters),
     # then the blocks flattened to L
@@ -708,7 +708,7 @@ def _unfold(g: Graph, layer: L.Unfold, xs: list[str], shape: Shape) -> str:
     return g.node("Reshape", [y, g.const([0, c * math.prod(k), -1])])
 
 
-@rule("onnx", L.Fold)
+@rule("onnx", "fold")
 def _fold(g: Graph, layer: L.Fold, xs: list[str], shape: Shape) -> str:
     # Col2Im needs opset 18: the transpose of Unfold's one-hot Conv sums the blocks back;
     # output_padding adds the last rows no block reaches (zeros, as nn.Fold leaves them)
@@ -738,17 +738,17 @@ def _fold(g: Graph, layer: L.Fold, xs: list[str], shape: Shape) -> str:
 # --------------------------------------------------------------------------- rules: merges
 
 
-@rule("onnx", L.Add)
+@rule("onnx", "add")
 def _add(g: Graph, layer: L.Add, xs: list[str], *shapes: Shape) -> str:
     return g.node("Add" if len(xs) == 2 else "Sum", xs)
 
 
-@rule("onnx", L.Concat)
+@rule("onnx", "concat")
 def _concat(g: Graph, layer: L.Concat, xs: list[str], *shapes: Shape) -> str:
     return g.node("Concat", xs, axis=1)
 
 
-@rule("onnx", L.Mul)
+@rule("onnx", "mul")
 def _mul(g: Graph, layer: L.Mul, xs: list[str], *shapes: Shape) -> str:
     y = xs[0]
     for x in xs[1:]:

@@ -303,7 +303,7 @@ class _Importer:
         name = base if base not in self.used and f"{base}.{kind}" not in self.used else None
         name = name or self._unique(f"{base}.{kind}" if scope else kind)
         self.used |= {name, f"{name}.{kind}"}
-        op = L.MERGE_BY_KIND[kind]()
+        op = L.model(kind)()
         try:
             out = infer(op, *(t.shape for t in tensors)).output_shape
         except LayerProblem as p:

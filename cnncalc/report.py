@@ -6,8 +6,6 @@ view is a list of column names and a new column is one entry.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -280,6 +278,9 @@ def to_json(a: Analysis) -> str:
 
 
 def csv_text(headers: list[str] | tuple[str, ...], rows) -> str:
+    import csv  # only for --format csv
+    import io
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(headers)

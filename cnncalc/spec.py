@@ -18,10 +18,9 @@ from cnncalc.errors import SpecError, UsageError, closest, printable, show
 from cnncalc.layers import (
     BY_KEY,
     FIELD_ALIASES,
-    MERGE_BY_KIND,
-    Add,
+    MERGE_CLASSES,
     Layer,
-    canonical_type,
+    model,
     type_key,
 )
 
@@ -225,10 +224,10 @@ def _parse_layer(raw: Any, place: str) -> Layer:
         raise SpecError(
             "every layer needs a 'type', e.g. type: conv2d", where=label(place, "?", name)
         )
-    cls = BY_KEY.get(type_key(given))
-    if cls is None:
+    kind = BY_KEY.get(type_key(given))
+    if kind is None:
         hint = closest(type_key(given), list(BY_KEY))
-        suffix = f" (did you mean {canonical_type(BY_KEY[hint[0]])}?)" if hint else ""
+        suffix = f" (did you mean {BY_KEY[hint[0]]}?)" if hint else ""
         raise SpecError(
             f"unknown layer type{suffix}; `cnncalc types` lists them",
             where=label(place, given, name),
@@ -236,7 +235,7 @@ def _parse_layer(raw: Any, place: str) -> Layer:
             value=given,
             has_value=True,
         )
-    kind = canonical_type(cls)
+    cls = model(kind)
     data["type"] = kind
     # short aliases (k, s, p, d, g) unless the layer has a field of that name (dropout's p)
     data = {
@@ -299,11 +298,11 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- graphs
 
 
-_CONTAINER_KEYS = ("layers", "residual", *MERGE_BY_KIND, "use")
+_CONTAINER_KEYS = ("layers", "residual", *MERGE_CLASSES, "use")
 _NODE_EXTRA = {
     "layers": ("name", "repeat", "from", "output"),
     "residual": ("name", "shortcut", "repeat"),
-    **{kind: ("name", "repeat", "split") for kind in MERGE_BY_KIND},
+    **{kind: ("name", "repeat", "split") for kind in MERGE_CLASSES},
 }
 
 
@@ -489,10 +488,10 @@ class _Parser:
                     value=shortcut,
                     has_value=True,
                 )
-            return Merge(Add(), (body, second), where, name, place)
+            return Merge(model("add")(), (body, second), where, name, place)
         branches = self._branches(raw[kind], sub, scope, where)
         split = _split(_subst(raw.get("split"), scope, place), len(branches), where)
-        return Merge(MERGE_BY_KIND[kind](), branches, where, name, place, split)
+        return Merge(model(kind)(), branches, where, name, place, split)
 
     def _branches(
         self, raw: Any, sub: str, scope: Mapping[str, Any], where: str
@@ -681,6 +680,8 @@ class _Estimate:
 
 
 def _subst(value: Any, scope: Mapping[str, Any], place: str) -> Any:
+    if not scope:  # outside templates and repeats: nothing to substitute
+        return value
     from cnncalc.templates import TemplateError, substitute
 
     try:

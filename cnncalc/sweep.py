@@ -18,10 +18,12 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnncalc.errors import CnncalcError, ExitCode, ShapeError, UsageError, show
-from cnncalc.progress import SILENT, Progress
+
+if TYPE_CHECKING:  # parsing --input / --batch (every shapes run) needs no progress display
+    from cnncalc.progress import Progress
 
 Shape = tuple[int, ...]
 MAX_SHAPES = 100_000
@@ -127,12 +129,15 @@ def sweep(
     batches: Sequence[int],
     dtype: str = "float32",
     semantics: str = "pytorch",
-    progress: Progress = SILENT,
+    progress: Progress | None = None,
     what: str = "analysing input",
 ) -> tuple[list[SweepRow], list[Any]]:
     """One row per (shape, batch), and the analyses of the inputs PyTorch accepts;
-    ``progress`` hears of each point (phase ``what``)."""
+    ``progress`` (silent when None) hears of each point (phase ``what``)."""
     from cnncalc.analysis import analyze
+    from cnncalc.progress import SILENT
+
+    progress = progress or SILENT
 
     if len(shapes) * len(batches) > MAX_SHAPES:
         raise UsageError(

@@ -206,6 +206,30 @@ def test_table_piped_is_plain(capsys, lenet_file, command, headers):
     assert "c1" in out
 
 
+def test_table_prints_names_as_written(capsys):
+    # Rich's emoji codes are off: a name such as a:fire:b is not turned into a picture
+    code, out, _ = cli(capsys, "shapes", "-i", "1x8x8", "conv2d(1, 2, 3, name='a:fire:b')")
+    assert code == 0 and "a:fire:b" in out
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("name", ["c1", "畳み込み層", "[bold]x[/]", "a\tb"])
+def test_width_bound_is_never_below_richs_measure(name, wide):
+    # a table whose bound fits the console is printed unmeasured: the bound must hold
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from cnncalc import analyze, parse_text
+    from cnncalc.cli import _width_bound
+    from cnncalc.report import View, to_table
+
+    spec = parse_text(f"conv2d(1, 6, 5, name={name!r}) relu flatten")
+    table = to_table(analyze(spec, (1, 32, 32)), View.shapes, wide=wide)
+    console = Console(width=400)
+    measured = Measurement.get(console, console.options.update(max_width=10_000), table)
+    assert _width_bound(table) >= measured.maximum
+
+
 def test_table_no_color_env(capsys, lenet_file, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     code, out, _ = cli(capsys, "shapes", str(lenet_file))
@@ -451,6 +475,35 @@ def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         cwd=ROOT,
         timeout=60,
     )
+
+
+def test_shapes_starts_with_only_what_it_uses():
+    # issue 12 (start-up): `shapes` builds the models of the types its spec uses, and loads
+    # neither numba nor the modules of options it was not given; no timing here
+    unwanted = [
+        "numba",
+        "numpy",
+        "cnncalc.checks",
+        "cnncalc.progress",
+        "cnncalc.templates",
+        "cnncalc.inline",
+        "cnncalc.explain",
+        "cnncalc.memory",
+        "cnncalc.schema",
+    ]
+    code = (
+        "import json, sys; from cnncalc import layers; from cnncalc.cli import main; "
+        "rc = main(['shapes', 'examples/lenet5.yaml', '-f', 'json']); "
+        f"loaded = [m for m in {unwanted!r} if m in sys.modules]; "
+        "print(json.dumps([sorted(layers._BUILT), loaded]), file=sys.stderr); sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    built, loaded = json.loads(done.stderr.splitlines()[-1])
+    assert built == ["conv2d", "flatten", "linear", "maxpool2d", "relu"]
+    assert loaded == []
 
 
 def test_python_m_cnncalc_table_and_json():

@@ -17,7 +17,7 @@ from cnncalc.analysis import analyze, nodes_of, unit_field
 from cnncalc.cli import main
 from cnncalc.errors import ShapeError, SpecError
 from cnncalc.explain import explain, render
-from cnncalc.layers import BY_KEY, type_key
+from cnncalc.layers import BY_KEY, model, type_key
 from cnncalc.spec import load, parse_text
 
 # (inline spec, input without batch, PyTorch's output shape, PyTorch's parameter count)
@@ -216,7 +216,7 @@ def test_inline_positional_order_is_pytorchs():
         ),
     }
     for kind, order in expected.items():
-        assert BY_KEY[type_key(kind)].positional == order
+        assert model(BY_KEY[type_key(kind)]).positional == order
     # PyTorch class names and the interpolate alias are accepted spellings
     for spelling in (
         "ConstantPad2d",
