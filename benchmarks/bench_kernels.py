@@ -6,7 +6,7 @@ For every layer and batch size (1 and 8) prints the median time, GFLOP/s
 (GB/s of input+output for pools), the speed-up vs PyTorch (timed in a
 separate subprocess when torch is importable: torch ops slow numba down in
 the same process) and vs a numpy im2col + BLAS baseline, then the cold
-compile time of each layer's kernels (subprocess, fresh NUMBA_CACHE_DIR).
+compile time of each layer's kernels (subprocess, fresh CNNCALC_CACHE_DIR).
 Speed-ups > 1 mean cnncalc is faster.
 """
 
@@ -188,7 +188,7 @@ def run_torch(threads, repeats, names):
 
 def run_compile(name):
     with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, NUMBA_CACHE_DIR=d)
+        env = dict(os.environ, CNNCALC_CACHE_DIR=d)  # cnncalc points numba's cache there
         r = subprocess.run([sys.executable, __file__, "--compile-worker", name],
                            capture_output=True, text=True, env=env)  # fmt: skip
     if r.returncode:
@@ -248,7 +248,7 @@ def main():
                 tt = torch_times[f"{name}|{n}"]
                 print(f"  {name:28s} {n:2d} {tt * 1e3:9.3f} ms {amount / tt / 1e9:7.1f} {unit}")
     if not a.no_compile:
-        print("\nCold compile time (fresh NUMBA_CACHE_DIR, first call minus second call):")
+        print("\nCold compile time (fresh CNNCALC_CACHE_DIR, first call minus second call):")
         for name in names:
             t = run_compile(name)
             note = "  (BLAS path: no numba kernel)" if abs(t) < 0.05 else ""
