@@ -8,6 +8,12 @@ random input of its predicted shape. What it compiles lands in the shared kernel
 instead of compiling them. Measured by ``benchmarks/bench_run.py`` (cold ResNet-18: one core
 compiles for ~17 s; two meet in the middle).
 
+The two never compile the same kernel at once: each writes the kernel it is compiling on a
+board (a file in a shared temporary directory). The helper skips a layer whose kernel the run
+is compiling; the run, meeting the kernel the helper is compiling, waits for it and loads it.
+The helper takes the convolutions first (the register-tiled kernel is the longest compile,
+~10 s), then the other layers, last first.
+
 The helper only ever adds to the cache, which numba writes atomically (a file is renamed into
 place), so stopping it at any moment (the run is over) leaves nothing half-written. It is
 started only when the cache is on disk (a kernel compiled in memory cannot be shared) and
@@ -19,9 +25,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from cnncalc.progress import Progress
@@ -37,10 +45,14 @@ def spare_cores() -> int:
         return (os.cpu_count() or 1) - 1
 
 
+class Busy(Exception):
+    """The other process is compiling this very kernel."""
+
+
 class Ahead(Progress):
     """Forwards a run's progress to ``inner``; on the run's first compile starts the helper
-    on the layers after the one running, and tells it which kernel the run is compiling
-    (the helper skips a layer that needs the same one)."""
+    on the layers after the one running. The run calls each layer first through
+    :meth:`call`, which waits for a kernel the helper is compiling."""
 
     def __init__(
         self, inner: Progress, plan: dict, dtype: str, batch: int, enabled: bool = True
@@ -50,7 +62,7 @@ class Ahead(Progress):
         self.inner, self.plan, self.dtype, self.batch = inner, plan, dtype, batch
         self.at = 0  # the position of the row being run
         self.helper: subprocess.Popen | None = None
-        self.board: Path | None = None  # the kernel the run is compiling, for the helper
+        self.boards: Path | None = None  # what each process is compiling
         # a kernel compiled in memory cannot be shared; a spec that fits one core needs none
         self.enabled = enabled and cache.configure().directory is not None and spare_cores() > 0
         self.listener = None
@@ -74,9 +86,9 @@ class Ahead(Progress):
             if done:
                 self.inner.compiled_ahead(done)
             self.helper = None
-        if self.board is not None:
-            self.board.unlink(missing_ok=True)
-            self.board = None
+        if self.boards is not None:
+            shutil.rmtree(self.boards, ignore_errors=True)
+            self.boards = None
 
     def phase(self, text: str, total: int = 0) -> None:
         self.inner.phase(text, total)
@@ -88,21 +100,64 @@ class Ahead(Progress):
     def compiling(self, kernel: str | None, cached: bool = True) -> None:
         self.inner.compiling(kernel, cached)
 
+    def call(self, forward, inputs):
+        """``forward(inputs)``; while it meets a kernel the helper is compiling, wait for the
+        helper and call again (the kernel then loads from the cache)."""
+        while True:
+            try:
+                return forward(inputs)
+            except Busy as busy:
+                self._wait(*busy.args)
+
+    def _wait(self, key: str, name: str, poll: float = 0.02, limit: float = 600.0) -> None:
+        assert self.boards is not None and self.helper is not None
+        self.inner.compiling(f"{name}, in the helper process")
+        deadline = time.monotonic() + limit
+        while self.helper.poll() is None and time.monotonic() < deadline:
+            if _read(self.boards / HELPER) != key:
+                break
+            time.sleep(poll)
+        self.inner.compiling(None)
+
     def _started(self, data: dict) -> None:
-        if self.helper is None and self.board is None:
+        if self.helper is None and self.boards is None:
             rest = list(self.plan)[self.at + 1 :]
             if not rest:
                 return
-            fd, name = tempfile.mkstemp(prefix="cnncalc-ahead-")
-            os.close(fd)
-            self.board = Path(name)
-            self.helper = start(self.plan, rest[::-1], self.dtype, self.batch, self.board)
-        if self.board is not None:
-            self.board.write_text(_key(data))
+            self.boards = Path(tempfile.mkdtemp(prefix="cnncalc-ahead-"))
+            self.helper = start(self.plan, _order(self.plan, rest), self.dtype, self.batch,
+                                self.boards)  # fmt: skip
+        if self.boards is not None:
+            key = _key(data)
+            helping = self.helper is not None and self.helper.poll() is None
+            if helping and _read(self.boards / HELPER) == key:
+                from cnncalc.kernels import kernel_name
+
+                raise Busy(key, kernel_name(data["dispatcher"]))  # numba still sends the end
+            (self.boards / RUN).write_text(key)
 
     def _ended(self, data: dict, ok: bool) -> None:
-        if self.board is not None:
-            self.board.write_text("")
+        if self.boards is not None:
+            (self.boards / RUN).write_text("")
+
+
+RUN, HELPER = "run", "helper"  # the boards: what each process is compiling
+
+
+def _read(board: Path) -> str:
+    try:
+        return board.read_text()
+    except OSError:
+        return ""
+
+
+def _order(plan: dict, rows: list[int]) -> list[int]:
+    """The helper's order: convolutions first, then the rest; each last layer first."""
+    from cnncalc.layers import CONV_ND
+
+    last_first = rows[::-1]
+    conv = [i for i in last_first if plan[i].row.type in CONV_ND]
+    return conv + [i for i in last_first if plan[i].row.type not in CONV_ND]
 
 
 def _key(data: dict) -> str:
@@ -136,10 +191,10 @@ def _listen(started, ended):
 
 
 def start(
-    plan: dict, order: list[int], dtype: str, batch: int, board: Path
+    plan: dict, order: list[int], dtype: str, batch: int, boards: Path
 ) -> subprocess.Popen | None:
-    """The helper process, fed ``(nodes in order, dtype, batch, board)`` on its stdin."""
-    payload = pickle.dumps(([plan[i] for i in order], dtype, batch, str(board)))
+    """The helper process, fed ``(nodes in order, dtype, batch, boards)`` on its stdin."""
+    payload = pickle.dumps(([plan[i] for i in order], dtype, batch, str(boards)))
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cnncalc.ahead"],
@@ -187,21 +242,22 @@ def main() -> None:
     skipping a node whose kernel the run is compiling at that moment."""
     import numpy as np
 
-    nodes, dtype, batch, board = pickle.load(sys.stdin.buffer)
+    nodes, dtype, batch, boards = pickle.load(sys.stdin.buffer)
+    run_board, own_board = Path(boards, RUN), Path(boards, HELPER)
     os.nice(NICE)
     from cnncalc import kernels as K
     from cnncalc.execute import Context, steps_for
     from cnncalc.run import DTYPES
 
     def started(data: dict) -> None:
-        try:
-            busy = Path(board).read_text()
-        except OSError:  # the run is over
-            raise _Skip from None
-        if busy == _key(data):
-            raise _Skip
+        key = _key(data)
+        if not run_board.parent.exists() or _read(run_board) == key:
+            raise _Skip  # the run is over, or compiling this kernel itself
+        own_board.write_text(key)
 
     def ended(data: dict, ok: bool) -> None:
+        if own_board.parent.exists():
+            own_board.write_text("")
         if ok:
             print(K.kernel_name(data["dispatcher"]), flush=True)
 

@@ -190,7 +190,7 @@ def run(
 
 
 def _execute(
-    analysis: Analysis, plan: dict, np_dtype, seed: int, batch: int, repeat: int, progress: Progress
+    analysis: Analysis, plan: dict, np_dtype, seed: int, batch: int, repeat: int, progress: Ahead
 ) -> tuple[RunRow, ...]:
     from cnncalc import kernels as K
 
@@ -208,7 +208,7 @@ def _execute(
         progress.step(k, f"{r.type} {r.name or ''}".strip())
         inputs = [values[i] for i in r.inputs]
         try:
-            y = call(inputs)  # warm-up (and compile on first use)
+            y = progress.call(call, inputs)  # warm-up (and compile on first use)
             times = []
             for _ in range(repeat):
                 y = None  # the last output is dead: freed before the timed call

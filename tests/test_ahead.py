@@ -17,8 +17,8 @@ from cnncalc import ahead
 from cnncalc.progress import Progress
 from tests.test_cache import ROOT, SPEC, cnncalc
 
-# starts the helper on every layer of SPEC (last first) as a run would, waits for it to end,
-# prints what it compiled; argv[1]: what the run is compiling ("relu" or nothing)
+# starts the helper on every layer of SPEC as a run would, waits for it to end, prints what
+# it compiled; argv[1]: what the run is compiling ("relu" or nothing)
 HELPER = """
 import sys, time
 import numpy as np, numba
@@ -28,20 +28,21 @@ from cnncalc.execute import plan_from
 from cnncalc.kernels import _elementwise as E
 from cnncalc.spec import load
 plan = plan_from(analyze(load({spec!r}), (1, 8, 8)))
-board = {board!r}
+boards = {boards!r}
 busy = ""
 if sys.argv[1:] == ["relu"]:
     vector = numba.typeof(np.zeros(16, np.float32))
     busy = ahead._key({{"dispatcher": E._relu, "args": (vector, vector)}})
-open(board, "w").write(busy)
-proc = ahead.start(plan, list(plan)[::-1], "float32", 1, board)
+open(boards + "/run", "w").write(busy)
+proc = ahead.start(plan, ahead._order(plan, list(plan)), "float32", 1, boards)
 proc.wait()
 print(sorted(ahead.stop(proc)))
 """
 
 
 def helper(tmp_path, *args: str) -> list[str]:
-    script = HELPER.format(spec=SPEC, board=str(tmp_path / "board"))
+    (tmp_path / "boards").mkdir()
+    script = HELPER.format(spec=SPEC, boards=str(tmp_path / "boards"))
     done = cnncalc_py(tmp_path / "cache", script, *args)
     assert done.returncode == 0, done.stderr
     return eval(done.stdout.strip())  # a printed list of str
@@ -123,3 +124,73 @@ def test_progress_passes_through_to_the_inner_display():
         watch.compiling("pooling kernel max_pool2d")
         watch.compiling(None)
     assert inner.events == ["pooling kernel max_pool2d", None]
+
+
+class FakeHelper:
+    def __init__(self, running: bool = True) -> None:
+        self.running = running
+
+    def poll(self):
+        return None if self.running else 0
+
+
+def test_the_run_waits_for_a_kernel_the_helper_is_compiling_then_calls_again(tmp_path):
+    import numpy as np
+    from numba import typeof
+
+    from cnncalc.kernels import _elementwise as E
+
+    vector = typeof(np.zeros(4, np.float32))
+    data = {"dispatcher": E._relu, "args": (vector, vector)}
+    key = ahead._key(data)
+    inner = Recorder()
+    watch = ahead.Ahead(inner, {0: None, 1: None}, "float32", 1, enabled=False)
+    watch.boards, watch.helper = tmp_path, FakeHelper()
+    (tmp_path / ahead.HELPER).write_text(key)
+    with pytest.raises(ahead.Busy) as busy:
+        watch._started(data)
+    assert busy.value.args == (key, "element-wise kernel relu")
+    assert (tmp_path / ahead.RUN).exists() is False  # the run does not compile it
+
+    calls = []
+
+    def forward(inputs):
+        calls.append(inputs)
+        if len(calls) == 1:
+            (tmp_path / ahead.HELPER).write_text("")  # the helper is done when the run looks
+            raise ahead.Busy(key, "element-wise kernel relu")
+        return "output"
+
+    assert watch.call(forward, ["x"]) == "output"
+    assert calls == [["x"], ["x"]]
+    assert inner.events == ["element-wise kernel relu, in the helper process", None]
+
+
+def test_the_run_compiles_itself_when_the_helper_has_ended(tmp_path):
+    import numpy as np
+    from numba import typeof
+
+    from cnncalc.kernels import _elementwise as E
+
+    vector = typeof(np.zeros(4, np.float32))
+    data = {"dispatcher": E._relu, "args": (vector, vector)}
+    watch = ahead.Ahead(Recorder(), {0: None}, "float32", 1, enabled=False)
+    watch.boards, watch.helper = tmp_path, FakeHelper(running=False)
+    (tmp_path / ahead.HELPER).write_text(ahead._key(data))  # left over: no one is compiling
+    watch._started(data)  # no Busy
+    assert (tmp_path / ahead.RUN).read_text() == ahead._key(data)
+
+
+def test_the_helper_takes_the_convolutions_first_then_the_rest_last_first():
+    from cnncalc.analysis import analyze
+    from cnncalc.execute import plan_from
+    from cnncalc.spec import load
+
+    plan = plan_from(analyze(load("conv2d(1, 2, 3) relu conv2d(2, 2, 3) maxpool2d(2)"), (1, 8, 8)))
+    assert [plan[i].row.type for i in ahead._order(plan, list(plan))] == [
+        "conv2d",
+        "conv2d",
+        "maxpool2d",
+        "relu",
+    ]
+    assert ahead._order(plan, [1, 2, 3]) == [2, 3, 1]
