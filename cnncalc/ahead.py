@@ -65,22 +65,23 @@ class Ahead(Progress):
         self.boards: Path | None = None  # what each process is compiling
         # a kernel compiled in memory cannot be shared; a spec that fits one core needs none
         self.enabled = enabled and cache.configure().directory is not None and spare_cores() > 0
-        self.listener = None
+        self.events = None  # the compile events this run listens to
 
     def __enter__(self) -> Ahead:
         if self.enabled:
-            self.listener = _listen(self._started, self._ended)
+            from cnncalc import kernels as K
+
+            self.events = K.compile_events(self._started, self._ended)
+            self.events.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()  # not inner's: its owner closes it
 
     def close(self) -> None:
-        if self.listener is not None:
-            from numba.core import event
-
-            event.unregister("numba:compile", self.listener)
-            self.listener = None
+        if self.events is not None:
+            self.events.__exit__(None, None, None)
+            self.events = None
         if self.helper is not None:
             done = stop(self.helper)
             if done:
@@ -166,30 +167,6 @@ def _key(data: dict) -> str:
     return f"{func.__module__}.{func.__qualname__}{data['args']}"
 
 
-def _listen(started, ended):
-    """Call ``started(data)``/``ended(data, ok)`` around each outermost numba compile
-    (``data``: numba's event data); returns the registered listener."""
-    from numba.core import event
-
-    depth = [0]
-
-    class Listener(event.Listener):
-        def on_start(self, ev):
-            depth[0] += 1
-            if depth[0] == 1:
-                started(ev.data)  # if it raises, numba still sends the end event
-
-        def on_end(self, ev):
-            depth[0] -= 1
-            if depth[0] == 0:
-                # compiled: the dispatcher has the overload (numba's Event.is_failed is inverted)
-                ended(ev.data, tuple(ev.data["args"]) in ev.data["dispatcher"].overloads)
-
-    listener = Listener()
-    event.register("numba:compile", listener)
-    return listener
-
-
 def start(
     plan: dict, order: list[int], dtype: str, batch: int, boards: Path
 ) -> subprocess.Popen | None:
@@ -261,20 +238,20 @@ def main() -> None:
         if ok:
             print(K.kernel_name(data["dispatcher"]), flush=True)
 
-    _listen(started, ended)
     K.set_num_threads(1)
     np_dtype = DTYPES[dtype]
     rng = np.random.default_rng(0)
     ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
-    for node in nodes:
-        index = node.row.index
-        try:
-            step = steps_for({index: node}, [index], ctx)[index]
-            inputs = [rng.standard_normal((batch, *s), dtype=np_dtype) for s in node.in_shapes]
-            step.forward(inputs)
-            K.clear_scratch()
-        except Exception:  # noqa: BLE001 -- the run itself reports what fails
-            continue
+    with K.compile_events(started, ended):
+        for node in nodes:
+            index = node.row.index
+            try:
+                step = steps_for({index: node}, [index], ctx)[index]
+                shapes = node.in_shapes
+                step.forward([rng.standard_normal((batch, *s), dtype=np_dtype) for s in shapes])
+                K.clear_scratch()
+            except Exception:  # noqa: BLE001 -- the run itself reports what fails
+                continue
 
 
 if __name__ == "__main__":

@@ -238,26 +238,28 @@ def kernel_name(dispatcher):
 
 
 @_contextlib.contextmanager
-def on_compile(callback):
-    """Within the block, ``callback(name, cached)`` when numba starts compiling a kernel
-    (outermost compile only: the helpers it compiles on the way are part of it) and
-    ``callback(None, cached)`` when it is done; ``cached``: the result is kept on disk.
-    Loading a kernel from the cache is not a compile and is not reported."""
+def compile_events(started, ended):
+    """Within the block, ``started(data)`` when numba starts compiling a kernel (outermost
+    compile only: the helpers it compiles on the way are part of it) and ``ended(data, ok)``
+    when it is done (``ok``: compiled); ``data``: numba's event data (``dispatcher``,
+    ``args``). If ``started`` raises, the compile does not happen and the exception reaches
+    the kernel's caller (numba still sends the end event). Loading a kernel from the cache is
+    not a compile and is not reported."""
     from numba.core import event
 
     depth = [0]
-    cached = _cache_setting.directory is not None
 
     class Listener(event.Listener):
         def on_start(self, ev):
             depth[0] += 1
             if depth[0] == 1:
-                callback(kernel_name(ev.data.get("dispatcher")), cached)
+                started(ev.data)
 
         def on_end(self, ev):
             depth[0] -= 1
             if depth[0] == 0:
-                callback(None, cached)
+                # compiled: the dispatcher has the overload (numba's Event.is_failed is inverted)
+                ended(ev.data, tuple(ev.data["args"]) in ev.data["dispatcher"].overloads)
 
     listener = Listener()
     event.register("numba:compile", listener)
@@ -265,6 +267,17 @@ def on_compile(callback):
         yield
     finally:
         event.unregister("numba:compile", listener)
+
+
+def on_compile(callback):
+    """Within the block, ``callback(name, cached)`` when numba starts compiling a kernel and
+    ``callback(None, cached)`` when it is done (:func:`compile_events`); ``cached``: the
+    result is kept on disk."""
+    cached = _cache_setting.directory is not None
+    return compile_events(
+        lambda data: callback(kernel_name(data.get("dispatcher")), cached),
+        lambda data, ok: callback(None, cached),
+    )
 
 
 def set_num_threads(n):
@@ -316,7 +329,7 @@ def idle_cores():
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
     "adaptive_max_pool2d", "add", "avg_pool1d", "avg_pool2d", "batch_norm", "cat",
-    "celu", "clear_scratch", "conv1d", "conv2d", "conv2d_table", "conv3d",
+    "celu", "clear_scratch", "compile_events", "conv1d", "conv2d", "conv2d_table", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "elu", "gelu", "get_num_threads",
     "hardsigmoid", "hardswish", "hardtanh", "idle_cores", "interpolate", "leaky_relu",
     "linear", "log_softmax", "max_pool1d", "max_pool2d", "max_threads", "mish", "mul",
