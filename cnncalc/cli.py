@@ -647,7 +647,12 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random input and weights.")] = 0,
     threads: Annotated[
         int | None,
-        typer.Option("--threads", "-t", min=1, help="Kernel threads (default: all cores)."),
+        typer.Option(
+            "--threads",
+            "-t",
+            min=1,
+            help="Most kernel threads (default: all cores); fewer on cores busy elsewhere.",
+        ),
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
     repeat: Annotated[
