@@ -7,6 +7,7 @@ the helper compiles into the cache of the process that starts it.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def helper(tmp_path, *args: str) -> list[str]:
     script = HELPER.format(spec=SPEC, boards=str(tmp_path / "boards"))
     done = cnncalc_py(tmp_path / "cache", script, *args)
     assert done.returncode == 0, done.stderr
-    return eval(done.stdout.strip())  # a printed list of str
+    return ast.literal_eval(done.stdout.strip())  # a printed list of str
 
 
 def cnncalc_py(cache_dir, script: str, *args: str) -> subprocess.CompletedProcess:
