@@ -17,8 +17,9 @@ The helper takes the convolutions first (the register-tiled kernel is the longes
 The helper only ever adds to the cache, which numba writes atomically (a file is renamed into
 place), so stopping it at any moment (the run is over) leaves nothing half-written. It is
 started only when the cache is on disk (a kernel compiled in memory cannot be shared) and
-the process may use more than one core; it runs at a lower priority, on one thread, and its
-output is discarded: whatever it does not compile, the run compiles itself.
+the process may use more than one core; it runs at a lower priority, on one thread, writes
+the names of the kernels it compiled on its stdout and nothing else: whatever it does not
+compile, the run compiles itself.
 """
 
 from __future__ import annotations
@@ -39,10 +40,9 @@ NICE = 5  # the run itself keeps priority when both want the same core
 
 def spare_cores() -> int:
     """Cores this process may use, besides the one the run is on."""
-    try:
-        return len(os.sched_getaffinity(0)) - 1
-    except AttributeError:  # not on Linux
-        return (os.cpu_count() or 1) - 1
+    from cnncalc import kernels as K
+
+    return K.usable_cores() - 1
 
 
 class Busy(Exception):
@@ -126,8 +126,8 @@ class Ahead(Progress):
             if not rest:
                 return
             self.boards = Path(tempfile.mkdtemp(prefix="cnncalc-ahead-"))
-            self.helper = start(self.plan, _order(self.plan, rest), self.dtype, self.batch,
-                                self.boards)  # fmt: skip
+            order = _order(self.plan, rest)
+            self.helper = start(self.plan, order, self.dtype, self.batch, self.boards)
         if self.boards is not None:
             key = _key(data)
             helping = self.helper is not None and self.helper.poll() is None

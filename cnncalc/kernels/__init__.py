@@ -302,6 +302,13 @@ def max_threads():
     return _numba.config.NUMBA_NUM_THREADS
 
 
+def usable_cores():
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    if hasattr(_os, "sched_getaffinity"):
+        return len(_os.sched_getaffinity(0))
+    return _os.cpu_count() or 1
+
+
 def idle_cores():
     """Cores no other process wants right now: the cores this process may use, less the
     runnable threads of other processes (Linux: ``/proc/loadavg`` counts every runnable
@@ -312,8 +319,7 @@ def idle_cores():
     than the second thread gains: measured on 2 cores with 2 busy processes, ResNet-18 at
     64x64 took 1.1-1.5x as long on 2 threads as on 1.
     """
-    cores = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else None
-    cores = cores or _os.cpu_count() or 1
+    cores = usable_cores()
     try:
         with open("/proc/loadavg", encoding="ascii") as fh:
             running = int(fh.read().split()[3].split("/")[0])
@@ -335,7 +341,7 @@ __all__ = [
     "linear", "log_softmax", "max_pool1d", "max_pool2d", "max_threads", "mish", "mul",
     "on_compile", "pad", "prelu", "rbf", "relu",
     "relu6", "selu", "set_num_threads", "sigmoid", "silu", "softmax", "softplus",
-    "subsample2d", "tanh",
+    "subsample2d", "tanh", "usable_cores",
 ]  # fmt: skip
 __all__ += [
     "adaptive_avg_pool1d_backward",
