@@ -190,25 +190,25 @@ def run(
 
 
 def _execute(
-    analysis: Analysis, plan: dict, np_dtype, seed: int, batch: int, repeat: int, progress: Ahead
+    analysis: Analysis, plan: dict, np_dtype, seed: int, batch: int, repeat: int, watch: Ahead
 ) -> tuple[RunRow, ...]:
     from cnncalc import kernels as K
 
     rng = np.random.default_rng(seed)
     ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
-    progress.phase("preparing weights")
+    watch.phase("preparing weights")
     steps = steps_for(plan, [r.index for r in analysis.rows], ctx)
     calls = [steps[r.index].forward for r in analysis.rows]
     x = rng.standard_normal((batch, *analysis.input_shape), dtype=np_dtype)
     values: dict[int, np.ndarray] = {-1: x}
     last_use = {i: r.index for r in analysis.rows for i in r.inputs}
     out_rows = []
-    progress.phase("running layer", len(analysis.rows))
+    watch.phase("running layer", len(analysis.rows))
     for k, (r, call) in enumerate(zip(analysis.rows, calls)):
-        progress.step(k, f"{r.type} {r.name or ''}".strip())
+        watch.step(k, f"{r.type} {r.name or ''}".strip())
         inputs = [values[i] for i in r.inputs]
         try:
-            y = progress.call(call, inputs)  # warm-up (and compile on first use)
+            y = watch.call(call, inputs)  # warm-up (and compile on first use)
             times = []
             for _ in range(repeat):
                 y = None  # the last output is dead: freed before the timed call
@@ -224,5 +224,5 @@ def _execute(
             if last_use.get(i) == r.index:
                 values.pop(i, None)
         out_rows.append(RunRow(r, tuple(int(d) for d in y.shape[1:]), statistics.median(times)))
-    progress.step(len(analysis.rows), "")
+    watch.step(len(analysis.rows), "")
     return tuple(out_rows)

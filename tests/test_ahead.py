@@ -195,3 +195,31 @@ def test_the_helper_takes_the_convolutions_first_then_the_rest_last_first():
         "relu",
     ]
     assert ahead._order(plan, [1, 2, 3]) == [2, 3, 1]
+
+
+def test_a_start_aborted_by_one_listener_leaves_the_others_balanced():
+    """When the run's compile listener raises Busy on a start, numba does not tell the
+    listeners registered after it of that start but does send them its end; the progress
+    listener must still report the next compile."""
+    import numba
+    import numpy as np
+
+    from cnncalc import kernels as K
+
+    @numba.njit(cache=False)
+    def twice(x):
+        return x * 2
+
+    seen, refused = [], []
+
+    def refuse_once(data):  # registered first, as the run's listener is
+        if not refused:
+            refused.append(data)
+            raise ahead.Busy("key", "name")
+
+    with K.compile_events(refuse_once, lambda data, ok: None):
+        with K.on_compile(lambda name, cached: seen.append(name)):
+            with pytest.raises(ahead.Busy):
+                twice(np.zeros(2))
+            twice(np.zeros(2))  # compiled now, and reported
+    assert seen == ["kernel twice", None]

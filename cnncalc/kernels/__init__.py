@@ -256,6 +256,8 @@ def compile_events(started, ended):
                 started(ev.data)
 
         def on_end(self, ev):
+            if depth[0] == 0:  # the end of a start another listener aborted (unseen here)
+                return
             depth[0] -= 1
             if depth[0] == 0:
                 # compiled: the dispatcher has the overload (numba's Event.is_failed is inverted)
