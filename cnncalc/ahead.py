@@ -9,8 +9,10 @@ instead of compiling them. Measured by ``benchmarks/bench_run.py`` (cold ResNet-
 compiles for ~17 s; two meet in the middle).
 
 The two never compile the same kernel at once: each writes the kernel it is compiling on a
-board (a file in a shared temporary directory). The helper skips a layer whose kernel the run
-is compiling; the run, meeting the kernel the helper is compiling, waits for it and loads it.
+board (a file in a shared temporary directory), cleared when the layer that compiled it
+returns (numba writes a kernel to the cache after its compile-end event). The helper skips
+a layer whose kernel the run is compiling; the run, meeting the kernel the helper is
+compiling, waits for it and loads it.
 The helper takes the convolutions first (the register-tiled kernel is the longest compile,
 ~10 s), then the other layers, last first.
 
@@ -71,7 +73,7 @@ class Ahead(Progress):
         if self.enabled:
             from cnncalc import kernels as K
 
-            self.events = K.compile_events(self._started, self._ended)
+            self.events = K.compile_events(self._started, lambda data, ok: None)
             self.events.__enter__()
         return self
 
@@ -109,6 +111,8 @@ class Ahead(Progress):
                 return forward(inputs)
             except Busy as busy:
                 self._wait(*busy.args)
+            finally:
+                self._done()
 
     def _wait(self, key: str, name: str, poll: float = 0.02, limit: float = 600.0) -> None:
         assert self.boards is not None and self.helper is not None
@@ -137,7 +141,9 @@ class Ahead(Progress):
                 raise Busy(key, kernel_name(data["dispatcher"]))  # numba still sends the end
             (self.boards / RUN).write_text(key)
 
-    def _ended(self, data: dict, ok: bool) -> None:
+    def _done(self) -> None:
+        """The layer returned: what it compiled is in the cache now (numba writes a kernel to
+        the cache after its compile-end event, so the board is not cleared at that event)."""
         if self.boards is not None:
             (self.boards / RUN).write_text("")
 
@@ -233,9 +239,7 @@ def main() -> None:
         own_board.write_text(key)
 
     def ended(data: dict, ok: bool) -> None:
-        if own_board.parent.exists():
-            own_board.write_text("")
-        if ok:
+        if ok:  # the board is cleared when the layer returns: numba caches after this event
             print(K.kernel_name(data["dispatcher"]), flush=True)
 
     K.set_num_threads(1)
@@ -252,6 +256,9 @@ def main() -> None:
                 K.clear_scratch()
             except Exception:  # noqa: BLE001 -- the run itself reports what fails
                 continue
+            finally:
+                if own_board.parent.exists():
+                    own_board.write_text("")
 
 
 if __name__ == "__main__":
