@@ -176,8 +176,9 @@ def _key(data: dict) -> str:
 def start(
     plan: dict, order: list[int], dtype: str, batch: int, boards: Path
 ) -> subprocess.Popen | None:
-    """The helper process, fed ``(nodes in order, dtype, batch, boards)`` on its stdin."""
-    payload = pickle.dumps(([plan[i] for i in order], dtype, batch, str(boards)))
+    """The helper process, fed ``(nodes in order, dtype, batch, boards, the run's pid)`` on
+    its stdin."""
+    payload = pickle.dumps(([plan[i] for i in order], dtype, batch, str(boards), os.getpid()))
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cnncalc.ahead"],
@@ -225,7 +226,7 @@ def main() -> None:
     skipping a node whose kernel the run is compiling at that moment."""
     import numpy as np
 
-    nodes, dtype, batch, boards = pickle.load(sys.stdin.buffer)
+    nodes, dtype, batch, boards, parent = pickle.load(sys.stdin.buffer)
     run_board, own_board = Path(boards, RUN), Path(boards, HELPER)
     os.nice(NICE)
     from cnncalc import kernels as K
@@ -248,6 +249,8 @@ def main() -> None:
     ctx = Context(theoretical=False, rng=rng, dtype=np_dtype, batch=batch, record=False)
     with K.compile_events(started, ended):
         for node in nodes:
+            if os.getppid() != parent:  # the run was killed
+                break
             index = node.row.index
             try:
                 step = steps_for({index: node}, [index], ctx)[index]
@@ -259,6 +262,8 @@ def main() -> None:
             finally:
                 if own_board.parent.exists():
                     own_board.write_text("")
+    if os.getppid() != parent:  # nobody but the helper is left to clean up
+        shutil.rmtree(boards, ignore_errors=True)
 
 
 if __name__ == "__main__":

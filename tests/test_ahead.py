@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -50,8 +53,6 @@ def helper(tmp_path, *args: str) -> list[str]:
 
 
 def cnncalc_py(cache_dir, script: str, *args: str) -> subprocess.CompletedProcess:
-    import os
-
     env = {
         **os.environ,
         "CNNCALC_CACHE_DIR": str(cache_dir),
@@ -108,8 +109,6 @@ class Recorder(Progress):
 def test_the_helper_runs_only_with_a_disk_cache_and_a_spare_core(
     monkeypatch, enabled, spare, cache_on, expect
 ):
-    from pathlib import Path
-
     from cnncalc import cache
 
     setting = cache.Setting(Path("/nowhere") if cache_on else None)
@@ -223,3 +222,57 @@ def test_a_start_aborted_by_one_listener_leaves_the_others_balanced():
                 twice(np.zeros(2))
             twice(np.zeros(2))  # compiled now, and reported
     assert seen == ["kernel twice", None]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or ahead.spare_cores() < 1,
+                    reason="Linux /proc, 2 cores")  # fmt: skip
+def test_a_killed_run_leaves_no_helper_and_no_boards_behind(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {
+        **os.environ,
+        "CNNCALC_CACHE_DIR": str(tmp_path / "cache"),
+        "TMPDIR": str(temp),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    spec = "relu6 sigmoid hardtanh(-2, 2) silu gelu mish elu softplus selu celu hardswish"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "cnncalc", "run", "-i", "1x64x64", spec, "-q"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    helpers: list[int] = []
+    while not helpers and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        helpers = _children(run.pid)
+    assert helpers, "the run started no helper"
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 120
+    while any(_alive(h) for h in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(h) for h in helpers)
+    assert list(temp.glob("cnncalc-ahead-*")) == []
