@@ -152,3 +152,43 @@ def test_names_with_control_characters_are_escaped_in_every_output(capsys, comma
     assert code == 0, err
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "\\x1b]0;PWNED\\x07\\x1b[2J\\nX" in out
+
+
+@pytest.mark.parametrize("outcome", [3, KeyboardInterrupt])
+def test_entry_point_freezes_start_up_and_collects_while_the_command_works(
+    capsys, monkeypatch, outcome
+):
+    """The process entry point (`cnncalc`, `python -m cnncalc`) freezes what start-up made,
+    but the collector is on while the command runs, and Ctrl-C is still one line and 130."""
+    import gc
+
+    import cnncalc.__main__ as entry
+    import cnncalc.cli
+
+    class Cycle:  # garbage only the collector can free
+        pass
+
+    seen = {}
+
+    def command():
+        seen["enabled"] = gc.isenabled()
+        seen["frozen"] = gc.get_freeze_count()
+        a, b = Cycle(), Cycle()
+        a.other, b.other = b, a
+        del a, b
+        seen["collected"] = gc.collect()
+        if outcome is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        return outcome
+
+    monkeypatch.setattr(cnncalc.cli, "main", command)
+    was_frozen = gc.get_freeze_count()
+    try:
+        code = entry.main()
+    finally:
+        gc.unfreeze()  # this pytest process goes on
+    assert seen["enabled"] and seen["frozen"] > was_frozen and seen["collected"] >= 2
+    if outcome is KeyboardInterrupt:
+        assert (code, capsys.readouterr().err) == (130, "cnncalc: aborted\n")
+    else:
+        assert code == 3
