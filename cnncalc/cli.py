@@ -1081,13 +1081,21 @@ def warmup(
     input: InputOpt = None,
     batch: BatchOpt = "1",
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
+    rf: Annotated[
+        bool,
+        typer.Option(
+            "--rf",
+            help="Also compile what `cnncalc rf SPEC --empirical` needs (its backward kernels).",
+        ),
+    ] = False,
     format: FormatOpt = Format.table,
     quiet: QuietOpt = False,
 ) -> None:
     """Compile ahead of time the kernels that `cnncalc run` needs for each SPEC: every spec
     is run once as `run` would (its own input unless --input), and what numba compiles goes to
-    the kernel cache. Prints per spec the seconds taken and the kernels compiled (0 when the
-    cache was already warm); progress goes to stderr."""
+    the kernel cache; with --rf its receptive field is measured too, as `rf --empirical` does.
+    Prints per spec the seconds taken and the kernels compiled (0 when the cache was already
+    warm); progress goes to stderr."""
 
     def body() -> str:
         from cnncalc import warmup as lib
@@ -1105,6 +1113,7 @@ def warmup(
                 shape,
                 batch=one_batch(batch),
                 dtype=dtype,
+                rf=rf,
                 progress=progress,
             )
         where = configure().directory

@@ -6,6 +6,9 @@ register-tiled kernel whose tile shape depends on the channels. So each spec is 
 exactly as ``cnncalc run SPEC`` would (its own input unless one is given, batch 1, float32),
 with numba's compile events counted (:func:`cnncalc.kernels.on_compile`): what is compiled
 lands in the kernel cache (:mod:`cnncalc.cache`), and a second warm-up compiles nothing.
+With ``rf``, each spec's receptive field is then measured as ``cnncalc rf SPEC --empirical``
+measures it (same input, same enlargement): its backward kernels, float32 and float64, are
+compiled too.
 """
 
 from __future__ import annotations
@@ -67,9 +70,12 @@ def warmup(
     *,
     batch: int = 1,
     dtype: str = "float32",
+    rf: bool = False,
     progress: Progress = SILENT,
 ) -> list[Warmed]:
-    """Run each ``(label, Spec)`` once; per spec the wall time and the kernels compiled."""
+    """Run each ``(label, Spec)`` once (with ``rf``, measure its receptive field too); per
+    spec the wall time and the kernels compiled."""
+    from cnncalc.rf import receptive_fields
     from cnncalc.run import run
 
     out = []
@@ -77,6 +83,8 @@ def warmup(
         per = _Per(progress, f"{label} ({k + 1}/{len(specs)})")
         t0 = time.perf_counter()
         run(spec, input_shape, batch=batch, dtype=dtype, progress=per)  # type: ignore[arg-type]
+        if rf:
+            receptive_fields(spec, input_shape, empirical=True, progress=per)  # type: ignore[arg-type]
         out.append(Warmed(label, time.perf_counter() - t0, tuple(per.compiled)))
     return out
 

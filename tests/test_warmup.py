@@ -64,3 +64,22 @@ def test_render_table_and_total():
         "total       11.2 s    3 kernels compiled",
         "kernel cache: /c/kernels",
     ]
+
+
+def test_rf_option_compiles_what_rf_empirical_needs_so_it_then_compiles_nothing(tmp_path):
+    def compiled_signatures() -> dict[str, int]:
+        return {e.kernel: e.signatures for e in cache.contents(tmp_path / "kernels").entries}
+
+    warmed = cnncalc(["warmup", SPEC, "-i", "1x8x8", "--rf", "-f", "json"], tmp_path)
+    assert warmed.returncode == 0, warmed.stderr
+    [row] = json.loads(warmed.stdout)["specs"]
+    # run's two kernels, then the backward ones (max pooling's, float32 and float64)
+    assert {"element-wise kernel relu", "pooling kernel max_pool2d"} < set(row["compiled"])
+    assert any("backward" in name for name in row["compiled"])
+    before = compiled_signatures()
+    assert before["pool.max_pool2d"] >= 1 and any("backward" in k for k in before)
+
+    measured = cnncalc(["rf", SPEC, "-i", "1x8x8", "--empirical", "-f", "json"], tmp_path)
+    assert measured.returncode == 0, measured.stderr
+    assert json.loads(measured.stdout)["empirical"]["theoretical"]["agrees"] is True
+    assert compiled_signatures() == before  # nothing new: every kernel came from the cache
