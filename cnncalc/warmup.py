@@ -75,6 +75,7 @@ def warmup(
 ) -> list[Warmed]:
     """Run each ``(label, Spec)`` once (with ``rf``, measure its receptive field too); per
     spec the wall time and the kernels compiled."""
+    from cnncalc.errors import SpecError
     from cnncalc.rf import receptive_fields
     from cnncalc.run import run
 
@@ -84,7 +85,10 @@ def warmup(
         t0 = time.perf_counter()
         run(spec, input_shape, batch=batch, dtype=dtype, progress=per)  # type: ignore[arg-type]
         if rf:
-            receptive_fields(spec, input_shape, empirical=True, progress=per)  # type: ignore[arg-type]
+            try:
+                receptive_fields(spec, input_shape, empirical=True, progress=per)  # type: ignore[arg-type]
+            except SpecError as exc:  # several specs: say which one, and that --rf asked it
+                raise SpecError(f"{exc} (--rf)", where=label) from None
         out.append(Warmed(label, time.perf_counter() - t0, tuple(per.compiled)))
     return out
 

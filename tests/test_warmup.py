@@ -83,3 +83,13 @@ def test_rf_option_compiles_what_rf_empirical_needs_so_it_then_compiles_nothing(
     assert measured.returncode == 0, measured.stderr
     assert json.loads(measured.stdout)["empirical"]["theoretical"]["agrees"] is True
     assert compiled_signatures() == before  # nothing new: every kernel came from the cache
+
+
+def test_rf_option_on_a_spec_without_a_field_names_the_spec_exit_1_nothing_on_stdout(capsys):
+    assert main(["warmup", "relu", "-i", "4", "--rf", "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "cnncalc: error: relu: input: the empirical field is measured on 1-D, 2-D and 3-D "
+        "inputs only (--rf)\n"
+    )
